@@ -1,0 +1,3 @@
+import { Query } from '@nestjs/cqrs';
+
+export class GetHeadQuery extends Query<string> {}

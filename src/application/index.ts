@@ -1,0 +1,18 @@
+export * from './ports';
+export * from './application-errors';
+export { APPLICATION_HANDLERS } from './application-handlers';
+export { CreateChatCommand } from './create-chat/create-chat.command';
+export { UpdateChatCommand } from './update-chat/update-chat.command';
+export { CreateMessageCommand } from './create-message/create-message.command';
+export { EditMessageCommand } from './edit-message/edit-message.command';
+export { DeleteMessageCommand } from './delete-message/delete-message.command';
+export { MarkMessageReadCommand } from './mark-message-read/mark-message-read.command';
+export { GetHeadQuery } from './get-head/get-head.query';
+export { ListChatsQuery } from './list-chats/list-chats.query';
+export { GetChatQuery } from './get-chat/get-chat.query';
+export { ListMessagesQuery } from './list-messages/list-messages.query';
+export { MESSAGE_PAGE_LIMITS } from './list-messages/list-messages.handler';
+export { GetMessageQuery } from './get-message/get-message.query';
+export { ListMessageReadsQuery } from './list-message-reads/list-message-reads.query';
+export { GetMessageReadQuery } from './get-message-read/get-message-read.query';
+export { ListUnreadCountsQuery } from './list-unread-counts/list-unread-counts.query';

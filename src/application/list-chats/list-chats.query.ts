@@ -1,0 +1,9 @@
+import { Query } from '@nestjs/cqrs';
+import type { ChatView } from '../ports';
+
+/** The viewer's chats, most recently active first. */
+export class ListChatsQuery extends Query<ChatView[]> {
+  constructor(readonly viewerId: string) {
+    super();
+  }
+}

@@ -1,0 +1,73 @@
+/** Read models (CQRS query side). Shapes follow the GraphQL contract of DESIGN.md §5. */
+export interface ChatView {
+  id: string;
+  name: string;
+  participantIds: string[];
+  createdBy: string;
+  createdAt: Date;
+  updatedAt: Date;
+  lastMessage: MessageView | null;
+  /** For the viewer the chat was read for. */
+  unreadCount: number;
+  cursor: string;
+}
+
+export interface UnreadCountView {
+  chatId: string;
+  userId: string;
+  unreadCount: number;
+  cursor: string;
+}
+
+export interface MessageView {
+  id: string;
+  chatId: string;
+  senderId: string;
+  content: string;
+  seq: number;
+  createdAt: Date;
+  isEdited: boolean;
+  editedAt: Date | null;
+  isDeleted: boolean;
+  cursor: string;
+}
+
+export interface MessageReadView {
+  messageId: string;
+  chatId: string;
+  userId: string;
+  readAt: Date;
+  cursor: string;
+}
+
+export interface MessagePageView {
+  messages: MessageView[];
+  hasMore: boolean;
+}
+
+export type MessagePageRequest =
+  | { direction: 'latest'; limit: number }
+  | { direction: 'after'; seq: number; limit: number }
+  | { direction: 'before'; seq: number; limit: number };
+
+export interface ChatMembership {
+  exists: boolean;
+  isParticipant: boolean;
+}
+
+export abstract class ChatReadModel {
+  abstract membership(chatId: string, userId: string): Promise<ChatMembership>;
+  abstract chat(chatId: string, viewerId: string): Promise<ChatView | null>;
+  abstract chatsOf(userId: string): Promise<ChatView[]>;
+  /** Per chat of the user: messages above their read mark, sent by others, not deleted (DESIGN.md §4). */
+  abstract unreadCounts(userId: string): Promise<UnreadCountView[]>;
+  abstract messages(chatId: string, page: MessagePageRequest): Promise<MessagePageView>;
+  /** Includes deleted messages (flagged), so callers can tell "deleted" from "never existed". */
+  abstract message(messageId: string): Promise<MessageView | null>;
+  abstract readsOf(messageId: string): Promise<MessageReadView[]>;
+  abstract readOf(messageId: string, userId: string): Promise<MessageReadView | null>;
+  /** The user's read mark in a chat as a receipt: the message they read furthest, and when. */
+  abstract readMark(chatId: string, userId: string): Promise<MessageReadView | null>;
+  /** Every event at or before the head is committed and visible; see DESIGN.md §4 "Resume without gaps". */
+  abstract head(): Promise<string>;
+}

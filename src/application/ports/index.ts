@@ -1,0 +1,5 @@
+export * from './access-token-verifier.port';
+export * from './chat-read-model.port';
+export * from './chat-unit-of-work.port';
+export * from './clock.port';
+export * from './id-generator.port';

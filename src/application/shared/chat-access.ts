@@ -1,0 +1,30 @@
+import { ChatNotFound, MessageNotFound, NotAParticipant } from '../../domain';
+import type { ChatReadModel, MessageView } from '../ports';
+
+/** Read access: only participants read a chat (DESIGN.md §5 "Identity and access"). */
+export async function requireReader(readModel: ChatReadModel, chatId: string, userId: string): Promise<void> {
+  const membership = await readModel.membership(chatId, userId);
+  if (!membership.exists) throw new ChatNotFound(chatId);
+  if (!membership.isParticipant) throw new NotAParticipant(chatId, userId);
+}
+
+/** The message, if the viewer may read its chat. Deleted messages are included only on request. */
+export async function requireReadableMessage(
+  readModel: ChatReadModel,
+  messageId: string,
+  userId: string,
+  options: { includeDeleted: boolean },
+): Promise<MessageView> {
+  const message = await readModel.message(messageId);
+  if (!message) throw new MessageNotFound(messageId);
+  await requireReader(readModel, message.chatId, userId);
+  if (message.isDeleted && !options.includeDeleted) throw new MessageNotFound(messageId);
+  return message;
+}
+
+/** Messages never move between chats, so the chat can be found before the chat is locked. */
+export async function chatOfMessage(readModel: ChatReadModel, messageId: string): Promise<string> {
+  const message = await readModel.message(messageId);
+  if (!message) throw new MessageNotFound(messageId);
+  return message.chatId;
+}

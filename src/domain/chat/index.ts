@@ -1,0 +1,7 @@
+export * from './chat-events';
+export * from './chat-commands';
+export * from './chat-errors';
+export * from './chat-limits';
+export * from './chat-state';
+export { decide, type DecisionState } from './decide';
+export { evolveChat, evolveMessage } from './evolve';

@@ -1,0 +1,119 @@
+import { z } from 'zod';
+
+/**
+ * Everything Parley reads from the environment (DESIGN.md §6), validated once at start.
+ * A bad value stops the process with one line naming the variable (see ConfigError).
+ */
+const roles = ['sender', 'receiver', 'relay', 'all'] as const;
+export type Role = (typeof roles)[number];
+
+const booleanFlag = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+const url = (protocols: string[]) =>
+  z.string().refine((value) => {
+    try {
+      return protocols.includes(new URL(value).protocol);
+    } catch {
+      return false;
+    }
+  }, `must be a URL starting with ${protocols.join(' or ')}//`);
+
+const positiveInt = (max: number) => z.coerce.number().int().min(1).max(max);
+
+const schema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  ROLE: z
+    .string()
+    .default('all')
+    .transform((value) => value.split(',').map((role) => role.trim()))
+    .pipe(z.array(z.enum(roles)).min(1)),
+  DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
+  DATA_DIR: z.string().min(1).default('./data'),
+  REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  REDIS_CHANNEL_PREFIX: z.string().default(''),
+  AUTH_JWT_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  AUTH_JWKS_URL: url(['https:', 'http:']).optional(),
+  MIGRATE_ON_START: booleanFlag.default(true),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  DATABASE_POOL_MAX: positiveInt(200).default(10),
+  MAX_BODY_BYTES: positiveInt(64 * 1024 * 1024).default(100 * 1024),
+  MAX_QUERY_DEPTH: positiveInt(100).default(8),
+  MAX_QUERY_COST: positiveInt(1_000_000).default(5000),
+  GRAPHIQL: booleanFlag.optional(),
+});
+
+export interface Config {
+  nodeEnv: 'development' | 'production' | 'test';
+  port: number;
+  roles: Role[];
+  databaseUrl?: string;
+  dataDir: string;
+  redisUrl?: string;
+  redisChannelPrefix: string;
+  auth: { jwtSecret?: string; jwksUrl?: string; usingDevelopmentSecret: boolean };
+  migrateOnStart: boolean;
+  logLevel: string;
+  databasePoolMax: number;
+  limits: { maxBodyBytes: number; maxQueryDepth: number; maxQueryCost: number };
+  graphiql: boolean;
+}
+
+/** Only for local development: tokens printed by `parley token` verify against it on the same machine. */
+export const DEVELOPMENT_JWT_SECRET = 'parley-development-secret-do-not-use-in-production';
+
+export class ConfigError extends Error {
+  constructor(readonly variable: string, reason: string) {
+    super(`invalid configuration: ${variable} ${reason}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse(withoutEmptyValues(env));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const variable = String(issue.path[0] ?? 'environment');
+    const value = env[variable];
+    throw new ConfigError(variable, `${issue.message}${value === undefined ? '' : ` (got "${value}")`}`);
+  }
+  const e = parsed.data;
+  const roles = e.ROLE.includes('all') ? (['all'] as Role[]) : e.ROLE;
+  if (e.NODE_ENV === 'production' && !e.AUTH_JWT_SECRET && !e.AUTH_JWKS_URL) {
+    throw new ConfigError('AUTH_JWT_SECRET', 'is required in production (or set AUTH_JWKS_URL)');
+  }
+  const usingDevelopmentSecret = !e.AUTH_JWT_SECRET && !e.AUTH_JWKS_URL;
+  return {
+    nodeEnv: e.NODE_ENV,
+    port: e.PORT,
+    roles,
+    databaseUrl: e.DATABASE_URL,
+    dataDir: e.DATA_DIR,
+    redisUrl: e.REDIS_URL,
+    redisChannelPrefix: e.REDIS_CHANNEL_PREFIX,
+    auth: {
+      jwtSecret: e.AUTH_JWT_SECRET ?? (usingDevelopmentSecret ? DEVELOPMENT_JWT_SECRET : undefined),
+      jwksUrl: e.AUTH_JWKS_URL,
+      usingDevelopmentSecret,
+    },
+    migrateOnStart: e.MIGRATE_ON_START,
+    logLevel: e.LOG_LEVEL,
+    databasePoolMax: e.DATABASE_POOL_MAX,
+    limits: { maxBodyBytes: e.MAX_BODY_BYTES, maxQueryDepth: e.MAX_QUERY_DEPTH, maxQueryCost: e.MAX_QUERY_COST },
+    graphiql: e.GRAPHIQL ?? e.NODE_ENV !== 'production',
+  };
+}
+
+/** `FOO=` in a .env file means "not set", as most tools read it. */
+function withoutEmptyValues(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== '')) as Record<
+    string,
+    string
+  >;
+}
+
+export function hasRole(config: Pick<Config, 'roles'>, role: Exclude<Role, 'all'>): boolean {
+  return config.roles.includes('all') || config.roles.includes(role);
+}

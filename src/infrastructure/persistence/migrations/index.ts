@@ -1,0 +1,4 @@
+import { Migration20261125000000_event_store } from './Migration20261125000000_event_store';
+
+/** Listed, not discovered by glob, so the same list works from TypeScript sources and from dist/. */
+export const MIGRATIONS = [{ name: 'Migration20261125000000_event_store', class: Migration20261125000000_event_store }];

@@ -1,0 +1,244 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import {
+  ChatReadModel,
+  type ChatMembership,
+  type ChatView,
+  type MessagePageRequest,
+  type MessagePageView,
+  type MessageReadView,
+  type MessageView,
+  type UnreadCountView,
+} from '../../application';
+import { encodeCursor, isUuid, START_CURSOR } from './cursor';
+
+const MESSAGE_COLUMNS = `m.id, m.chat_id, m.sender_id, m.content, m.seq, m.created_at, m.edited_at,
+  m.deleted_at, m.cursor`;
+
+/** Messages above the viewer's (`me`) read mark, sent by others, not deleted: DESIGN.md §4. */
+const UNREAD_COUNT = `(select count(*)::int from messages u
+  where u.chat_id = me.chat_id and u.seq > me.read_seq and u.sender_id <> me.user_id and u.deleted_at is null)`;
+
+/** Chats as seen by a viewer: expects the viewer's participant row joined as `me`. */
+const CHAT_SELECT = `
+  select c.id, c.name, c.created_by, c.created_at, c.updated_at, c.cursor,
+    coalesce(${UNREAD_COUNT}, 0) as unread_count,
+    (select json_agg(p.user_id order by p.joined_at, p.user_id) from chat_participants p where p.chat_id = c.id)
+      as participant_ids,
+    (select row_to_json(lm) from (select ${MESSAGE_COLUMNS} from messages m where m.id = c.last_message_id) lm)
+      as last_message
+  from chats c`;
+
+/** How long `head` waits for writers that started before it to commit; they normally take milliseconds. */
+const HEAD_SETTLE_TIMEOUT_MS = 5000;
+
+export class PostgresChatReadModel extends ChatReadModel {
+  constructor(private readonly orm: MikroORM) {
+    super();
+  }
+
+  private get em() {
+    return this.orm.em.fork();
+  }
+
+  async membership(chatId: string, userId: string): Promise<ChatMembership> {
+    if (!isUuid(chatId)) return { exists: false, isParticipant: false };
+    const [row] = await this.em.execute<{ exists: boolean; is_participant: boolean }[]>(
+      `select exists(select 1 from chats where id = ?) as exists,
+              exists(select 1 from chat_participants where chat_id = ? and user_id = ?) as is_participant`,
+      [chatId, chatId, userId],
+    );
+    return { exists: row!.exists, isParticipant: row!.is_participant };
+  }
+
+  async chat(chatId: string, viewerId: string): Promise<ChatView | null> {
+    if (!isUuid(chatId)) return null;
+    const [row] = await this.em.execute<ChatRow[]>(
+      `${CHAT_SELECT} left join chat_participants me on me.chat_id = c.id and me.user_id = ? where c.id = ?`,
+      [viewerId, chatId],
+    );
+    return row ? toChatView(row) : null;
+  }
+
+  async chatsOf(userId: string): Promise<ChatView[]> {
+    const rows = await this.em.execute<ChatRow[]>(
+      `${CHAT_SELECT} join chat_participants me on me.chat_id = c.id and me.user_id = ?
+       order by c.updated_at desc, c.id`,
+      [userId],
+    );
+    return rows.map(toChatView);
+  }
+
+  async unreadCounts(userId: string): Promise<UnreadCountView[]> {
+    const rows = await this.em.execute<{ chat_id: string; unread_count: number; cursor: string }[]>(
+      `select me.chat_id, ${UNREAD_COUNT} as unread_count, c.cursor
+       from chat_participants me join chats c on c.id = me.chat_id
+       where me.user_id = ? order by c.updated_at desc, c.id`,
+      [userId],
+    );
+    return rows.map((row) => ({ chatId: row.chat_id, userId, unreadCount: row.unread_count, cursor: row.cursor }));
+  }
+
+  async messages(chatId: string, page: MessagePageRequest): Promise<MessagePageView> {
+    if (!isUuid(chatId)) return { messages: [], hasMore: false };
+    const probe = page.limit + 1;
+    const base = `select ${MESSAGE_COLUMNS} from messages m where m.chat_id = ? and m.deleted_at is null`;
+    let rows: MessageRow[];
+    if (page.direction === 'after') {
+      rows = await this.em.execute(`${base} and m.seq > ? order by m.seq asc limit ?`, [chatId, page.seq, probe]);
+    } else if (page.direction === 'before') {
+      rows = await this.em.execute(`${base} and m.seq < ? order by m.seq desc limit ?`, [chatId, page.seq, probe]);
+    } else {
+      rows = await this.em.execute(`${base} order by m.seq desc limit ?`, [chatId, probe]);
+    }
+    const hasMore = rows.length > page.limit;
+    const kept = rows.slice(0, page.limit).map(toMessageView);
+    // Pages are always in ascending seq; backwards reads fetched them newest first.
+    if (page.direction !== 'after') kept.reverse();
+    return { messages: kept, hasMore };
+  }
+
+  async message(messageId: string): Promise<MessageView | null> {
+    if (!isUuid(messageId)) return null;
+    const [row] = await this.em.execute<MessageRow[]>(`select ${MESSAGE_COLUMNS} from messages m where m.id = ?`, [
+      messageId,
+    ]);
+    return row ? toMessageView(row) : null;
+  }
+
+  async readsOf(messageId: string): Promise<MessageReadView[]> {
+    if (!isUuid(messageId)) return [];
+    const rows = await this.em.execute<ReadRow[]>(
+      `select message_id, chat_id, user_id, read_at, cursor from message_reads
+       where message_id = ? order by read_at, user_id`,
+      [messageId],
+    );
+    return rows.map(toReadView);
+  }
+
+  async readOf(messageId: string, userId: string): Promise<MessageReadView | null> {
+    if (!isUuid(messageId)) return null;
+    const [row] = await this.em.execute<ReadRow[]>(
+      `select message_id, chat_id, user_id, read_at, cursor from message_reads where message_id = ? and user_id = ?`,
+      [messageId, userId],
+    );
+    return row ? toReadView(row) : null;
+  }
+
+  async readMark(chatId: string, userId: string): Promise<MessageReadView | null> {
+    if (!isUuid(chatId)) return null;
+    const [row] = await this.em.execute<ReadRow[]>(
+      `select read_message_id as message_id, chat_id, user_id, read_at, read_cursor as cursor
+       from chat_participants where chat_id = ? and user_id = ? and read_seq > 0`,
+      [chatId, userId],
+    );
+    return row ? toReadView(row) : null;
+  }
+
+  /**
+   * The newest event such that every event ordered before it is committed. Writers that took their
+   * transaction id earlier but have not committed yet hold the snapshot's xmin back; waiting for them
+   * (milliseconds) makes the answer include every mutation that has already answered, without ever
+   * letting a later `after: head` skip a late commit.
+   */
+  async head(): Promise<string> {
+    const em = this.em;
+    const [latest] = await em.execute<{ tx_id: string; position: string }[]>(
+      `select tx_id::text as tx_id, position::text as position from events order by tx_id desc, position desc limit 1`,
+    );
+    if (!latest) return START_CURSOR;
+    const deadline = Date.now() + HEAD_SETTLE_TIMEOUT_MS;
+    for (;;) {
+      const [settled] = await em.execute<{ below: boolean }[]>(
+        `select ?::xid8 < pg_snapshot_xmin(pg_current_snapshot()) as below`,
+        [latest.tx_id],
+      );
+      if (settled!.below) return encodeCursor(latest.tx_id, latest.position);
+      if (Date.now() > deadline) return this.settledHead();
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+  }
+
+  /** Fallback while a transaction stays open for long: the newest event below every open writer. */
+  private async settledHead(): Promise<string> {
+    const [row] = await this.em.execute<{ tx_id: string; position: string }[]>(
+      `select tx_id::text as tx_id, position::text as position from events
+       where tx_id < pg_snapshot_xmin(pg_current_snapshot()) order by tx_id desc, position desc limit 1`,
+    );
+    return row ? encodeCursor(row.tx_id, row.position) : START_CURSOR;
+  }
+}
+
+interface ChatRow {
+  id: string;
+  name: string;
+  created_by: string;
+  created_at: Date;
+  updated_at: Date;
+  cursor: string;
+  unread_count: number;
+  participant_ids: string[] | null;
+  last_message: (Omit<MessageRow, 'created_at' | 'edited_at' | 'deleted_at'> & {
+    created_at: string;
+    edited_at: string | null;
+    deleted_at: string | null;
+  }) | null;
+}
+
+interface MessageRow {
+  id: string;
+  chat_id: string;
+  sender_id: string;
+  content: string;
+  seq: number;
+  created_at: Date | string;
+  edited_at: Date | string | null;
+  deleted_at: Date | string | null;
+  cursor: string;
+}
+
+interface ReadRow {
+  message_id: string;
+  chat_id: string;
+  user_id: string;
+  read_at: Date;
+  cursor: string;
+}
+
+function toChatView(row: ChatRow): ChatView {
+  return {
+    id: row.id,
+    name: row.name,
+    participantIds: row.participant_ids ?? [],
+    createdBy: row.created_by,
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
+    lastMessage: row.last_message ? toMessageView(row.last_message) : null,
+    unreadCount: row.unread_count,
+    cursor: row.cursor,
+  };
+}
+
+function toMessageView(row: MessageRow): MessageView {
+  return {
+    id: row.id,
+    chatId: row.chat_id,
+    senderId: row.sender_id,
+    content: row.content,
+    seq: row.seq,
+    createdAt: new Date(row.created_at),
+    isEdited: row.edited_at !== null,
+    editedAt: row.edited_at === null ? null : new Date(row.edited_at),
+    isDeleted: row.deleted_at !== null,
+    cursor: row.cursor,
+  };
+}
+
+function toReadView(row: ReadRow): MessageReadView {
+  return {
+    messageId: row.message_id,
+    chatId: row.chat_id,
+    userId: row.user_id,
+    readAt: new Date(row.read_at),
+    cursor: row.cursor,
+  };
+}

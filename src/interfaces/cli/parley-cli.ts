@@ -1,0 +1,114 @@
+import 'dotenv/config';
+import { Command, InvalidArgumentError } from 'commander';
+import { issueToken, loadConfig, createLogger, migrate, serve, type Config } from '../composition/commands';
+
+const USER_ID_PATTERN = /^\S{1,128}$/;
+const TTL_PATTERN = /^\d+\s*(s|m|h|d|w)$/;
+
+/** `parley …` (DESIGN.md §6). Exit codes: 0 ok, 1 failure, 2 bad usage or configuration. */
+export async function runCli(argv: string[]): Promise<void> {
+  const program = new Command('parley')
+    .description('Parley: a multi-instance real-time chat backend')
+    .showHelpAfterError()
+    .exitOverride();
+
+  program
+    .command('serve')
+    .description('run an instance with the given roles against DATABASE_URL and REDIS_URL')
+    .option('--role <roles>', 'sender, receiver, relay or all (comma-separated for several)')
+    .option('--port <port>', 'HTTP and WebSocket port', parsePort)
+    .action(async (options: { role?: string; port?: number }) => {
+      const config = configFrom({ ROLE: options.role, PORT: options.port?.toString() });
+      await runServer(config, { printToken: false });
+    });
+
+  program
+    .command('start', { hidden: true })
+    .description('what `npm start` runs: serve every role, printing the URL and a development token')
+    .action(async () => {
+      await runServer(configFrom({}), { printToken: true });
+    });
+
+  program
+    .command('migrate')
+    .description('apply database migrations')
+    .action(async () => {
+      const config = configFrom({});
+      const applied = await migrate(config, createLogger(config.logLevel));
+      process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n');
+    });
+
+  program
+    .command('token')
+    .description('print a signed token for development; the token alone is the last line')
+    .argument('<userId>', 'the user id (the sub claim)', parseUserId)
+    .option('--ttl <duration>', 'lifetime such as 30m, 1h, 7d', parseTtl, '1h')
+    .action(async (userId: string, options: { ttl: string }) => {
+      process.stdout.write(`${await issueToken(configFrom({}), userId, options.ttl)}\n`);
+    });
+
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    exitWith(error);
+  }
+}
+
+async function runServer(config: Config, options: { printToken: boolean }): Promise<void> {
+  const logger = createLogger(config.logLevel, { roles: config.roles });
+  const server = await serve(config, logger);
+  logger.info({ url: server.url, roles: config.roles }, 'parley is listening');
+  process.stdout.write(`\nParley GraphQL: ${server.url}\n`);
+  if (options.printToken && config.nodeEnv !== 'production' && config.auth.jwtSecret) {
+    const token = await issueToken(config, 'dev-user', '24h');
+    process.stdout.write(`Development token for user "dev-user" (24h; more with: npx parley token <userId>):\n${token}\n\n`);
+  }
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    server.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+function configFrom(overrides: Record<string, string | undefined>): Config {
+  const env = { ...process.env };
+  for (const [key, value] of Object.entries(overrides)) if (value !== undefined) env[key] = value;
+  return loadConfig(env);
+}
+
+function exitWith(error: unknown): never {
+  const commanderCode = (error as { code?: string }).code;
+  if (commanderCode?.startsWith('commander.')) {
+    const helpOrVersion = commanderCode === 'commander.helpDisplayed' || commanderCode === 'commander.version';
+    process.exit(helpOrVersion ? 0 : 2);
+  }
+  const name = (error as { name?: string }).name;
+  process.stderr.write(`parley: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(name === 'ConfigError' ? 2 : 1);
+}
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidArgumentError('must be 0..65535');
+  return port;
+}
+
+function parseUserId(value: string): string {
+  if (!USER_ID_PATTERN.test(value)) throw new InvalidArgumentError('must be 1..128 characters without spaces');
+  return value;
+}
+
+function parseTtl(value: string): string {
+  if (!TTL_PATTERN.test(value)) throw new InvalidArgumentError('must be a number and a unit: s, m, h, d or w (e.g. 1h)');
+  return value.replace(/\s+/g, '');
+}

@@ -1,0 +1,48 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { CqrsModule } from '@nestjs/cqrs';
+import {
+  AccessTokenVerifier,
+  APPLICATION_HANDLERS,
+  ChatReadModel,
+  ChatUnitOfWork,
+  Clock,
+  IdGenerator,
+} from '../../application';
+import { JwtAccessTokenVerifier } from '../../infrastructure/auth/jwt-access-token-verifier.adapter';
+import type { Config } from '../../infrastructure/config/config';
+import type { Database } from '../../infrastructure/persistence/database';
+import { PostgresChatReadModel } from '../../infrastructure/persistence/postgres-chat-read-model.adapter';
+import { PostgresChatUnitOfWork } from '../../infrastructure/persistence/postgres-chat-unit-of-work.adapter';
+import { RandomIdGenerator } from '../../infrastructure/system/random-id-generator.adapter';
+import { SystemClock } from '../../infrastructure/system/system-clock.adapter';
+import { HealthController } from '../http/health.controller';
+import { Readiness, type ReadinessCheck } from '../http/readiness';
+
+export interface AppRuntime {
+  config: Config;
+  database: Database;
+  readinessChecks: ReadinessCheck[];
+}
+
+/** The composition root: the only place that chooses an adapter for each port. */
+@Module({})
+export class AppModule {
+  static register(runtime: AppRuntime): DynamicModule {
+    const unitOfWork = new PostgresChatUnitOfWork(runtime.database.orm);
+    return {
+      module: AppModule,
+      imports: [CqrsModule.forRoot()],
+      controllers: [HealthController],
+      providers: [
+        ...APPLICATION_HANDLERS,
+        { provide: ChatUnitOfWork, useValue: unitOfWork },
+        { provide: PostgresChatUnitOfWork, useValue: unitOfWork },
+        { provide: ChatReadModel, useValue: new PostgresChatReadModel(runtime.database.orm) },
+        { provide: Clock, useClass: SystemClock },
+        { provide: IdGenerator, useClass: RandomIdGenerator },
+        { provide: AccessTokenVerifier, useValue: new JwtAccessTokenVerifier(runtime.config.auth) },
+        { provide: Readiness, useValue: { checks: () => runtime.readinessChecks } },
+      ],
+    };
+  }
+}

@@ -1,0 +1,41 @@
+import {
+  GetChatQuery,
+  GetHeadQuery,
+  ListChatsQuery,
+  ListMessageReadsQuery,
+  ListMessagesQuery,
+  ListUnreadCountsQuery,
+} from '../../../application';
+import { viewerOf, type GraphQLContext } from '../graphql-context';
+
+type Args<T> = Record<string, never> & T;
+
+export const queryResolvers = {
+  me: (_: unknown, __: unknown, context: GraphQLContext) => viewerOf(context),
+
+  head: (_: unknown, __: unknown, context: GraphQLContext) => {
+    viewerOf(context);
+    return context.queryBus.execute(new GetHeadQuery());
+  },
+
+  chats: (_: unknown, __: unknown, context: GraphQLContext) =>
+    context.queryBus.execute(new ListChatsQuery(viewerOf(context))),
+
+  chat: (_: unknown, { id }: Args<{ id: string }>, context: GraphQLContext) =>
+    context.queryBus.execute(new GetChatQuery(viewerOf(context), id)),
+
+  messages: (
+    _: unknown,
+    args: Args<{ chatId: string; beforeSeq?: number | null; afterSeq?: number | null; limit?: number | null }>,
+    context: GraphQLContext,
+  ) => {
+    const { chatId, ...page } = args;
+    return context.queryBus.execute(new ListMessagesQuery(viewerOf(context), chatId, page));
+  },
+
+  unreadCounts: (_: unknown, __: unknown, context: GraphQLContext) =>
+    context.queryBus.execute(new ListUnreadCountsQuery(viewerOf(context))),
+
+  messageReads: (_: unknown, { messageId }: Args<{ messageId: string }>, context: GraphQLContext) =>
+    context.queryBus.execute(new ListMessageReadsQuery(viewerOf(context), messageId)),
+};

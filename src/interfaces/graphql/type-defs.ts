@@ -1,0 +1,108 @@
+/**
+ * The GraphQL contract of DESIGN.md §5. Names and types here may be added to, never changed.
+ * Subscriptions arrive with the real-time transport.
+ */
+export const typeDefs = /* GraphQL */ `
+  scalar DateTime
+
+  type Chat {
+    id: ID!
+    name: String!
+    participantIds: [ID!]!
+    createdBy: ID!
+    createdAt: DateTime!
+    updatedAt: DateTime!
+    lastMessage: Message
+    unreadCount: Int!
+    cursor: String!
+  }
+
+  type Message {
+    id: ID!
+    chatId: ID!
+    senderId: ID!
+    content: String!
+    seq: Int!
+    createdAt: DateTime!
+    isEdited: Boolean!
+    editedAt: DateTime
+    cursor: String!
+  }
+
+  type MessageRead {
+    messageId: ID!
+    chatId: ID!
+    userId: ID!
+    readAt: DateTime!
+    cursor: String!
+  }
+
+  type UnreadCount {
+    chatId: ID!
+    userId: ID!
+    unreadCount: Int!
+    cursor: String!
+  }
+
+  type ChatMessageNotification {
+    chatId: ID!
+    message: Message!
+    senderId: ID!
+    cursor: String!
+  }
+
+  type MessageUpdateForChatList {
+    chatId: ID!
+    message: Message!
+    senderId: ID!
+    cursor: String!
+  }
+
+  type MessageDeleted {
+    id: ID!
+    chatId: ID!
+    cursor: String!
+  }
+
+  type MessagePage {
+    messages: [Message!]!
+    hasMore: Boolean!
+  }
+
+  input CreateChatInput {
+    name: String!
+    participantIds: [ID!]!
+  }
+
+  input UpdateChatInput {
+    chatId: ID!
+    name: String
+    addParticipantIds: [ID!]
+    removeParticipantIds: [ID!]
+  }
+
+  input CreateMessageInput {
+    chatId: ID!
+    content: String!
+    clientMessageId: String
+  }
+
+  type Query {
+    me: ID!
+    head: String!
+    chats: [Chat!]!
+    chat(id: ID!): Chat
+    messages(chatId: ID!, beforeSeq: Int, afterSeq: Int, limit: Int = 50): MessagePage!
+    unreadCounts: [UnreadCount!]!
+    messageReads(messageId: ID!): [MessageRead!]!
+  }
+
+  type Mutation {
+    createChat(input: CreateChatInput!): Chat!
+    updateChat(input: UpdateChatInput!): Chat!
+    createMessage(createMessageInput: CreateMessageInput!): Message!
+    updateMessage(messageId: ID!, content: String!): Message!
+    deleteMessage(messageId: ID!): MessageDeleted!
+    markMessageAsRead(messageId: ID!): MessageRead!
+  }
+`;
