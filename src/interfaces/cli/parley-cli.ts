@@ -57,12 +57,6 @@ export async function runCli(argv: string[]): Promise<void> {
 async function runServer(config: Config, options: { printToken: boolean }): Promise<void> {
   const logger = createLogger(config.logLevel, { roles: config.roles });
   const server = await serve(config, logger);
-  logger.info({ url: server.url, roles: config.roles }, 'parley is listening');
-  process.stdout.write(`\nParley GraphQL: ${server.url}\n`);
-  if (options.printToken && config.nodeEnv !== 'production' && config.auth.jwtSecret) {
-    const token = await issueToken(config, 'dev-user', '24h');
-    process.stdout.write(`Development token for user "dev-user" (24h; more with: npx parley token <userId>):\n${token}\n\n`);
-  }
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
@@ -78,6 +72,12 @@ async function runServer(config: Config, options: { printToken: boolean }): Prom
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
+  logger.info({ url: server.url, roles: config.roles }, 'parley is listening');
+  process.stdout.write(`\nParley GraphQL: ${server.url}\n`);
+  if (options.printToken && config.nodeEnv !== 'production' && config.auth.jwtSecret) {
+    const token = await issueToken(config, 'dev-user', '24h');
+    process.stdout.write(`Development token for user "dev-user" (24h; more with: npx parley token <userId>):\n${token}\n\n`);
+  }
 }
 
 function configFrom(overrides: Record<string, string | undefined>): Config {

@@ -54,7 +54,6 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       onUnexpectedError: (error) => logger.error({ err: error }, 'unexpected error in a GraphQL operation'),
     });
     app.use(GRAPHQL_PATH, limitedBody(config.limits.maxBodyBytes), bodyErrors(config.limits.maxBodyBytes), yoga);
-    app.enableShutdownHooks();
     await app.listen(config.port, '0.0.0.0');
     const port = (app.getHttpServer().address() as AddressInfo).port;
     return {
