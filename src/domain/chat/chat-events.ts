@@ -50,7 +50,16 @@ export interface MessagePosted {
 
 export interface MessageEdited {
   type: 'MessageEdited';
-  data: { chatId: string; messageId: string; senderId: string; seq: number; content: string; editedAt: string };
+  /** Carries `postedAt` so that subscribers get the whole edited message from the event alone. */
+  data: {
+    chatId: string;
+    messageId: string;
+    senderId: string;
+    seq: number;
+    content: string;
+    postedAt: string;
+    editedAt: string;
+  };
 }
 
 export interface MessageDeleted {

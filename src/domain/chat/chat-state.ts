@@ -29,6 +29,7 @@ export interface MessageState {
   seq: number;
   content: string;
   clientMessageId: string | null;
+  postedAt: string;
   deleted: boolean;
 }
 

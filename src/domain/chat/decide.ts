@@ -153,6 +153,7 @@ function editMessage(command: EditMessage, chat: ChatState, message: MessageStat
         senderId: target.senderId,
         seq: target.seq,
         content,
+        postedAt: target.postedAt,
         editedAt: command.at,
       },
     },

@@ -26,9 +26,12 @@ export function evolveChat(state: ChatState, event: ChatEvent): ChatState {
       };
     case 'ParticipantsRemoved': {
       const removed = new Set(event.data.userIds);
+      // A participant who is added again starts afresh, as the read models do.
+      const readMarks = Object.fromEntries(Object.entries(state.readMarks).filter(([userId]) => !removed.has(userId)));
       return {
         ...state,
         participantIds: state.participantIds.filter((id) => !removed.has(id)),
+        readMarks,
         updatedAt: event.data.removedAt,
       };
     }
@@ -56,8 +59,8 @@ export function evolveChat(state: ChatState, event: ChatEvent): ChatState {
 export function evolveMessage(state: MessageState | null, event: ChatEvent): MessageState | null {
   switch (event.type) {
     case 'MessagePosted': {
-      const { messageId, chatId, senderId, seq, content, clientMessageId } = event.data;
-      return { messageId, chatId, senderId, seq, content, clientMessageId, deleted: false };
+      const { messageId, chatId, senderId, seq, content, clientMessageId, postedAt } = event.data;
+      return { messageId, chatId, senderId, seq, content, clientMessageId, postedAt, deleted: false };
     }
     case 'MessageEdited':
       return state && { ...state, content: event.data.content };

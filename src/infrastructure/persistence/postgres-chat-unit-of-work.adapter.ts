@@ -98,7 +98,7 @@ class PostgresChatSession implements ChatSession {
   async loadMessage(messageId: string): Promise<MessageState | null> {
     if (!isUuid(messageId)) return null;
     const [row] = await this.em.execute<MessageRow[]>(
-      `select id, chat_id, sender_id, seq, content, client_message_id, deleted_at is not null as deleted
+      `select id, chat_id, sender_id, seq, content, client_message_id, created_at, deleted_at is not null as deleted
        from messages where id = ?`,
       [messageId],
     );
@@ -108,7 +108,7 @@ class PostgresChatSession implements ChatSession {
   async findPost(senderId: string, clientMessageId: string): Promise<MessageState | null> {
     if (!isUuid(this.chatId)) return null;
     const [row] = await this.em.execute<MessageRow[]>(
-      `select id, chat_id, sender_id, seq, content, client_message_id, deleted_at is not null as deleted
+      `select id, chat_id, sender_id, seq, content, client_message_id, created_at, deleted_at is not null as deleted
        from messages where chat_id = ? and sender_id = ? and client_message_id = ?`,
       [this.chatId, senderId, clientMessageId],
     );
@@ -172,6 +172,7 @@ interface MessageRow {
   seq: number;
   content: string;
   client_message_id: string | null;
+  created_at: Date;
   deleted: boolean;
 }
 
@@ -183,6 +184,7 @@ function toMessageState(row: MessageRow): MessageState {
     seq: row.seq,
     content: row.content,
     clientMessageId: row.client_message_id,
+    postedAt: new Date(row.created_at).toISOString(),
     deleted: row.deleted,
   };
 }

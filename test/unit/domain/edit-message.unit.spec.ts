@@ -37,7 +37,15 @@ describe('EditMessage', () => {
       .then([
         {
           type: 'MessageEdited',
-          data: { chatId: 'chat-1', messageId: 'm-1', senderId: BOB, seq: 1, content: 'hello, world', editedAt: at(6) },
+          data: {
+            chatId: 'chat-1',
+            messageId: 'm-1',
+            senderId: BOB,
+            seq: 1,
+            content: 'hello, world',
+            postedAt: at(2),
+            editedAt: at(6),
+          },
         },
       ]);
   });

@@ -75,6 +75,12 @@ describe('evolveChat', () => {
     });
   });
 
+  it('ParticipantsRemoved forgets the read marks of those removed, so a returning participant starts afresh', () => {
+    const read = evolveChat(evolveChat(createdChat(), messagePosted({ senderId: BOB, seq: 1 })), messageRead({ userId: CAROL, seq: 1 }));
+    const state = evolveChat(read, participantsRemoved({ userIds: [CAROL], removedAt: at(5) }));
+    expect(Object.keys(state.readMarks)).toEqual([BOB]);
+  });
+
   it('ParticipantsRemoved drops the removed participants and moves updatedAt', () => {
     expect(evolveChat(createdChat(), participantsRemoved({ userIds: [BOB, CAROL], removedAt: at(5) }))).toStrictEqual({
       ...createdChat(),
@@ -171,6 +177,7 @@ describe('evolveMessage', () => {
     seq: 1,
     content: 'hello',
     clientMessageId: 'c-1',
+    postedAt: at(2),
     deleted: false,
   };
 

@@ -81,7 +81,16 @@ export function messagePosted(data: Partial<MessagePosted['data']> = {}): Messag
 export function messageEdited(data: Partial<MessageEdited['data']> = {}): MessageEdited {
   return {
     type: 'MessageEdited',
-    data: { chatId: CHAT, messageId: 'm-1', senderId: BOB, seq: 1, content: 'hello again', editedAt: at(3), ...data },
+    data: {
+      chatId: CHAT,
+      messageId: 'm-1',
+      senderId: BOB,
+      seq: 1,
+      content: 'hello again',
+      postedAt: at(2),
+      editedAt: at(3),
+      ...data,
+    },
   };
 }
 
