@@ -16,3 +16,6 @@ export { GetMessageQuery } from './get-message/get-message.query';
 export { ListMessageReadsQuery } from './list-message-reads/list-message-reads.query';
 export { GetMessageReadQuery } from './get-message-read/get-message-read.query';
 export { ListUnreadCountsQuery } from './list-unread-counts/list-unread-counts.query';
+export * from './realtime/cursor';
+export * from './realtime/channels';
+export { channelMessagesFor, unreadCountMessage, withCursor, type ChannelContext } from './realtime/channel-messages';

@@ -61,6 +61,7 @@ export abstract class ChatReadModel {
   abstract chatsOf(userId: string): Promise<ChatView[]>;
   /** Per chat of the user: messages above their read mark, sent by others, not deleted (DESIGN.md §4). */
   abstract unreadCounts(userId: string): Promise<UnreadCountView[]>;
+  abstract unreadCountOf(chatId: string, userId: string): Promise<number>;
   abstract messages(chatId: string, page: MessagePageRequest): Promise<MessagePageView>;
   /** Includes deleted messages (flagged), so callers can tell "deleted" from "never existed". */
   abstract message(messageId: string): Promise<MessageView | null>;

@@ -1,12 +1,12 @@
 /**
- * A cursor names a place in the global event order: (writing transaction id, position). Readers only
- * take rows whose transaction is below their snapshot's xmin, so everything at or before a cursor that
- * a client has seen is committed, and resuming "after" it can never pass over a late commit.
- * Clients treat it as opaque.
+ * A cursor names a place in the global event order: (writing transaction id, position), written
+ * "<txid>.<position>". Events are read only below the reader's snapshot xmin, in (txid, position)
+ * order, so everything at or before a cursor a client has seen is committed, and resuming "after" it
+ * never passes over a late commit. Clients treat cursors as opaque strings.
  */
 export interface Cursor {
-  txId: string;
-  position: string;
+  txId: bigint;
+  position: bigint;
 }
 
 export const START_CURSOR = '0.0';
@@ -18,12 +18,14 @@ export function encodeCursor(txId: string | number | bigint, position: string | 
 
 export function decodeCursor(cursor: string): Cursor | null {
   const match = CURSOR_PATTERN.exec(cursor);
-  return match ? { txId: match[1]!, position: match[2]! } : null;
+  return match ? { txId: BigInt(match[1]!), position: BigInt(match[2]!) } : null;
 }
 
-const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** Ids are UUIDs in storage; any other string names nothing, so lookups answer "not found" without asking. */
-export function isUuid(id: string): boolean {
-  return UUID_PATTERN.test(id);
+/** Negative, zero or positive as `a` comes before, at or after `b`. Both must be valid cursors. */
+export function compareCursors(a: string, b: string): number {
+  const left = decodeCursor(a)!;
+  const right = decodeCursor(b)!;
+  if (left.txId !== right.txId) return left.txId < right.txId ? -1 : 1;
+  if (left.position !== right.position) return left.position < right.position ? -1 : 1;
+  return 0;
 }

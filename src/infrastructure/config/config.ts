@@ -18,7 +18,7 @@ const url = (protocols: string[]) =>
     } catch {
       return false;
     }
-  }, `must be a URL starting with ${protocols.join(' or ')}//`);
+  }, `must be a URL starting with ${protocols.map((protocol) => `${protocol}//`).join(' or ')}`);
 
 const positiveInt = (max: number) => z.coerce.number().int().min(1).max(max);
 
@@ -43,6 +43,11 @@ const schema = z.object({
   MAX_QUERY_DEPTH: positiveInt(100).default(8),
   MAX_QUERY_COST: positiveInt(1_000_000).default(5000),
   GRAPHIQL: booleanFlag.optional(),
+  WS_MAX_BUFFERED_BYTES: positiveInt(1024 * 1024 * 1024).default(1024 * 1024),
+  WS_MAX_PENDING_MESSAGES: positiveInt(10_000_000).default(10_000),
+  WS_CONNECTION_INIT_TIMEOUT_MS: positiveInt(600_000).default(3000),
+  WS_OPERATIONS_PER_SECOND: positiveInt(100_000).default(50),
+  POLL_INTERVAL_MS: positiveInt(600_000).default(1000),
 });
 
 export interface Config {
@@ -58,6 +63,14 @@ export interface Config {
   logLevel: string;
   databasePoolMax: number;
   limits: { maxBodyBytes: number; maxQueryDepth: number; maxQueryCost: number };
+  websocket: {
+    maxBufferedBytes: number;
+    maxPendingMessages: number;
+    connectionInitTimeoutMs: number;
+    operationsPerSecond: number;
+  };
+  /** How often the relay and projections look for work when no wake-up came. */
+  pollIntervalMs: number;
   graphiql: boolean;
 }
 
@@ -102,6 +115,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     databasePoolMax: e.DATABASE_POOL_MAX,
     limits: { maxBodyBytes: e.MAX_BODY_BYTES, maxQueryDepth: e.MAX_QUERY_DEPTH, maxQueryCost: e.MAX_QUERY_COST },
+    websocket: {
+      maxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
+      maxPendingMessages: e.WS_MAX_PENDING_MESSAGES,
+      connectionInitTimeoutMs: e.WS_CONNECTION_INIT_TIMEOUT_MS,
+      operationsPerSecond: e.WS_OPERATIONS_PER_SECOND,
+    },
+    pollIntervalMs: e.POLL_INTERVAL_MS,
     graphiql: e.GRAPHIQL ?? e.NODE_ENV !== 'production',
   };
 }

@@ -9,14 +9,14 @@ import {
   type MessageView,
   type UnreadCountView,
 } from '../../application';
-import { encodeCursor, isUuid, START_CURSOR } from './cursor';
+import { encodeCursor, START_CURSOR } from '../../application';
+import { isUuid } from './uuid';
 
 const MESSAGE_COLUMNS = `m.id, m.chat_id, m.sender_id, m.content, m.seq, m.created_at, m.edited_at,
   m.deleted_at, m.cursor`;
 
-/** Messages above the viewer's (`me`) read mark, sent by others, not deleted: DESIGN.md §4. */
-const UNREAD_COUNT = `(select count(*)::int from messages u
-  where u.chat_id = me.chat_id and u.seq > me.read_seq and u.sender_id <> me.user_id and u.deleted_at is null)`;
+/** From the unread-counts projection, so it may lag the writes by the projection delay (DESIGN.md §5). */
+const UNREAD_COUNT = `(select u.unread_count from unread_counts u where u.chat_id = me.chat_id and u.user_id = me.user_id)`;
 
 /** Chats as seen by a viewer: expects the viewer's participant row joined as `me`. */
 const CHAT_SELECT = `
@@ -70,12 +70,23 @@ export class PostgresChatReadModel extends ChatReadModel {
 
   async unreadCounts(userId: string): Promise<UnreadCountView[]> {
     const rows = await this.em.execute<{ chat_id: string; unread_count: number; cursor: string }[]>(
-      `select me.chat_id, ${UNREAD_COUNT} as unread_count, c.cursor
-       from chat_participants me join chats c on c.id = me.chat_id
+      `select me.chat_id, coalesce(u.unread_count, 0) as unread_count, coalesce(u.cursor, c.cursor) as cursor
+       from chat_participants me
+       join chats c on c.id = me.chat_id
+       left join unread_counts u on u.chat_id = me.chat_id and u.user_id = me.user_id
        where me.user_id = ? order by c.updated_at desc, c.id`,
       [userId],
     );
     return rows.map((row) => ({ chatId: row.chat_id, userId, unreadCount: row.unread_count, cursor: row.cursor }));
+  }
+
+  async unreadCountOf(chatId: string, userId: string): Promise<number> {
+    if (!isUuid(chatId)) return 0;
+    const [row] = await this.em.execute<{ unread_count: number }[]>(
+      'select unread_count from unread_counts where chat_id = ? and user_id = ?',
+      [chatId, userId],
+    );
+    return row?.unread_count ?? 0;
   }
 
   async messages(chatId: string, page: MessagePageRequest): Promise<MessagePageView> {

@@ -1,13 +1,15 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
-import { ChatUnitOfWork, type ChatSession, type RecordedEvent } from '../../application';
+import { channelMessagesFor, ChatUnitOfWork, type ChatSession, type RecordedEvent } from '../../application';
 import {
   evolveChat,
   initialChatState,
+  isMessageEvent,
   type ChatEvent,
   type ChatState,
   type MessageState,
 } from '../../domain';
-import { encodeCursor, isUuid } from './cursor';
+import { encodeCursor } from '../../application';
+import { isUuid } from './uuid';
 import { applyToReadModels } from './read-model-writer';
 import { randomUUID } from 'node:crypto';
 
@@ -120,10 +122,14 @@ class PostgresChatSession implements ChatSession {
     if (events.length === 0) return [];
     let { state, version } = this.loaded;
     const recorded: RecordedEvent[] = [];
+    const finalState = events.reduce(evolveChat, state);
+    const lastMessage = events.some(isChatLevel) ? await this.lastMessagePayload() : null;
     for (const event of events) {
       version += 1;
-      recorded.push(await this.insertEvent(event, version));
       state = evolveChat(state, event);
+      // Chat-level messages show the chat as the whole command left it; message-level ones need only the event.
+      const chat = isChatLevel(event) ? finalState : state;
+      recorded.push(await this.insertEvent(event, version, chat, lastMessage));
     }
     for (const event of recorded) await applyToReadModels(this.em, event);
     await this.em.execute(
@@ -136,17 +142,25 @@ class PostgresChatSession implements ChatSession {
     return recorded;
   }
 
-  private async insertEvent(event: ChatEvent, version: number): Promise<RecordedEvent> {
+  private async insertEvent(
+    event: ChatEvent,
+    version: number,
+    chat: ChatState,
+    lastMessage: Record<string, unknown> | null,
+  ): Promise<RecordedEvent> {
     const eventId = randomUUID();
     const occurredAt = occurrenceTime(event);
+    const messages = channelMessagesFor(event, { eventId, occurredAt, chat, lastMessage });
     const [row] = await this.em.execute<{ position: string; tx_id: string }[]>(
       `with e as (
          insert into events (event_id, stream_id, version, type, data, occurred_at)
          values (?, ?, ?, ?, ?::jsonb, ?)
          returning position, tx_id),
-       o as (insert into outbox (event_position, tx_id) select position, tx_id from e)
+       o as (
+         insert into outbox (event_position, tx_id, chat_id, payload)
+         select position, tx_id, ?, ?::jsonb from e)
        select position::text as position, tx_id::text as tx_id from e`,
-      [eventId, this.chatId, version, event.type, JSON.stringify(event.data), occurredAt],
+      [eventId, this.chatId, version, event.type, JSON.stringify(event.data), occurredAt, this.chatId, JSON.stringify(messages)],
     );
     return {
       eventId,
@@ -157,6 +171,22 @@ class PostgresChatSession implements ChatSession {
       event,
     };
   }
+
+  /** Chat.lastMessage for chat-level channel messages, read in this transaction. */
+  private async lastMessagePayload(): Promise<Record<string, unknown> | null> {
+    const [row] = await this.em.execute<{ message: Record<string, unknown> | null }[]>(
+      `select json_build_object('id', m.id, 'chatId', m.chat_id, 'senderId', m.sender_id, 'content', m.content,
+                'seq', m.seq, 'createdAt', m.created_at, 'isEdited', m.edited_at is not null,
+                'editedAt', m.edited_at, 'cursor', m.cursor) as message
+       from chats c join messages m on m.id = c.last_message_id where c.id = ?`,
+      [this.chatId],
+    );
+    return row?.message ?? null;
+  }
+}
+
+function isChatLevel(event: ChatEvent): boolean {
+  return !isMessageEvent(event);
 }
 
 interface StoredEvent {

@@ -7,9 +7,12 @@ import type { ChatEvent } from '../../domain';
  * in the same transaction as the events, so a query after a mutation always sees its effect.
  */
 export async function applyToReadModels(em: EntityManager, recorded: RecordedEvent): Promise<void> {
-  const { event, cursor } = recorded;
-  await applyEvent(em, event, cursor);
-  if (event.type !== 'ChatCreated') {
+  const { event, cursor, version } = recorded;
+  await applyEvent(em, event, cursor, version);
+  if (event.type === 'MessageRead') {
+    // Reading is not activity: it must not reorder everyone's chat list.
+    await em.execute('update chats set cursor = ? where id = ?', [cursor, recorded.chatId]);
+  } else if (event.type !== 'ChatCreated') {
     await em.execute('update chats set cursor = ?, updated_at = greatest(updated_at, ?) where id = ?', [
       cursor,
       recorded.occurredAt,
@@ -18,7 +21,7 @@ export async function applyToReadModels(em: EntityManager, recorded: RecordedEve
   }
 }
 
-async function applyEvent(em: EntityManager, event: ChatEvent, cursor: string): Promise<void> {
+async function applyEvent(em: EntityManager, event: ChatEvent, cursor: string, version: number): Promise<void> {
   switch (event.type) {
     case 'ChatCreated': {
       const { chatId, name, createdBy, createdAt, participantIds } = event.data;
@@ -45,10 +48,10 @@ async function applyEvent(em: EntityManager, event: ChatEvent, cursor: string): 
       const { chatId, messageId, senderId, content, seq, clientMessageId, postedAt } = event.data;
       await em.execute(
         `with m as (
-           insert into messages (id, chat_id, seq, sender_id, content, client_message_id, created_at, cursor)
-           values (?, ?, ?, ?, ?, ?, ?, ?))
+           insert into messages (id, chat_id, seq, sender_id, content, client_message_id, created_at, cursor, version)
+           values (?, ?, ?, ?, ?, ?, ?, ?, ?))
          update chats set last_seq = ?, last_message_id = ? where id = ?`,
-        [messageId, chatId, seq, senderId, content, clientMessageId, postedAt, cursor, seq, messageId, chatId],
+        [messageId, chatId, seq, senderId, content, clientMessageId, postedAt, cursor, version, seq, messageId, chatId],
       );
       await moveReadMark(em, chatId, senderId, seq, messageId, postedAt, cursor);
       return;
@@ -62,8 +65,9 @@ async function applyEvent(em: EntityManager, event: ChatEvent, cursor: string): 
       ]);
       return;
     case 'MessageDeleted':
-      await em.execute('update messages set deleted_at = ?, cursor = ? where id = ?', [
+      await em.execute('update messages set deleted_at = ?, deleted_version = ?, cursor = ? where id = ?', [
         event.data.deletedAt,
+        version,
         cursor,
         event.data.messageId,
       ]);

@@ -15,12 +15,15 @@ import { PostgresChatReadModel } from '../../infrastructure/persistence/postgres
 import { PostgresChatUnitOfWork } from '../../infrastructure/persistence/postgres-chat-unit-of-work.adapter';
 import { RandomIdGenerator } from '../../infrastructure/system/random-id-generator.adapter';
 import { SystemClock } from '../../infrastructure/system/system-clock.adapter';
+import type { ParleyMetrics } from '../../infrastructure/metrics/metrics';
 import { HealthController } from '../http/health.controller';
+import { MetricsController, MetricsSource } from '../http/metrics.controller';
 import { Readiness, type ReadinessCheck } from '../http/readiness';
 
 export interface AppRuntime {
   config: Config;
   database: Database;
+  metrics: ParleyMetrics;
   readinessChecks: ReadinessCheck[];
 }
 
@@ -32,7 +35,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [CqrsModule.forRoot()],
-      controllers: [HealthController],
+      controllers: [HealthController, MetricsController],
       providers: [
         ...APPLICATION_HANDLERS,
         { provide: ChatUnitOfWork, useValue: unitOfWork },
@@ -42,6 +45,10 @@ export class AppModule {
         { provide: IdGenerator, useClass: RandomIdGenerator },
         { provide: AccessTokenVerifier, useValue: new JwtAccessTokenVerifier(runtime.config.auth) },
         { provide: Readiness, useValue: { checks: () => runtime.readinessChecks } },
+        {
+          provide: MetricsSource,
+          useValue: { contentType: () => runtime.metrics.registry.contentType, render: () => runtime.metrics.registry.metrics() },
+        },
       ],
     };
   }

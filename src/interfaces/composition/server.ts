@@ -2,24 +2,33 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { AccessTokenVerifier } from '../../application';
+import { AccessTokenVerifier, ChatReadModel } from '../../application';
 import type { Config } from '../../infrastructure/config/config';
 import type { Logger } from '../../infrastructure/logging/logger';
+import { ParleyMetrics } from '../../infrastructure/metrics/metrics';
 import { openDatabase, type Database } from '../../infrastructure/persistence/database';
-import { createGraphQLServer, GRAPHQL_PATH } from '../graphql/create-yoga';
+import { PostgresChatUnitOfWork } from '../../infrastructure/persistence/postgres-chat-unit-of-work.adapter';
+import { createGraphQLSchema, createGraphQLServer, GRAPHQL_PATH } from '../graphql/create-yoga';
 import { bodyErrors, limitedBody } from '../http/body-limit';
 import { AppModule } from './app.module';
 import { nestLogger } from './nest-logger';
+import { startRealtime, type Realtime } from './realtime';
 
 export interface RunningServer {
   url: string;
   port: number;
   database: Database;
+  realtime: Realtime;
+  metrics: ParleyMetrics;
   stop(): Promise<void>;
 }
 
-/** Opens the database, applies migrations unless told not to, and serves GraphQL and health on one port. */
+/**
+ * Opens the database, applies migrations unless told not to, and serves GraphQL over HTTP and
+ * WebSocket, health and metrics on one port, with the relay and projections running beside.
+ */
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   const database = await openDatabase({
     databaseUrl: config.databaseUrl,
@@ -34,10 +43,12 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       if (applied.length > 0) logger.info({ applied }, 'applied database migrations');
       migrated = true;
     }
+    const metrics = new ParleyMetrics();
     const app = await NestFactory.create<NestExpressApplication>(
       AppModule.register({
         config,
         database,
+        metrics,
         readinessChecks: [
           { name: 'migrations', check: async () => migrated },
           { name: 'postgres', check: () => database.isReachable() },
@@ -45,22 +56,45 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       }),
       { bodyParser: false, logger: nestLogger(logger), abortOnError: false },
     );
+    const schema = createGraphQLSchema();
+    const commandBus = app.get(CommandBus);
+    const queryBus = app.get(QueryBus);
+    const verifier = app.get(AccessTokenVerifier);
     const yoga = createGraphQLServer({
-      commandBus: app.get(CommandBus),
-      queryBus: app.get(QueryBus),
-      verifier: app.get(AccessTokenVerifier),
+      schema,
+      commandBus,
+      queryBus,
+      verifier,
       limits: config.limits,
       graphiql: config.graphiql,
       onUnexpectedError: (error) => logger.error({ err: error }, 'unexpected error in a GraphQL operation'),
     });
     app.use(GRAPHQL_PATH, limitedBody(config.limits.maxBodyBytes), bodyErrors(config.limits.maxBodyBytes), yoga);
+    await app.init();
+    const realtime = startRealtime({
+      config,
+      database,
+      unitOfWork: app.get(PostgresChatUnitOfWork),
+      readModel: app.get(ChatReadModel),
+      verifier,
+      commandBus,
+      queryBus,
+      schema,
+      httpServer: app.getHttpServer() as Server,
+      logger,
+      metrics,
+    });
     await app.listen(config.port, '0.0.0.0');
     const port = (app.getHttpServer().address() as AddressInfo).port;
     return {
       url: `http://localhost:${port}${GRAPHQL_PATH}`,
       port,
       database,
+      realtime,
+      metrics,
       async stop() {
+        // Sockets first (clients resume elsewhere), then the relay's batch, then HTTP, then the pool.
+        await realtime.stop();
         await app.close();
         await database.close();
       },

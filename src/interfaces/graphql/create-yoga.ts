@@ -2,7 +2,7 @@ import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import type { CommandBus, QueryBus } from '@nestjs/cqrs';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, type GraphQLSchema } from 'graphql';
 import { createSchema, createYoga, type YogaServerInstance } from 'graphql-yoga';
 import type { AccessTokenVerifier } from '../../application';
 import { authenticate, type GraphQLContext } from './graphql-context';
@@ -16,6 +16,7 @@ export interface GraphQLLimits {
 }
 
 export interface YogaDependencies {
+  schema: GraphQLSchema;
   commandBus: CommandBus;
   queryBus: QueryBus;
   verifier: AccessTokenVerifier;
@@ -32,7 +33,7 @@ export function createGraphQLSchema() {
 
 export function createGraphQLServer(deps: YogaDependencies): YogaServerInstance<object, GraphQLContext> {
   return createYoga<object, GraphQLContext>({
-    schema: createGraphQLSchema(),
+    schema: deps.schema,
     graphqlEndpoint: GRAPHQL_PATH,
     graphiql: deps.graphiql,
     landingPage: false,

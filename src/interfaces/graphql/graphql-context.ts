@@ -6,6 +6,8 @@ export interface GraphQLContext {
   queryBus: QueryBus;
   /** The caller, or why there is none; resolvers ask through `viewerOf`, never read a user id from arguments. */
   viewer: { userId: string } | { error: Unauthenticated };
+  /** Subscriptions: Chat.unreadCount is the viewer's, and event payloads do not carry it. */
+  unreadCountOf?: (chatId: string, userId: string) => Promise<number>;
 }
 
 export async function authenticate(

@@ -1,6 +1,6 @@
 /**
  * The GraphQL contract of DESIGN.md §5. Names and types here may be added to, never changed.
- * Subscriptions arrive with the real-time transport.
+ * Every subscription payload carries `cursor`; `after: <cursor>` resumes without gaps.
  */
 export const typeDefs = /* GraphQL */ `
   scalar DateTime
@@ -104,5 +104,21 @@ export const typeDefs = /* GraphQL */ `
     updateMessage(messageId: ID!, content: String!): Message!
     deleteMessage(messageId: ID!): MessageDeleted!
     markMessageAsRead(messageId: ID!): MessageRead!
+  }
+
+  type Subscription {
+    messageAdded(chatId: ID!, after: String): Message!
+    messageUpdated(chatId: ID!, after: String): Message!
+    messageDeleted(chatId: ID!, after: String): MessageDeleted!
+    messageReadUpdated(chatId: ID!, messageId: ID, after: String): MessageRead!
+    "To the chat's participants, not the sender."
+    chatMessageNotification(after: String): ChatMessageNotification!
+    "To the chat's participants, not the sender."
+    messageUpdateForChatList(after: String): MessageUpdateForChatList!
+    "The viewer's own counts."
+    unreadCountUpdated(after: String): UnreadCount!
+    "Chats the viewer is in."
+    chatAdded(after: String): Chat!
+    chatUpdated(after: String): Chat!
   }
 `;

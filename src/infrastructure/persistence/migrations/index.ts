@@ -1,4 +1,8 @@
 import { Migration20261125000000_event_store } from './Migration20261125000000_event_store';
+import { Migration20261125010000_realtime } from './Migration20261125010000_realtime';
 
 /** Listed, not discovered by glob, so the same list works from TypeScript sources and from dist/. */
-export const MIGRATIONS = [{ name: 'Migration20261125000000_event_store', class: Migration20261125000000_event_store }];
+export const MIGRATIONS = [
+  { name: 'Migration20261125000000_event_store', class: Migration20261125000000_event_store },
+  { name: 'Migration20261125010000_realtime', class: Migration20261125010000_realtime },
+];

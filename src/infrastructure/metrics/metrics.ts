@@ -1,0 +1,22 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The figures DESIGN.md §6 asks /metrics for, in one registry per process. */
+export class ParleyMetrics {
+  readonly registry = new Registry();
+  readonly relayedRecords = new Counter({ name: 'parley_relay_records_total', help: 'Outbox rows published by the relay', registers: [this.registry] });
+  readonly outboxLag = new Gauge({ name: 'parley_outbox_lag_seconds', help: 'Age of the newest outbox row when the relay published it', registers: [this.registry] });
+  readonly projectedEvents = new Counter({ name: 'parley_projection_events_total', help: 'Events applied by projections', registers: [this.registry] });
+  readonly deliveryLatency = new Histogram({
+    name: 'parley_delivery_latency_seconds',
+    help: 'From the event (command time) to its frame being handed to the socket',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  readonly framesSent = new Counter({ name: 'parley_frames_sent_total', help: 'Subscription frames sent', registers: [this.registry] });
+  readonly connectedClients = new Gauge({ name: 'parley_connected_clients', help: 'Open WebSocket connections', registers: [this.registry] });
+  readonly droppedSlowClients = new Counter({ name: 'parley_dropped_slow_clients_total', help: 'Connections closed because their send buffer was full', registers: [this.registry] });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+}

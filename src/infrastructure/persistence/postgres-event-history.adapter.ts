@@ -1,0 +1,69 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import {
+  compareCursors,
+  decodeCursor,
+  encodeCursor,
+  EventHistory,
+  withCursor,
+  type ChannelMessage,
+  type HistoryRecord,
+  unreadCountMessage,
+} from '../../application';
+import { isUuid } from './uuid';
+
+interface OutboxRow {
+  tx_id: string;
+  event_position: string;
+  payload: ChannelMessage[];
+}
+
+/** Committed below every open writer, after the cursor, in cursor order (see cursor.ts). */
+const SETTLED_AFTER = `o.event_position is not null
+  and o.tx_id < pg_snapshot_xmin(pg_current_snapshot())
+  and (o.tx_id, o.event_position) > (?::xid8, ?::bigint)`;
+
+export class PostgresEventHistory extends EventHistory {
+  constructor(private readonly orm: MikroORM) {
+    super();
+  }
+
+  async inChat(chatId: string, after: string, limit: number): Promise<HistoryRecord[]> {
+    if (!isUuid(chatId)) return [];
+    const cursor = decodeCursor(after)!;
+    const rows = await this.orm.em.fork().execute<OutboxRow[]>(
+      `select o.tx_id::text as tx_id, o.event_position::text as event_position, o.payload
+       from outbox o where o.chat_id = ? and ${SETTLED_AFTER}
+       order by o.tx_id, o.event_position limit ?`,
+      [chatId, cursor.txId.toString(), cursor.position.toString(), limit],
+    );
+    return rows.map(toHistoryRecord);
+  }
+
+  async forUser(userId: string, after: string, limit: number): Promise<HistoryRecord[]> {
+    const cursor = decodeCursor(after)!;
+    const rows = await this.orm.em.fork().execute<OutboxRow[]>(
+      `select o.tx_id::text as tx_id, o.event_position::text as event_position, o.payload
+       from outbox o
+       where o.chat_id in (select chat_id from chat_participants where user_id = ?) and ${SETTLED_AFTER}
+       order by o.tx_id, o.event_position limit ?`,
+      [userId, cursor.txId.toString(), cursor.position.toString(), limit],
+    );
+    return rows.map(toHistoryRecord);
+  }
+
+  async unreadCountsAfter(userId: string, after: string): Promise<ChannelMessage[]> {
+    const rows = await this.orm.em.fork().execute<{ chat_id: string; unread_count: number; cursor: string }[]>(
+      'select chat_id, unread_count, cursor from unread_counts where user_id = ?',
+      [userId],
+    );
+    return rows
+      .filter((row) => compareCursors(row.cursor, after) > 0)
+      .sort((a, b) => compareCursors(a.cursor, b.cursor))
+      .map((row) => unreadCountMessage(row.chat_id, userId, row.unread_count, row.cursor, new Date().toISOString()));
+  }
+}
+
+function toHistoryRecord(row: OutboxRow): HistoryRecord {
+  const cursor = encodeCursor(row.tx_id, row.event_position);
+  return { cursor, messages: row.payload.map((message) => withCursor(message, cursor)) };
+}

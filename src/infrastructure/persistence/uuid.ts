@@ -1,0 +1,6 @@
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Ids are UUIDs in storage; any other string names nothing, so lookups answer "not found" without asking. */
+export function isUuid(id: string): boolean {
+  return UUID_PATTERN.test(id);
+}

@@ -1,0 +1,115 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { encodeCursor } from '../../application';
+import type { ChatEvent } from '../../domain';
+import { BackgroundLoop } from '../system/background-loop';
+import type { Projection, StoredChatEvent } from './projection';
+
+export interface ProjectionRunnerOptions {
+  batchSize?: number;
+  pollIntervalMs?: number;
+  onError: (error: unknown) => void;
+  onApplied?: (count: number) => void;
+}
+
+interface EventRow {
+  tx_id: string;
+  position: string;
+  stream_id: string;
+  version: number;
+  type: ChatEvent['type'];
+  data: unknown;
+  occurred_at: Date;
+}
+
+/**
+ * Catches a projection up with the event store. It reads the store itself (deliveries only wake it),
+ * so it cannot skip an event; the checkpoint row lock makes competing runners in several receivers
+ * take turns, and the read-model change commits with the checkpoint (DESIGN.md §4).
+ */
+export class ProjectionRunner {
+  private readonly loop: BackgroundLoop;
+  private readonly batchSize: number;
+
+  constructor(private readonly orm: MikroORM, readonly projection: Projection, options: ProjectionRunnerOptions) {
+    this.batchSize = options.batchSize ?? 500;
+    this.loop = new BackgroundLoop(() => this.applyBatch().then((count) => {
+      if (count > 0) options.onApplied?.(count);
+      return count === this.batchSize;
+    }), {
+      name: `projection:${projection.name}`,
+      pollIntervalMs: options.pollIntervalMs ?? 1000,
+      onError: (error) => options.onError(error),
+    });
+  }
+
+  start(): void {
+    this.loop.start();
+  }
+
+  wake(): void {
+    this.loop.wake();
+  }
+
+  stop(): Promise<void> {
+    return this.loop.stop();
+  }
+
+  /** Applies the next batch of events in one transaction; answers how many. */
+  async applyBatch(): Promise<number> {
+    return this.orm.em.fork().transactional(async (em) => {
+      const name = this.projection.name;
+      await em.execute(
+        `insert into projection_checkpoints (name, tx_id, position) values (?, '0'::xid8, 0) on conflict (name) do nothing`,
+        [name],
+      );
+      // Waits while another receiver applies a batch, then reads on from where it left off.
+      const [checkpoint] = await em.execute<{ tx_id: string; position: string }[]>(
+        `select tx_id::text as tx_id, position::text as position from projection_checkpoints where name = ? for update`,
+        [name],
+      );
+      const rows = await em.execute<EventRow[]>(
+        `select tx_id::text as tx_id, position::text as position, stream_id, version, type, data, occurred_at
+         from events
+         where tx_id < pg_snapshot_xmin(pg_current_snapshot()) and (tx_id, position) > (?::xid8, ?::bigint)
+         order by tx_id, position limit ?`,
+        [checkpoint!.tx_id, checkpoint!.position, this.batchSize],
+      );
+      if (rows.length === 0) return 0;
+      await this.projection.apply(em, rows.map(toStoredEvent));
+      const last = rows[rows.length - 1]!;
+      await em.execute(
+        `update projection_checkpoints set tx_id = ?::xid8, position = ?, updated_at = now() where name = ?`,
+        [last.tx_id, last.position, name],
+      );
+      return rows.length;
+    });
+  }
+
+  /** Empties the read model and replays every event into it, in one transaction per batch. */
+  async rebuild(): Promise<number> {
+    await this.orm.em.fork().transactional(async (em) => {
+      await em.execute(
+        `insert into projection_checkpoints (name, tx_id, position) values (?, '0'::xid8, 0) on conflict (name) do nothing`,
+        [this.projection.name],
+      );
+      await em.execute('select 1 from projection_checkpoints where name = ? for update', [this.projection.name]);
+      await this.projection.reset(em);
+      await em.execute(`update projection_checkpoints set tx_id = '0'::xid8, position = 0 where name = ?`, [
+        this.projection.name,
+      ]);
+    });
+    let total = 0;
+    for (let applied = await this.applyBatch(); applied > 0; applied = await this.applyBatch()) total += applied;
+    return total;
+  }
+}
+
+function toStoredEvent(row: EventRow): StoredChatEvent {
+  return {
+    chatId: row.stream_id,
+    version: row.version,
+    cursor: encodeCursor(row.tx_id, row.position),
+    occurredAt: new Date(row.occurred_at).toISOString(),
+    event: { type: row.type, data: row.data } as ChatEvent,
+  };
+}

@@ -1,0 +1,28 @@
+import { EventTransport, type RelayedRecord } from '../../application';
+
+/** The transport when every role runs in one process (no REDIS_URL): a synchronous local fan-out. */
+export class InProcessTransport extends EventTransport {
+  private readonly listeners = new Set<(record: RelayedRecord) => void>();
+
+  constructor(private readonly onListenerError: (error: unknown) => void = () => undefined) {
+    super();
+  }
+
+  async publish(records: RelayedRecord[]): Promise<void> {
+    for (const record of records) {
+      for (const listener of this.listeners) {
+        // One failing receiver must not keep the record from the others.
+        try {
+          listener(record);
+        } catch (error) {
+          this.onListenerError(error);
+        }
+      }
+    }
+  }
+
+  subscribe(listener: (record: RelayedRecord) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+}

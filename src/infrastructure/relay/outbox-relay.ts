@@ -1,0 +1,101 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { encodeCursor, withCursor, type ChannelMessage, type EventTransport, type RelayedRecord } from '../../application';
+import { BackgroundLoop } from '../system/background-loop';
+
+export interface OutboxRelayOptions {
+  name?: string;
+  batchSize?: number;
+  pollIntervalMs?: number;
+  onError: (error: unknown) => void;
+  onPublished?: (records: RelayedRecord[]) => void;
+}
+
+interface OutboxRow {
+  id: string;
+  tx_id: string;
+  event_position: string | null;
+  payload: ChannelMessage[];
+}
+
+/**
+ * Publishes outbox rows in commit-safe order (DESIGN.md §3): only rows whose transaction is below the
+ * snapshot's xmin, ordered by (transaction, id), so a writer that commits late is never passed over.
+ * Progress is saved after each published batch; after a crash the last batch is published again,
+ * which receivers absorb by position (at-least-once, never lost).
+ */
+export class OutboxRelay {
+  private readonly loop: BackgroundLoop;
+  private readonly name: string;
+  private readonly batchSize: number;
+  private checkpoint: { txId: string; outboxId: string } | null = null;
+
+  constructor(private readonly orm: MikroORM, private readonly transport: EventTransport, private readonly options: OutboxRelayOptions) {
+    this.name = options.name ?? 'default';
+    this.batchSize = options.batchSize ?? 500;
+    this.loop = new BackgroundLoop(() => this.relayBatch(), {
+      name: `outbox-relay:${this.name}`,
+      pollIntervalMs: options.pollIntervalMs ?? 1000,
+      onError: (error) => options.onError(error),
+    });
+  }
+
+  start(): void {
+    this.loop.start();
+  }
+
+  /** Something was committed: look now rather than at the next poll. */
+  wake(): void {
+    this.loop.wake();
+  }
+
+  stop(): Promise<void> {
+    return this.loop.stop();
+  }
+
+  /** Publishes one batch; true when a full batch went out and more may be waiting. */
+  async relayBatch(): Promise<boolean> {
+    const em = this.orm.em.fork();
+    const from = this.checkpoint ?? (await this.loadCheckpoint());
+    const rows = await em.execute<OutboxRow[]>(
+      `select o.id::text as id, o.tx_id::text as tx_id, o.event_position::text as event_position, o.payload
+       from outbox o
+       where o.tx_id < pg_snapshot_xmin(pg_current_snapshot())
+         and (o.tx_id, o.id) > (?::xid8, ?::bigint)
+       order by o.tx_id, o.id
+       limit ?`,
+      [from.txId, from.outboxId, this.batchSize],
+    );
+    if (rows.length === 0) return false;
+    const records = rows.map(toRelayedRecord);
+    await this.transport.publish(records);
+    const last = rows[rows.length - 1]!;
+    await em.execute(
+      `insert into relay_checkpoints (name, tx_id, outbox_id) values (?, ?::xid8, ?)
+       on conflict (name) do update set tx_id = excluded.tx_id, outbox_id = excluded.outbox_id, updated_at = now()`,
+      [this.name, last.tx_id, last.id],
+    );
+    this.checkpoint = { txId: last.tx_id, outboxId: last.id };
+    this.options.onPublished?.(records);
+    return rows.length === this.batchSize;
+  }
+
+  private async loadCheckpoint(): Promise<{ txId: string; outboxId: string }> {
+    const [row] = await this.orm.em
+      .fork()
+      .execute<{ tx_id: string; outbox_id: string }[]>(
+        'select tx_id::text as tx_id, outbox_id::text as outbox_id from relay_checkpoints where name = ?',
+        [this.name],
+      );
+    this.checkpoint = row ? { txId: row.tx_id, outboxId: row.outbox_id } : { txId: '0', outboxId: '0' };
+    return this.checkpoint;
+  }
+}
+
+function toRelayedRecord(row: OutboxRow): RelayedRecord {
+  const position = encodeCursor(row.tx_id, row.id);
+  // Domain rows get their event's cursor; derived rows (projections) carry the cursor of their source event.
+  const messages = row.event_position === null
+    ? row.payload
+    : row.payload.map((message) => withCursor(message, encodeCursor(row.tx_id, row.event_position!)));
+  return { position, messages };
+}

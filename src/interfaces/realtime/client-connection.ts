@@ -1,0 +1,157 @@
+import { CloseCode, MessageType, parseMessage, type SubscribeMessage } from 'graphql-ws';
+import type { WebSocket } from 'ws';
+import type { FrameSink, Subscription } from './subscription';
+
+/** Close codes of ours, beside graphql-ws's 44xx (documented in the README). */
+export const SLOW_CONSUMER_CLOSE_CODE = 4503;
+export const GOING_AWAY_CLOSE_CODE = 1001;
+
+export interface ConnectionLimits {
+  /** Bytes the server may hold for a client that does not read; past it the client is cut off. */
+  maxBufferedBytes: number;
+  /** Live messages held for one subscription while it replays history. */
+  maxPendingMessages: number;
+  connectionInitTimeoutMs: number;
+  /** Operations a connection may start per second (token bucket, with this burst). */
+  operationsPerSecond: number;
+}
+
+export interface ConnectionHandlers {
+  authenticate(connection: ClientConnection, payload: Record<string, unknown> | undefined): Promise<string | null>;
+  subscribe(connection: ClientConnection, message: SubscribeMessage): Promise<void>;
+  unsubscribe(subscription: Subscription): void;
+  closed(connection: ClientConnection): void;
+  slowConsumer(connection: ClientConnection): void;
+}
+
+/** One graphql-transport-ws connection: the protocol state, its subscriptions and its bounded send buffer. */
+export class ClientConnection implements FrameSink {
+  readonly subscriptions = new Map<string, Subscription>();
+  private userId: string | null = null;
+  private initReceived = false;
+  private closed = false;
+  private tokens: number;
+  private lastRefill = Date.now();
+  private readonly initTimer: NodeJS.Timeout;
+
+  constructor(readonly socket: WebSocket, private readonly limits: ConnectionLimits, private readonly handlers: ConnectionHandlers) {
+    this.tokens = limits.operationsPerSecond;
+    this.initTimer = setTimeout(() => this.close(CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout'), limits.connectionInitTimeoutMs);
+    socket.on('message', (data, isBinary) => void this.onMessage(isBinary ? '' : data.toString()));
+    socket.once('close', () => this.onClosed());
+    socket.on('error', () => this.onClosed());
+  }
+
+  get viewerId(): string {
+    if (this.userId === null) throw new Error('connection is not acknowledged');
+    return this.userId;
+  }
+
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  send(frame: string): void {
+    if (this.closed) return;
+    this.socket.send(frame);
+    if (this.socket.bufferedAmount > this.limits.maxBufferedBytes) this.cutOff();
+  }
+
+  sendError(id: string, errors: { message: string; extensions?: Record<string, unknown> }[]): void {
+    this.send(JSON.stringify({ id, type: MessageType.Error, payload: errors }));
+  }
+
+  sendComplete(id: string): void {
+    this.send(JSON.stringify({ id, type: MessageType.Complete }));
+  }
+
+  /** A subscription that replays too long while live messages pile up is as slow as a client that does not read. */
+  checkPending(subscription: Subscription): void {
+    if ((subscription.pending?.length ?? 0) > this.limits.maxPendingMessages) this.cutOff();
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.socket.close(code, reason);
+    this.onClosed();
+  }
+
+  /** The client stopped reading: stop holding frames for it and let it resume with its last cursor. */
+  private cutOff(): void {
+    if (this.closed) return;
+    this.handlers.slowConsumer(this);
+    this.close(SLOW_CONSUMER_CLOSE_CODE, 'Slow consumer: send buffer full; reconnect and resume with your last cursor');
+    // The close frame queues behind the unread data; a client that does not read never takes it.
+    setTimeout(() => this.socket.terminate(), 1000).unref();
+  }
+
+  private async onMessage(data: string): Promise<void> {
+    let message;
+    try {
+      message = parseMessage(data);
+    } catch (error) {
+      this.close(CloseCode.BadRequest, truncate(error instanceof Error ? error.message : 'Invalid message received'));
+      return;
+    }
+    switch (message.type) {
+      case MessageType.ConnectionInit:
+        return this.onInit(message.payload as Record<string, unknown> | undefined);
+      case MessageType.Ping:
+        this.send(JSON.stringify({ type: MessageType.Pong }));
+        return;
+      case MessageType.Pong:
+        return;
+      case MessageType.Subscribe:
+        if (this.userId === null) return this.close(CloseCode.Unauthorized, 'Unauthorized');
+        if (this.subscriptions.has(message.id)) {
+          return this.close(CloseCode.SubscriberAlreadyExists, `Subscriber for ${message.id} already exists`);
+        }
+        if (!this.takeToken()) {
+          return this.sendError(message.id, [{ message: 'too many operations on this connection; slow down', extensions: { code: 'RATE_LIMITED' } }]);
+        }
+        return this.handlers.subscribe(this, message);
+      case MessageType.Complete: {
+        const subscription = this.subscriptions.get(message.id);
+        if (subscription) {
+          this.subscriptions.delete(message.id);
+          this.handlers.unsubscribe(subscription);
+        }
+        return;
+      }
+      default:
+        return this.close(CloseCode.BadRequest, `Unexpected message of type ${message.type} received`);
+    }
+  }
+
+  private async onInit(payload: Record<string, unknown> | undefined): Promise<void> {
+    if (this.initReceived) return this.close(CloseCode.TooManyInitialisationRequests, 'Too many initialisation requests');
+    this.initReceived = true;
+    const userId = await this.handlers.authenticate(this, payload);
+    clearTimeout(this.initTimer);
+    if (userId === null) return this.close(CloseCode.Unauthorized, 'Unauthorized: connectionParams.authorization must be "Bearer <valid token>"');
+    this.userId = userId;
+    this.send(JSON.stringify({ type: MessageType.ConnectionAck }));
+  }
+
+  private onClosed(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.initTimer);
+    this.handlers.closed(this);
+  }
+
+  private takeToken(): boolean {
+    const now = Date.now();
+    const rate = this.limits.operationsPerSecond;
+    this.tokens = Math.min(rate, this.tokens + ((now - this.lastRefill) / 1000) * rate);
+    this.lastRefill = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
+
+/** WebSocket close reasons are limited to 123 bytes. */
+function truncate(reason: string): string {
+  return Buffer.byteLength(reason) <= 123 ? reason : `${reason.slice(0, 110)}…`;
+}
