@@ -10,7 +10,7 @@ export interface OutboxRelayOptions {
   onPublished?: (records: RelayedRecord[]) => void;
 }
 
-interface OutboxRow {
+export interface OutboxRow {
   id: string;
   tx_id: string;
   event_position: string | null;
@@ -91,7 +91,7 @@ export class OutboxRelay {
   }
 }
 
-function toRelayedRecord(row: OutboxRow): RelayedRecord {
+export function toRelayedRecord(row: OutboxRow): RelayedRecord {
   const position = encodeCursor(row.tx_id, row.id);
   // Domain rows get their event's cursor; derived rows (projections) carry the cursor of their source event.
   const messages = row.event_position === null

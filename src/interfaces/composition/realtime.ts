@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { CommandBus, QueryBus } from '@nestjs/cqrs';
 import type { GraphQLSchema } from 'graphql';
-import type { AccessTokenVerifier, ChatReadModel } from '../../application';
+import type { AccessTokenVerifier, ChatReadModel, EventTransport } from '../../application';
 import type { Config } from '../../infrastructure/config/config';
 import type { Logger } from '../../infrastructure/logging/logger';
 import type { ParleyMetrics } from '../../infrastructure/metrics/metrics';
@@ -33,6 +33,7 @@ export interface RealtimeDependencies {
 }
 
 export interface Realtime {
+  transport: EventTransport;
   relay: OutboxRelay;
   projection: ProjectionRunner;
   router: SubscriptionRouter;
@@ -114,6 +115,7 @@ export function startRealtime(deps: RealtimeDependencies): Realtime {
   void signal?.listen(() => relay.wake());
 
   return {
+    transport,
     relay,
     projection,
     router,

@@ -1,0 +1,56 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { decodeCursor, type EventTransport } from '../../application';
+import { toRelayedRecord, type OutboxRow } from './outbox-relay';
+
+/** A bound of a replay range: an event cursor ("<txid>.<position>") or an ISO-8601 time. */
+export type ReplayBound = { cursor: { txId: bigint; position: bigint } } | { time: Date };
+
+export function parseReplayBound(value: string): ReplayBound | null {
+  const cursor = decodeCursor(value);
+  if (cursor) return { cursor };
+  if (!/^\d{4}-\d{2}-\d{2}/.test(value)) return null;
+  const time = new Date(value);
+  return Number.isNaN(time.getTime()) ? null : { time };
+}
+
+/**
+ * Publishes outbox rows again, in relay order, from `from` (inclusive) to `to` (inclusive), with
+ * their original positions: receivers that delivered them already drop them, consumers that missed
+ * them take them. Reads only committed rows below every open writer, like the relay.
+ */
+export async function replayOutbox(
+  orm: MikroORM,
+  transport: EventTransport,
+  range: { from: ReplayBound; to?: ReplayBound },
+  batchSize = 500,
+): Promise<number> {
+  const conditions = [boundCondition(range.from, '>='), ...(range.to ? [boundCondition(range.to, '<=')] : [])];
+  let after = { txId: '0', id: '0' };
+  let published = 0;
+  for (;;) {
+    const rows = await orm.em.fork().execute<OutboxRow[]>(
+      `select o.id::text as id, o.tx_id::text as tx_id, o.event_position::text as event_position, o.payload
+       from outbox o
+       where o.tx_id < pg_snapshot_xmin(pg_current_snapshot())
+         and (o.tx_id, o.id) > (?::xid8, ?::bigint)
+         and ${conditions.map((condition) => condition.sql).join(' and ')}
+       order by o.tx_id, o.id limit ?`,
+      [after.txId, after.id, ...conditions.flatMap((condition) => condition.params), batchSize],
+    );
+    if (rows.length === 0) return published;
+    await transport.publish(rows.map(toRelayedRecord));
+    published += rows.length;
+    const last = rows[rows.length - 1]!;
+    after = { txId: last.tx_id, id: last.id };
+  }
+}
+
+/** Rows from derived notifications have no event of their own; they go with their transaction. */
+function boundCondition(bound: ReplayBound, operator: '>=' | '<='): { sql: string; params: unknown[] } {
+  if ('time' in bound) return { sql: `o.created_at ${operator} ?`, params: [bound.time.toISOString()] };
+  const { txId, position } = bound.cursor;
+  return {
+    sql: `(o.tx_id, coalesce(o.event_position, ${operator === '>=' ? '9223372036854775807' : '0'})) ${operator} (?::xid8, ?::bigint)`,
+    params: [txId.toString(), position.toString()],
+  };
+}
