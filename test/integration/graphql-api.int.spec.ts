@@ -136,8 +136,10 @@ describe('GraphQL API over HTTP (one instance, real PostgreSQL)', () => {
       expect(first).toMatchObject({ chatId: chat.id, senderId: 'alice', content: 'hello', seq: 1, isEdited: false, editedAt: null });
       expect(second.seq).toBe(2);
       expect(new Date(first.createdAt).toISOString()).toBe(first.createdAt);
-      const { chat: read } = await ok(url, bob, 'query($id: ID!) { chat(id: $id) { lastMessage { id } unreadCount } }', { id: chat.id });
-      expect(read).toEqual({ lastMessage: { id: second.id }, unreadCount: 0 });
+      await eventually(async () => {
+        const { chat: read } = await ok(url, bob, 'query($id: ID!) { chat(id: $id) { lastMessage { id } unreadCount } }', { id: chat.id });
+        expect(read).toEqual({ lastMessage: { id: second.id }, unreadCount: 0 });
+      });
     });
 
     it('refuses a non-participant with FORBIDDEN and writes nothing', async () => {

@@ -8,6 +8,8 @@ export function connectClient(httpUrl: string, token: string | null, onClosed?: 
     webSocketImpl: WebSocket,
     lazy: false,
     retryAttempts: 0,
+    // The tests assert on closes themselves; the default would print them to the console.
+    onNonLazyError: () => undefined,
     connectionParams: token ? { authorization: `Bearer ${token}` } : {},
     on: {
       closed: (event) => {

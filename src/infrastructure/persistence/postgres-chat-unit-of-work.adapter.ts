@@ -10,7 +10,7 @@ import {
 } from '../../domain';
 import { encodeCursor } from '../../application';
 import { isUuid } from './uuid';
-import { applyToReadModels } from './read-model-writer';
+import { readModelParts, type SqlPart } from './read-model-writer';
 import { randomUUID } from 'node:crypto';
 
 /** Listeners told after a transaction with new events has committed (the relay's wake-up in one process). */
@@ -124,43 +124,56 @@ class PostgresChatSession implements ChatSession {
     const recorded: RecordedEvent[] = [];
     const finalState = events.reduce(evolveChat, state);
     const lastMessage = events.some(isChatLevel) ? await this.lastMessagePayload() : null;
-    for (const event of events) {
+    for (const [index, event] of events.entries()) {
       version += 1;
       state = evolveChat(state, event);
       // Chat-level messages show the chat as the whole command left it; message-level ones need only the event.
       const chat = isChatLevel(event) ? finalState : state;
-      recorded.push(await this.insertEvent(event, version, chat, lastMessage));
+      const snapshot = index === events.length - 1 ? { version, state } : null;
+      recorded.push(await this.insertEvent(event, version, chat, lastMessage, snapshot));
     }
-    for (const event of recorded) await applyToReadModels(this.em, event);
-    await this.em.execute(
-      `insert into chat_snapshots (chat_id, version, state) values (?, ?, ?::jsonb)
-       on conflict (chat_id) do update set version = excluded.version, state = excluded.state`,
-      [this.chatId, version, JSON.stringify(state)],
-    );
     this.loaded = { state, version };
     this.recorded.push(...recorded);
     return recorded;
   }
 
+  /**
+   * One statement per event: the event, its outbox row, the read models it changes and, with the
+   * command's last event, the chat's snapshot.
+   */
   private async insertEvent(
     event: ChatEvent,
     version: number,
     chat: ChatState,
     lastMessage: Record<string, unknown> | null,
+    snapshot: { version: number; state: ChatState } | null,
   ): Promise<RecordedEvent> {
     const eventId = randomUUID();
     const occurredAt = occurrenceTime(event);
     const messages = channelMessagesFor(event, { eventId, occurredAt, chat, lastMessage });
+    const parts: SqlPart[] = [
+      {
+        sql: `insert into outbox (event_position, tx_id, chat_id, payload) select position, tx_id, ?, ?::jsonb from new_event`,
+        params: [this.chatId, JSON.stringify(messages)],
+      },
+      ...readModelParts(event, version, occurredAt),
+    ];
+    if (snapshot) {
+      parts.push({
+        sql: `insert into chat_snapshots (chat_id, version, state) values (?, ?, ?::jsonb)
+              on conflict (chat_id) do update set version = excluded.version, state = excluded.state`,
+        params: [this.chatId, snapshot.version, JSON.stringify(snapshot.state)],
+      });
+    }
     const [row] = await this.em.execute<{ position: string; tx_id: string }[]>(
-      `with e as (
+      `with new_event as (
          insert into events (event_id, stream_id, version, type, data, occurred_at)
          values (?, ?, ?, ?, ?::jsonb, ?)
          returning position, tx_id),
-       o as (
-         insert into outbox (event_position, tx_id, chat_id, payload)
-         select position, tx_id, ?, ?::jsonb from e)
-       select position::text as position, tx_id::text as tx_id from e`,
-      [eventId, this.chatId, version, event.type, JSON.stringify(event.data), occurredAt, this.chatId, JSON.stringify(messages)],
+       new_cursor as (select tx_id::text || '.' || position::text as cursor from new_event),
+       ${parts.map((part, i) => `part_${i} as (${part.sql})`).join(',\n       ')}
+       select position::text as position, tx_id::text as tx_id from new_event`,
+      [eventId, this.chatId, version, event.type, JSON.stringify(event.data), occurredAt, ...parts.flatMap((part) => part.params)],
     );
     return {
       eventId,

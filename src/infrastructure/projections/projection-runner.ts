@@ -1,4 +1,4 @@
-import type { MikroORM } from '@mikro-orm/postgresql';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { encodeCursor } from '../../application';
 import type { ChatEvent } from '../../domain';
 import { BackgroundLoop } from '../system/background-loop';
@@ -58,15 +58,7 @@ export class ProjectionRunner {
   async applyBatch(): Promise<number> {
     return this.orm.em.fork().transactional(async (em) => {
       const name = this.projection.name;
-      await em.execute(
-        `insert into projection_checkpoints (name, tx_id, position) values (?, '0'::xid8, 0) on conflict (name) do nothing`,
-        [name],
-      );
-      // Waits while another receiver applies a batch, then reads on from where it left off.
-      const [checkpoint] = await em.execute<{ tx_id: string; position: string }[]>(
-        `select tx_id::text as tx_id, position::text as position from projection_checkpoints where name = ? for update`,
-        [name],
-      );
+      const checkpoint = (await this.lockCheckpoint(em)) ?? (await this.createCheckpoint(em));
       const rows = await em.execute<EventRow[]>(
         `select tx_id::text as tx_id, position::text as position, stream_id, version, type, data, occurred_at
          from events
@@ -83,6 +75,28 @@ export class ProjectionRunner {
       );
       return rows.length;
     });
+  }
+
+  /**
+   * Waits while another receiver applies a batch, then reads on from where it left off. The batch
+   * does not wait for the disk at commit: if it is lost in a crash, its effects and its checkpoint are
+   * lost together and the events are applied again.
+   */
+  private async lockCheckpoint(em: EntityManager): Promise<{ tx_id: string; position: string } | undefined> {
+    const [checkpoint] = await em.execute<{ tx_id: string; position: string }[]>(
+      `select tx_id::text as tx_id, position::text as position, set_config('synchronous_commit', 'off', true)
+       from projection_checkpoints where name = ? for update`,
+      [this.projection.name],
+    );
+    return checkpoint;
+  }
+
+  private async createCheckpoint(em: EntityManager): Promise<{ tx_id: string; position: string }> {
+    await em.execute(
+      `insert into projection_checkpoints (name, tx_id, position) values (?, '0'::xid8, 0) on conflict (name) do nothing`,
+      [this.projection.name],
+    );
+    return (await this.lockCheckpoint(em))!;
   }
 
   /** Empties the read model and replays every event into it, in one transaction per batch. */

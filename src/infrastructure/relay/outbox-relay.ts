@@ -2,6 +2,8 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { encodeCursor, withCursor, type ChannelMessage, type EventTransport, type RelayedRecord } from '../../application';
 import { BackgroundLoop } from '../system/background-loop';
 
+const CHECKPOINT_EVERY_MS = 1000;
+
 export interface OutboxRelayOptions {
   name?: string;
   batchSize?: number;
@@ -28,6 +30,8 @@ export class OutboxRelay {
   private readonly name: string;
   private readonly batchSize: number;
   private checkpoint: { txId: string; outboxId: string } | null = null;
+  private unsaved = false;
+  private lastSavedAt = 0;
 
   constructor(private readonly orm: MikroORM, private readonly transport: EventTransport, private readonly options: OutboxRelayOptions) {
     this.name = options.name ?? 'default';
@@ -48,8 +52,9 @@ export class OutboxRelay {
     this.loop.wake();
   }
 
-  stop(): Promise<void> {
-    return this.loop.stop();
+  async stop(): Promise<void> {
+    await this.loop.stop();
+    await this.saveCheckpoint().catch((error: unknown) => this.options.onError(error));
   }
 
   /** Publishes one batch; true when a full batch went out and more may be waiting. */
@@ -65,18 +70,35 @@ export class OutboxRelay {
        limit ?`,
       [from.txId, from.outboxId, this.batchSize],
     );
-    if (rows.length === 0) return false;
+    if (rows.length === 0) {
+      await this.saveCheckpoint();
+      return false;
+    }
     const records = rows.map(toRelayedRecord);
     await this.transport.publish(records);
     const last = rows[rows.length - 1]!;
-    await em.execute(
-      `insert into relay_checkpoints (name, tx_id, outbox_id) values (?, ?::xid8, ?)
-       on conflict (name) do update set tx_id = excluded.tx_id, outbox_id = excluded.outbox_id, updated_at = now()`,
-      [this.name, last.tx_id, last.id],
-    );
     this.checkpoint = { txId: last.tx_id, outboxId: last.id };
+    this.unsaved = true;
+    if (Date.now() - this.lastSavedAt >= CHECKPOINT_EVERY_MS) await this.saveCheckpoint();
     this.options.onPublished?.(records);
-    return rows.length === this.batchSize;
+    return true;
+  }
+
+  /**
+   * Progress is saved when the relay goes idle and at least every CHECKPOINT_EVERY_MS while busy, without
+   * waiting for the disk: a lost checkpoint only makes a restarted relay publish some rows again.
+   */
+  private async saveCheckpoint(): Promise<void> {
+    if (!this.unsaved || !this.checkpoint) return;
+    const { txId, outboxId } = this.checkpoint;
+    await this.orm.em.fork().execute(
+      `with relaxed as (select set_config('synchronous_commit', 'off', true))
+       insert into relay_checkpoints (name, tx_id, outbox_id) select ?, ?::xid8, ? from relaxed
+       on conflict (name) do update set tx_id = excluded.tx_id, outbox_id = excluded.outbox_id, updated_at = now()`,
+      [this.name, txId, outboxId],
+    );
+    this.unsaved = false;
+    this.lastSavedAt = Date.now();
   }
 
   private async loadCheckpoint(): Promise<{ txId: string; outboxId: string }> {
