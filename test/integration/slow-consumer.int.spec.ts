@@ -45,7 +45,7 @@ describe('a subscriber that stops reading', () => {
       ok(server.url, alice, 'mutation($c: ID!, $t: String!) { createMessage(createMessageInput: { chatId: $c, content: $t }) { seq } }', { c: chat.id, t: content });
     await post('warm-up');
     await slow.framesReceived(SUBSCRIPTIONS_ON_SLOW_SOCKET);
-    const subscriptionsBefore = server.realtime.router.size;
+    const subscriptionsBefore = server.realtime.router!.size;
     expect(subscriptionsBefore).toBe(SUBSCRIPTIONS_ON_SLOW_SOCKET + 1);
 
     // When alice's socket stops reading and the chat gets busy
@@ -54,9 +54,9 @@ describe('a subscriber that stops reading', () => {
     for (let i = 0; i < FLOOD; i++) await post(`${i} ${big}`);
 
     // Then that connection is dropped with its subscriptions, and bob still gets every message in order
-    await eventually(() => expect(server.realtime.router.size).toBe(1));
+    await eventually(() => expect(server.realtime.router!.size).toBe(1));
     expect(await metric(server, 'parley_dropped_slow_clients_total')).toBe(1);
-    expect(server.realtime.subscriptions.connectionCount).toBe(1);
+    expect(server.realtime.subscriptions!.connectionCount).toBe(1);
     const received = await bobMessages.count(FLOOD + 1);
     expect(received.map((m) => m.seq)).toEqual(Array.from({ length: FLOOD + 1 }, (_, i) => i + 1));
 

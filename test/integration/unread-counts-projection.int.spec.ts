@@ -90,7 +90,7 @@ describe('unread-counts projection: exactly once, however often events arrive', 
       const replayed = await replayOutbox(server.database.orm, server.realtime.transport, { from: parseReplayBound('0.0')! });
       await replayOutbox(server.database.orm, server.realtime.transport, { from: parseReplayBound('0.0')! });
       expect(replayed).toBeGreaterThan(100);
-      expect(await server.realtime.projection.applyBatch()).toBe(0);
+      expect(await server.realtime.projection!.applyBatch()).toBe(0);
       expect((await counts()).projected).toEqual(before);
       // a fresh message still arrives, alone: the replayed ones were recognised as already delivered
       await ok(server.url, tokens.alice!, 'mutation($c: ID!) { createMessage(createMessageInput: { chatId: $c, content: "after replay" }) { id } }', {
@@ -113,7 +113,7 @@ describe('unread-counts projection: exactly once, however often events arrive', 
   it('leaves no trace of a batch that fails half-way, and applies it fully on the next run', async () => {
     await caughtUp();
     // Given a batch of new events and a projection that dies after its first event
-    await server.realtime.projection.stop();
+    await server.realtime.projection!.stop();
     const chatId = await firstChatOf('alice');
     for (let i = 0; i < 3; i++) {
       await ok(server.url, tokens.bob!, 'mutation($c: ID!, $t: String!) { createMessage(createMessageInput: { chatId: $c, content: $t }) { id } }', { c: chatId, t: `late ${i}` });
@@ -133,7 +133,7 @@ describe('unread-counts projection: exactly once, however often events arrive', 
     expect((await counts()).projected).toEqual(before);
 
     // When a healthy runner takes over, then every event counts once
-    server.realtime.projection.start();
+    server.realtime.projection!.start();
     await caughtUp();
   });
 

@@ -40,8 +40,13 @@ export interface ChannelMessage {
   meta: ChannelMeta;
 }
 
-/** One outbox row as the relay publishes it; `position` orders rows for receivers ("<txid>.<outbox id>"). */
+/**
+ * One outbox row as the relay publishes it. `position` orders rows for receivers ("<txid>.<outbox id>");
+ * `previous` is the position the relay published just before it, so a receiver that saw something
+ * else in between knows it missed rows and reads them from the store.
+ */
 export interface RelayedRecord {
   position: string;
+  previous?: string;
   messages: ChannelMessage[];
 }

@@ -97,6 +97,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.NODE_ENV === 'production' && !e.AUTH_JWT_SECRET && !e.AUTH_JWKS_URL) {
     throw new ConfigError('AUTH_JWT_SECRET', 'is required in production (or set AUTH_JWKS_URL)');
   }
+  if (!roles.includes('all') && !e.REDIS_URL) {
+    throw new ConfigError('REDIS_URL', `is required for ROLE=${e.ROLE.join(',')}: instances with separate roles meet through Redis`);
+  }
+  if (!roles.includes('all') && !e.DATABASE_URL) {
+    throw new ConfigError('DATABASE_URL', `is required for ROLE=${e.ROLE.join(',')}: the embedded database serves one process only`);
+  }
   const usingDevelopmentSecret = !e.AUTH_JWT_SECRET && !e.AUTH_JWKS_URL;
   return {
     nodeEnv: e.NODE_ENV,

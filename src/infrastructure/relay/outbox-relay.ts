@@ -1,5 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { encodeCursor, withCursor, type ChannelMessage, type EventTransport, type RelayedRecord } from '../../application';
+import { decodeCursor, encodeCursor, type EventTransport, type RelayedRecord } from '../../application';
+import { OutboxReader } from './outbox-reader';
 import { BackgroundLoop } from '../system/background-loop';
 
 const CHECKPOINT_EVERY_MS = 1000;
@@ -10,14 +11,10 @@ export interface OutboxRelayOptions {
   pollIntervalMs?: number;
   onError: (error: unknown) => void;
   onPublished?: (records: RelayedRecord[]) => void;
+  /** False while this instance is not the relay leader: nothing is read or published. */
+  mayPublish?: () => boolean;
 }
 
-export interface OutboxRow {
-  id: string;
-  tx_id: string;
-  event_position: string | null;
-  payload: ChannelMessage[];
-}
 
 /**
  * Publishes outbox rows in commit-safe order (DESIGN.md §3): only rows whose transaction is below the
@@ -32,10 +29,12 @@ export class OutboxRelay {
   private checkpoint: { txId: string; outboxId: string } | null = null;
   private unsaved = false;
   private lastSavedAt = 0;
+  private readonly reader: OutboxReader;
 
   constructor(private readonly orm: MikroORM, private readonly transport: EventTransport, private readonly options: OutboxRelayOptions) {
     this.name = options.name ?? 'default';
     this.batchSize = options.batchSize ?? 500;
+    this.reader = new OutboxReader(orm);
     this.loop = new BackgroundLoop(() => this.relayBatch(), {
       name: `outbox-relay:${this.name}`,
       pollIntervalMs: options.pollIntervalMs ?? 1000,
@@ -52,32 +51,29 @@ export class OutboxRelay {
     this.loop.wake();
   }
 
+  /** Leadership changed hands: read progress from the database again before publishing. */
+  forgetCheckpoint(): void {
+    this.checkpoint = null;
+    this.unsaved = false;
+  }
+
   async stop(): Promise<void> {
     await this.loop.stop();
     await this.saveCheckpoint().catch((error: unknown) => this.options.onError(error));
   }
 
-  /** Publishes one batch; true when a full batch went out and more may be waiting. */
+  /** Publishes one batch; true when something went out and more may be waiting. */
   async relayBatch(): Promise<boolean> {
-    const em = this.orm.em.fork();
+    if (this.options.mayPublish && !this.options.mayPublish()) return false;
     const from = this.checkpoint ?? (await this.loadCheckpoint());
-    const rows = await em.execute<OutboxRow[]>(
-      `select o.id::text as id, o.tx_id::text as tx_id, o.event_position::text as event_position, o.payload
-       from outbox o
-       where o.tx_id < pg_snapshot_xmin(pg_current_snapshot())
-         and (o.tx_id, o.id) > (?::xid8, ?::bigint)
-       order by o.tx_id, o.id
-       limit ?`,
-      [from.txId, from.outboxId, this.batchSize],
-    );
-    if (rows.length === 0) {
+    const records = await this.reader.after(encodeCursor(from.txId, from.outboxId), this.batchSize);
+    if (records.length === 0) {
       await this.saveCheckpoint();
       return false;
     }
-    const records = rows.map(toRelayedRecord);
     await this.transport.publish(records);
-    const last = rows[rows.length - 1]!;
-    this.checkpoint = { txId: last.tx_id, outboxId: last.id };
+    const last = decodeCursor(records[records.length - 1]!.position)!;
+    this.checkpoint = { txId: last.txId.toString(), outboxId: last.position.toString() };
     this.unsaved = true;
     if (Date.now() - this.lastSavedAt >= CHECKPOINT_EVERY_MS) await this.saveCheckpoint();
     this.options.onPublished?.(records);
@@ -90,6 +86,8 @@ export class OutboxRelay {
    */
   private async saveCheckpoint(): Promise<void> {
     if (!this.unsaved || !this.checkpoint) return;
+    // A relay that lost the lead must not move back the progress of the one that took over.
+    if (this.options.mayPublish && !this.options.mayPublish()) return;
     const { txId, outboxId } = this.checkpoint;
     await this.orm.em.fork().execute(
       `with relaxed as (select set_config('synchronous_commit', 'off', true))
@@ -111,13 +109,4 @@ export class OutboxRelay {
     this.checkpoint = row ? { txId: row.tx_id, outboxId: row.outbox_id } : { txId: '0', outboxId: '0' };
     return this.checkpoint;
   }
-}
-
-export function toRelayedRecord(row: OutboxRow): RelayedRecord {
-  const position = encodeCursor(row.tx_id, row.id);
-  // Domain rows get their event's cursor; derived rows (projections) carry the cursor of their source event.
-  const messages = row.event_position === null
-    ? row.payload
-    : row.payload.map((message) => withCursor(message, encodeCursor(row.tx_id, row.event_position!)));
-  return { position, messages };
 }

@@ -1,6 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { decodeCursor, type EventTransport } from '../../application';
-import { toRelayedRecord, type OutboxRow } from './outbox-relay';
+import { toRelayedRecord, type OutboxRow } from './outbox-reader';
 
 /** A bound of a replay range: an event cursor ("<txid>.<position>") or an ISO-8601 time. */
 export type ReplayBound = { cursor: { txId: bigint; position: bigint } } | { time: Date };

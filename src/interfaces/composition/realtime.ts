@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { CommandBus, QueryBus } from '@nestjs/cqrs';
 import type { GraphQLSchema } from 'graphql';
 import type { AccessTokenVerifier, ChatReadModel, EventTransport } from '../../application';
-import type { Config } from '../../infrastructure/config/config';
+import { hasRole, type Config } from '../../infrastructure/config/config';
 import type { Logger } from '../../infrastructure/logging/logger';
 import type { ParleyMetrics } from '../../infrastructure/metrics/metrics';
 import type { Database } from '../../infrastructure/persistence/database';
@@ -10,11 +10,16 @@ import { PostgresEventHistory } from '../../infrastructure/persistence/postgres-
 import type { PostgresChatUnitOfWork } from '../../infrastructure/persistence/postgres-chat-unit-of-work.adapter';
 import { ProjectionRunner } from '../../infrastructure/projections/projection-runner';
 import { UnreadCountsProjection } from '../../infrastructure/projections/unread-counts.projection';
+import { GaplessFeed } from '../../infrastructure/receiver/gapless-feed';
+import { RedisTransport } from '../../infrastructure/redis/redis-transport.adapter';
 import { InProcessTransport } from '../../infrastructure/relay/in-process-transport.adapter';
+import { OutboxReader } from '../../infrastructure/relay/outbox-reader';
 import { OutboxRelay } from '../../infrastructure/relay/outbox-relay';
 import { PostgresCommitSignal } from '../../infrastructure/relay/postgres-commit-signal';
+import { RelayLeadership } from '../../infrastructure/relay/relay-leadership';
 import { GRAPHQL_PATH } from '../graphql/create-yoga';
 import type { GraphQLContext } from '../graphql/graphql-context';
+import type { ReadinessCheck } from '../http/readiness';
 import { SubscriptionRouter } from '../realtime/subscription-router';
 import { SubscriptionServer } from '../realtime/subscription-server';
 
@@ -34,97 +39,156 @@ export interface RealtimeDependencies {
 
 export interface Realtime {
   transport: EventTransport;
-  relay: OutboxRelay;
-  projection: ProjectionRunner;
-  router: SubscriptionRouter;
-  subscriptions: SubscriptionServer;
+  relay: OutboxRelay | null;
+  leadership: RelayLeadership | null;
+  projection: ProjectionRunner | null;
+  router: SubscriptionRouter | null;
+  subscriptions: SubscriptionServer | null;
+  readinessChecks: ReadinessCheck[];
   stop(): Promise<void>;
 }
 
 /**
- * The event flow of DESIGN.md §3–§4 in one process: commit → outbox relay → transport → receivers
- * (subscription router and projections). The transport is the only piece a multi-instance setup swaps.
+ * The event flow of DESIGN.md §3–§4, composed by role: senders signal commits, the relay (one leader
+ * at a time) publishes the outbox to the transport, receivers route to subscribers and run
+ * projections. Without REDIS_URL every role is in this process and the transport is a local bus.
  */
 export function startRealtime(deps: RealtimeDependencies): Realtime {
   const { config, database, logger, metrics } = deps;
-  const log = (component: string) => (error: unknown) => logger.error({ err: error, component }, `${component} failed; retrying`);
-  const transport = new InProcessTransport(log('receiver'));
+  const log = (component: string) => (error: unknown) => logger.warn({ err: error, component }, `${component}: ${(error as Error)?.message ?? error}`);
+  const redis = config.redisUrl
+    ? new RedisTransport({
+        url: config.redisUrl,
+        prefix: config.redisChannelPrefix,
+        onError: log('redis'),
+        onResubscribed: () => void feed?.catchUp(),
+      })
+    : null;
+  const transport: EventTransport = redis ?? new InProcessTransport(log('receiver'));
   const signal = config.databaseUrl ? new PostgresCommitSignal(config.databaseUrl, log('commit-signal')) : null;
+  const readinessChecks: ReadinessCheck[] = [];
+  if (redis) readinessChecks.push({ name: 'redis', check: () => redis.publisherHealthy() });
 
-  const relay = new OutboxRelay(database.orm, transport, {
-    pollIntervalMs: config.pollIntervalMs,
-    onError: log('outbox-relay'),
-    onPublished: (records) => {
-      metrics.relayedRecords.inc(records.length);
-      const newest = records[records.length - 1]?.messages[0]?.meta.occurredAt;
-      if (newest) metrics.outboxLag.set(Math.max(0, (Date.now() - Date.parse(newest)) / 1000));
-    },
-  });
+  // Relay: publishes the outbox; with a real database only while holding the leader lock.
+  let relay: OutboxRelay | null = null;
+  let leadership: RelayLeadership | null = null;
+  if (hasRole(config, 'relay')) {
+    leadership = config.databaseUrl
+      ? new RelayLeadership({
+          databaseUrl: config.databaseUrl,
+          onGained: () => {
+            logger.info('this instance is now the relay leader');
+            relay!.forgetCheckpoint();
+            relay!.wake();
+          },
+          onLost: () => logger.warn('this instance lost the relay lead'),
+          onError: log('relay-leadership'),
+        })
+      : null;
+    relay = new OutboxRelay(database.orm, transport, {
+      pollIntervalMs: config.pollIntervalMs,
+      mayPublish: leadership ? () => leadership!.isLeader : undefined,
+      onError: log('outbox-relay'),
+      onPublished: (records) => {
+        metrics.relayedRecords.inc(records.length);
+        const newest = records[records.length - 1]?.messages[0]?.meta.occurredAt;
+        if (newest) metrics.outboxLag.set(Math.max(0, (Date.now() - Date.parse(newest)) / 1000));
+      },
+    });
+  }
   const committed = () => {
-    relay.wake();
+    relay?.wake();
     signal?.notify();
   };
-  const projection = new ProjectionRunner(database.orm, new UnreadCountsProjection(), {
-    pollIntervalMs: config.pollIntervalMs,
-    onError: log('projection'),
-    onApplied: (count) => {
-      metrics.projectedEvents.inc(count);
-      committed();
-    },
-  });
   deps.unitOfWork.onCommit(committed);
 
-  const contextFor = (viewerId: string): GraphQLContext => ({
-    commandBus: deps.commandBus,
-    queryBus: deps.queryBus,
-    viewer: { userId: viewerId },
-    unreadCountOf: (chatId, userId) => deps.readModel.unreadCountOf(chatId, userId),
-  });
-  let subscriptions: SubscriptionServer;
-  const router = new SubscriptionRouter({
-    schema: deps.schema,
-    contextFor,
-    revoke: (subscription) => subscriptions.revoke(subscription),
-    onError: log('subscription-router'),
-    onDelivered: (message, frames) => {
-      if (frames === 0) return;
-      metrics.framesSent.inc(frames);
-      if (message.meta.occurredAt) metrics.deliveryLatency.observe(Math.max(0, Date.now() - Date.parse(message.meta.occurredAt)) / 1000);
-    },
-  });
-  subscriptions = new SubscriptionServer(deps.httpServer, {
-    schema: deps.schema,
-    router,
-    history: new PostgresEventHistory(database.orm),
-    readModel: deps.readModel,
-    verifier: deps.verifier,
-    contextFor,
-    limits: { ...config.websocket, maxQueryDepth: config.limits.maxQueryDepth },
-    path: GRAPHQL_PATH,
-    onError: log('subscriptions'),
-    onConnectionCountChanged: (count) => metrics.connectedClients.set(count),
-    onSlowConsumer: () => metrics.droppedSlowClients.inc(),
-  });
+  // Receiver: projections and subscriptions, fed in order and without gaps.
+  let projection: ProjectionRunner | null = null;
+  let router: SubscriptionRouter | null = null;
+  let subscriptions: SubscriptionServer | null = null;
+  let feed: GaplessFeed | null = null;
+  let catchUpTimer: NodeJS.Timeout | null = null;
+  let unsubscribe = () => undefined as unknown;
+  if (hasRole(config, 'receiver')) {
+    projection = new ProjectionRunner(database.orm, new UnreadCountsProjection(), {
+      pollIntervalMs: config.pollIntervalMs,
+      onError: log('projection'),
+      onApplied: (count) => {
+        metrics.projectedEvents.inc(count);
+        committed();
+      },
+    });
+    const contextFor = (viewerId: string): GraphQLContext => ({
+      commandBus: deps.commandBus,
+      queryBus: deps.queryBus,
+      viewer: { userId: viewerId },
+      unreadCountOf: (chatId, userId) => deps.readModel.unreadCountOf(chatId, userId),
+    });
+    const activeRouter = new SubscriptionRouter({
+      schema: deps.schema,
+      contextFor,
+      revoke: (subscription) => subscriptions?.revoke(subscription),
+      onError: log('subscription-router'),
+      onDelivered: (message, frames) => {
+        if (frames === 0) return;
+        metrics.framesSent.inc(frames);
+        if (message.meta.occurredAt) metrics.deliveryLatency.observe(Math.max(0, Date.now() - Date.parse(message.meta.occurredAt)) / 1000);
+      },
+    });
+    router = activeRouter;
+    subscriptions = new SubscriptionServer(deps.httpServer, {
+      schema: deps.schema,
+      router: activeRouter,
+      history: new PostgresEventHistory(database.orm),
+      readModel: deps.readModel,
+      verifier: deps.verifier,
+      contextFor,
+      limits: { ...config.websocket, maxQueryDepth: config.limits.maxQueryDepth },
+      path: GRAPHQL_PATH,
+      onError: log('subscriptions'),
+      onConnectionCountChanged: (count) => metrics.connectedClients.set(count),
+      onSlowConsumer: () => metrics.droppedSlowClients.inc(),
+    });
+    const activeProjection = projection;
+    feed = new GaplessFeed(new OutboxReader(database.orm), {
+      deliver: (record) => {
+        activeRouter.receive(record);
+        activeProjection.wake();
+      },
+      onError: log('receiver-feed'),
+      onGapFilled: (records) => logger.info({ records }, 'filled a gap in the relayed stream from the outbox'),
+    });
+    const activeFeed = feed;
+    unsubscribe = transport.subscribe((record) => activeFeed.accept(record));
+    if (redis) {
+      readinessChecks.push({ name: 'redis-subscriber', check: async () => redis.subscriberHealthy() });
+      // A safety net beside the probe: anything committed and never heard of is read from the outbox.
+      catchUpTimer = setInterval(() => void activeFeed.catchUp(), Math.max(config.pollIntervalMs, 1000) * 5);
+      catchUpTimer.unref();
+    }
+    projection.start();
+  }
 
-  const unsubscribe = transport.subscribe((record) => {
-    router.receive(record);
-    projection.wake();
-  });
-  relay.start();
-  projection.start();
-  void signal?.listen(() => relay.wake());
+  relay?.start();
+  leadership?.start();
+  if (relay && signal) void signal.listen(() => relay!.wake());
 
   return {
     transport,
     relay,
+    leadership,
     projection,
     router,
     subscriptions,
+    readinessChecks,
     async stop() {
-      await subscriptions.close();
+      if (catchUpTimer) clearInterval(catchUpTimer);
+      await subscriptions?.close();
       unsubscribe();
-      await Promise.all([relay.stop(), projection.stop()]);
+      await Promise.all([relay?.stop(), projection?.stop()]);
+      await leadership?.stop();
       await signal?.stop();
+      await redis?.close();
     },
   };
 }

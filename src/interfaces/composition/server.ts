@@ -5,13 +5,14 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AccessTokenVerifier, ChatReadModel } from '../../application';
-import type { Config } from '../../infrastructure/config/config';
+import { hasRole, type Config } from '../../infrastructure/config/config';
 import type { Logger } from '../../infrastructure/logging/logger';
 import { ParleyMetrics } from '../../infrastructure/metrics/metrics';
 import { openDatabase, type Database } from '../../infrastructure/persistence/database';
 import { PostgresChatUnitOfWork } from '../../infrastructure/persistence/postgres-chat-unit-of-work.adapter';
 import { createGraphQLSchema, createGraphQLServer, GRAPHQL_PATH } from '../graphql/create-yoga';
 import { bodyErrors, limitedBody } from '../http/body-limit';
+import type { ReadinessCheck } from '../http/readiness';
 import { AppModule } from './app.module';
 import { nestLogger } from './nest-logger';
 import { startRealtime, type Realtime } from './realtime';
@@ -44,32 +45,30 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       migrated = true;
     }
     const metrics = new ParleyMetrics();
+    const readinessChecks: ReadinessCheck[] = [
+      { name: 'migrations', check: async () => migrated },
+      { name: 'postgres', check: () => database.isReachable() },
+    ];
     const app = await NestFactory.create<NestExpressApplication>(
-      AppModule.register({
-        config,
-        database,
-        metrics,
-        readinessChecks: [
-          { name: 'migrations', check: async () => migrated },
-          { name: 'postgres', check: () => database.isReachable() },
-        ],
-      }),
+      AppModule.register({ config, database, metrics, readinessChecks }),
       { bodyParser: false, logger: nestLogger(logger), abortOnError: false },
     );
     const schema = createGraphQLSchema();
     const commandBus = app.get(CommandBus);
     const queryBus = app.get(QueryBus);
     const verifier = app.get(AccessTokenVerifier);
-    const yoga = createGraphQLServer({
-      schema,
-      commandBus,
-      queryBus,
-      verifier,
-      limits: config.limits,
-      graphiql: config.graphiql,
-      onUnexpectedError: (error) => logger.error({ err: error }, 'unexpected error in a GraphQL operation'),
-    });
-    app.use(GRAPHQL_PATH, limitedBody(config.limits.maxBodyBytes), bodyErrors(config.limits.maxBodyBytes), yoga);
+    if (hasRole(config, 'sender')) {
+      const yoga = createGraphQLServer({
+        schema,
+        commandBus,
+        queryBus,
+        verifier,
+        limits: config.limits,
+        graphiql: config.graphiql,
+        onUnexpectedError: (error) => logger.error({ err: error }, 'unexpected error in a GraphQL operation'),
+      });
+      app.use(GRAPHQL_PATH, limitedBody(config.limits.maxBodyBytes), bodyErrors(config.limits.maxBodyBytes), yoga);
+    }
     await app.init();
     const realtime = startRealtime({
       config,
@@ -84,6 +83,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       logger,
       metrics,
     });
+    readinessChecks.push(...realtime.readinessChecks);
     await app.listen(config.port, '0.0.0.0');
     const port = (app.getHttpServer().address() as AddressInfo).port;
     return {

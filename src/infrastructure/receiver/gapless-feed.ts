@@ -1,0 +1,64 @@
+import { compareCursors, type RelayedRecord } from '../../application';
+import type { OutboxReader } from '../relay/outbox-reader';
+
+export interface GaplessFeedOptions {
+  deliver(record: RelayedRecord): void;
+  onError(error: unknown): void;
+  onGapFilled?(records: number): void;
+}
+
+const FILL_BATCH = 500;
+
+/**
+ * What a receiver hands on: every relayed record once, in relay order, with nothing missing. Records
+ * seen before are dropped by position; a record whose `previous` is not the last one delivered means
+ * something was missed (a lost Redis message, a reconnect, a relay fail-over), and the missing rows
+ * are read from the outbox before it is delivered (DESIGN.md §4: gaps are filled, never skipped).
+ */
+export class GaplessFeed {
+  private lastPosition: string | null = null;
+  private tail: Promise<void> = Promise.resolve();
+
+  constructor(private readonly reader: OutboxReader, private readonly options: GaplessFeedOptions) {}
+
+  get position(): string | null {
+    return this.lastPosition;
+  }
+
+  accept(record: RelayedRecord): void {
+    this.enqueue(async () => {
+      if (this.lastPosition !== null && compareCursors(record.position, this.lastPosition) <= 0) return;
+      if (this.lastPosition !== null && record.previous !== this.lastPosition) {
+        await this.fill(record.position);
+      }
+      this.deliver(record);
+    });
+  }
+
+  /** After a reconnect: whatever was committed since the last record may never be relayed to us. */
+  catchUp(): Promise<void> {
+    return this.enqueue(() => (this.lastPosition === null ? undefined : this.fill()));
+  }
+
+  private async fill(before?: string): Promise<void> {
+    let filled = 0;
+    for (;;) {
+      const records = await this.reader.after(this.lastPosition!, FILL_BATCH, before);
+      for (const record of records) this.deliver(record);
+      filled += records.length;
+      if (records.length < FILL_BATCH) break;
+    }
+    if (filled > 0) this.options.onGapFilled?.(filled);
+  }
+
+  private deliver(record: RelayedRecord): void {
+    this.lastPosition = record.position;
+    this.options.deliver(record);
+  }
+
+  private enqueue(work: () => Promise<void> | void): Promise<void> {
+    const next = this.tail.then(work).catch((error: unknown) => this.options.onError(error));
+    this.tail = next;
+    return next;
+  }
+}

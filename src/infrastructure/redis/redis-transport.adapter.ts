@@ -1,0 +1,157 @@
+import { randomUUID } from 'node:crypto';
+import Redis from 'ioredis';
+import { CHANNELS, EventTransport, type ChannelMessage, type ChannelName, type RelayedRecord } from '../../application';
+
+export interface RedisTransportOptions {
+  url: string;
+  prefix: string;
+  /** How often the subscriber connection is proven alive by a message through Redis. */
+  probeIntervalMs?: number;
+  onError(error: unknown): void;
+  /** The subscriber connection is (re)subscribed: whatever was published meanwhile may be lost. */
+  onResubscribed?(): void;
+}
+
+/** The wire format of DESIGN.md §3: `{ "<channel>": payload, "meta": {…} }`, plus the relay's ordering fields. */
+interface WireMessage {
+  meta: ChannelMessage['meta'] & { position: string; previous?: string; index: number; count: number };
+  [channel: string]: unknown;
+}
+
+const PROBE_CHANNEL = '__parley_probe';
+
+/**
+ * Redis pub/sub between the relay and the receivers. Publisher and subscriber are separate
+ * connections that reconnect with backoff; the subscriber resubscribes and is probed with a message
+ * of its own, so a connection that is open but no longer delivers is noticed and replaced.
+ */
+export class RedisTransport extends EventTransport {
+  private readonly publisher: Redis;
+  private subscriber: Redis | null = null;
+  private readonly listeners = new Set<(record: RelayedRecord) => void>();
+  private building: { position: string; previous?: string; count: number; messages: ChannelMessage[] } | null = null;
+  private readonly instance = randomUUID();
+  private probeTimer: NodeJS.Timeout | null = null;
+  private lastProbeSeen = Date.now();
+  private readonly probeIntervalMs: number;
+
+  constructor(private readonly options: RedisTransportOptions) {
+    super();
+    this.probeIntervalMs = options.probeIntervalMs ?? 2000;
+    // Publishing fails at once while Redis is away: the relay backs off and resumes from its checkpoint.
+    this.publisher = new Redis(options.url, {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      retryStrategy: backoff,
+      lazyConnect: false,
+    });
+    this.publisher.on('error', (error) => options.onError(error));
+  }
+
+  private channelName(channel: string): string {
+    return `${this.options.prefix}${channel}`;
+  }
+
+  async publish(records: RelayedRecord[]): Promise<void> {
+    const pipeline = this.publisher.pipeline();
+    for (const record of records) {
+      record.messages.forEach((message, index) => {
+        const wire: WireMessage = {
+          [message.channel]: message.payload,
+          meta: { ...message.meta, position: record.position, previous: record.previous, index, count: record.messages.length },
+        };
+        pipeline.publish(this.channelName(message.channel), JSON.stringify(wire));
+      });
+    }
+    const results = await pipeline.exec();
+    const failed = results?.find(([error]) => error);
+    if (!results || failed) throw failed?.[0] ?? new Error('Redis did not answer the publish pipeline');
+  }
+
+  subscribe(listener: (record: RelayedRecord) => void): () => void {
+    this.listeners.add(listener);
+    if (!this.subscriber) this.openSubscriber();
+    return () => this.listeners.delete(listener);
+  }
+
+  /** True while the subscriber connection has delivered our own probe recently. */
+  subscriberHealthy(): boolean {
+    return this.subscriber !== null && Date.now() - this.lastProbeSeen < this.probeIntervalMs * 3;
+  }
+
+  async publisherHealthy(): Promise<boolean> {
+    try {
+      return (await this.publisher.ping()) === 'PONG';
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.probeTimer) clearInterval(this.probeTimer);
+    const connections = [this.publisher, this.subscriber].filter((c): c is Redis => c !== null);
+    this.subscriber = null;
+    await Promise.all(connections.map((connection) => connection.quit().catch(() => connection.disconnect())));
+  }
+
+  private openSubscriber(): void {
+    const subscriber = new Redis(this.options.url, { retryStrategy: backoff, autoResubscribe: true, maxRetriesPerRequest: null });
+    this.subscriber = subscriber;
+    subscriber.on('error', (error) => this.options.onError(error));
+    subscriber.on('ready', () => {
+      // Every (re)connection may have lost messages; the receiver reads them from the store.
+      this.building = null;
+      this.lastProbeSeen = Date.now();
+      this.options.onResubscribed?.();
+    });
+    subscriber.on('message', (channel: string, text: string) => this.onMessage(channel, text));
+    void subscriber
+      .subscribe(...CHANNELS.map((channel) => this.channelName(channel)), this.channelName(`${PROBE_CHANNEL}:${this.instance}`))
+      .catch((error: unknown) => this.options.onError(error));
+    this.probeTimer = setInterval(() => this.probe(), this.probeIntervalMs);
+    this.probeTimer.unref();
+  }
+
+  private probe(): void {
+    if (!this.subscriber) return;
+    if (!this.subscriberHealthy() && this.subscriber.status === 'ready') {
+      this.options.onError(new Error('Redis subscriber connection is stale (no probe came back); reconnecting'));
+      this.lastProbeSeen = Date.now();
+      this.subscriber.disconnect(true);
+      return;
+    }
+    this.publisher.publish(this.channelName(`${PROBE_CHANNEL}:${this.instance}`), String(Date.now())).catch(() => undefined);
+  }
+
+  private onMessage(channel: string, text: string): void {
+    if (channel.startsWith(this.channelName(PROBE_CHANNEL))) {
+      this.lastProbeSeen = Date.now();
+      return;
+    }
+    let wire: WireMessage;
+    try {
+      wire = JSON.parse(text) as WireMessage;
+    } catch (error) {
+      this.options.onError(error);
+      return;
+    }
+    const name = channel.slice(this.options.prefix.length) as ChannelName;
+    const { position, previous, index, count, ...meta } = wire.meta;
+    const message: ChannelMessage = { channel: name, payload: wire[name] as Record<string, unknown>, meta };
+    // Reassemble the outbox row; a row missing a part is dropped whole and read from the store instead.
+    if (!this.building || this.building.position !== position || index !== this.building.messages.length) {
+      this.building = index === 0 ? { position, previous, count, messages: [] } : null;
+      if (!this.building) return;
+    }
+    this.building.messages.push(message);
+    if (this.building.messages.length === this.building.count) {
+      const record: RelayedRecord = { position, previous: this.building.previous, messages: this.building.messages };
+      this.building = null;
+      for (const listener of this.listeners) listener(record);
+    }
+  }
+}
+
+function backoff(attempt: number): number {
+  return Math.min(2000, 50 * 2 ** Math.min(attempt, 6));
+}
