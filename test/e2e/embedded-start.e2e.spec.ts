@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { ok } from '../support/graphql-http';
 import { ParleyProcess, runParley } from '../support/parley-process';
 
-const STARTED = /Parley GraphQL: (http:\/\/\S+)\n/;
+const STARTED = /Parley GraphQL: (http:\/\/\S+) \(roles: all\)\n/;
 const TOKEN = /Development token[^\n]*\n(\S+)\n/;
 
 describe('npm start without DATABASE_URL (embedded PostgreSQL, built server as a child process)', () => {

@@ -20,10 +20,15 @@ const MAX_ATTEMPTS = 20;
 const RETRYABLE_SQLSTATES = new Set(['40001', '40P01']);
 
 /**
- * One transaction per command. Writers to one chat queue on the chat's snapshot row (`for update`), so
- * concurrent posts from any number of instances take turns instead of failing; the unique
+ * One transaction per command. Writers to one chat take turns on a transaction-scoped advisory lock
+ * for the chat, so concurrent posts from any number of instances queue instead of failing; the unique
  * (stream_id, version) constraint stays as the optimistic-concurrency guard, and a conflict it raises
- * (two first writers of a new chat, or a writer that bypassed the lock) is retried with fresh state.
+ * (a writer that bypassed the lock) is retried with fresh state.
+ *
+ * An advisory lock, not `select … for update`: locking a row gives the transaction its id before it
+ * waits, so writers would hold ids in arrival order but commit in lock order, and the relay, which
+ * orders by transaction id, would publish a chat's messages out of seq order. The advisory lock takes
+ * no id; the first insert, after the lock, does.
  */
 export class PostgresChatUnitOfWork extends ChatUnitOfWork {
   private readonly listeners: CommitListener[] = [];
@@ -74,11 +79,11 @@ class PostgresChatSession implements ChatSession {
       this.loaded = { state: initialChatState(this.chatId), version: 0 };
       return this.loaded.state;
     }
-    // The snapshot row lock serialises writers of this chat until commit. Events after the snapshot's
-    // version (none while every append updates it, some after a restore) are folded on top: the stream
-    // stays the source of truth.
+    // Held until commit. Events after the snapshot's version (none while every append updates it, some
+    // after a restore) are folded on top: the stream stays the source of truth.
+    await this.em.execute('select pg_advisory_xact_lock(hashtextextended(?, 0))', [this.chatId]);
     const [row] = await this.em.execute<{ version: number | null; state: ChatState | null; tail: StoredEvent[] }[]>(
-      `with snapshot as (select version, state from chat_snapshots where chat_id = ? for update)
+      `with snapshot as (select version, state from chat_snapshots where chat_id = ?)
        select (select version from snapshot) as version,
               (select state from snapshot) as state,
               coalesce((select json_agg(json_build_object('version', e.version, 'type', e.type, 'data', e.data)

@@ -59,13 +59,7 @@ export class ProjectionRunner {
     return this.orm.em.fork().transactional(async (em) => {
       const name = this.projection.name;
       const checkpoint = (await this.lockCheckpoint(em)) ?? (await this.createCheckpoint(em));
-      const rows = await em.execute<EventRow[]>(
-        `select tx_id::text as tx_id, position::text as position, stream_id, version, type, data, occurred_at
-         from events
-         where tx_id < pg_snapshot_xmin(pg_current_snapshot()) and (tx_id, position) > (?::xid8, ?::bigint)
-         order by tx_id, position limit ?`,
-        [checkpoint!.tx_id, checkpoint!.position, this.batchSize],
-      );
+      const rows = await this.eventsAfter(em, checkpoint);
       if (rows.length === 0) return 0;
       await this.projection.apply(em, rows.map(toStoredEvent));
       const last = rows[rows.length - 1]!;
@@ -99,22 +93,43 @@ export class ProjectionRunner {
     return (await this.lockCheckpoint(em))!;
   }
 
-  /** Empties the read model and replays every event into it, in one transaction per batch. */
+  /**
+   * Empties the read model and replays every event into it in one transaction, holding the checkpoint
+   * lock: safe while the service runs. Readers see the old values until it commits; other runners wait
+   * and carry on from where it ended. Writers are not blocked, but the relay, which only reads below
+   * every open transaction, waits for it: rebuild when a pause of that length in delivery is acceptable.
+   */
   async rebuild(): Promise<number> {
-    await this.orm.em.fork().transactional(async (em) => {
-      await em.execute(
-        `insert into projection_checkpoints (name, tx_id, position) values (?, '0'::xid8, 0) on conflict (name) do nothing`,
-        [this.projection.name],
-      );
-      await em.execute('select 1 from projection_checkpoints where name = ? for update', [this.projection.name]);
+    return this.orm.em.fork().transactional(async (em) => {
+      await ((await this.lockCheckpoint(em)) ?? this.createCheckpoint(em));
       await this.projection.reset(em);
-      await em.execute(`update projection_checkpoints set tx_id = '0'::xid8, position = 0 where name = ?`, [
+      let from = { tx_id: '0', position: '0' };
+      let total = 0;
+      for (;;) {
+        const rows = await this.eventsAfter(em, from);
+        if (rows.length === 0) break;
+        await this.projection.apply(em, rows.map(toStoredEvent), { quiet: true });
+        total += rows.length;
+        from = rows[rows.length - 1]!;
+      }
+      await em.execute('update projection_checkpoints set tx_id = ?::xid8, position = ?, updated_at = now() where name = ?', [
+        from.tx_id,
+        from.position,
         this.projection.name,
       ]);
+      await this.projection.afterRebuild?.(em);
+      return total;
     });
-    let total = 0;
-    for (let applied = await this.applyBatch(); applied > 0; applied = await this.applyBatch()) total += applied;
-    return total;
+  }
+
+  private eventsAfter(em: EntityManager, from: { tx_id: string; position: string }): Promise<EventRow[]> {
+    return em.execute<EventRow[]>(
+      `select tx_id::text as tx_id, position::text as position, stream_id, version, type, data, occurred_at
+       from events
+       where tx_id < pg_snapshot_xmin(pg_current_snapshot()) and (tx_id, position) > (?::xid8, ?::bigint)
+       order by tx_id, position limit ?`,
+      [from.tx_id, from.position, this.batchSize],
+    );
   }
 }
 

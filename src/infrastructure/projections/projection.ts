@@ -16,7 +16,10 @@ export interface StoredChatEvent {
  */
 export interface Projection {
   readonly name: string;
-  apply(em: EntityManager, events: StoredChatEvent[]): Promise<void>;
-  /** Empties the read model before a rebuild from the first event. */
+  /** `quiet`: during a rebuild, derived notifications wait for `afterRebuild`. */
+  apply(em: EntityManager, events: StoredChatEvent[], options?: { quiet: boolean }): Promise<void>;
+  /** Empties the read model before a rebuild from the first event, remembering what it held. */
   reset(em: EntityManager): Promise<void>;
+  /** After a rebuild, in its transaction: announce what differs from before. */
+  afterRebuild?(em: EntityManager): Promise<void>;
 }

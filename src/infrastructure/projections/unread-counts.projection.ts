@@ -10,7 +10,7 @@ import type { Projection, StoredChatEvent } from './projection';
 export class UnreadCountsProjection implements Projection {
   readonly name = 'unread-counts';
 
-  async apply(em: EntityManager, events: StoredChatEvent[]): Promise<void> {
+  async apply(em: EntityManager, events: StoredChatEvent[], options = { quiet: false }): Promise<void> {
     const changed = new Map<string, { chatId: string; userId: string; count: number; cursor: string; occurredAt: string }>();
     const note = (stored: StoredChatEvent, rows: { user_id: string; unread_count: number }[]) => {
       for (const row of rows) {
@@ -24,11 +24,23 @@ export class UnreadCountsProjection implements Projection {
       }
     };
     for (const stored of events) note(stored, await this.applyOne(em, stored));
-    await this.publish(em, [...changed.values()]);
+    if (!options.quiet) await this.publish(em, [...changed.values()]);
   }
 
   async reset(em: EntityManager): Promise<void> {
+    await em.execute('create temp table unread_counts_before on commit drop as select * from unread_counts');
     await em.execute('delete from unread_counts');
+  }
+
+  /** Subscribers hear only about counts the rebuild changed, with their current values. */
+  async afterRebuild(em: EntityManager): Promise<void> {
+    const rows = await em.execute<{ chat_id: string; user_id: string; unread_count: number; cursor: string }[]>(
+      `select n.chat_id, n.user_id, n.unread_count, n.cursor from unread_counts n
+       left join unread_counts_before b on b.chat_id = n.chat_id and b.user_id = n.user_id
+       where b.unread_count is distinct from n.unread_count`,
+    );
+    const now = new Date().toISOString();
+    await this.publish(em, rows.map((row) => ({ chatId: row.chat_id, userId: row.user_id, count: row.unread_count, cursor: row.cursor, occurredAt: now })));
   }
 
   /** Applies one event; answers the counts it changed. */

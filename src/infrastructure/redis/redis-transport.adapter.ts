@@ -53,6 +53,7 @@ export class RedisTransport extends EventTransport {
   }
 
   async publish(records: RelayedRecord[]): Promise<void> {
+    await this.publisherReady();
     const pipeline = this.publisher.pipeline();
     for (const record of records) {
       record.messages.forEach((message, index) => {
@@ -66,6 +67,19 @@ export class RedisTransport extends EventTransport {
     const results = await pipeline.exec();
     const failed = results?.find(([error]) => error);
     if (!results || failed) throw failed?.[0] ?? new Error('Redis did not answer the publish pipeline');
+  }
+
+  /** A connection still (re)connecting gets a moment; one that is down fails the publish at once. */
+  private async publisherReady(): Promise<void> {
+    if (this.publisher.status === 'ready') return;
+    if (this.publisher.status === 'connecting' || this.publisher.status === 'connect') {
+      await Promise.race([
+        new Promise((resolve) => this.publisher.once('ready', resolve)),
+        new Promise((resolve) => setTimeout(resolve, 1000).unref()),
+      ]);
+    }
+    const status: string = this.publisher.status;
+    if (status !== 'ready') throw new Error(`Redis publisher is ${status}`);
   }
 
   subscribe(listener: (record: RelayedRecord) => void): () => void {
@@ -95,19 +109,20 @@ export class RedisTransport extends EventTransport {
   }
 
   private openSubscriber(): void {
-    const subscriber = new Redis(this.options.url, { retryStrategy: backoff, autoResubscribe: true, maxRetriesPerRequest: null });
+    // Subscribed anew on every connection, rather than replaying whatever the old one had.
+    const subscriber = new Redis(this.options.url, { retryStrategy: backoff, autoResubscribe: false, maxRetriesPerRequest: null });
     this.subscriber = subscriber;
     subscriber.on('error', (error) => this.options.onError(error));
     subscriber.on('ready', () => {
-      // Every (re)connection may have lost messages; the receiver reads them from the store.
       this.building = null;
       this.lastProbeSeen = Date.now();
-      this.options.onResubscribed?.();
+      subscriber
+        .subscribe(...CHANNELS.map((channel) => this.channelName(channel)), this.channelName(`${PROBE_CHANNEL}:${this.instance}`))
+        // Every (re)connection may have lost messages; the receiver reads them from the store.
+        .then(() => this.options.onResubscribed?.())
+        .catch((error: unknown) => this.options.onError(error));
     });
     subscriber.on('message', (channel: string, text: string) => this.onMessage(channel, text));
-    void subscriber
-      .subscribe(...CHANNELS.map((channel) => this.channelName(channel)), this.channelName(`${PROBE_CHANNEL}:${this.instance}`))
-      .catch((error: unknown) => this.options.onError(error));
     this.probeTimer = setInterval(() => this.probe(), this.probeIntervalMs);
     this.probeTimer.unref();
   }

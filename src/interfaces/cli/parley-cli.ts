@@ -1,6 +1,15 @@
 import 'dotenv/config';
 import { Command, InvalidArgumentError } from 'commander';
-import { issueToken, loadConfig, createLogger, migrate, serve, type Config } from '../composition/commands';
+import {
+  createLogger,
+  issueToken,
+  loadConfig,
+  migrate,
+  rebuildProjections,
+  replayOutboxRange,
+  serve,
+  type Config,
+} from '../composition/commands';
 
 const USER_ID_PATTERN = /^\S{1,128}$/;
 const TTL_PATTERN = /^\d+\s*(s|m|h|d|w)$/;
@@ -38,6 +47,29 @@ export async function runCli(argv: string[]): Promise<void> {
       process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n');
     });
 
+  const outbox = program.command('outbox').description('the outbox of published events');
+  outbox
+    .command('replay')
+    .description('publish a range of the outbox to Redis again; receivers that had them drop them')
+    .requiredOption('--from <cursor|time>', 'first row: an event cursor ("<txid>.<position>") or an ISO-8601 time')
+    .option('--to <cursor|time>', 'last row, same forms (default: everything committed)')
+    .action(async (options: { from: string; to?: string }) => {
+      const config = configFrom({});
+      const published = await replayOutboxRange(config, createLogger(config.logLevel), options.from, options.to);
+      process.stdout.write(`re-published ${published} outbox rows\n`);
+    });
+
+  const projections = program.command('projections').description('read models kept from the event store');
+  projections
+    .command('rebuild')
+    .description('rebuild read models from the event store; safe while the service runs')
+    .argument('[names...]', 'projections to rebuild (default: all): unread-counts')
+    .action(async (names: string[]) => {
+      const config = configFrom({});
+      const replayed = await rebuildProjections(config, createLogger(config.logLevel), names);
+      for (const [name, events] of Object.entries(replayed)) process.stdout.write(`rebuilt ${name} from ${events} events\n`);
+    });
+
   program
     .command('token')
     .description('print a signed token for development; the token alone is the last line')
@@ -73,7 +105,7 @@ async function runServer(config: Config, options: { printToken: boolean }): Prom
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
   logger.info({ url: server.url, roles: config.roles }, 'parley is listening');
-  process.stdout.write(`\nParley GraphQL: ${server.url}\n`);
+  process.stdout.write(`\nParley GraphQL: ${server.url} (roles: ${config.roles.join(', ')})\n`);
   if (options.printToken && config.nodeEnv !== 'production' && config.auth.jwtSecret) {
     const token = await issueToken(config, 'dev-user', '24h');
     process.stdout.write(`Development token for user "dev-user" (24h; more with: npx parley token <userId>):\n${token}\n\n`);
@@ -94,7 +126,7 @@ function exitWith(error: unknown): never {
   }
   const name = (error as { name?: string }).name;
   process.stderr.write(`parley: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.exit(name === 'ConfigError' ? 2 : 1);
+  process.exit(name === 'ConfigError' || name === 'UsageError' ? 2 : 1);
 }
 
 function parsePort(value: string): number {

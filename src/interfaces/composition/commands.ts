@@ -1,7 +1,11 @@
 import { signDevelopmentToken } from '../../infrastructure/auth/development-token';
 import { loadConfig, type Config } from '../../infrastructure/config/config';
 import { createLogger, type Logger } from '../../infrastructure/logging/logger';
-import { openDatabase } from '../../infrastructure/persistence/database';
+import { openDatabase, type Database } from '../../infrastructure/persistence/database';
+import { ProjectionRunner } from '../../infrastructure/projections/projection-runner';
+import { UnreadCountsProjection } from '../../infrastructure/projections/unread-counts.projection';
+import { RedisTransport } from '../../infrastructure/redis/redis-transport.adapter';
+import { parseReplayBound, replayOutbox } from '../../infrastructure/relay/outbox-replay';
 import { startServer, type RunningServer } from './server';
 
 /** What the command line can ask of the composed application; keeps the CLI free of adapters. */
@@ -15,15 +19,58 @@ export async function serve(config: Config, logger: Logger): Promise<RunningServ
   return startServer(config, logger);
 }
 
-export async function migrate(config: Config, logger: Logger): Promise<string[]> {
+export function migrate(config: Config, logger: Logger): Promise<string[]> {
+  return withDatabase(config, logger, (database) => database.migrate());
+}
+
+/** The read models `projections rebuild` knows, by name. */
+export const PROJECTIONS = { 'unread-counts': () => new UnreadCountsProjection() } as const;
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** Rebuilds the named projections (all when none is named) from the event store; answers events replayed per name. */
+export async function rebuildProjections(config: Config, logger: Logger, names: string[]): Promise<Record<string, number>> {
+  const unknown = names.filter((name) => !(name in PROJECTIONS));
+  if (unknown.length > 0) {
+    throw new UsageError(`unknown projection ${unknown.join(', ')}; known: ${Object.keys(PROJECTIONS).join(', ')}`);
+  }
+  const chosen = (names.length > 0 ? names : Object.keys(PROJECTIONS)) as (keyof typeof PROJECTIONS)[];
+  return withDatabase(config, logger, async (database) => {
+    const replayed: Record<string, number> = {};
+    for (const name of chosen) {
+      const runner = new ProjectionRunner(database.orm, PROJECTIONS[name](), { onError: (error) => logger.error({ err: error }, 'rebuild') });
+      replayed[name] = await runner.rebuild();
+    }
+    return replayed;
+  });
+}
+
+/** Publishes a range of the outbox to Redis again (DESIGN.md §3); answers how many rows. */
+export async function replayOutboxRange(config: Config, logger: Logger, from: string, to: string | undefined): Promise<number> {
+  const fromBound = parseReplayBound(from);
+  const toBound = to === undefined ? undefined : parseReplayBound(to);
+  if (!fromBound) throw new UsageError(`--from must be a cursor ("<txid>.<position>") or an ISO-8601 time (got "${from}")`);
+  if (toBound === null) throw new UsageError(`--to must be a cursor ("<txid>.<position>") or an ISO-8601 time (got "${to}")`);
+  if (!config.redisUrl) throw new UsageError('outbox replay publishes to Redis: set REDIS_URL');
+  const transport = new RedisTransport({ url: config.redisUrl, prefix: config.redisChannelPrefix, onError: (error) => logger.warn({ err: error }, 'redis') });
+  try {
+    return await withDatabase(config, logger, (database) => replayOutbox(database.orm, transport, { from: fromBound, to: toBound }));
+  } finally {
+    await transport.close();
+  }
+}
+
+async function withDatabase<T>(config: Config, logger: Logger, work: (database: Database) => Promise<T>): Promise<T> {
   const database = await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
-    poolMax: 1,
+    poolMax: 2,
     logger: (message) => logger.debug({ component: 'mikro-orm' }, message),
   });
   try {
-    return await database.migrate();
+    return await work(database);
   } finally {
     await database.close();
   }

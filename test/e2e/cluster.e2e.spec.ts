@@ -1,0 +1,230 @@
+import { randomBytes } from 'node:crypto';
+import type { Client } from 'graphql-ws';
+import Redis from 'ioredis';
+import { eventually } from '../support/eventually';
+import { unreadCountsFromEvents, unreadCountsFromProjection } from '../support/ground-truth';
+import { errorCodes, graphql, ok } from '../support/graphql-http';
+import { ParleyProcess, runParley } from '../support/parley-process';
+import { freePort, TestRedisServer } from '../support/redis-server';
+import { createTestDatabase, withClient, type TestDatabase } from '../support/test-database';
+import { TEST_JWT_SECRET, tokenFor } from '../support/test-server';
+import { connectClient, subscribe, type Received } from '../support/ws-client';
+
+const STARTED = /Parley GraphQL: (http:\/\/\S+) \(roles: /;
+const MESSAGE_ADDED = 'subscription($c: ID!, $a: String) { messageAdded(chatId: $c, after: $a) { seq content cursor } }';
+const POST = 'mutation($c: ID!, $t: String!) { createMessage(createMessageInput: { chatId: $c, content: $t }) { seq cursor } }';
+
+interface Instance {
+  name: string;
+  process: ParleyProcess;
+  url: string;
+}
+
+/**
+ * DESIGN.md §3–§6 end to end: real processes (2 senders, 2 receivers, 2 relays of which one leads)
+ * on the real PostgreSQL and a Redis server of the test's own, with graphql-ws clients.
+ */
+describe('a cluster of processes joined by Redis', () => {
+  let database: TestDatabase;
+  let redis: TestRedisServer;
+  let env: NodeJS.ProcessEnv;
+  const instances = new Map<string, Instance>();
+  const clients: Client[] = [];
+  let alice: string;
+  let bob: string;
+
+  const url = (name: string) => instances.get(name)!.url;
+  const client = (name: string, token: string) => {
+    const created = connectClient(url(name), token);
+    clients.push(created);
+    return created;
+  };
+
+  async function start(name: string, role: string): Promise<Instance> {
+    const process = ParleyProcess.start(['serve', '--role', role, '--port', '0'], env, 'bin');
+    const [, startedUrl] = await process.waitFor(STARTED);
+    const instance = { name, process, url: startedUrl! };
+    instances.set(name, instance);
+    await eventually(async () => expect((await fetch(startedUrl!.replace('/graphql', '/readyz'))).status).toBe(200), 20_000);
+    return instance;
+  }
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    redis = new TestRedisServer(await freePort());
+    await redis.start();
+    env = {
+      DATABASE_URL: database.url,
+      REDIS_URL: redis.url,
+      REDIS_CHANNEL_PREFIX: `e2e-${randomBytes(3).toString('hex')}:`,
+      AUTH_JWT_SECRET: TEST_JWT_SECRET,
+      MIGRATE_ON_START: 'false',
+      POLL_INTERVAL_MS: '500',
+      LOG_LEVEL: 'info',
+    };
+    const migrated = await runParley(['migrate'], env);
+    expect(migrated.code).toBe(0);
+    await Promise.all([
+      start('sender-1', 'sender'),
+      start('sender-2', 'sender'),
+      start('receiver-1', 'receiver'),
+      start('receiver-2', 'receiver'),
+      start('relay-1', 'relay'),
+      start('relay-2', 'relay'),
+    ]);
+    [alice, bob] = await Promise.all([tokenFor('alice'), tokenFor('bob')]);
+  }, 120_000);
+
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.dispose()));
+  });
+
+  afterAll(async () => {
+    await Promise.all([...instances.values()].map((instance) => instance.process.stop()));
+    await redis.stop();
+    await database.drop();
+  });
+
+  async function newChat(): Promise<string> {
+    return (await ok(url('sender-1'), alice, 'mutation { createChat(input: { name: "cluster", participantIds: ["bob"] }) { id } }')).createChat.id;
+  }
+
+  const head = async () => (await ok(url('sender-2'), bob, '{ head }')).head as string;
+  const seqs = (received: Received) => received.items.map((item: { seq: number }) => item.seq);
+  const upTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+
+  it('delivers a post through either sender to subscribers on both receivers, once and in seq order', async () => {
+    const chatId = await newChat();
+    const after = await head();
+    const onFirst = subscribe(client('receiver-1', bob), MESSAGE_ADDED, { c: chatId, a: after });
+    const onSecond = subscribe(client('receiver-2', alice), MESSAGE_ADDED, { c: chatId, a: after });
+    for (let i = 1; i <= 6; i++) await ok(url(i % 2 ? 'sender-1' : 'sender-2'), i % 2 ? alice : bob, POST, { c: chatId, t: `m${i}` });
+    for (const received of [onFirst, onSecond]) {
+      await received.count(6);
+      expect(seqs(received)).toEqual(upTo(6));
+    }
+    await ok(url('sender-1'), alice, POST, { c: chatId, t: 'last' });
+    await onFirst.count(7);
+    expect(seqs(onFirst)).toEqual(upTo(7));
+  });
+
+  it('brings 200 concurrent posts across both senders to every receiver, complete and ordered', async () => {
+    const chatId = await newChat();
+    const after = await head();
+    const watchers = ['receiver-1', 'receiver-2'].map((name) => subscribe(client(name, bob), MESSAGE_ADDED, { c: chatId, a: after }));
+    const answers = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => graphql(url(i % 2 ? 'sender-1' : 'sender-2'), i % 3 ? alice : bob, POST, { c: chatId, t: `c${i}` })),
+    );
+    expect(answers.flatMap(errorCodes)).toEqual([]);
+    for (const received of watchers) {
+      await received.count(200, 30_000);
+      expect(seqs(received)).toEqual(upTo(200));
+    }
+  });
+
+  it('keeps taking mutations while Redis is down and delivers every event once it is back', async () => {
+    const chatId = await newChat();
+    const after = await head();
+    const watchers = ['receiver-1', 'receiver-2'].map((name) => subscribe(client(name, bob), MESSAGE_ADDED, { c: chatId, a: after }));
+    for (let i = 1; i <= 10; i++) await ok(url('sender-1'), alice, POST, { c: chatId, t: `before ${i}` });
+    for (const received of watchers) await received.count(10);
+
+    await redis.stop();
+    for (let i = 11; i <= 40; i++) await ok(url(i % 2 ? 'sender-1' : 'sender-2'), alice, POST, { c: chatId, t: `during ${i}` });
+    // the receivers really lost Redis: they say so on /readyz
+    await eventually(async () => expect((await fetch(url('receiver-1').replace('/graphql', '/readyz'))).status).toBe(503));
+    await redis.start();
+    for (let i = 41; i <= 45; i++) await ok(url('sender-2'), alice, POST, { c: chatId, t: `after ${i}` });
+
+    for (const received of watchers) {
+      await received.count(45, 30_000);
+      expect(seqs(received)).toEqual(upTo(45));
+    }
+  });
+
+  it('loses nothing when the relay leader is killed: the standby takes over', async () => {
+    const chatId = await newChat();
+    const after = await head();
+    const watcher = subscribe(client('receiver-2', bob), MESSAGE_ADDED, { c: chatId, a: after });
+    const leader = [...instances.values()].find((i) => i.name.startsWith('relay') && /now the relay leader/.test(i.process.log))!;
+    const standby = [...instances.values()].find((i) => i.name.startsWith('relay') && i !== leader)!;
+    const posting = (async () => {
+      for (let i = 1; i <= 60; i++) await ok(url(i % 2 ? 'sender-1' : 'sender-2'), alice, POST, { c: chatId, t: `r${i}` });
+    })();
+    await watcher.count(10);
+    await leader.process.stop('SIGKILL');
+    instances.delete(leader.name);
+    await posting;
+    await standby.process.waitFor(/now the relay leader/);
+    await watcher.count(60, 30_000);
+    expect(seqs(watcher)).toEqual(upTo(60));
+  });
+
+  it('loses nothing when a receiver is killed: clients resume with their cursor on the other one', async () => {
+    const chatId = await newChat();
+    const after = await head();
+    const first = subscribe(client('receiver-1', bob), MESSAGE_ADDED, { c: chatId, a: after });
+    const posting = (async () => {
+      for (let i = 1; i <= 60; i++) await ok(url(i % 2 ? 'sender-1' : 'sender-2'), alice, POST, { c: chatId, t: `k${i}` });
+    })();
+    await first.count(10);
+    await instances.get('receiver-1')!.process.stop('SIGKILL');
+    instances.delete('receiver-1');
+    const last = first.items.at(-1)!.cursor as string;
+    const resumed = subscribe(client('receiver-2', bob), MESSAGE_ADDED, { c: chatId, a: last });
+    await posting;
+    const seen = first.items.length;
+    await resumed.count(60 - seen, 30_000);
+    expect([...seqs(first), ...seqs(resumed)]).toEqual(upTo(60));
+  });
+
+  it('re-publishes a range with `parley outbox replay`, which receivers recognise as already delivered', async () => {
+    const chatId = await newChat();
+    const after = await head();
+    const watcher = subscribe(client('receiver-2', bob), MESSAGE_ADDED, { c: chatId, a: after });
+    const posted = [];
+    for (let i = 1; i <= 5; i++) posted.push((await ok(url('sender-1'), alice, POST, { c: chatId, t: `p${i}` })).createMessage);
+    await watcher.count(5);
+
+    const raw = new Redis(redis.url);
+    const heard: { messageAdded: { seq: number }; meta: { cursor: string } }[] = [];
+    await raw.subscribe(`${env.REDIS_CHANNEL_PREFIX}messageAdded`);
+    raw.on('message', (_, text) => heard.push(JSON.parse(text)));
+    try {
+      const replayed = await runParley(['outbox', 'replay', '--from', posted[1]!.cursor, '--to', posted[3]!.cursor], env);
+      expect(replayed.code).toBe(0);
+      expect(replayed.output).toMatch(/re-published \d+ outbox rows/);
+      await eventually(() => expect(heard.filter((m) => m.messageAdded).map((m) => m.messageAdded.seq)).toEqual([2, 3, 4]));
+      expect(heard[0]!.meta.cursor).toBe(posted[1]!.cursor);
+    } finally {
+      raw.disconnect();
+    }
+    await ok(url('sender-2'), alice, POST, { c: chatId, t: 'p6' });
+    await watcher.count(6);
+    expect(seqs(watcher)).toEqual(upTo(6));
+
+    const refused = await runParley(['outbox', 'replay', '--from', 'yesterday'], env);
+    expect(refused.code).toBe(2);
+    expect(refused.output).toMatch(/--from must be a cursor/);
+  });
+
+  it('rebuilds unread counts with `parley projections rebuild` while the cluster runs', async () => {
+    const rebuilt = await runParley(['projections', 'rebuild'], env);
+    expect(rebuilt.code).toBe(0);
+    expect(rebuilt.output).toMatch(/rebuilt unread-counts from \d+ events/);
+    const unknown = await runParley(['projections', 'rebuild', 'nonsense'], env);
+    expect(unknown.code).toBe(2);
+    expect(unknown.output).toMatch(/unknown projection nonsense; known: unread-counts/);
+  });
+
+  it('leaves unread counts equal to the ground truth from the event store', async () => {
+    await eventually(async () => {
+      const { truth, projected } = await withClient(database.url, async (c) => ({
+        truth: await unreadCountsFromEvents(c),
+        projected: await unreadCountsFromProjection(c),
+      }));
+      expect(projected).toEqual(truth);
+      expect([...truth.values()].some((count) => count > 0)).toBe(true);
+    }, 30_000);
+  });
+});

@@ -1,0 +1,92 @@
+import { randomBytes } from 'node:crypto';
+import Redis from 'ioredis';
+import type { RelayedRecord } from '../../src/application';
+import { RedisTransport } from '../../src/infrastructure/redis/redis-transport.adapter';
+import { eventually } from '../support/eventually';
+import { freePort, TestRedisServer } from '../support/redis-server';
+
+const record = (position: string, previous: string, texts: string[]): RelayedRecord => ({
+  position,
+  previous,
+  messages: texts.map((text, i) => ({
+    channel: i === 0 ? 'messageAdded' : 'chatMessageNotification',
+    payload: { content: text },
+    meta: { eventId: `e-${position}`, cursor: position, chatId: 'c-1', occurredAt: '2026-11-25T00:00:00.000Z', ...(i > 0 ? { userIds: ['bob'] } : {}) },
+  })),
+});
+
+describe('Redis transport (real Redis)', () => {
+  const prefix = `it-${randomBytes(3).toString('hex')}:`;
+  const errors: unknown[] = [];
+  let transport: RedisTransport;
+  let resubscribed = 0;
+  const received: RelayedRecord[] = [];
+
+  beforeAll(() => {
+    transport = new RedisTransport({
+      url: process.env.TEST_REDIS_URL!,
+      prefix,
+      probeIntervalMs: 100,
+      onError: (error) => errors.push(error),
+      onResubscribed: () => resubscribed++,
+    });
+    transport.subscribe((r) => received.push(r));
+  });
+
+  afterAll(() => transport.close());
+
+  it('publishes each message on its prefixed channel as { "<channel>": payload, "meta": … } and reassembles rows', async () => {
+    await eventually(() => expect(transport.subscriberHealthy()).toBe(true));
+    const raw = new Redis(process.env.TEST_REDIS_URL!);
+    const seen: { channel: string; body: any }[] = [];
+    await raw.subscribe(`${prefix}messageAdded`);
+    raw.on('message', (channel, text) => seen.push({ channel, body: JSON.parse(text) }));
+    try {
+      await transport.publish([record('10.1', '0.0', ['one', 'two']), record('10.2', '10.1', ['three'])]);
+      await eventually(() => expect(received).toHaveLength(2));
+      expect(received.map((r) => [r.position, r.previous, r.messages.map((m) => m.payload.content)])).toEqual([
+        ['10.1', '0.0', ['one', 'two']],
+        ['10.2', '10.1', ['three']],
+      ]);
+      await eventually(() => expect(seen).toHaveLength(2));
+      expect(seen[0]).toEqual({
+        channel: `${prefix}messageAdded`,
+        body: {
+          messageAdded: { content: 'one' },
+          meta: expect.objectContaining({ eventId: 'e-10.1', cursor: '10.1', chatId: 'c-1', occurredAt: '2026-11-25T00:00:00.000Z', position: '10.1' }),
+        },
+      });
+    } finally {
+      raw.disconnect();
+    }
+  });
+
+  it('notices a subscriber connection that silently stopped delivering, and replaces it', async () => {
+    const before = resubscribed;
+    // Make the subscriber deaf without closing it: it unsubscribes from everything.
+    const subscriber = (transport as unknown as { subscriber: Redis }).subscriber;
+    await subscriber.unsubscribe();
+    await eventually(() => expect(resubscribed).toBeGreaterThan(before), 5000);
+    received.length = 0;
+    await eventually(async () => {
+      await transport.publish([record('11.1', '10.2', ['after reconnect'])]);
+      expect(received.map((r) => r.position)).toContain('11.1');
+    }, 5000);
+    expect(errors.some((error) => /stale/.test(String((error as Error).message)))).toBe(true);
+  });
+
+  it('fails a publish at once while Redis is away, instead of queueing it', async () => {
+    const own = new TestRedisServer(await freePort());
+    await own.start();
+    const lonely = new RedisTransport({ url: own.url, prefix, onError: () => undefined });
+    try {
+      await lonely.publish([record('1.1', '0.0', ['x'])]);
+      await own.stop();
+      await expect(lonely.publish([record('1.2', '1.1', ['y'])])).rejects.toThrow();
+      expect(await lonely.publisherHealthy()).toBe(false);
+    } finally {
+      await lonely.close();
+      await own.stop();
+    }
+  });
+});
