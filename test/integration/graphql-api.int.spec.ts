@@ -271,12 +271,21 @@ describe('GraphQL API over HTTP (one instance, real PostgreSQL)', () => {
       expect((await response.json()).errors[0].extensions.code).toBe('BAD_USER_INPUT');
     });
 
+    it('answers a variable of the wrong type and a malformed body with BAD_USER_INPUT, not an internal error', async () => {
+      const wrongType = await graphql(url, alice, 'query($l: Int) { messages(chatId: "x", limit: $l) { hasMore } }', { l: 'abc' });
+      expect(errorCodes(wrongType)).toEqual(['BAD_USER_INPUT']);
+      const malformed = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${alice}` }, body: '{"query": ' });
+      expect(malformed.status).toBeGreaterThanOrEqual(400);
+      expect(malformed.status).toBeLessThan(500);
+    });
+
     it('refuses a query deeper than MAX_QUERY_DEPTH and runs one within it', async () => {
       // The contract's types nest three levels at most, so the limit is lowered to see it act.
       const shallow = await startTestServer(database.url, { MAX_QUERY_DEPTH: '2', MIGRATE_ON_START: 'false' });
       try {
         const tooDeep = await graphql(shallow.url, alice, '{ chats { lastMessage { id } } }');
         expect(tooDeep.errors?.[0]?.message).toMatch(/depth/i);
+        expect(errorCodes(tooDeep)).toEqual(['BAD_USER_INPUT']);
         expect(tooDeep.data ?? null).toBeNull();
         expect((await graphql(shallow.url, alice, '{ chats { id } }')).errors).toBeUndefined();
       } finally {

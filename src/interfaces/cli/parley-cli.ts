@@ -141,6 +141,8 @@ function parseUserId(value: string): string {
 }
 
 function parseTtl(value: string): string {
-  if (!TTL_PATTERN.test(value)) throw new InvalidArgumentError('must be a number and a unit: s, m, h, d or w (e.g. 1h)');
+  if (!TTL_PATTERN.test(value) || /^0+\s*[a-z]$/.test(value)) {
+    throw new InvalidArgumentError('must be a positive number and a unit: s, m, h, d or w (e.g. 1h)');
+  }
   return value.replace(/\s+/g, '');
 }

@@ -47,8 +47,11 @@ export function createGraphQLServer(deps: YogaDependencies): YogaServerInstance<
       maskError(error, message) {
         const known = toGraphQLError(error);
         if (known) return known;
-        // Validation and parse errors from graphql-js are the client's to see; anything else is ours.
-        if (error instanceof GraphQLError && !error.originalError) return error;
+        // Parse, validation, limit and variable errors are the client's to see, always with a code;
+        // anything else is ours and stays masked.
+        if (error instanceof GraphQLError && (!error.originalError || error.originalError instanceof GraphQLError)) {
+          return withDefaultCode(error, 'BAD_USER_INPUT');
+        }
         deps.onUnexpectedError(error instanceof GraphQLError ? (error.originalError ?? error) : error);
         return new GraphQLError(message, { extensions: { code: 'INTERNAL_SERVER_ERROR' } });
       },
@@ -58,5 +61,16 @@ export function createGraphQLServer(deps: YogaDependencies): YogaServerInstance<
       costLimitPlugin({ maxCost: deps.limits.maxQueryCost, exposeLimits: true }),
       maxAliasesPlugin({ n: 15, exposeLimits: true }),
     ],
+  });
+}
+
+function withDefaultCode(error: GraphQLError, code: string): GraphQLError {
+  if (error.extensions?.code) return error;
+  return new GraphQLError(error.message.replace(/^Syntax Error: (?=Query|Aliases|Cost)/, ''), {
+    nodes: error.nodes,
+    source: error.source,
+    positions: error.positions,
+    path: error.path,
+    extensions: { ...error.extensions, code },
   });
 }
