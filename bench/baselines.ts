@@ -35,8 +35,9 @@ function pgbenchInsert(databaseUrl: string, clients: number, seconds: number): n
 function redisPublish(redisUrl: string, pipeline: number): number | null {
   const url = new URL(redisUrl);
   try {
-    const output = execFileSync('redis-benchmark', ['-h', url.hostname, '-p', url.port || '6379', '-t', 'publish', '-n', '200000', '-P', String(pipeline), '-q'], { encoding: 'utf8' });
-    const match = /([\d.]+) requests per second/.exec(output);
+    const args = ['-h', url.hostname, '-p', url.port || '6379', '-n', '200000', '-P', String(pipeline), '-q', 'publish', 'parley-bench-baseline', 'hello'];
+    const output = execFileSync('redis-benchmark', args, { encoding: 'utf8' });
+    const match = /([\d.]+) requests per second/.exec(output.split('\r').pop() ?? output);
     return match ? Math.round(Number(match[1])) : null;
   } catch {
     return null;

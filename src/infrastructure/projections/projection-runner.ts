@@ -32,10 +32,12 @@ export class ProjectionRunner {
 
   constructor(private readonly orm: MikroORM, readonly projection: Projection, options: ProjectionRunnerOptions) {
     this.batchSize = options.batchSize ?? 500;
-    this.loop = new BackgroundLoop(() => this.applyBatch().then((count) => {
+    this.loop = new BackgroundLoop(async () => {
+      const count = await this.applyBatch();
       if (count > 0) options.onApplied?.(count);
-      return count === this.batchSize;
-    }), {
+      if (count === this.batchSize) return true;
+      return count === 0 && (await this.eventsPending()) ? 'soon' : false;
+    }, {
       name: `projection:${projection.name}`,
       pollIntervalMs: options.pollIntervalMs ?? 1000,
       onError: (error) => options.onError(error),
@@ -52,6 +54,16 @@ export class ProjectionRunner {
 
   stop(): Promise<void> {
     return this.loop.stop();
+  }
+
+  /** Events after the checkpoint that wait behind a transaction still open. */
+  private async eventsPending(): Promise<boolean> {
+    const [row] = await this.orm.em.fork().execute<{ pending: boolean }[]>(
+      `select exists(select 1 from events e, projection_checkpoints c
+                     where c.name = ? and (e.tx_id, e.position) > (c.tx_id, c.position)) as pending`,
+      [this.projection.name],
+    );
+    return row!.pending;
   }
 
   /** Applies the next batch of events in one transaction; answers how many. */

@@ -15,6 +15,16 @@ export interface OutboxRow {
 export class OutboxReader {
   constructor(private readonly orm: MikroORM) {}
 
+  /** True when rows after `after` exist that are not below every open transaction yet. */
+  async pendingAfter(after: string): Promise<boolean> {
+    const from = decodeCursor(after)!;
+    const [row] = await this.orm.em.fork().execute<{ pending: boolean }[]>(
+      'select exists(select 1 from outbox o where (o.tx_id, o.id) > (?::xid8, ?::bigint)) as pending',
+      [from.txId.toString(), from.position.toString()],
+    );
+    return row!.pending;
+  }
+
   /** Rows after `after` (a relay position), and before `before` when given, at most `limit`. */
   async after(after: string, limit: number, before?: string): Promise<RelayedRecord[]> {
     const from = decodeCursor(after)!;

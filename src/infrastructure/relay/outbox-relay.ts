@@ -62,14 +62,16 @@ export class OutboxRelay {
     await this.saveCheckpoint().catch((error: unknown) => this.options.onError(error));
   }
 
-  /** Publishes one batch; true when something went out and more may be waiting. */
-  async relayBatch(): Promise<boolean> {
+  /** Publishes one batch; true when something went out, 'soon' when rows wait behind an open transaction. */
+  async relayBatch(): Promise<boolean | 'soon'> {
     if (this.options.mayPublish && !this.options.mayPublish()) return false;
     const from = this.checkpoint ?? (await this.loadCheckpoint());
-    const records = await this.reader.after(encodeCursor(from.txId, from.outboxId), this.batchSize);
+    const position = encodeCursor(from.txId, from.outboxId);
+    const records = await this.reader.after(position, this.batchSize);
     if (records.length === 0) {
       await this.saveCheckpoint();
-      return false;
+      // Committed rows can sit behind a transaction that is still open; look again shortly.
+      return (await this.reader.pendingAfter(position)) ? 'soon' : false;
     }
     await this.transport.publish(records);
     const last = decodeCursor(records[records.length - 1]!.position)!;

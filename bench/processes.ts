@@ -1,0 +1,49 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+
+const BIN = resolve(__dirname, '../../bin/parley.js');
+
+/** A Parley instance started from the built command line, as an operator would run it. */
+export interface Instance {
+  url: string;
+  port: number;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export async function startInstance(role: string, env: NodeJS.ProcessEnv): Promise<Instance> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--role', role, '--port', '0'], {
+    env: { ...process.env, ...env, LOG_LEVEL: 'warn', MIGRATE_ON_START: 'false' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const url = await new Promise<string>((resolvePromise, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /Parley GraphQL: (http:\/\/\S+)/.exec(output);
+      if (match) resolvePromise(match[1]!);
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`${role} exited (${code}):\n${output}`)));
+  });
+  const port = Number(new URL(url).port);
+  return {
+    url,
+    port,
+    child,
+    stop: () =>
+      new Promise<void>((resolvePromise) => {
+        if (child.exitCode !== null) return resolvePromise();
+        child.once('exit', () => resolvePromise());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+export function runCommand(args: string[], env: NodeJS.ProcessEnv): Promise<number | null> {
+  return new Promise((resolvePromise) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: 'ignore' });
+    child.once('exit', (code) => resolvePromise(code));
+  });
+}
