@@ -51,14 +51,16 @@ export class SubscriptionRouter {
   }
 
   remove(subscription: Subscription): void {
+    subscription.active = false;
     if (removeFrom(this.routes, subscription.routeKey, subscription)) this.subscriptionCount--;
     removeFrom(this.byViewer, subscription.viewerId, subscription);
   }
 
   /** Sends one message to one subscriber now (history while resuming); false when it was not new. */
   async sendTo(subscription: Subscription, message: ChannelMessage): Promise<boolean> {
-    if (!subscription.isNew(message)) return false;
+    if (!subscription.active || !subscription.isNew(message)) return false;
     const payload = await this.payloadFor(subscription.group, message, subscription.viewerId, new Map());
+    if (!subscription.active) return false;
     subscription.markSent(message);
     subscription.sink.send(subscription.frame(payload));
     return true;
@@ -91,8 +93,9 @@ export class SubscriptionRouter {
             subscription.pending.push(message);
             continue;
           }
-          if (!subscription.isNew(message)) continue;
+          if (!subscription.active || !subscription.isNew(message)) continue;
           const payload = await this.payloadFor(subscription.group, message, subscription.viewerId, payloads);
+          if (!subscription.active) continue;
           subscription.markSent(message);
           subscription.sink.send(subscription.frame(payload));
           frames++;

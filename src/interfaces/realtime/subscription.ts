@@ -28,6 +28,8 @@ export interface FrameSink {
 export class Subscription {
   /** Non-null while the subscriber is replaying history: live messages wait here meanwhile. */
   pending: ChannelMessage[] | null = null;
+  /** False once completed, revoked or closed: nothing more may be sent for it. */
+  active = true;
   private lastCursor: string | null;
   private readonly lastCursorByChat = new Map<string, string>();
 
