@@ -75,6 +75,23 @@ describe('Redis transport (real Redis)', () => {
     expect(errors.some((error) => /stale/.test(String((error as Error).message)))).toBe(true);
   });
 
+  it('ignores malformed messages on its channels and keeps delivering', async () => {
+    const raw = new Redis(process.env.TEST_REDIS_URL!);
+    try {
+      received.length = 0;
+      for (const junk of ['{"x":1}', 'not json', '{"meta":{"position":"x"}}', '{"messageAdded":{},"meta":{"position":"1.1","cursor":"1.1","chatId":"c","index":3,"count":1}}']) {
+        await raw.publish(`${prefix}messageAdded`, junk);
+      }
+      await transport.publish([record('12.1', '11.1', ['still here'])]);
+      await eventually(() => expect(received.map((r) => r.position)).toContain('12.1'));
+      // only real rows came through (the stale-probe test above may still be delivering its retries)
+      expect(received.every((r) => ['11.1', '12.1'].includes(r.position))).toBe(true);
+      expect(errors.some((error) => /malformed/.test(String((error as Error).message)))).toBe(true);
+    } finally {
+      raw.disconnect();
+    }
+  });
+
   it('fails a publish at once while Redis is away, instead of queueing it', async () => {
     const own = new TestRedisServer(await freePort());
     await own.start();

@@ -15,6 +15,6 @@ export abstract class EventHistory {
   abstract inChat(chatId: string, after: string, limit: number): Promise<HistoryRecord[]>;
   /** Events of the chats the user is in now. */
   abstract forUser(userId: string, after: string, limit: number): Promise<HistoryRecord[]>;
-  /** The user's current unread counts that changed after the cursor, as unreadCountUpdated messages. */
+  /** The user's current unread counts, as unreadCountUpdated messages (DESIGN.md §4: current values on resume). */
   abstract unreadCountsAfter(userId: string, after: string): Promise<ChannelMessage[]>;
 }

@@ -16,9 +16,14 @@ export function encodeCursor(txId: string | number | bigint, position: string | 
   return `${txId}.${position}`;
 }
 
+/** Both parts are PostgreSQL bigints (xid8 fits too); anything larger was never issued. */
+const MAX_PART = 2n ** 63n - 1n;
+
 export function decodeCursor(cursor: string): Cursor | null {
   const match = CURSOR_PATTERN.exec(cursor);
-  return match ? { txId: BigInt(match[1]!), position: BigInt(match[2]!) } : null;
+  if (!match) return null;
+  const decoded = { txId: BigInt(match[1]!), position: BigInt(match[2]!) };
+  return decoded.txId > MAX_PART || decoded.position > MAX_PART ? null : decoded;
 }
 
 /** Negative, zero or positive as `a` comes before, at or after `b`. Both must be valid cursors. */

@@ -47,6 +47,8 @@ const schema = z.object({
   WS_MAX_PENDING_MESSAGES: positiveInt(10_000_000).default(10_000),
   WS_CONNECTION_INIT_TIMEOUT_MS: positiveInt(600_000).default(3000),
   WS_OPERATIONS_PER_SECOND: positiveInt(100_000).default(50),
+  WS_MAX_SUBSCRIPTIONS: positiveInt(100_000).default(200),
+  HTTP_OPERATIONS_PER_SECOND: positiveInt(1_000_000).default(100),
   POLL_INTERVAL_MS: positiveInt(600_000).default(1000),
 });
 
@@ -68,7 +70,10 @@ export interface Config {
     maxPendingMessages: number;
     connectionInitTimeoutMs: number;
     operationsPerSecond: number;
+    maxSubscriptions: number;
   };
+  /** GraphQL operations per user per second over HTTP, per instance. */
+  httpOperationsPerSecond: number;
   /** How often the relay and projections look for work when no wake-up came. */
   pollIntervalMs: number;
   graphiql: boolean;
@@ -126,7 +131,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxPendingMessages: e.WS_MAX_PENDING_MESSAGES,
       connectionInitTimeoutMs: e.WS_CONNECTION_INIT_TIMEOUT_MS,
       operationsPerSecond: e.WS_OPERATIONS_PER_SECOND,
+      maxSubscriptions: e.WS_MAX_SUBSCRIPTIONS,
     },
+    httpOperationsPerSecond: e.HTTP_OPERATIONS_PER_SECOND,
     pollIntervalMs: e.POLL_INTERVAL_MS,
     graphiql: e.GRAPHIQL ?? e.NODE_ENV !== 'production',
   };

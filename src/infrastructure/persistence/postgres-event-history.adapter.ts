@@ -51,13 +51,16 @@ export class PostgresEventHistory extends EventHistory {
     return rows.map(toHistoryRecord);
   }
 
-  async unreadCountsAfter(userId: string, after: string): Promise<ChannelMessage[]> {
+  /**
+   * Every current count of the user, not only those changed after the cursor: derived counts carry
+   * their source event's cursor, which does not rise across chats, so "after" cannot pick them safely.
+   */
+  async unreadCountsAfter(userId: string, _after: string): Promise<ChannelMessage[]> {
     const rows = await this.orm.em.fork().execute<{ chat_id: string; unread_count: number; cursor: string }[]>(
       'select chat_id, unread_count, cursor from unread_counts where user_id = ?',
       [userId],
     );
     return rows
-      .filter((row) => compareCursors(row.cursor, after) > 0)
       .sort((a, b) => compareCursors(a.cursor, b.cursor))
       .map((row) => unreadCountMessage(row.chat_id, userId, row.unread_count, row.cursor, new Date().toISOString()));
   }

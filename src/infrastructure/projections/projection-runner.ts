@@ -33,7 +33,8 @@ export class ProjectionRunner {
   constructor(private readonly orm: MikroORM, readonly projection: Projection, options: ProjectionRunnerOptions) {
     this.batchSize = options.batchSize ?? 500;
     this.loop = new BackgroundLoop(async () => {
-      const count = await this.applyBatch();
+      const count = await this.applyBatch({ wait: false });
+      if (count === 'busy') return 'soon';
       if (count > 0) options.onApplied?.(count);
       if (count === this.batchSize) return true;
       return count === 0 && (await this.eventsPending()) ? 'soon' : false;
@@ -66,43 +67,51 @@ export class ProjectionRunner {
     return row!.pending;
   }
 
-  /** Applies the next batch of events in one transaction; answers how many. */
-  async applyBatch(): Promise<number> {
+  /**
+   * Applies the next batch of events in one transaction; answers how many, or 'busy' when another
+   * receiver holds the projection and `wait` is false. The projection's advisory lock makes runners
+   * take turns without a row lock, which would give the transaction an id before it has anything to
+   * write and hold back every reader that waits for open transactions.
+   */
+  async applyBatch(options: { wait: boolean } = { wait: true }): Promise<number | 'busy'> {
     return this.orm.em.fork().transactional(async (em) => {
-      const name = this.projection.name;
-      const checkpoint = (await this.lockCheckpoint(em)) ?? (await this.createCheckpoint(em));
+      if (!(await this.lock(em, options.wait))) return 'busy';
+      const checkpoint = await this.checkpoint(em);
       const rows = await this.eventsAfter(em, checkpoint);
       if (rows.length === 0) return 0;
       await this.projection.apply(em, rows.map(toStoredEvent));
       const last = rows[rows.length - 1]!;
       await em.execute(
         `update projection_checkpoints set tx_id = ?::xid8, position = ?, updated_at = now() where name = ?`,
-        [last.tx_id, last.position, name],
+        [last.tx_id, last.position, this.projection.name],
       );
       return rows.length;
     });
   }
 
-  /**
-   * Waits while another receiver applies a batch, then reads on from where it left off. The batch
-   * does not wait for the disk at commit: if it is lost in a crash, its effects and its checkpoint are
-   * lost together and the events are applied again.
-   */
-  private async lockCheckpoint(em: EntityManager): Promise<{ tx_id: string; position: string } | undefined> {
-    const [checkpoint] = await em.execute<{ tx_id: string; position: string }[]>(
-      `select tx_id::text as tx_id, position::text as position, set_config('synchronous_commit', 'off', true)
-       from projection_checkpoints where name = ? for update`,
-      [this.projection.name],
-    );
-    return checkpoint;
+  private async lock(em: EntityManager, wait: boolean): Promise<boolean> {
+    const key = `projection:${this.projection.name}`;
+    if (wait) {
+      await em.execute('select pg_advisory_xact_lock(hashtextextended(?, 0))', [key]);
+      return true;
+    }
+    const [row] = await em.execute<{ locked: boolean }[]>('select pg_try_advisory_xact_lock(hashtextextended(?, 0)) as locked', [key]);
+    return row!.locked;
   }
 
-  private async createCheckpoint(em: EntityManager): Promise<{ tx_id: string; position: string }> {
+  private async checkpoint(em: EntityManager): Promise<{ tx_id: string; position: string }> {
+    const read = () =>
+      em.execute<{ tx_id: string; position: string }[]>(
+        'select tx_id::text as tx_id, position::text as position from projection_checkpoints where name = ?',
+        [this.projection.name],
+      );
+    const [existing] = await read();
+    if (existing) return existing;
     await em.execute(
       `insert into projection_checkpoints (name, tx_id, position) values (?, '0'::xid8, 0) on conflict (name) do nothing`,
       [this.projection.name],
     );
-    return (await this.lockCheckpoint(em))!;
+    return (await read())[0]!;
   }
 
   /**
@@ -113,7 +122,8 @@ export class ProjectionRunner {
    */
   async rebuild(): Promise<number> {
     return this.orm.em.fork().transactional(async (em) => {
-      await ((await this.lockCheckpoint(em)) ?? this.createCheckpoint(em));
+      await this.lock(em, true);
+      await this.checkpoint(em);
       await this.projection.reset(em);
       let from = { tx_id: '0', position: '0' };
       let total = 0;

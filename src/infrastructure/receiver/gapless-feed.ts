@@ -25,6 +25,16 @@ export class GaplessFeed {
     return this.lastPosition;
   }
 
+  /**
+   * Begins at the outbox as it stands: from here on nothing relayed may be missed, even what goes
+   * by before the transport first connects (it is filled on the first record or catch-up).
+   */
+  start(): Promise<void> {
+    return this.enqueue(async () => {
+      if (this.lastPosition === null) this.lastPosition = await this.reader.settledHead();
+    });
+  }
+
   accept(record: RelayedRecord): void {
     this.enqueue(async () => {
       if (this.lastPosition !== null && compareCursors(record.position, this.lastPosition) <= 0) return;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
-import { CHANNELS, EventTransport, type ChannelMessage, type ChannelName, type RelayedRecord } from '../../application';
+import { CHANNELS, decodeCursor, EventTransport, type ChannelMessage, type ChannelName, type RelayedRecord } from '../../application';
 
 export interface RedisTransportOptions {
   url: string;
@@ -32,7 +32,9 @@ export class RedisTransport extends EventTransport {
   private building: { position: string; previous?: string; count: number; messages: ChannelMessage[] } | null = null;
   private readonly instance = randomUUID();
   private probeTimer: NodeJS.Timeout | null = null;
-  private lastProbeSeen = Date.now();
+  /** Never, until the first probe comes back: a subscriber is not healthy before it has proven itself. */
+  private lastProbeSeen = 0;
+  private readySince = 0;
   private readonly probeIntervalMs: number;
 
   constructor(private readonly options: RedisTransportOptions) {
@@ -115,23 +117,32 @@ export class RedisTransport extends EventTransport {
     subscriber.on('error', (error) => this.options.onError(error));
     subscriber.on('ready', () => {
       this.building = null;
-      this.lastProbeSeen = Date.now();
+      this.readySince = Date.now();
       subscriber
         .subscribe(...CHANNELS.map((channel) => this.channelName(channel)), this.channelName(`${PROBE_CHANNEL}:${this.instance}`))
         // Every (re)connection may have lost messages; the receiver reads them from the store.
         .then(() => this.options.onResubscribed?.())
         .catch((error: unknown) => this.options.onError(error));
     });
-    subscriber.on('message', (channel: string, text: string) => this.onMessage(channel, text));
+    subscriber.on('message', (channel: string, text: string) => {
+      // Anyone may publish on these channels; nothing they send may take the receiver down.
+      try {
+        this.onMessage(channel, text);
+      } catch (error) {
+        this.building = null;
+        this.options.onError(error);
+      }
+    });
     this.probeTimer = setInterval(() => this.probe(), this.probeIntervalMs);
     this.probeTimer.unref();
   }
 
   private probe(): void {
     if (!this.subscriber) return;
-    if (!this.subscriberHealthy() && this.subscriber.status === 'ready') {
+    const ready = this.subscriber.status === 'ready';
+    if (ready && this.readySince > 0 && !this.subscriberHealthy() && Date.now() - this.readySince > this.probeIntervalMs * 3) {
       this.options.onError(new Error('Redis subscriber connection is stale (no probe came back); reconnecting'));
-      this.lastProbeSeen = Date.now();
+      this.readySince = 0;
       this.subscriber.disconnect(true);
       return;
     }
@@ -143,13 +154,8 @@ export class RedisTransport extends EventTransport {
       this.lastProbeSeen = Date.now();
       return;
     }
-    let wire: WireMessage;
-    try {
-      wire = JSON.parse(text) as WireMessage;
-    } catch (error) {
-      this.options.onError(error);
-      return;
-    }
+    const wire = JSON.parse(text) as WireMessage;
+    if (!isWireMessage(wire)) throw new Error(`ignored a malformed message on ${channel}`);
     const name = channel.slice(this.options.prefix.length) as ChannelName;
     const { position, previous, index, count, ...meta } = wire.meta;
     const message: ChannelMessage = { channel: name, payload: wire[name] as Record<string, unknown>, meta };
@@ -165,6 +171,17 @@ export class RedisTransport extends EventTransport {
       for (const listener of this.listeners) listener(record);
     }
   }
+}
+
+function isWireMessage(value: unknown): value is WireMessage {
+  const meta = (value as { meta?: Record<string, unknown> } | null)?.meta;
+  return (
+    typeof meta === 'object' && meta !== null &&
+    typeof meta.position === 'string' && decodeCursor(meta.position) !== null &&
+    typeof meta.cursor === 'string' && decodeCursor(meta.cursor) !== null &&
+    typeof meta.chatId === 'string' &&
+    Number.isInteger(meta.index) && Number.isInteger(meta.count) && (meta.count as number) > (meta.index as number)
+  );
 }
 
 function backoff(attempt: number): number {

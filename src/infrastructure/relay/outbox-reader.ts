@@ -15,6 +15,15 @@ export interface OutboxRow {
 export class OutboxReader {
   constructor(private readonly orm: MikroORM) {}
 
+  /** The newest row below every open transaction: where a receiver starting now begins. */
+  async settledHead(): Promise<string> {
+    const [row] = await this.orm.em.fork().execute<{ tx_id: string; id: string }[]>(
+      `select tx_id::text as tx_id, id::text as id from outbox
+       where tx_id < pg_snapshot_xmin(pg_current_snapshot()) order by tx_id desc, id desc limit 1`,
+    );
+    return row ? encodeCursor(row.tx_id, row.id) : '0.0';
+  }
+
   /** True when rows after `after` exist that are not below every open transaction yet. */
   async pendingAfter(after: string): Promise<boolean> {
     const from = decodeCursor(after)!;

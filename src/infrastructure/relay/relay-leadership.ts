@@ -2,6 +2,7 @@ import { Client } from 'pg';
 
 /** One key for the whole deployment: exactly one relay publishes at a time. */
 const RELAY_LOCK_KEY = 7_071_020_511n;
+const LIVENESS_TIMEOUT_MS = 3000;
 
 export interface RelayLeadershipOptions {
   databaseUrl: string;
@@ -65,7 +66,13 @@ export class RelayLeadership {
   }
 
   private async connect(): Promise<Client> {
-    const client = new Client({ connectionString: this.options.databaseUrl, keepAlive: true });
+    // A query that hangs (a half-open connection) must end the lead, not keep it: hence the timeout.
+    const client = new Client({
+      connectionString: this.options.databaseUrl,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 1000,
+      query_timeout: LIVENESS_TIMEOUT_MS,
+    });
     const broken = (error: unknown) => {
       if (this.client !== client) return;
       this.options.onError(error);

@@ -46,7 +46,14 @@ export class BackgroundLoop {
 
   private async run(): Promise<void> {
     while (this.running) {
-      if (!this.woken) await this.sleep(this.failures > 0 ? this.backoffMs() : this.options.pollIntervalMs);
+      // After a failure the backoff is slept even when woken: wake-ups keep coming while, say, Redis is down.
+      if (this.failures > 0) {
+        const woken = this.woken;
+        await this.sleep(this.backoffMs());
+        this.woken = this.woken || woken;
+      } else if (!this.woken) {
+        await this.sleep(this.options.pollIntervalMs);
+      }
       if (!this.running) break;
       this.woken = false;
       try {

@@ -67,7 +67,10 @@ export function startRealtime(deps: RealtimeDependencies): Realtime {
   const transport: EventTransport = redis ?? new InProcessTransport(log('receiver'));
   const signal = config.databaseUrl ? new PostgresCommitSignal(config.databaseUrl, log('commit-signal')) : null;
   const readinessChecks: ReadinessCheck[] = [];
-  if (redis) readinessChecks.push({ name: 'redis', check: () => redis.publisherHealthy() });
+  // A sender only writes to PostgreSQL: it stays ready while Redis is away.
+  if (redis && (hasRole(config, 'relay') || hasRole(config, 'receiver'))) {
+    readinessChecks.push({ name: 'redis', check: () => redis.publisherHealthy() });
+  }
 
   // Relay: publishes the outbox; with a real database only while holding the leader lock.
   let relay: OutboxRelay | null = null;
@@ -143,7 +146,7 @@ export function startRealtime(deps: RealtimeDependencies): Realtime {
       readModel: deps.readModel,
       verifier: deps.verifier,
       contextFor,
-      limits: { ...config.websocket, maxQueryDepth: config.limits.maxQueryDepth },
+      limits: { ...config.websocket, ...config.limits },
       path: GRAPHQL_PATH,
       onError: log('subscriptions'),
       onConnectionCountChanged: (count) => metrics.connectedClients.set(count),
@@ -159,6 +162,7 @@ export function startRealtime(deps: RealtimeDependencies): Realtime {
       onGapFilled: (records) => logger.info({ records }, 'filled a gap in the relayed stream from the outbox'),
     });
     const activeFeed = feed;
+    void activeFeed.start();
     unsubscribe = transport.subscribe((record) => activeFeed.accept(record));
     if (redis) {
       readinessChecks.push({ name: 'redis-subscriber', check: async () => redis.subscriberHealthy() });

@@ -11,6 +11,7 @@ import { ParleyMetrics } from '../../infrastructure/metrics/metrics';
 import { openDatabase, type Database } from '../../infrastructure/persistence/database';
 import { PostgresChatUnitOfWork } from '../../infrastructure/persistence/postgres-chat-unit-of-work.adapter';
 import { createGraphQLSchema, createGraphQLServer, GRAPHQL_PATH } from '../graphql/create-yoga';
+import { RateLimiter } from '../graphql/rate-limit';
 import { bodyErrors, limitedBody } from '../http/body-limit';
 import type { ReadinessCheck } from '../http/readiness';
 import { AppModule } from './app.module';
@@ -64,6 +65,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         queryBus,
         verifier,
         limits: config.limits,
+        rateLimiter: new RateLimiter(config.httpOperationsPerSecond),
         graphiql: config.graphiql,
         onUnexpectedError: (error) => logger.error({ err: error }, 'unexpected error in a GraphQL operation'),
       });

@@ -1,6 +1,3 @@
-import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
-import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
-import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import type { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { GraphQLError, type GraphQLSchema } from 'graphql';
 import { createSchema, createYoga, type YogaServerInstance } from 'graphql-yoga';
@@ -9,11 +6,9 @@ import { authenticate, type GraphQLContext } from './graphql-context';
 import { toGraphQLError } from './graphql-errors';
 import { resolvers } from './resolvers';
 import { typeDefs } from './type-defs';
+import { limitPlugins, type GraphQLLimits } from './graphql-limits';
+import { rateLimitPlugin, type RateLimiter } from './rate-limit';
 
-export interface GraphQLLimits {
-  maxQueryDepth: number;
-  maxQueryCost: number;
-}
 
 export interface YogaDependencies {
   schema: GraphQLSchema;
@@ -21,6 +16,7 @@ export interface YogaDependencies {
   queryBus: QueryBus;
   verifier: AccessTokenVerifier;
   limits: GraphQLLimits;
+  rateLimiter: RateLimiter;
   graphiql: boolean;
   onUnexpectedError: (error: unknown) => void;
 }
@@ -56,11 +52,7 @@ export function createGraphQLServer(deps: YogaDependencies): YogaServerInstance<
         return new GraphQLError(message, { extensions: { code: 'INTERNAL_SERVER_ERROR' } });
       },
     },
-    plugins: [
-      maxDepthPlugin({ n: deps.limits.maxQueryDepth, exposeLimits: true }),
-      costLimitPlugin({ maxCost: deps.limits.maxQueryCost, exposeLimits: true }),
-      maxAliasesPlugin({ n: 15, exposeLimits: true }),
-    ],
+    plugins: [...limitPlugins(deps.limits), rateLimitPlugin(deps.rateLimiter)],
   });
 }
 

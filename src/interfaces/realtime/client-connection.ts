@@ -5,6 +5,8 @@ import type { FrameSink, Subscription } from './subscription';
 /** Close codes of ours, beside graphql-ws's 44xx (documented in the README). */
 export const SLOW_CONSUMER_CLOSE_CODE = 4503;
 export const GOING_AWAY_CLOSE_CODE = 1001;
+/** A client that reads nothing of a resume for this long is as slow as one whose buffer overflows. */
+const DRAIN_TIMEOUT_MS = 30_000;
 
 export interface ConnectionLimits {
   /** Bytes the server may hold for a client that does not read; past it the client is cut off. */
@@ -14,6 +16,8 @@ export interface ConnectionLimits {
   connectionInitTimeoutMs: number;
   /** Operations a connection may start per second (token bucket, with this burst). */
   operationsPerSecond: number;
+  /** Subscriptions one connection may hold at once. */
+  maxSubscriptions: number;
 }
 
 export interface ConnectionHandlers {
@@ -22,11 +26,16 @@ export interface ConnectionHandlers {
   unsubscribe(subscription: Subscription): void;
   closed(connection: ClientConnection): void;
   slowConsumer(connection: ClientConnection): void;
+  failed(error: unknown): void;
 }
 
 /** One graphql-transport-ws connection: the protocol state, its subscriptions and its bounded send buffer. */
 export class ClientConnection implements FrameSink {
   readonly subscriptions = new Map<string, Subscription>();
+  /** Ids whose subscribe is being handled (access check, replay): taken at once, so a repeat is refused. */
+  readonly starting = new Set<string>();
+  /** Ids the client completed while they were starting: they must not go live. */
+  readonly cancelled = new Set<string>();
   private userId: string | null = null;
   private initReceived = false;
   private closed = false;
@@ -37,7 +46,12 @@ export class ClientConnection implements FrameSink {
   constructor(readonly socket: WebSocket, private readonly limits: ConnectionLimits, private readonly handlers: ConnectionHandlers) {
     this.tokens = limits.operationsPerSecond;
     this.initTimer = setTimeout(() => this.close(CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout'), limits.connectionInitTimeoutMs);
-    socket.on('message', (data, isBinary) => void this.onMessage(isBinary ? '' : data.toString()));
+    socket.on('message', (data, isBinary) => {
+      this.onMessage(isBinary ? '' : data.toString()).catch((error: unknown) => {
+        this.close(CloseCode.InternalServerError, 'Internal server error');
+        this.handlers.failed(error);
+      });
+    });
     socket.once('close', () => this.onClosed());
     socket.on('error', () => this.onClosed());
   }
@@ -65,6 +79,16 @@ export class ClientConnection implements FrameSink {
     this.send(JSON.stringify({ id, type: MessageType.Complete }));
   }
 
+  /** Resolves once the socket has sent most of what it holds (or closed), polling its buffer. */
+  async drained(): Promise<void> {
+    const low = this.limits.maxBufferedBytes / 4;
+    const deadline = Date.now() + DRAIN_TIMEOUT_MS;
+    while (!this.closed && this.socket.bufferedAmount > low) {
+      if (Date.now() > deadline) return this.cutOff();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
   /** A subscription that replays too long while live messages pile up is as slow as a client that does not read. */
   checkPending(subscription: Subscription): void {
     if ((subscription.pending?.length ?? 0) > this.limits.maxPendingMessages) this.cutOff();
@@ -72,7 +96,11 @@ export class ClientConnection implements FrameSink {
 
   close(code: number, reason: string): void {
     if (this.closed) return;
-    this.socket.close(code, reason);
+    try {
+      this.socket.close(code, truncate(reason));
+    } catch {
+      this.socket.terminate();
+    }
     this.onClosed();
   }
 
@@ -103,14 +131,26 @@ export class ClientConnection implements FrameSink {
         return;
       case MessageType.Subscribe:
         if (this.userId === null) return this.close(CloseCode.Unauthorized, 'Unauthorized');
-        if (this.subscriptions.has(message.id)) {
+        if (this.subscriptions.has(message.id) || this.starting.has(message.id)) {
           return this.close(CloseCode.SubscriberAlreadyExists, `Subscriber for ${message.id} already exists`);
         }
         if (!this.takeToken()) {
           return this.sendError(message.id, [{ message: 'too many operations on this connection; slow down', extensions: { code: 'RATE_LIMITED' } }]);
         }
-        return this.handlers.subscribe(this, message);
+        if (this.subscriptions.size + this.starting.size >= this.limits.maxSubscriptions) {
+          return this.sendError(message.id, [
+            { message: `at most ${this.limits.maxSubscriptions} subscriptions per connection`, extensions: { code: 'RATE_LIMITED' } },
+          ]);
+        }
+        this.starting.add(message.id);
+        try {
+          return await this.handlers.subscribe(this, message);
+        } finally {
+          this.starting.delete(message.id);
+          this.cancelled.delete(message.id);
+        }
       case MessageType.Complete: {
+        if (this.starting.has(message.id)) this.cancelled.add(message.id);
         const subscription = this.subscriptions.get(message.id);
         if (subscription) {
           this.subscriptions.delete(message.id);
@@ -151,7 +191,10 @@ export class ClientConnection implements FrameSink {
   }
 }
 
-/** WebSocket close reasons are limited to 123 bytes. */
+/** WebSocket close reasons are limited to 123 bytes of UTF-8; a longer one makes `close` throw. */
 function truncate(reason: string): string {
-  return Buffer.byteLength(reason) <= 123 ? reason : `${reason.slice(0, 110)}…`;
+  if (Buffer.byteLength(reason) <= 123) return reason;
+  let cut = reason;
+  while (Buffer.byteLength(`${cut}…`) > 123) cut = cut.slice(0, -1);
+  return `${cut}…`;
 }

@@ -91,6 +91,7 @@ export class SubscriptionRouter {
         for (const subscription of subscribers) {
           if (subscription.pending) {
             subscription.pending.push(message);
+            subscription.sink.checkPending?.(subscription);
             continue;
           }
           if (!subscription.active || !subscription.isNew(message)) continue;

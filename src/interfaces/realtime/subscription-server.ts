@@ -25,6 +25,7 @@ import {
 import { ChatNotFound, NotAParticipant } from '../../domain';
 import { authenticate, type GraphQLContext } from '../graphql/graphql-context';
 import { toGraphQLError } from '../graphql/graphql-errors';
+import { limitRules, type GraphQLLimits } from '../graphql/graphql-limits';
 import { ClientConnection, GOING_AWAY_CLOSE_CODE, type ConnectionLimits } from './client-connection';
 import { SUBSCRIPTION_FIELDS, type SubscriptionField } from './subscription-fields';
 import { routeKey, Subscription, type PayloadGroup } from './subscription';
@@ -38,7 +39,7 @@ export interface SubscriptionServerDependencies {
   verifier: AccessTokenVerifier;
   /** The context of queries and mutations sent over the socket. */
   contextFor(viewerId: string): GraphQLContext;
-  limits: ConnectionLimits & { maxQueryDepth: number };
+  limits: ConnectionLimits & GraphQLLimits;
   path: string;
   onError(error: unknown): void;
   onConnectionCountChanged?(count: number): void;
@@ -96,6 +97,7 @@ export class SubscriptionServer {
       unsubscribe: (subscription) => this.deps.router.remove(subscription),
       closed: (conn) => this.forget(conn),
       slowConsumer: () => this.deps.onSlowConsumer?.(),
+      failed: (error) => this.deps.onError(error),
     });
     this.connections.add(connection);
     this.deps.onConnectionCountChanged?.(this.connections.size);
@@ -115,15 +117,18 @@ export class SubscriptionServer {
     } catch (error) {
       return connection.sendError(message.id, [{ message: (error as Error).message, extensions: { code: 'GRAPHQL_PARSE_FAILED' } }]);
     }
-    const validationErrors = validate(this.deps.schema, document);
+    let validationErrors: readonly GraphQLError[];
+    try {
+      validationErrors = validate(this.deps.schema, document, limitRules(this.deps.limits));
+    } catch (error) {
+      // The limit rules throw on the first limit exceeded.
+      if (!(error instanceof GraphQLError)) throw error;
+      validationErrors = [new GraphQLError(error.message.replace(/^Syntax Error: /, ''))];
+    }
     const operation = getOperationAST(document, operationName);
     if (validationErrors.length > 0 || !operation) {
       const errors = validationErrors.length ? validationErrors : [new GraphQLError('Could not determine which operation to run')];
       return connection.sendError(message.id, errors.map((error) => ({ message: error.message, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } })));
-    }
-    const depth = selectionDepth(operation);
-    if (depth > this.deps.limits.maxQueryDepth) {
-      return connection.sendError(message.id, [{ message: `Query depth ${depth} exceeds the limit of ${this.deps.limits.maxQueryDepth}`, extensions: { code: 'BAD_USER_INPUT' } }]);
     }
     const coerced = getVariableValues(this.deps.schema, operation.variableDefinitions ?? [], variables ?? {});
     if (coerced.errors) {
@@ -153,8 +158,10 @@ export class SubscriptionServer {
     if (after !== null && !decodeCursor(after)) throw new InvalidArgument('after', 'is not a cursor this server issued');
 
     const viewerId = connection.viewerId;
+    // Ids are UUIDs, which PostgreSQL compares case-blind; routes must use the form events carry.
+    if (field.scope === 'chat') args.chatId = String(args.chatId).toLowerCase();
     if (field.scope === 'chat') await this.requireParticipant(String(args.chatId), viewerId);
-    if (!connection.isOpen) return;
+    if (!connection.isOpen || connection.cancelled.has(message.id)) return;
 
     const target = field.scope === 'chat' ? String(args.chatId) : viewerId;
     const group = payloadGroup(message, document, variables, fieldName, field, viewerId);
@@ -162,10 +169,20 @@ export class SubscriptionServer {
     if (after !== null) subscription.pending = [];
     connection.subscriptions.set(message.id, subscription);
     this.deps.router.add(subscription);
+    // Removed between the check above and joining the routes? Then the removal went by unseen.
+    if (field.scope === 'chat' && !(await this.deps.readModel.membership(target, viewerId)).isParticipant) {
+      return this.revoke(subscription);
+    }
     if (after !== null) {
       await this.replay(connection, subscription, target, after);
-      await this.deps.router.goLive(subscription);
+      if (subscription.active) await this.deps.router.goLive(subscription);
     }
+    if (connection.cancelled.has(message.id)) this.unsubscribe(connection, subscription);
+  }
+
+  private unsubscribe(connection: ClientConnection, subscription: Subscription): void {
+    connection.subscriptions.delete(subscription.id);
+    this.deps.router.remove(subscription);
   }
 
   /** Sends what the subscriber missed, from the event store, in cursor order. */
@@ -180,12 +197,16 @@ export class SubscriptionServer {
     }
     let cursor = after;
     for (;;) {
-      if (!connection.isOpen || !connection.subscriptions.has(subscription.id)) return;
+      if (!connection.isOpen || !subscription.active) return;
       const page = field.scope === 'chat'
         ? await this.deps.history.inChat(target, cursor, HISTORY_PAGE)
         : await this.deps.history.forUser(target, cursor, HISTORY_PAGE);
       for (const record of page) {
         for (const message of record.messages) {
+          // History past the viewer's removal from the chat is no longer theirs to read.
+          if (field.scope === 'chat' && message.meta.removedUserIds?.includes(subscription.viewerId)) {
+            return this.revoke(subscription);
+          }
           if (message.channel !== field.channel) continue;
           if (field.scope === 'user' && !message.meta.userIds?.includes(target)) continue;
           await this.deps.router.sendTo(subscription, message);
@@ -194,6 +215,8 @@ export class SubscriptionServer {
       }
       connection.checkPending(subscription);
       if (page.length < HISTORY_PAGE) return;
+      // A long history goes out no faster than the client reads it, so a healthy reader is never cut off.
+      await connection.drained();
     }
   }
 
@@ -239,6 +262,7 @@ export class SubscriptionServer {
 
   /** Ends one subscription with FORBIDDEN: its viewer was removed from the chat. */
   revoke(subscription: Subscription): void {
+    if (!subscription.active) return;
     const connection = subscription.sink as ClientConnection;
     connection.subscriptions.delete(subscription.id);
     this.deps.router.remove(subscription);
@@ -261,14 +285,6 @@ function payloadGroup(
   const key = [message.payload.query, message.payload.operationName ?? '', JSON.stringify(shaping), field.viewerDependent ? viewerId : '']
     .join('\u0000');
   return { key, document, operationName: message.payload.operationName ?? null, variables, fieldName };
-}
-
-function selectionDepth(operation: OperationDefinitionNode): number {
-  const depthOf = (node: { selectionSet?: { selections: readonly unknown[] } }): number => {
-    const selections = (node.selectionSet?.selections ?? []) as { selectionSet?: { selections: readonly unknown[] } }[];
-    return selections.length === 0 ? 0 : 1 + Math.max(...selections.map(depthOf));
-  };
-  return depthOf(operation);
 }
 
 function stringOrNull(value: unknown): string | null {

@@ -23,6 +23,8 @@ export interface FrameSink {
   /** Queues one text frame; closes the connection instead when its bounded send buffer is full. */
   send(frame: string): void;
   readonly viewerId: string;
+  /** Live messages wait while a subscription replays; past a bound the connection is cut off. */
+  checkPending?(subscription: Subscription): void;
 }
 
 export class Subscription {
@@ -31,7 +33,7 @@ export class Subscription {
   /** False once completed, revoked or closed: nothing more may be sent for it. */
   active = true;
   private lastCursor: string | null;
-  private readonly lastCursorByChat = new Map<string, string>();
+  private readonly lastSentByChat = new Map<string, { cursor: string; payload: string }>();
 
   constructor(
     readonly id: string,
@@ -42,7 +44,8 @@ export class Subscription {
     readonly routeKey: string,
     after: string | null,
   ) {
-    this.lastCursor = after;
+    // Counts resume with their current values (DESIGN.md §4), whatever cursor the client holds.
+    this.lastCursor = field.orderedPer === 'chat' ? null : after;
   }
 
   get viewerId(): string {
@@ -52,12 +55,20 @@ export class Subscription {
   /** At most once and in order: a message at or before what this subscriber already got is dropped. */
   isNew(message: ChannelMessage): boolean {
     if (this.field.accepts && !this.field.accepts(message, this.args)) return false;
-    const last = this.field.orderedPer === 'chat' ? this.lastCursorByChat.get(message.meta.chatId) ?? this.lastCursor : this.lastCursor;
-    return last === null || compareCursors(message.meta.cursor, last) > 0;
+    if (this.field.orderedPer === 'chat') {
+      // A corrected value may come under the same cursor (after a rebuild): send it, but not a repeat.
+      const last = this.lastSentByChat.get(message.meta.chatId);
+      if (last === undefined) return true;
+      const order = compareCursors(message.meta.cursor, last.cursor);
+      return order > 0 || (order === 0 && stableJson(message.payload) !== last.payload);
+    }
+    return this.lastCursor === null || compareCursors(message.meta.cursor, this.lastCursor) > 0;
   }
 
   markSent(message: ChannelMessage): void {
-    if (this.field.orderedPer === 'chat') this.lastCursorByChat.set(message.meta.chatId, message.meta.cursor);
+    if (this.field.orderedPer === 'chat') {
+      this.lastSentByChat.set(message.meta.chatId, { cursor: message.meta.cursor, payload: stableJson(message.payload) });
+    }
     else this.lastCursor = message.meta.cursor;
   }
 
@@ -65,4 +76,9 @@ export class Subscription {
   frame(payloadJson: string): string {
     return `{"id":${JSON.stringify(this.id)},"type":"next","payload":${payloadJson}}`;
   }
+}
+
+/** Key order differs between a payload built here and one read back from jsonb. */
+function stableJson(payload: Record<string, unknown>): string {
+  return JSON.stringify(payload, Object.keys(payload).sort());
 }

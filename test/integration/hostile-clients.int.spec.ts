@@ -1,0 +1,144 @@
+import WebSocket from 'ws';
+import type { RunningServer } from '../../src/interfaces/composition/server';
+import { eventually } from '../support/eventually';
+import { errorCodes, graphql, ok } from '../support/graphql-http';
+import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { startTestServer, tokenFor } from '../support/test-server';
+import { connectClient, subscribe } from '../support/ws-client';
+
+/** Bad input and abuse get a clear answer and change nothing; the server never goes down for them. */
+describe('hostile or careless clients', () => {
+  let database: TestDatabase;
+  let server: RunningServer;
+  let alice: string;
+  let bob: string;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    server = await startTestServer(database.url, { WS_MAX_SUBSCRIPTIONS: '3', HTTP_OPERATIONS_PER_SECOND: '20' });
+    [alice, bob] = await Promise.all([tokenFor('alice'), tokenFor('bob')]);
+  });
+
+  afterAll(async () => {
+    await server.stop();
+    await database.drop();
+  });
+
+  const wsUrl = () => server.url.replace(/^http/, 'ws');
+  const newChat = async () => (await ok(server.url, alice, 'mutation { createChat(input: { name: "x", participantIds: ["bob"] }) { id } }')).createChat.id as string;
+
+  function rawSocket(): Promise<{ socket: WebSocket; messages: any[]; closed: Promise<{ code: number; reason: string }> }> {
+    const socket = new WebSocket(wsUrl(), 'graphql-transport-ws');
+    const messages: any[] = [];
+    const closed = new Promise<{ code: number; reason: string }>((resolve) => socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    socket.on('message', (data) => messages.push(JSON.parse(data.toString())));
+    return new Promise((resolve) => socket.once('open', () => resolve({ socket, messages, closed })));
+  }
+
+  async function acknowledged(token: string) {
+    const raw = await rawSocket();
+    raw.socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }));
+    await eventually(() => expect(raw.messages[0]).toEqual({ type: 'connection_ack' }));
+    return raw;
+  }
+
+  it('closes a socket whose message has a long multibyte type with 4400, and stays up', async () => {
+    const raw = await rawSocket();
+    raw.socket.send(JSON.stringify({ type: 'é'.repeat(200) }));
+    const closed = await raw.closed;
+    expect(closed.code).toBe(4400);
+    expect(Buffer.byteLength(closed.reason)).toBeLessThanOrEqual(123);
+    expect(await ok(server.url, alice, '{ me }')).toEqual({ me: 'alice' });
+  });
+
+  it('closes a socket that repeats a long subscription id with 4409, and leaks no subscription', async () => {
+    const chatId = await newChat();
+    const before = server.realtime.router!.size;
+    const raw = await acknowledged(bob);
+    const id = 'ü'.repeat(120);
+    const subscribeMessage = JSON.stringify({ id, type: 'subscribe', payload: { query: 'subscription($c: ID!) { messageAdded(chatId: $c) { id } }', variables: { c: chatId } } });
+    for (let i = 0; i < 5; i++) raw.socket.send(subscribeMessage);
+    expect((await raw.closed).code).toBe(4409);
+    await eventually(() => expect(server.realtime.router!.size).toBe(before));
+    expect(await ok(server.url, alice, '{ me }')).toEqual({ me: 'alice' });
+  });
+
+  it('refuses more subscriptions per connection than WS_MAX_SUBSCRIPTIONS', async () => {
+    const chatId = await newChat();
+    const client = connectClient(server.url, bob);
+    try {
+      const query = 'subscription($c: ID!) { messageAdded(chatId: $c) { id } }';
+      const held = [1, 2, 3].map(() => subscribe(client, query, { c: chatId }));
+      await eventually(() => expect(server.realtime.router!.size).toBeGreaterThanOrEqual(3));
+      const refused = subscribe(client, query, { c: chatId });
+      expect(await refused.error()).toEqual([expect.objectContaining({ extensions: { code: 'RATE_LIMITED' } })]);
+      expect(held.every((received) => received.errors.length === 0)).toBe(true);
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it('applies the alias and cost limits over WebSocket as over HTTP', async () => {
+    const client = connectClient(server.url, bob);
+    try {
+      const aliases = Array.from({ length: 40 }, (_, i) => `a${i}: me`).join(' ');
+      const refused = subscribe(client, `query { ${aliases} }`);
+      expect(await refused.error()).toEqual([expect.objectContaining({ extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } })]);
+      expect(errorCodes(await graphql(server.url, bob, `query { ${aliases} }`))).toEqual(['BAD_USER_INPUT']);
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it('answers RATE_LIMITED with 429 past HTTP_OPERATIONS_PER_SECOND', async () => {
+    const carol = await tokenFor('carol');
+    const answers = await Promise.all(Array.from({ length: 60 }, () => graphql(server.url, carol, '{ me }')));
+    const limited = answers.filter((answer) => errorCodes(answer).includes('RATE_LIMITED'));
+    expect(limited.length).toBeGreaterThan(0);
+    expect(limited.every((answer) => answer.status === 429)).toBe(true);
+    expect(answers.filter((answer) => answer.data?.me === 'carol').length).toBeGreaterThan(0);
+  });
+
+  it('ends the chat subscriptions of a participant removed from the chat, with FORBIDDEN, before anything newer', async () => {
+    const chatId = await newChat();
+    const head = (await ok(server.url, bob, '{ head }')).head;
+    const client = connectClient(server.url, bob);
+    try {
+      const live = subscribe(client, 'subscription($c: ID!, $a: String) { messageAdded(chatId: $c, after: $a) { content } }', { c: chatId, a: head });
+      await ok(server.url, alice, 'mutation($c: ID!) { createMessage(createMessageInput: { chatId: $c, content: "before" }) { id } }', { c: chatId });
+      await live.count(1);
+      await ok(server.url, alice, 'mutation($c: ID!) { updateChat(input: { chatId: $c, removeParticipantIds: ["bob"] }) { id } }', { c: chatId });
+      await ok(server.url, alice, 'mutation($c: ID!) { createMessage(createMessageInput: { chatId: $c, content: "secret" }) { id } }', { c: chatId });
+      expect(await live.error()).toEqual([expect.objectContaining({ extensions: { code: 'FORBIDDEN' } })]);
+      const again = subscribe(client, 'subscription($c: ID!, $a: String) { messageAdded(chatId: $c, after: $a) { content } }', { c: chatId, a: head });
+      expect(await again.error()).toEqual([expect.objectContaining({ extensions: { code: 'FORBIDDEN' } })]);
+      expect(live.items.map((m) => m.content)).toEqual(['before']);
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it('routes a subscription whose chat id is written in upper case', async () => {
+    const chatId = await newChat();
+    const head = (await ok(server.url, bob, '{ head }')).head;
+    const client = connectClient(server.url, bob);
+    try {
+      const live = subscribe(client, 'subscription($c: ID!, $a: String) { messageAdded(chatId: $c, after: $a) { content } }', { c: chatId.toUpperCase(), a: head });
+      await ok(server.url, alice, 'mutation($c: ID!) { createMessage(createMessageInput: { chatId: $c, content: "shout" }) { id } }', { c: chatId });
+      expect((await live.count(1))[0].content).toBe('shout');
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it('answers a cursor too large to have been issued with BAD_USER_INPUT', async () => {
+    const chatId = await newChat();
+    const client = connectClient(server.url, bob);
+    try {
+      const refused = subscribe(client, 'subscription($c: ID!, $a: String) { messageAdded(chatId: $c, after: $a) { content } }', { c: chatId, a: '99999999999999999999.1' });
+      expect(await refused.error()).toEqual([expect.objectContaining({ extensions: { code: 'BAD_USER_INPUT' } })]);
+    } finally {
+      await client.dispose();
+    }
+  });
+});
