@@ -17,7 +17,7 @@ const FANOUT = (process.env.BENCH_FANOUT ?? '1000,10000').split(',').map(Number)
 const SECRET = 'parley-bench-secret-0123456789abcdef';
 
 async function main(): Promise<void> {
-  const baselines = measureBaselines(DATABASE_URL, REDIS_URL, SECONDS);
+  const baselines = await withDatabase(async (url) => measureBaselines(url, REDIS_URL, SECONDS));
   const single = await withDatabase((url) => measureOneProcess(url, SECRET, SECONDS));
   const cluster = await withDatabase((url) => measureCluster(url, REDIS_URL, SECRET, FANOUT, SECONDS));
   report(baselines, single, cluster);

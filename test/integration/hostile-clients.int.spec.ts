@@ -118,6 +118,20 @@ describe('hostile or careless clients', () => {
     }
   });
 
+  it('tells a removed participant who resumes chatUpdated that they were removed', async () => {
+    const chatId = await newChat();
+    const before = (await ok(server.url, bob, '{ head }')).head;
+    await ok(server.url, alice, 'mutation($c: ID!) { updateChat(input: { chatId: $c, removeParticipantIds: ["bob"] }) { id } }', { c: chatId });
+    const client = connectClient(server.url, bob);
+    try {
+      const resumed = subscribe(client, 'subscription($a: String) { chatUpdated(after: $a) { id participantIds } }', { a: before });
+      const [update] = await resumed.count(1);
+      expect(update).toEqual({ id: chatId, participantIds: ['alice'] });
+    } finally {
+      await client.dispose();
+    }
+  });
+
   it('routes a subscription whose chat id is written in upper case', async () => {
     const chatId = await newChat();
     const head = (await ok(server.url, bob, '{ head }')).head;

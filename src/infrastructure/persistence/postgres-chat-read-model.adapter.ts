@@ -158,14 +158,14 @@ export class PostgresChatReadModel extends ChatReadModel {
     );
     if (!latest) return START_CURSOR;
     const deadline = Date.now() + HEAD_SETTLE_TIMEOUT_MS;
-    for (;;) {
+    for (let attempt = 0; ; attempt++) {
       const [settled] = await em.execute<{ below: boolean }[]>(
         `select ?::xid8 < pg_snapshot_xmin(pg_current_snapshot()) as below`,
         [latest.tx_id],
       );
       if (settled!.below) return encodeCursor(latest.tx_id, latest.position);
       if (Date.now() > deadline) return this.settledHead();
-      await new Promise((resolve) => setTimeout(resolve, 2));
+      await new Promise((resolve) => setTimeout(resolve, Math.min(50, 2 * 2 ** attempt)));
     }
   }
 

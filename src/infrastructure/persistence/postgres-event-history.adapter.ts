@@ -39,14 +39,22 @@ export class PostgresEventHistory extends EventHistory {
     return rows.map(toHistoryRecord);
   }
 
+  /** The chats the user is in now, and those they were removed from since the cursor (to hear of it). */
   async forUser(userId: string, after: string, limit: number): Promise<HistoryRecord[]> {
     const cursor = decodeCursor(after)!;
+    const [tx, position] = [cursor.txId.toString(), cursor.position.toString()];
     const rows = await this.orm.em.fork().execute<OutboxRow[]>(
       `select o.tx_id::text as tx_id, o.event_position::text as event_position, o.payload
        from outbox o
-       where o.chat_id in (select chat_id from chat_participants where user_id = ?) and ${SETTLED_AFTER}
+       where o.chat_id in (
+               select chat_id from chat_participants where user_id = ?
+               union
+               select e.stream_id from events e
+               where e.type = 'ParticipantsRemoved' and e.data -> 'userIds' @> to_jsonb(?::text)
+                 and (e.tx_id, e.position) > (?::xid8, ?::bigint))
+         and ${SETTLED_AFTER}
        order by o.tx_id, o.event_position limit ?`,
-      [userId, cursor.txId.toString(), cursor.position.toString(), limit],
+      [userId, userId, tx, position, tx, position, limit],
     );
     return rows.map(toHistoryRecord);
   }

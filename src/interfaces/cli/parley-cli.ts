@@ -94,6 +94,10 @@ async function runServer(config: Config, options: { printToken: boolean }): Prom
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
+    setTimeout(() => {
+      logger.error('shutdown took longer than 15 s; exiting');
+      process.exit(1);
+    }, 15_000).unref();
     server.stop().then(
       () => process.exit(0),
       (error: unknown) => {

@@ -76,7 +76,9 @@ export function startRealtime(deps: RealtimeDependencies): Realtime {
   let relay: OutboxRelay | null = null;
   let leadership: RelayLeadership | null = null;
   if (hasRole(config, 'relay')) {
-    leadership = config.databaseUrl
+    // With Redis, one relay feeds every instance, so one leads. Without it each process relays the
+    // outbox to its own receivers (several `all` instances on one database each deliver everything).
+    leadership = config.databaseUrl && config.redisUrl
       ? new RelayLeadership({
           databaseUrl: config.databaseUrl,
           onGained: () => {
