@@ -1,4 +1,4 @@
-import { execute, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import { execute, type GraphQLSchema } from 'graphql';
 import { compareCursors, isChatChannel, type ChannelMessage, type RelayedRecord } from '../../application';
 import type { GraphQLContext } from '../graphql/graphql-context';
 import { routeKey, type PayloadGroup, type Subscription } from './subscription';
@@ -155,4 +155,3 @@ function removeFrom<K, V>(map: Map<K, Set<V>>, key: K, value: V): boolean {
   return true;
 }
 
-export type { ExecutionResult };
