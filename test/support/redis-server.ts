@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
+import { eventually } from './eventually';
 import { answers } from './service-urls';
 
 /** A Redis server of the test's own, on its own port, that the test may stop and start again. */
@@ -17,11 +18,9 @@ export class TestRedisServer {
     this.process = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
       stdio: 'ignore',
     });
-    const deadline = Date.now() + 10_000;
-    while (!(await answers('127.0.0.1', this.port))) {
-      if (Date.now() > deadline) throw new Error(`redis-server did not start on port ${this.port}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await eventually(async () => {
+      if (!(await answers('127.0.0.1', this.port))) throw new Error(`redis-server did not start on port ${this.port}`);
+    });
   }
 
   async stop(): Promise<void> {
