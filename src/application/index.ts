@@ -19,3 +19,4 @@ export { ListUnreadCountsQuery } from './list-unread-counts/list-unread-counts.q
 export * from './realtime/cursor';
 export * from './realtime/channels';
 export { channelMessagesFor, unreadCountMessage, withCursor, type ChannelContext } from './realtime/channel-messages';
+export { requireReader } from './shared/chat-access';

@@ -16,5 +16,5 @@ export abstract class EventHistory {
   /** Events of the chats the user is in now. */
   abstract forUser(userId: string, after: string, limit: number): Promise<HistoryRecord[]>;
   /** The user's current unread counts, as unreadCountUpdated messages (DESIGN.md §4: current values on resume). */
-  abstract unreadCountsAfter(userId: string, after: string): Promise<ChannelMessage[]>;
+  abstract currentUnreadCounts(userId: string): Promise<ChannelMessage[]>;
 }

@@ -44,7 +44,8 @@ export class PostgresChatUnitOfWork extends ChatUnitOfWork {
   async run<T>(chatId: string, work: (session: ChatSession) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const session = new PostgresChatSession(chatId);
+        // PostgreSQL compares UUIDs case-blind, the advisory lock key does not: one chat, one key.
+        const session = new PostgresChatSession(isUuid(chatId) ? chatId.toLowerCase() : chatId);
         const result = await this.orm.em.fork().transactional(async (em) => {
           session.bind(em);
           return work(session);

@@ -63,7 +63,7 @@ export class PostgresEventHistory extends EventHistory {
    * Every current count of the user, not only those changed after the cursor: derived counts carry
    * their source event's cursor, which does not rise across chats, so "after" cannot pick them safely.
    */
-  async unreadCountsAfter(userId: string, _after: string): Promise<ChannelMessage[]> {
+  async currentUnreadCounts(userId: string): Promise<ChannelMessage[]> {
     const rows = await this.orm.em.fork().execute<{ chat_id: string; unread_count: number; cursor: string }[]>(
       'select chat_id, unread_count, cursor from unread_counts where user_id = ?',
       [userId],

@@ -23,8 +23,8 @@ interface EventRow {
 
 /**
  * Catches a projection up with the event store. It reads the store itself (deliveries only wake it),
- * so it cannot skip an event; the checkpoint row lock makes competing runners in several receivers
- * take turns, and the read-model change commits with the checkpoint (DESIGN.md §4).
+ * so it cannot skip an event; the projection's advisory lock makes competing runners in several
+ * receivers take turns, and the read-model change commits with the checkpoint (DESIGN.md §4).
  */
 export class ProjectionRunner {
   private readonly loop: BackgroundLoop;

@@ -17,10 +17,9 @@ export interface OutboxRelayOptions {
 
 
 /**
- * Publishes outbox rows in commit-safe order (DESIGN.md §3): only rows whose transaction is below the
- * snapshot's xmin, ordered by (transaction, id), so a writer that commits late is never passed over.
- * Progress is saved after each published batch; after a crash the last batch is published again,
- * which receivers absorb by position (at-least-once, never lost).
+ * Publishes the outbox in the order OutboxReader reads it (DESIGN.md §3). Progress is saved when idle
+ * and at least every CHECKPOINT_EVERY_MS; after a crash the rows since are published again, which
+ * receivers absorb by position (at-least-once, never lost).
  */
 export class OutboxRelay {
   private readonly loop: BackgroundLoop;

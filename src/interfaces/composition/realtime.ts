@@ -158,7 +158,8 @@ export function startRealtime(deps: RealtimeDependencies): Realtime {
     feed = new GaplessFeed(new OutboxReader(database.orm), {
       deliver: (record) => {
         activeRouter.receive(record);
-        activeProjection.wake();
+        // The projection's own unread-count rows carry no event for it.
+        if (record.messages.some((message) => message.channel !== 'unreadCountUpdated')) activeProjection.wake();
       },
       onError: log('receiver-feed'),
       onGapFilled: (records) => logger.info({ records }, 'filled a gap in the relayed stream from the outbox'),

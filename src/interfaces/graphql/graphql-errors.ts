@@ -2,10 +2,6 @@ import { GraphQLError } from 'graphql';
 import { Unauthenticated } from '../../application';
 import { DomainError } from '../../domain';
 
-export class RateLimited extends Error {
-  readonly code = 'RATE_LIMITED';
-}
-
 /**
  * The one place where failures become `extensions.code` (DESIGN.md §5). Anything that is not a known
  * business or request error is masked, so internals never leak to clients.
@@ -14,9 +10,6 @@ export function toGraphQLError(error: unknown): GraphQLError | null {
   const original = error instanceof GraphQLError ? (error.originalError ?? error) : error;
   if (original instanceof DomainError || original instanceof Unauthenticated) {
     return withCode(error, original.message, original.code);
-  }
-  if (original instanceof RateLimited) {
-    return withCode(error, original.message, original.code, { status: 429 });
   }
   return null;
 }

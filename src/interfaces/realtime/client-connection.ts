@@ -1,5 +1,6 @@
 import { CloseCode, MessageType, parseMessage, type SubscribeMessage } from 'graphql-ws';
 import type { WebSocket } from 'ws';
+import { RateLimiter } from '../graphql/rate-limit';
 import type { FrameSink, Subscription } from './subscription';
 
 /** Close codes of ours, beside graphql-ws's 44xx (documented in the README). */
@@ -39,12 +40,11 @@ export class ClientConnection implements FrameSink {
   private userId: string | null = null;
   private initReceived = false;
   private closed = false;
-  private tokens: number;
-  private lastRefill = Date.now();
+  private readonly operations: RateLimiter;
   private readonly initTimer: NodeJS.Timeout;
 
   constructor(readonly socket: WebSocket, private readonly limits: ConnectionLimits, private readonly handlers: ConnectionHandlers) {
-    this.tokens = limits.operationsPerSecond;
+    this.operations = new RateLimiter(limits.operationsPerSecond, 1);
     this.initTimer = setTimeout(() => this.close(CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout'), limits.connectionInitTimeoutMs);
     socket.on('message', (data, isBinary) => {
       this.onMessage(isBinary ? '' : data.toString()).catch((error: unknown) => {
@@ -181,13 +181,7 @@ export class ClientConnection implements FrameSink {
   }
 
   private takeToken(): boolean {
-    const now = Date.now();
-    const rate = this.limits.operationsPerSecond;
-    this.tokens = Math.min(rate, this.tokens + ((now - this.lastRefill) / 1000) * rate);
-    this.lastRefill = now;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
+    return this.operations.take('operations');
   }
 }
 

@@ -18,11 +18,11 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import {
   decodeCursor,
   InvalidArgument,
+  requireReader,
   type AccessTokenVerifier,
   type ChatReadModel,
   type EventHistory,
 } from '../../application';
-import { ChatNotFound, NotAParticipant } from '../../domain';
 import { authenticate, type GraphQLContext } from '../graphql/graphql-context';
 import { toGraphQLError } from '../graphql/graphql-errors';
 import { limitRules, type GraphQLLimits } from '../graphql/graphql-limits';
@@ -158,9 +158,10 @@ export class SubscriptionServer {
     if (after !== null && !decodeCursor(after)) throw new InvalidArgument('after', 'is not a cursor this server issued');
 
     const viewerId = connection.viewerId;
-    // Ids are UUIDs, which PostgreSQL compares case-blind; routes must use the form events carry.
+    // Ids are UUIDs, which PostgreSQL compares case-blind; routes and filters use the form events carry.
     if (field.scope === 'chat') args.chatId = String(args.chatId).toLowerCase();
-    if (field.scope === 'chat') await this.requireParticipant(String(args.chatId), viewerId);
+    if (typeof args.messageId === 'string') args.messageId = args.messageId.toLowerCase();
+    if (field.scope === 'chat') await requireReader(this.deps.readModel, String(args.chatId), viewerId);
     if (!connection.isOpen || connection.cancelled.has(message.id)) return;
 
     const target = field.scope === 'chat' ? String(args.chatId) : viewerId;
@@ -190,7 +191,7 @@ export class SubscriptionServer {
     const { field } = subscription;
     if (field.channel === 'unreadCountUpdated') {
       // A derived subscription may send the current value of each count instead of every step (DESIGN.md §4).
-      for (const message of await this.deps.history.unreadCountsAfter(target, after)) {
+      for (const message of await this.deps.history.currentUnreadCounts(target)) {
         await this.deps.router.sendTo(subscription, message);
       }
       return;
@@ -220,12 +221,6 @@ export class SubscriptionServer {
     }
   }
 
-  private async requireParticipant(chatId: string, viewerId: string): Promise<void> {
-    const membership = await this.deps.readModel.membership(chatId, viewerId);
-    if (!membership.exists) throw new ChatNotFound(chatId);
-    if (!membership.isParticipant) throw new NotAParticipant(chatId, viewerId);
-  }
-
   private async executeOnce(
     connection: ClientConnection,
     message: SubscribeMessage,
@@ -253,10 +248,7 @@ export class SubscriptionServer {
     const known = toGraphQLError(error);
     if (!known) this.deps.onError(error);
     const subscription = connection.subscriptions.get(id);
-    if (subscription) {
-      connection.subscriptions.delete(id);
-      this.deps.router.remove(subscription);
-    }
+    if (subscription) this.unsubscribe(connection, subscription);
     connection.sendError(id, [known ? known.toJSON() : { message: 'Unexpected error.', extensions: { code: 'INTERNAL_SERVER_ERROR' } }]);
   }
 
@@ -264,8 +256,7 @@ export class SubscriptionServer {
   revoke(subscription: Subscription): void {
     if (!subscription.active) return;
     const connection = subscription.sink as ClientConnection;
-    connection.subscriptions.delete(subscription.id);
-    this.deps.router.remove(subscription);
+    this.unsubscribe(connection, subscription);
     connection.sendError(subscription.id, [
       { message: 'you are no longer a participant of this chat', extensions: { code: 'FORBIDDEN' } },
     ]);
