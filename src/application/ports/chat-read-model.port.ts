@@ -65,6 +65,8 @@ export abstract class ChatReadModel {
   abstract messages(chatId: string, page: MessagePageRequest): Promise<MessagePageView>;
   /** Includes deleted messages (flagged), so callers can tell "deleted" from "never existed". */
   abstract message(messageId: string): Promise<MessageView | null>;
+  /** The message and whether the viewer is in its chat, in one read (every mutation answers with it). */
+  abstract messageAsSeenBy(messageId: string, viewerId: string): Promise<{ message: MessageView; isParticipant: boolean } | null>;
   abstract readsOf(messageId: string): Promise<MessageReadView[]>;
   abstract readOf(messageId: string, userId: string): Promise<MessageReadView | null>;
   /** The user's read mark in a chat as a receipt: the message they read furthest, and when. */

@@ -15,11 +15,12 @@ export async function requireReadableMessage(
   userId: string,
   options: { includeDeleted: boolean },
 ): Promise<MessageView> {
-  const message = await readModel.message(messageId);
-  if (!message) throw new MessageNotFound(messageId);
-  await requireReader(readModel, message.chatId, userId);
-  if (message.isDeleted && !options.includeDeleted) throw new MessageNotFound(messageId);
-  return message;
+  const seen = await readModel.messageAsSeenBy(messageId, userId);
+  if (!seen) throw new MessageNotFound(messageId);
+  // The message exists, so its chat does: only membership is left to check.
+  if (!seen.isParticipant) throw new NotAParticipant(seen.message.chatId, userId);
+  if (seen.message.isDeleted && !options.includeDeleted) throw new MessageNotFound(messageId);
+  return seen.message;
 }
 
 /** Messages never move between chats, so the chat can be found before the chat is locked. */

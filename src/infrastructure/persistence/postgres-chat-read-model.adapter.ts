@@ -116,6 +116,17 @@ export class PostgresChatReadModel extends ChatReadModel {
     return row ? toMessageView(row) : null;
   }
 
+  async messageAsSeenBy(messageId: string, viewerId: string): Promise<{ message: MessageView; isParticipant: boolean } | null> {
+    if (!isUuid(messageId)) return null;
+    const [row] = await this.em.execute<(MessageRow & { is_participant: boolean })[]>(
+      `select ${MESSAGE_COLUMNS},
+              exists(select 1 from chat_participants p where p.chat_id = m.chat_id and p.user_id = ?) as is_participant
+       from messages m where m.id = ?`,
+      [viewerId, messageId],
+    );
+    return row ? { message: toMessageView(row), isParticipant: row.is_participant } : null;
+  }
+
   async readsOf(messageId: string): Promise<MessageReadView[]> {
     if (!isUuid(messageId)) return [];
     const rows = await this.em.execute<ReadRow[]>(
