@@ -2,7 +2,8 @@ import { compareCursors, type RelayedRecord } from '../../application';
 import type { OutboxReader } from '../relay/outbox-reader';
 
 export interface GaplessFeedOptions {
-  deliver(record: RelayedRecord): void;
+  /** May answer a promise of the record's delivery: a backlog read from the outbox waits for it per page. */
+  deliver(record: RelayedRecord): void | Promise<void>;
   onError(error: unknown): void;
   onGapFilled?(records: number): void;
 }
@@ -54,16 +55,19 @@ export class GaplessFeed {
     let filled = 0;
     for (;;) {
       const records = await this.reader.after(this.lastPosition!, FILL_BATCH, before);
-      for (const record of records) this.deliver(record);
+      let delivered: void | Promise<void> = undefined;
+      for (const record of records) delivered = this.deliver(record);
+      // Keeps at most one page of a long backlog queued in memory.
+      await delivered;
       filled += records.length;
       if (records.length < FILL_BATCH) break;
     }
     if (filled > 0) this.options.onGapFilled?.(filled);
   }
 
-  private deliver(record: RelayedRecord): void {
+  private deliver(record: RelayedRecord): void | Promise<void> {
     this.lastPosition = record.position;
-    this.options.deliver(record);
+    return this.options.deliver(record);
   }
 
   private enqueue(work: () => Promise<void> | void): Promise<void> {

@@ -157,9 +157,9 @@ export function startRealtime(deps: RealtimeDependencies): Realtime {
     const activeProjection = projection;
     feed = new GaplessFeed(new OutboxReader(database.orm), {
       deliver: (record) => {
-        activeRouter.receive(record);
         // The projection's own unread-count rows carry no event for it.
         if (record.messages.some((message) => message.channel !== 'unreadCountUpdated')) activeProjection.wake();
+        return activeRouter.receive(record);
       },
       onError: log('receiver-feed'),
       onGapFilled: (records) => logger.info({ records }, 'filled a gap in the relayed stream from the outbox'),

@@ -31,10 +31,11 @@ export class SubscriptionRouter {
     return this.subscriptionCount;
   }
 
-  receive(record: RelayedRecord): void {
-    if (this.lastPosition !== null && compareCursors(record.position, this.lastPosition) <= 0) return;
+  /** Resolves once the record is delivered, so a caller with a backlog can wait instead of piling it up. */
+  receive(record: RelayedRecord): Promise<void> {
+    if (this.lastPosition !== null && compareCursors(record.position, this.lastPosition) <= 0) return Promise.resolve();
     this.lastPosition = record.position;
-    this.enqueue(() => this.deliver(record.messages));
+    return this.enqueue(() => this.deliver(record.messages));
   }
 
   /** Runs `work` after every record received so far has been delivered. */

@@ -20,7 +20,7 @@ describe('GaplessFeed', () => {
   function feed(outbox: string[]) {
     const delivered: string[] = [];
     const errors: unknown[] = [];
-    const instance = new GaplessFeed(outboxOf(outbox), { deliver: (r) => delivered.push(r.position), onError: (e) => errors.push(e) });
+    const instance = new GaplessFeed(outboxOf(outbox), { deliver: (r) => void delivered.push(r.position), onError: (e) => errors.push(e) });
     return { instance, delivered, errors };
   }
 
@@ -50,5 +50,40 @@ describe('GaplessFeed', () => {
     instance.accept(record('1.3', '1.2'));
     await instance.catchUp();
     expect(delivered).toEqual(['1.1', '1.2', '1.3']);
+  });
+
+  it('reads a long backlog a page at a time, waiting for each page to be delivered', async () => {
+    const positions = Array.from({ length: 1200 }, (_, i) => `1.${i + 1}`);
+    const reader = outboxOf(positions);
+    const pagesRead: number[] = [];
+    const counting = { after: async (...args: Parameters<OutboxReader['after']>) => {
+      const page = await reader.after(...args);
+      pagesRead.push(page.length);
+      return page;
+    } } as unknown as OutboxReader;
+    let release: () => void = () => undefined;
+    let delivered = 0;
+    const feed = new GaplessFeed(counting, {
+      deliver: () => {
+        delivered++;
+        return new Promise<void>((resolve) => (release = resolve));
+      },
+      onError: (error) => {
+        throw error;
+      },
+    });
+    feed.accept(record('1.0', '0.0'));
+    const caughtUp = feed.catchUp();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(pagesRead).toEqual([500]);
+    release();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(pagesRead).toEqual([500, 500]);
+    for (let i = 0; i < 5; i++) {
+      release();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await caughtUp;
+    expect(delivered).toBe(1201);
   });
 });
