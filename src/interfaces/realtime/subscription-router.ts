@@ -58,9 +58,14 @@ export class SubscriptionRouter {
   }
 
   /** Sends one message to one subscriber now (history while resuming); false when it was not new. */
-  async sendTo(subscription: Subscription, message: ChannelMessage): Promise<boolean> {
+  sendTo(subscription: Subscription, message: ChannelMessage): Promise<boolean> {
+    return this.send(subscription, message, new Map());
+  }
+
+  /** At most once, in order, and never after the subscription ended (also while its payload executes). */
+  private async send(subscription: Subscription, message: ChannelMessage, payloads: Map<string, string>): Promise<boolean> {
     if (!subscription.active || !subscription.isNew(message)) return false;
-    const payload = await this.payloadFor(subscription.group, message, subscription.viewerId, new Map());
+    const payload = await this.payloadFor(subscription.group, message, subscription.viewerId, payloads);
     if (!subscription.active) return false;
     subscription.markSent(message);
     subscription.sink.send(subscription.frame(payload));
@@ -95,12 +100,7 @@ export class SubscriptionRouter {
             subscription.sink.checkPending?.(subscription);
             continue;
           }
-          if (!subscription.active || !subscription.isNew(message)) continue;
-          const payload = await this.payloadFor(subscription.group, message, subscription.viewerId, payloads);
-          if (!subscription.active) continue;
-          subscription.markSent(message);
-          subscription.sink.send(subscription.frame(payload));
-          frames++;
+          if (await this.send(subscription, message, payloads)) frames++;
         }
       }
       this.deps.onDelivered?.(message, frames);
