@@ -10,6 +10,8 @@ import { connectClient, subscribe } from '../support/ws-client';
 const SUBSCRIPTIONS_ON_SLOW_SOCKET = 40;
 const FLOOD = 100;
 const MAX_BUFFERED = 64 * 1024;
+const HISTORY = 300;
+const LIVE_DURING_RESUME = 150;
 
 describe('a subscriber that stops reading', () => {
   let database: TestDatabase;
@@ -67,6 +69,30 @@ describe('a subscriber that stops reading', () => {
     expect(slow.bytesReceived).toBeLessThan(SUBSCRIPTIONS_ON_SLOW_SOCKET * (FLOOD + 1) * 3100);
     await bobClient.dispose();
   });
+
+  it('never cuts off a client that keeps reading, however long its resume and however much arrives meanwhile', async () => {
+    const alice = await tokenFor('alice');
+    const { createChat: chat } = await ok(server.url, alice, 'mutation { createChat(input: { name: "long resume", participantIds: ["bob"] }) { id } }');
+    const query = 'subscription($c: ID!, $a: String) { messageAdded(chatId: $c, after: $a) { seq content } }';
+    const post = (content: string) =>
+      ok(server.url, alice, 'mutation($c: ID!, $t: String!) { createMessage(createMessageInput: { chatId: $c, content: $t }) { seq } }', { c: chat.id, t: content });
+    const cursor = (await ok(server.url, alice, '{ head }')).head;
+    // Given a history many times the send buffer (about 15 × WS_MAX_BUFFERED_BYTES)
+    const big = 'y'.repeat(3000);
+    for (let i = 0; i < HISTORY; i += 10) await Promise.all(Array.from({ length: 10 }, (_, j) => post(`${i + j} ${big}`)));
+
+    // When a client that reads steadily, but slower than loopback, resumes from before it, while more is posted
+    const reader = await openRawSocket(server.url, alice);
+    reader.readInBursts();
+    reader.send(JSON.stringify({ id: 'resume', type: 'subscribe', payload: { query, variables: { c: chat.id, a: cursor } } }));
+    for (let i = HISTORY; i < HISTORY + LIVE_DURING_RESUME; i += 10) await Promise.all(Array.from({ length: 10 }, (_, j) => post(`${i + j} ${big}`)));
+
+    // Then it gets everything, in order, and is never cut off
+    await reader.framesReceived(HISTORY + LIVE_DURING_RESUME);
+    expect(reader.seqs).toEqual(Array.from({ length: HISTORY + LIVE_DURING_RESUME }, (_, i) => i + 1));
+    expect(reader.isOpen).toBe(true);
+    reader.close();
+  });
 });
 
 async function metric(server: RunningServer, name: string): Promise<number> {
@@ -79,8 +105,15 @@ async function openRawSocket(httpUrl: string, token: string) {
   const socket = new WebSocket(httpUrl.replace(/^http/, 'ws'), 'graphql-transport-ws');
   let frames = 0;
   let bytesReceived = 0;
+  let open = true;
+  const seqs: number[] = [];
   const waiting: { count: number; resolve: () => void }[] = [];
-  const closed = new Promise<{ code: number }>((resolve) => socket.on('close', (code) => resolve({ code })));
+  const closed = new Promise<{ code: number }>((resolve) =>
+    socket.on('close', (code) => {
+      open = false;
+      resolve({ code });
+    }),
+  );
   await new Promise<void>((resolve, reject) => {
     socket.once('open', () => {
       socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }));
@@ -91,14 +124,35 @@ async function openRawSocket(httpUrl: string, token: string) {
       if (message.type === 'connection_ack') resolve();
       if (message.type === 'next') {
         frames++;
+        const seq = message.payload?.data?.messageAdded?.seq;
+        if (typeof seq === 'number') seqs.push(seq);
         for (const waiter of waiting.filter((w) => frames >= w.count)) waiter.resolve();
       }
     });
     socket.once('error', reject);
   });
   const tcp = (socket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+  let bursts: NodeJS.Timeout | null = null;
   return {
     send: (data: string) => socket.send(data),
+    /** Reads for a moment every few milliseconds: a healthy client on a real network, slower than loopback. */
+    readInBursts: () => {
+      tcp.pause();
+      bursts = setInterval(() => {
+        tcp.resume();
+        setImmediate(() => bursts && tcp.pause());
+      }, 3);
+    },
+    close: () => {
+      if (bursts) clearInterval(bursts);
+      bursts = null;
+      tcp.resume();
+      socket.close();
+    },
+    seqs,
+    get isOpen() {
+      return open;
+    },
     framesReceived: (count: number) => (frames >= count ? Promise.resolve() : new Promise<void>((resolve) => waiting.push({ count, resolve }))),
     pauseReading: () => tcp.pause(),
     resumeReading: () => tcp.resume(),

@@ -6,15 +6,23 @@ export interface HistoryRecord {
   messages: ChannelMessage[];
 }
 
+/** Records in cursor order; `more` when the page was cut by its bound in rows or bytes (read on after the last). */
+export interface HistoryPage {
+  records: HistoryRecord[];
+  more: boolean;
+}
+
 /**
  * The event store read for resuming subscribers (DESIGN.md §4 "Resume without gaps"): only events
  * whose transactions are below every open writer, in cursor order, so that what follows the last
  * record returned can only arrive later.
  */
 export abstract class EventHistory {
-  abstract inChat(chatId: string, after: string, limit: number): Promise<HistoryRecord[]>;
-  /** Events of the chats the user is in now. */
-  abstract forUser(userId: string, after: string, limit: number): Promise<HistoryRecord[]>;
+  abstract inChat(chatId: string, after: string): Promise<HistoryPage>;
+  /** Events of the chats the user is in now, and of those they were removed from since `after`. */
+  abstract forUser(userId: string, after: string): Promise<HistoryPage>;
+  /** Whether the user was a participant of the chat once the event at `cursor` had happened. */
+  abstract wasParticipantAt(chatId: string, userId: string, cursor: string): Promise<boolean>;
   /** The user's current unread counts, as unreadCountUpdated messages (DESIGN.md §4: current values on resume). */
   abstract currentUnreadCounts(userId: string): Promise<ChannelMessage[]>;
 }

@@ -29,6 +29,7 @@ export function channelMessagesFor(event: ChatEvent, context: ChannelContext): C
     case 'MessagePosted': {
       const message = postedMessage(event);
       const { senderId, chatId, seq } = event.data;
+      // The message object and the recipient list are shared by reference: the outbox stores each once.
       const others = participants.filter((id) => id !== senderId);
       const listItem = { chatId, message, senderId };
       return [
@@ -55,9 +56,11 @@ export function channelMessagesFor(event: ChatEvent, context: ChannelContext): C
     case 'ParticipantsAdded': {
       const added = new Set(event.data.userIds);
       const existing = participants.filter((id) => !added.has(id));
+      // One payload object for both channels: the outbox stores it once (see outbox-packing.ts).
+      const chat = chatPayload(context);
       return [
-        { channel: 'chatAdded', payload: chatPayload(context), meta: meta({ userIds: [...added] }) },
-        { channel: 'chatUpdated', payload: chatPayload(context), meta: meta({ userIds: existing }) },
+        { channel: 'chatAdded', payload: chat, meta: meta({ userIds: [...added] }) },
+        { channel: 'chatUpdated', payload: chat, meta: meta({ userIds: existing }) },
       ];
     }
     case 'ParticipantsRemoved': {

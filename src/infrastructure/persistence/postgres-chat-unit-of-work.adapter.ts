@@ -1,5 +1,5 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
-import { channelMessagesFor, ChatUnitOfWork, type ChatSession, type RecordedEvent } from '../../application';
+import { channelMessagesFor, ChatUnitOfWork, packChannelMessages, type ChatSession, type RecordedEvent } from '../../application';
 import {
   evolveChat,
   initialChatState,
@@ -160,7 +160,7 @@ class PostgresChatSession implements ChatSession {
     const parts: SqlPart[] = [
       {
         sql: `insert into outbox (event_position, tx_id, chat_id, payload) select position, tx_id, ?, ?::jsonb from new_event`,
-        params: [this.chatId, JSON.stringify(messages)],
+        params: [this.chatId, JSON.stringify(packChannelMessages(messages))],
       },
       ...readModelParts(event, version, occurredAt),
     ];

@@ -4,22 +4,19 @@ import {
   decodeCursor,
   encodeCursor,
   EventHistory,
+  unpackChannelMessages,
+  unreadCountMessage,
   withCursor,
   type ChannelMessage,
-  type HistoryRecord,
-  unreadCountMessage,
+  type HistoryPage,
 } from '../../application';
+import { settled } from './commit-order';
+import { readOutboxPage, type OutboxRow } from './outbox-page';
 import { isUuid } from './uuid';
 
-interface OutboxRow {
-  tx_id: string;
-  event_position: string;
-  payload: ChannelMessage[];
-}
-
-/** Committed below every open writer, after the cursor, in cursor order (see cursor.ts). */
+/** Domain rows (derived ones have no event), committed below every open writer, after the cursor. */
 const SETTLED_AFTER = `o.event_position is not null
-  and o.tx_id < pg_snapshot_xmin(pg_current_snapshot())
+  and ${settled('o.tx_id')}
   and (o.tx_id, o.event_position) > (?::xid8, ?::bigint)`;
 
 export class PostgresEventHistory extends EventHistory {
@@ -27,36 +24,41 @@ export class PostgresEventHistory extends EventHistory {
     super();
   }
 
-  async inChat(chatId: string, after: string, limit: number): Promise<HistoryRecord[]> {
-    if (!isUuid(chatId)) return [];
+  async inChat(chatId: string, after: string): Promise<HistoryPage> {
+    if (!isUuid(chatId)) return { records: [], more: false };
     const cursor = decodeCursor(after)!;
-    const rows = await this.orm.em.fork().execute<OutboxRow[]>(
-      `select o.tx_id::text as tx_id, o.event_position::text as event_position, o.payload
-       from outbox o where o.chat_id = ? and ${SETTLED_AFTER}
-       order by o.tx_id, o.event_position limit ?`,
-      [chatId, cursor.txId.toString(), cursor.position.toString(), limit],
-    );
-    return rows.map(toHistoryRecord);
+    return this.page(`o.chat_id = ? and ${SETTLED_AFTER}`, [chatId, cursor.txId.toString(), cursor.position.toString()]);
   }
 
   /** The chats the user is in now, and those they were removed from since the cursor (to hear of it). */
-  async forUser(userId: string, after: string, limit: number): Promise<HistoryRecord[]> {
+  async forUser(userId: string, after: string): Promise<HistoryPage> {
     const cursor = decodeCursor(after)!;
     const [tx, position] = [cursor.txId.toString(), cursor.position.toString()];
-    const rows = await this.orm.em.fork().execute<OutboxRow[]>(
-      `select o.tx_id::text as tx_id, o.event_position::text as event_position, o.payload
-       from outbox o
-       where o.chat_id in (
-               select chat_id from chat_participants where user_id = ?
-               union
-               select e.stream_id from events e
-               where e.type = 'ParticipantsRemoved' and e.data -> 'userIds' @> to_jsonb(?::text)
-                 and (e.tx_id, e.position) > (?::xid8, ?::bigint))
-         and ${SETTLED_AFTER}
-       order by o.tx_id, o.event_position limit ?`,
-      [userId, userId, tx, position, tx, position, limit],
+    return this.page(
+      `o.chat_id in (
+         select chat_id from chat_participants where user_id = ?
+         union
+         select e.stream_id from events e
+         where e.type = 'ParticipantsRemoved' and e.data -> 'userIds' @> to_jsonb(?::text)
+           and (e.tx_id, e.position) > (?::xid8, ?::bigint))
+       and ${SETTLED_AFTER}`,
+      [userId, userId, tx, position, tx, position],
     );
-    return rows.map(toHistoryRecord);
+  }
+
+  /** The latest event at or before the cursor that changed the user's membership decides. */
+  async wasParticipantAt(chatId: string, userId: string, cursor: string): Promise<boolean> {
+    if (!isUuid(chatId)) return false;
+    const at = decodeCursor(cursor)!;
+    const [row] = await this.orm.em.fork().execute<{ type: string }[]>(
+      `select e.type from events e
+       where e.stream_id = ? and e.type in ('ChatCreated', 'ParticipantsAdded', 'ParticipantsRemoved')
+         and (e.tx_id, e.position) <= (?::xid8, ?::bigint)
+         and (e.data -> 'userIds' @> to_jsonb(?::text) or e.data -> 'participantIds' @> to_jsonb(?::text))
+       order by e.tx_id desc, e.position desc limit 1`,
+      [chatId, at.txId.toString(), at.position.toString(), userId, userId],
+    );
+    return row !== undefined && row.type !== 'ParticipantsRemoved';
   }
 
   /**
@@ -72,9 +74,16 @@ export class PostgresEventHistory extends EventHistory {
       .sort((a, b) => compareCursors(a.cursor, b.cursor))
       .map((row) => unreadCountMessage(row.chat_id, userId, row.unread_count, row.cursor, new Date().toISOString()));
   }
+
+  private async page(where: string, params: unknown[]): Promise<HistoryPage> {
+    const { rows, more } = await readOutboxPage(this.orm.em.fork(), { where, params, orderBy: 'tx_id, event_position' });
+    return { records: rows.map(toHistoryRecord), more };
+  }
 }
 
 function toHistoryRecord(row: OutboxRow): HistoryRecord {
-  const cursor = encodeCursor(row.tx_id, row.event_position);
-  return { cursor, messages: row.payload.map((message) => withCursor(message, cursor)) };
+  const cursor = encodeCursor(row.tx_id, row.event_position!);
+  return { cursor, messages: unpackChannelMessages(row.payload).map((message) => withCursor(message, cursor)) };
 }
+
+type HistoryRecord = HistoryPage['records'][number];

@@ -8,8 +8,6 @@ export interface GaplessFeedOptions {
   onGapFilled?(records: number): void;
 }
 
-const FILL_BATCH = 500;
-
 /**
  * What a receiver hands on: every relayed record once, in relay order, with nothing missing. Records
  * seen before are dropped by position; a record whose `previous` is not the last one delivered means
@@ -54,13 +52,13 @@ export class GaplessFeed {
   private async fill(before?: string): Promise<void> {
     let filled = 0;
     for (;;) {
-      const records = await this.reader.after(this.lastPosition!, FILL_BATCH, before);
+      const { records, more } = await this.reader.page(this.lastPosition!, { before });
       let delivered: void | Promise<void> = undefined;
       for (const record of records) delivered = this.deliver(record);
-      // Keeps at most one page of a long backlog queued in memory.
+      // Keeps at most one page of a long backlog (bounded in rows and bytes) queued in memory.
       await delivered;
       filled += records.length;
-      if (records.length < FILL_BATCH) break;
+      if (!more) break;
     }
     if (filled > 0) this.options.onGapFilled?.(filled);
   }

@@ -1,11 +1,12 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { decodeCursor, encodeCursor, withCursor, type ChannelMessage, type RelayedRecord } from '../../application';
+import { decodeCursor, encodeCursor, unpackChannelMessages, withCursor, type RelayedRecord } from '../../application';
+import { settled } from '../persistence/commit-order';
+import { OUTBOX_PAGE, readOutboxPage, type OutboxPageLimits, type OutboxRow } from '../persistence/outbox-page';
 
-export interface OutboxRow {
-  id: string;
-  tx_id: string;
-  event_position: string | null;
-  payload: ChannelMessage[];
+export interface RelayedPage {
+  records: RelayedRecord[];
+  /** Cut by a bound: more rows may follow the last record. */
+  more: boolean;
 }
 
 /**
@@ -19,7 +20,7 @@ export class OutboxReader {
   async settledHead(): Promise<string> {
     const [row] = await this.orm.em.fork().execute<{ tx_id: string; id: string }[]>(
       `select tx_id::text as tx_id, id::text as id from outbox
-       where tx_id < pg_snapshot_xmin(pg_current_snapshot()) order by tx_id desc, id desc limit 1`,
+       where ${settled('tx_id')} order by tx_id desc, id desc limit 1`,
     );
     return row ? encodeCursor(row.tx_id, row.id) : '0.0';
   }
@@ -34,31 +35,39 @@ export class OutboxReader {
     return row!.pending;
   }
 
-  /** Rows after `after` (a relay position), and before `before` when given, at most `limit`. */
-  async after(after: string, limit: number, before?: string): Promise<RelayedRecord[]> {
+  /** One page of rows after `after` (a relay position), and before `before` when given. */
+  async page(after: string, options: { before?: string; limits?: Partial<OutboxPageLimits> } = {}): Promise<RelayedPage> {
     const from = decodeCursor(after)!;
-    const to = before ? decodeCursor(before)! : null;
-    const rows = await this.orm.em.fork().execute<OutboxRow[]>(
-      `select o.id::text as id, o.tx_id::text as tx_id, o.event_position::text as event_position, o.payload
-       from outbox o
-       where o.tx_id < pg_snapshot_xmin(pg_current_snapshot())
-         and (o.tx_id, o.id) > (?::xid8, ?::bigint)
-         ${to ? 'and (o.tx_id, o.id) < (?::xid8, ?::bigint)' : ''}
-       order by o.tx_id, o.id
-       limit ?`,
-      [from.txId.toString(), from.position.toString(), ...(to ? [to.txId.toString(), to.position.toString()] : []), limit],
+    const to = options.before ? decodeCursor(options.before)! : null;
+    const { rows, more } = await readOutboxPage(
+      this.orm.em.fork(),
+      {
+        where: `${settled('o.tx_id')} and (o.tx_id, o.id) > (?::xid8, ?::bigint)
+                ${to ? 'and (o.tx_id, o.id) < (?::xid8, ?::bigint)' : ''}`,
+        params: [from.txId.toString(), from.position.toString(), ...(to ? [to.txId.toString(), to.position.toString()] : [])],
+        orderBy: 'tx_id, id',
+      },
+      { ...OUTBOX_PAGE, ...options.limits },
     );
-    return chain(rows.map(toRelayedRecord), after);
+    return { records: chain(rows.map(toRelayedRecord), after), more };
+  }
+
+  /** Rows after `after`, at most `limit` and one page of bytes. */
+  async after(after: string, limit: number, before?: string): Promise<RelayedRecord[]> {
+    return (await this.page(after, { before, limits: { rows: limit } })).records;
   }
 }
 
 export function toRelayedRecord(row: OutboxRow): RelayedRecord {
   const position = encodeCursor(row.tx_id, row.id);
+  const messages = unpackChannelMessages(row.payload);
   // Domain rows get their event's cursor; derived rows (projections) carry the cursor of their source event.
-  const messages = row.event_position === null
-    ? row.payload
-    : row.payload.map((message) => withCursor(message, encodeCursor(row.tx_id, row.event_position!)));
-  return { position, messages };
+  return {
+    position,
+    messages: row.event_position === null
+      ? messages
+      : messages.map((message) => withCursor(message, encodeCursor(row.tx_id, row.event_position!))),
+  };
 }
 
 /** Links each record to the one before it, the first to `previous`. */

@@ -1,6 +1,8 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { decodeCursor, type EventTransport } from '../../application';
-import { toRelayedRecord, type OutboxRow } from './outbox-reader';
+import { settled } from '../persistence/commit-order';
+import { OUTBOX_PAGE, readOutboxPage } from '../persistence/outbox-page';
+import { toRelayedRecord } from './outbox-reader';
 
 /** A bound of a replay range: an event cursor ("<txid>.<position>") or an ISO-8601 time. */
 export type ReplayBound = { cursor: { txId: bigint; position: bigint } } | { time: Date };
@@ -28,14 +30,15 @@ export async function replayOutbox(
   let after = { txId: '0', id: '0' };
   let published = 0;
   for (;;) {
-    const rows = await orm.em.fork().execute<OutboxRow[]>(
-      `select o.id::text as id, o.tx_id::text as tx_id, o.event_position::text as event_position, o.payload
-       from outbox o
-       where o.tx_id < pg_snapshot_xmin(pg_current_snapshot())
-         and (o.tx_id, o.id) > (?::xid8, ?::bigint)
-         and ${conditions.map((condition) => condition.sql).join(' and ')}
-       order by o.tx_id, o.id limit ?`,
-      [after.txId, after.id, ...conditions.flatMap((condition) => condition.params), batchSize],
+    const { rows } = await readOutboxPage(
+      orm.em.fork(),
+      {
+        where: `${settled('o.tx_id')} and (o.tx_id, o.id) > (?::xid8, ?::bigint)
+                and ${conditions.map((condition) => condition.sql).join(' and ')}`,
+        params: [after.txId, after.id, ...conditions.flatMap((condition) => condition.params)],
+        orderBy: 'tx_id, id',
+      },
+      { ...OUTBOX_PAGE, rows: batchSize },
     );
     if (rows.length === 0) return published;
     await transport.publish(rows.map(toRelayedRecord));

@@ -19,6 +19,7 @@ import { PostgresCommitSignal } from '../../infrastructure/relay/postgres-commit
 import { RelayLeadership } from '../../infrastructure/relay/relay-leadership';
 import { GRAPHQL_PATH } from '../graphql/create-yoga';
 import type { GraphQLContext } from '../graphql/graphql-context';
+import type { RateLimiter } from '../graphql/rate-limit';
 import type { ReadinessCheck } from '../http/readiness';
 import { SubscriptionRouter } from '../realtime/subscription-router';
 import { SubscriptionServer } from '../realtime/subscription-server';
@@ -32,6 +33,8 @@ export interface RealtimeDependencies {
   commandBus: CommandBus;
   queryBus: QueryBus;
   schema: GraphQLSchema;
+  /** Operations per user per second, shared by HTTP and WebSocket. */
+  rateLimiter: RateLimiter;
   httpServer: Server;
   logger: Logger;
   metrics: ParleyMetrics;
@@ -132,7 +135,6 @@ export function startRealtime(deps: RealtimeDependencies): Realtime {
     const activeRouter = new SubscriptionRouter({
       schema: deps.schema,
       contextFor,
-      revoke: (subscription) => subscriptions?.revoke(subscription),
       onError: log('subscription-router'),
       onDelivered: (message, frames) => {
         if (frames === 0) return;
@@ -148,6 +150,7 @@ export function startRealtime(deps: RealtimeDependencies): Realtime {
       readModel: deps.readModel,
       verifier: deps.verifier,
       contextFor,
+      rateLimiter: deps.rateLimiter,
       limits: { ...config.websocket, ...config.limits },
       path: GRAPHQL_PATH,
       onError: log('subscriptions'),

@@ -58,6 +58,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     const commandBus = app.get(CommandBus);
     const queryBus = app.get(QueryBus);
     const verifier = app.get(AccessTokenVerifier);
+    // One bucket per user for HTTP and WebSocket alike, so a socket is no way around the limit.
+    const rateLimiter = new RateLimiter(config.httpOperationsPerSecond);
     if (hasRole(config, 'sender')) {
       const yoga = createGraphQLServer({
         schema,
@@ -65,7 +67,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         queryBus,
         verifier,
         limits: config.limits,
-        rateLimiter: new RateLimiter(config.httpOperationsPerSecond),
+        rateLimiter,
         graphiql: config.graphiql,
         onUnexpectedError: (error) => logger.error({ err: error }, 'unexpected error in a GraphQL operation'),
       });
@@ -81,6 +83,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       commandBus,
       queryBus,
       schema,
+      rateLimiter,
       httpServer: app.getHttpServer() as Server,
       logger,
       metrics,

@@ -1,12 +1,12 @@
 import { CloseCode, MessageType, parseMessage, type SubscribeMessage } from 'graphql-ws';
 import type { WebSocket } from 'ws';
 import { RateLimiter } from '../graphql/rate-limit';
-import type { FrameSink, Subscription } from './subscription';
+import type { ClientError, FrameSink, Subscription } from './subscription';
 
 /** Close codes of ours, beside graphql-ws's 44xx (documented in the README). */
 export const SLOW_CONSUMER_CLOSE_CODE = 4503;
 export const GOING_AWAY_CLOSE_CODE = 1001;
-/** A client that reads nothing of a resume for this long is as slow as one whose buffer overflows. */
+/** A client that reads nothing of a paced send for this long is as slow as one whose buffer overflows. */
 const DRAIN_TIMEOUT_MS = 30_000;
 
 export interface ConnectionLimits {
@@ -71,7 +71,7 @@ export class ClientConnection implements FrameSink {
     if (this.socket.bufferedAmount > this.limits.maxBufferedBytes) this.cutOff();
   }
 
-  sendError(id: string, errors: { message: string; extensions?: Record<string, unknown> }[]): void {
+  sendError(id: string, errors: ClientError[]): void {
     this.send(JSON.stringify({ id, type: MessageType.Error, payload: errors }));
   }
 
@@ -79,14 +79,29 @@ export class ClientConnection implements FrameSink {
     this.send(JSON.stringify({ id, type: MessageType.Complete }));
   }
 
+  /**
+   * Paced senders (history, held frames) keep the buffer below a quarter of its bound, so live frames
+   * of other subscriptions always have room and a client that keeps reading is never cut off.
+   */
+  writable(): Promise<void> | null {
+    return this.closed || this.socket.bufferedAmount <= this.lowWater ? null : this.drained();
+  }
+
+  release(subscription: Subscription): void {
+    if (this.subscriptions.get(subscription.id) === subscription) this.subscriptions.delete(subscription.id);
+  }
+
   /** Resolves once the socket has sent most of what it holds (or closed), polling its buffer. */
-  async drained(): Promise<void> {
-    const low = this.limits.maxBufferedBytes / 4;
+  private async drained(): Promise<void> {
     const deadline = Date.now() + DRAIN_TIMEOUT_MS;
-    while (!this.closed && this.socket.bufferedAmount > low) {
+    while (!this.closed && this.socket.bufferedAmount > this.lowWater) {
       if (Date.now() > deadline) return this.cutOff();
-      await new Promise((resolve) => setTimeout(resolve, 10));
+      await new Promise((resolve) => setTimeout(resolve, 5));
     }
+  }
+
+  private get lowWater(): number {
+    return this.limits.maxBufferedBytes / 4;
   }
 
   /** A subscription that replays too long while live messages pile up is as slow as a client that does not read. */

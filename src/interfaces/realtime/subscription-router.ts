@@ -1,17 +1,24 @@
-import { execute, type GraphQLSchema } from 'graphql';
+import { execute, GraphQLError, type GraphQLSchema } from 'graphql';
 import { compareCursors, isChatChannel, type ChannelMessage, type RelayedRecord } from '../../application';
 import type { GraphQLContext } from '../graphql/graphql-context';
-import { routeKey, type PayloadGroup, type Subscription } from './subscription';
+import { toGraphQLError } from '../graphql/graphql-errors';
+import { routeKey, type ClientError, type PayloadGroup, type Subscription } from './subscription';
 
 export interface RouterDependencies {
   schema: GraphQLSchema;
   /** The context a viewer-dependent payload is executed in. */
   contextFor(viewerId: string): GraphQLContext;
   onDelivered?(message: ChannelMessage, frames: number): void;
-  /** A subscriber lost access to its chat (removed from it): end the subscription with an error. */
-  revoke(subscription: Subscription): void;
   onError(error: unknown): void;
 }
+
+/** A payload executed once for a group: its JSON, or why it could not be produced. */
+type Payload = { json: string } | { errors: ClientError[] };
+
+export const NO_LONGER_A_PARTICIPANT: ClientError = {
+  message: 'you are no longer a participant of this chat',
+  extensions: { code: 'FORBIDDEN' },
+};
 
 /**
  * Routes relayed messages to local subscribers through indexes by chat and by user, so an event costs
@@ -22,7 +29,7 @@ export class SubscriptionRouter {
   private readonly routes = new Map<string, Set<Subscription>>();
   private readonly byViewer = new Map<string, Set<Subscription>>();
   private lastPosition: string | null = null;
-  private tail: Promise<void> = Promise.resolve();
+  private tail: Promise<unknown> = Promise.resolve();
   private subscriptionCount = 0;
 
   constructor(private readonly deps: RouterDependencies) {}
@@ -35,12 +42,15 @@ export class SubscriptionRouter {
   receive(record: RelayedRecord): Promise<void> {
     if (this.lastPosition !== null && compareCursors(record.position, this.lastPosition) <= 0) return Promise.resolve();
     this.lastPosition = record.position;
-    return this.enqueue(() => this.deliver(record.messages));
+    return this.enqueue(() => this.deliver(record.messages)).then(() => undefined);
   }
 
-  /** Runs `work` after every record received so far has been delivered. */
-  enqueue(work: () => Promise<void> | void): Promise<void> {
-    const next = this.tail.then(work).catch((error: unknown) => this.deps.onError(error));
+  /** Runs `work` after every record received so far has been delivered; undefined if it failed. */
+  enqueue<T>(work: () => Promise<T> | T): Promise<T | undefined> {
+    const next = this.tail.then(work).catch((error: unknown) => {
+      this.deps.onError(error);
+      return undefined;
+    });
     this.tail = next;
     return next;
   }
@@ -57,28 +67,48 @@ export class SubscriptionRouter {
     removeFrom(this.byViewer, subscription.viewerId, subscription);
   }
 
-  /** Sends one message to one subscriber now (history while resuming); false when it was not new. */
-  sendTo(subscription: Subscription, message: ChannelMessage): Promise<boolean> {
+  /** Ends a subscription from the server's side: nothing more is sent for it but one error message. */
+  end(subscription: Subscription, errors: ClientError[]): void {
+    if (!subscription.active) return;
+    this.remove(subscription);
+    subscription.sink.release(subscription);
+    subscription.sink.sendError(subscription.id, errors);
+  }
+
+  /**
+   * Sends one message to one subscriber, once its client has room: for history and held frames, which
+   * may wait, unlike live delivery. False when nothing was sent.
+   */
+  async sendTo(subscription: Subscription, message: ChannelMessage): Promise<boolean> {
+    if (!subscription.active || !subscription.isNew(message)) return false;
+    const waiting = subscription.sink.writable();
+    if (waiting) await waiting;
     return this.send(subscription, message, new Map());
   }
 
-  /** At most once, in order, and never after the subscription ended (also while its payload executes). */
-  private async send(subscription: Subscription, message: ChannelMessage, payloads: Map<string, string>): Promise<boolean> {
-    if (!subscription.active || !subscription.isNew(message)) return false;
-    const payload = await this.payloadFor(subscription.group, message, subscription.viewerId, payloads);
-    if (!subscription.active) return false;
-    subscription.markSent(message);
-    subscription.sink.send(subscription.frame(payload));
-    return true;
-  }
-
-  /** Ends the resume of a subscriber: what arrived live meanwhile goes out, minus what history already sent. */
-  goLive(subscription: Subscription): Promise<void> {
-    return this.enqueue(async () => {
-      const waiting = subscription.pending ?? [];
-      subscription.pending = null;
-      for (const message of waiting) await this.sendTo(subscription, message);
-    });
+  /**
+   * Ends the hold of a subscriber (its resume, or its access re-check): what arrived meanwhile goes
+   * out, minus what history already sent, then it is live.
+   */
+  async goLive(subscription: Subscription): Promise<void> {
+    for (;;) {
+      // Outside the router's queue and no faster than the client reads, so neither other subscribers
+      // nor a healthy client with a long backlog suffer; the router appends at the back meanwhile.
+      for (let held = takeHeld(subscription); held.length > 0; held = takeHeld(subscription)) {
+        for (const message of held) {
+          if (!subscription.active) return;
+          await this.sendTo(subscription, message);
+        }
+      }
+      if (!subscription.active) return;
+      // The switch is on the queue: nothing can be appended between this last look and going live.
+      const live = await this.enqueue(() => {
+        if (subscription.pending?.length) return false;
+        subscription.pending = null;
+        return true;
+      });
+      if (live !== false) return;
+    }
   }
 
   /** Subscriptions of one viewer, e.g. to end those of a chat they were removed from. */
@@ -86,10 +116,25 @@ export class SubscriptionRouter {
     return [...(this.byViewer.get(viewerId) ?? [])];
   }
 
+  /** At most once, in order, and never after the subscription ended (also while its payload executes). */
+  private async send(subscription: Subscription, message: ChannelMessage, payloads: Map<string, Payload>): Promise<boolean> {
+    if (!subscription.active || !subscription.isNew(message)) return false;
+    const payload = await this.payloadFor(subscription.group, message, subscription.viewerId, payloads);
+    if (!subscription.active) return false;
+    if ('errors' in payload) {
+      // Not counted as sent (DESIGN.md §4): the client resumes from its last cursor and gets it then.
+      this.end(subscription, payload.errors);
+      return false;
+    }
+    subscription.markSent(message);
+    subscription.sink.send(subscription.frame(payload.json));
+    return true;
+  }
+
   private async deliver(messages: ChannelMessage[]): Promise<void> {
     for (const message of messages) {
       const targets = isChatChannel(message.channel) ? [message.meta.chatId] : (message.meta.userIds ?? []);
-      const payloads = new Map<string, string>();
+      const payloads = new Map<string, Payload>();
       let frames = 0;
       for (const target of targets) {
         const subscribers = this.routes.get(routeKey(message.channel, target));
@@ -104,14 +149,14 @@ export class SubscriptionRouter {
         }
       }
       this.deps.onDelivered?.(message, frames);
-      if (message.meta.removedUserIds) this.revokeRemoved(message.meta.chatId, message.meta.removedUserIds);
+      if (message.meta.removedUserIds) this.endRemoved(message.meta.chatId, message.meta.removedUserIds);
     }
   }
 
-  private revokeRemoved(chatId: string, userIds: string[]): void {
+  private endRemoved(chatId: string, userIds: string[]): void {
     for (const userId of userIds) {
       for (const subscription of this.subscriptionsOf(userId)) {
-        if (subscription.field.scope === 'chat' && subscription.args.chatId === chatId) this.deps.revoke(subscription);
+        if (subscription.field.scope === 'chat' && subscription.args.chatId === chatId) this.end(subscription, [NO_LONGER_A_PARTICIPANT]);
       }
     }
   }
@@ -121,22 +166,42 @@ export class SubscriptionRouter {
     group: PayloadGroup,
     message: ChannelMessage,
     viewerId: string,
-    cache: Map<string, string>,
-  ): Promise<string> {
+    cache: Map<string, Payload>,
+  ): Promise<Payload> {
     const cached = cache.get(group.key);
     if (cached !== undefined) return cached;
-    const result = execute({
-      schema: this.deps.schema,
-      document: group.document,
-      operationName: group.operationName,
-      variableValues: group.variables,
-      rootValue: { [group.fieldName]: message.payload },
-      contextValue: this.deps.contextFor(viewerId),
-    });
-    const json = JSON.stringify(isPromise(result) ? await result : result);
-    cache.set(group.key, json);
-    return json;
+    let payload: Payload;
+    try {
+      const executed = execute({
+        schema: this.deps.schema,
+        document: group.document,
+        operationName: group.operationName,
+        variableValues: group.variables,
+        rootValue: { [group.fieldName]: message.payload },
+        contextValue: this.deps.contextFor(viewerId),
+      });
+      const result = isPromise(executed) ? await executed : executed;
+      payload = result.errors?.length ? { errors: this.clientErrors(result.errors) } : { json: JSON.stringify(result) };
+    } catch (error) {
+      payload = { errors: this.clientErrors([error]) };
+    }
+    cache.set(group.key, payload);
+    return payload;
   }
+
+  /** Known failures keep their code; anything else is logged here and reaches the client without detail. */
+  private clientErrors(errors: readonly unknown[]): ClientError[] {
+    return errors.map((error) => {
+      const known = toGraphQLError(error);
+      if (known) return known.toJSON() as ClientError;
+      this.deps.onError(error instanceof GraphQLError ? (error.originalError ?? error) : error);
+      return { message: 'this event could not be delivered; resume with your last cursor', extensions: { code: 'INTERNAL_SERVER_ERROR' } };
+    });
+  }
+}
+
+function takeHeld(subscription: Subscription): ChannelMessage[] {
+  return subscription.active ? (subscription.pending?.splice(0) ?? []) : [];
 }
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
@@ -155,4 +220,3 @@ function removeFrom<K, V>(map: Map<K, Set<V>>, key: K, value: V): boolean {
   if (set.size === 0) map.delete(key);
   return true;
 }
-

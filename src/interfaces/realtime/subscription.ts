@@ -19,10 +19,27 @@ export interface PayloadGroup {
   fieldName: string;
 }
 
+/** An error as a graphql-transport-ws `error` message carries it: always with `extensions.code`. */
+export interface ClientError {
+  message: string;
+  extensions: { code: string } & Record<string, unknown>;
+}
+
+/** Where a subscription's frames go: its connection. */
 export interface FrameSink {
+  readonly viewerId: string;
   /** Queues one text frame; closes the connection instead when its bounded send buffer is full. */
   send(frame: string): void;
-  readonly viewerId: string;
+  /**
+   * Null when a frame may go out now, else a promise that resolves once the client has read enough
+   * (or the connection closed). Senders that can wait (history, held frames) wait on it, so a client
+   * that keeps reading is never cut off (DESIGN.md §4).
+   */
+  writable(): Promise<void> | null;
+  /** Ends one subscription from the server's side with an `error` message. */
+  sendError(id: string, errors: ClientError[]): void;
+  /** The server ended the subscription: the connection forgets it (the client sends no `complete`). */
+  release(subscription: Subscription): void;
   /** Live messages wait while a subscription replays; past a bound the connection is cut off. */
   checkPending?(subscription: Subscription): void;
 }

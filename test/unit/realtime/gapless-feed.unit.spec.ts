@@ -4,15 +4,14 @@ import type { OutboxReader } from '../../../src/infrastructure/relay/outbox-read
 
 const record = (position: string, previous?: string): RelayedRecord => ({ position, previous, messages: [] });
 
-/** The outbox as a list, read the way OutboxReader reads it: after a position, before another. */
-function outboxOf(positions: string[]): OutboxReader {
+/** The outbox as a list, read the way OutboxReader reads it: after a position, before another, in pages. */
+function outboxOf(positions: string[], pageRows = 500): OutboxReader {
   const order = (p: string) => Number(p.split('.')[1]);
   return {
-    after: async (after: string, limit: number, before?: string) =>
-      positions
-        .filter((p) => order(p) > order(after) && (before === undefined || order(p) < order(before)))
-        .slice(0, limit)
-        .map((p) => record(p)),
+    page: async (after: string, options: { before?: string } = {}) => {
+      const matching = positions.filter((p) => order(p) > order(after) && (options.before === undefined || order(p) < order(options.before)));
+      return { records: matching.slice(0, pageRows).map((p) => record(p)), more: matching.length > pageRows };
+    },
   } as unknown as OutboxReader;
 }
 
@@ -56,9 +55,9 @@ describe('GaplessFeed', () => {
     const positions = Array.from({ length: 1200 }, (_, i) => `1.${i + 1}`);
     const reader = outboxOf(positions);
     const pagesRead: number[] = [];
-    const counting = { after: async (...args: Parameters<OutboxReader['after']>) => {
-      const page = await reader.after(...args);
-      pagesRead.push(page.length);
+    const counting = { page: async (...args: Parameters<OutboxReader['page']>) => {
+      const page = await reader.page(...args);
+      pagesRead.push(page.records.length);
       return page;
     } } as unknown as OutboxReader;
     let release: () => void = () => undefined;

@@ -3,7 +3,7 @@ import type { ChannelMessage } from '../../../src/application';
 import { createGraphQLSchema } from '../../../src/interfaces/graphql/create-yoga';
 import type { GraphQLContext } from '../../../src/interfaces/graphql/graphql-context';
 import { SUBSCRIPTION_FIELDS } from '../../../src/interfaces/realtime/subscription-fields';
-import { routeKey, Subscription, type FrameSink, type PayloadGroup } from '../../../src/interfaces/realtime/subscription';
+import { routeKey, Subscription, type ClientError, type FrameSink, type PayloadGroup } from '../../../src/interfaces/realtime/subscription';
 import { SubscriptionRouter } from '../../../src/interfaces/realtime/subscription-router';
 
 const schema = createGraphQLSchema();
@@ -15,9 +15,27 @@ function group(chatId: string, query = QUERY): PayloadGroup {
 
 class Sink implements FrameSink {
   readonly frames: string[] = [];
+  readonly errors: { id: string; errors: ClientError[] }[] = [];
+  readonly released: Subscription[] = [];
+  /** While set, the client is "not reading": paced senders must wait on it. */
+  blocked: { promise: Promise<void>; open: () => void } | null = null;
   constructor(readonly viewerId: string) {}
   send(frame: string): void {
     this.frames.push(frame);
+  }
+  writable(): Promise<void> | null {
+    return this.blocked?.promise ?? null;
+  }
+  sendError(id: string, errors: ClientError[]): void {
+    this.errors.push({ id, errors });
+  }
+  release(subscription: Subscription): void {
+    this.released.push(subscription);
+  }
+  block(): void {
+    let open!: () => void;
+    const promise = new Promise<void>((resolve) => (open = resolve));
+    this.blocked = { promise, open: () => ((this.blocked = null), open()) };
   }
 }
 
@@ -32,19 +50,20 @@ function added(chatId: string, seq: number): ChannelMessage {
 describe('SubscriptionRouter', () => {
   let executions: number;
   let router: SubscriptionRouter;
+  let logged: unknown[];
+  let unreadCountOf: GraphQLContext['unreadCountOf'];
 
   beforeEach(() => {
     executions = 0;
+    logged = [];
+    unreadCountOf = async () => 0;
     router = new SubscriptionRouter({
       schema,
       contextFor: (viewerId) => {
         executions++;
-        return { viewer: { userId: viewerId } } as GraphQLContext;
+        return { viewer: { userId: viewerId }, unreadCountOf: (chatId, userId) => unreadCountOf!(chatId, userId) } as GraphQLContext;
       },
-      revoke: () => undefined,
-      onError: (error) => {
-        throw error;
-      },
+      onError: (error) => logged.push(error),
     });
   });
 
@@ -100,5 +119,61 @@ describe('SubscriptionRouter', () => {
     await router.sendTo(subscription, added('chat-a', 2));
     await router.goLive(subscription);
     expect(sink.frames.map((frame) => JSON.parse(frame).payload.data.messageAdded.seq)).toEqual([1, 2, 3]);
+  });
+
+  it('sends what was held no faster than the client reads, without holding up other subscribers', async () => {
+    // Given a resuming subscriber with three messages held for it, whose client is not reading right now
+    const sink = new Sink('bob');
+    const subscription = new Subscription('r', sink, SUBSCRIPTION_FIELDS.messageAdded!, group('chat-a'), { chatId: 'chat-a' }, routeKey('messageAdded', 'chat-a'), '1.0');
+    subscription.pending = [];
+    router.add(subscription);
+    for (const seq of [1, 2, 3]) router.receive({ position: `1.${seq}`, messages: [added('chat-a', seq)] });
+    const other = subscribe('chat-b', 'carol', 'o');
+    sink.block();
+
+    // When it goes live
+    const live = router.goLive(subscription);
+    router.receive({ position: '1.4', messages: [added('chat-b', 4)] });
+    await router.enqueue(() => undefined);
+
+    // Then nothing goes out to it until its client reads, while others are served meanwhile
+    expect(sink.frames).toHaveLength(0);
+    expect(other.frames).toHaveLength(1);
+    sink.blocked!.open();
+    await live;
+    router.receive({ position: '1.5', messages: [added('chat-a', 5)] });
+    await router.enqueue(() => undefined);
+    expect(sink.frames.map((frame) => JSON.parse(frame).payload.data.messageAdded.seq)).toEqual([1, 2, 3, 5]);
+  });
+
+  it('does not count a payload that failed as sent: the subscription ends with a code and no internal detail', async () => {
+    // Given a chatAdded subscriber, whose payload needs its unread count, while the database fails
+    const query = 'subscription { chatAdded { id name unreadCount cursor } }';
+    const sink = new Sink('bob');
+    const chatGroup: PayloadGroup = { key: `${query}|bob`, document: parse(query), operationName: null, variables: {}, fieldName: 'chatAdded' };
+    const subscription = new Subscription('c', sink, SUBSCRIPTION_FIELDS.chatAdded!, chatGroup, {}, routeKey('chatAdded', 'bob'), null);
+    router.add(subscription);
+    unreadCountOf = async () => {
+      throw new Error('connection to 10.0.0.5:5432 lost (password=hunter2)');
+    };
+    const chat: ChannelMessage = {
+      channel: 'chatAdded',
+      payload: { id: 'chat-a', name: 'pair', participantIds: ['alice', 'bob'], createdBy: 'alice', createdAt: '2026-11-25T00:00:00.000Z', updatedAt: '2026-11-25T00:00:00.000Z', lastMessage: null, cursor: '1.1' },
+      meta: { eventId: 'e1', cursor: '1.1', chatId: 'chat-a', occurredAt: '2026-11-25T00:00:00.000Z', userIds: ['bob'] },
+    };
+
+    // When the event is delivered
+    router.receive({ position: '1.1', messages: [chat] });
+    await router.enqueue(() => undefined);
+
+    // Then no frame carries it, the subscription is over with an error that has a code and no detail,
+    // the cause is logged, and the event is still new to the subscription (it comes again on resume)
+    expect(sink.frames).toEqual([]);
+    expect(sink.errors).toEqual([{ id: 'c', errors: [{ message: expect.any(String), extensions: { code: 'INTERNAL_SERVER_ERROR' } }] }]);
+    expect(JSON.stringify(sink.errors)).not.toMatch(/hunter2|10\.0\.0\.5/);
+    expect(sink.released).toEqual([subscription]);
+    expect(router.size).toBe(0);
+    expect(logged).toHaveLength(1);
+    expect(subscription.isNew(chat)).toBe(true);
   });
 });

@@ -1,0 +1,51 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+
+/** An outbox row as readers take it: positions as text, the stored channel messages as parsed JSON. */
+export interface OutboxRow {
+  id: string;
+  tx_id: string;
+  event_position: string | null;
+  payload: unknown[];
+}
+
+export interface OutboxPageLimits {
+  rows: number;
+  /** Bytes of stored JSON; a page holds at least one row, however large. */
+  bytes: number;
+}
+
+/** Pages that every reader (relay, gap fill, replay, resume) takes from the outbox. */
+export const OUTBOX_PAGE: OutboxPageLimits = { rows: 500, bytes: 1024 * 1024 };
+
+/**
+ * One page of outbox rows, bounded in rows and in bytes (DESIGN.md §4: a page of maximum-size
+ * messages must not be hundreds of megabytes). `where` filters rows of `outbox o`; `orderBy` is the
+ * page's order, written on the raw columns (xid8 and bigint, never their text). `more` is true when the
+ * page was cut by either bound, so the caller reads on from its last row.
+ */
+export async function readOutboxPage(
+  em: EntityManager,
+  query: { where: string; params: unknown[]; orderBy: 'tx_id, id' | 'tx_id, event_position' },
+  limits: OutboxPageLimits = OUTBOX_PAGE,
+): Promise<{ rows: OutboxRow[]; more: boolean }> {
+  const rows = await em.execute<(OutboxRow & { fetched: number })[]>(
+    `with candidates as (
+       select o.id, o.tx_id, o.event_position, o.payload, octet_length(o.payload::text) as bytes
+       from outbox o where ${query.where} order by ${prefixed(query.orderBy)} limit ?),
+     running as (
+       select c.*, sum(c.bytes) over (order by ${query.orderBy} rows unbounded preceding) as total from candidates c)
+     select r.id::text as id, r.tx_id::text as tx_id, r.event_position::text as event_position, r.payload,
+            (select count(*) from candidates)::int as fetched
+     from running r where r.total - r.bytes < ? order by ${query.orderBy}`,
+    [...query.params, limits.rows, limits.bytes],
+  );
+  const fetched = rows[0]?.fetched ?? 0;
+  return {
+    rows: rows.map(({ fetched: _, ...row }) => row),
+    more: fetched === limits.rows || rows.length < fetched,
+  };
+}
+
+function prefixed(orderBy: string): string {
+  return orderBy.split(', ').map((column) => `o.${column}`).join(', ');
+}

@@ -1,0 +1,62 @@
+import type { ChannelMessage, EventHistory } from '../../application';
+import type { ClientConnection } from './client-connection';
+import type { Subscription } from './subscription';
+import type { SubscriptionRouter } from './subscription-router';
+
+/**
+ * The first half of a resume with `after` (DESIGN.md §4 "Resume without gaps"): what the subscriber
+ * missed, from the event store, in cursor order, in pages bounded in rows and bytes, and no faster
+ * than its client reads. Live messages wait in the subscription's `pending` meanwhile.
+ */
+export class HistoryReplay {
+  constructor(private readonly history: EventHistory, private readonly router: SubscriptionRouter) {}
+
+  async replay(connection: ClientConnection, subscription: Subscription, target: string, after: string): Promise<void> {
+    const { field } = subscription;
+    if (field.channel === 'unreadCountUpdated') return this.currentCounts(subscription, target);
+    const visible = field.scope === 'chat'
+      ? new MembershipStretches(subscription.viewerId, await this.history.wasParticipantAt(target, subscription.viewerId, after))
+      : null;
+    let cursor = after;
+    for (;;) {
+      if (!connection.isOpen || !subscription.active) return;
+      const page = field.scope === 'chat' ? await this.history.inChat(target, cursor) : await this.history.forUser(target, cursor);
+      for (const record of page.records) {
+        for (const message of record.messages) {
+          if (visible ? !visible.follow(message) : !message.meta.userIds?.includes(target)) continue;
+          if (message.channel !== field.channel) continue;
+          await this.router.sendTo(subscription, message);
+          if (!subscription.active) return;
+        }
+        cursor = record.cursor;
+      }
+      connection.checkPending(subscription);
+      if (!page.more) return;
+    }
+  }
+
+  /** A derived subscription may send the current value of each count instead of every step (DESIGN.md §4). */
+  private async currentCounts(subscription: Subscription, userId: string): Promise<void> {
+    for (const message of await this.history.currentUnreadCounts(userId)) {
+      await this.router.sendTo(subscription, message);
+      if (!subscription.active) return;
+    }
+  }
+}
+
+/**
+ * A chat's history as its viewer may see it now: the stretches during which they were a participant,
+ * skipping those when they were not (removed and later re-added, or not yet added) instead of failing.
+ * Membership changes travel in the chat's own records: a removal names the viewer in
+ * `removedUserIds`, an addition (or the chat's creation) sends them `chatAdded`.
+ */
+class MembershipStretches {
+  constructor(private readonly viewerId: string, private member: boolean) {}
+
+  /** True when the viewer is a participant once this message's event has happened. */
+  follow(message: ChannelMessage): boolean {
+    if (message.meta.removedUserIds?.includes(this.viewerId)) this.member = false;
+    else if (message.channel === 'chatAdded' && message.meta.userIds?.includes(this.viewerId)) this.member = true;
+    return this.member;
+  }
+}

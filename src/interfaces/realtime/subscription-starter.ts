@@ -1,0 +1,71 @@
+import { getArgumentValues, type FieldNode, type GraphQLSchema } from 'graphql';
+import { decodeCursor, InvalidArgument, requireReader, type ChatReadModel } from '../../application';
+import type { ClientConnection } from './client-connection';
+import type { HistoryReplay } from './history-replay';
+import type { OperationRequest } from './operation-request';
+import { SUBSCRIPTION_FIELDS, type SubscriptionField } from './subscription-fields';
+import { routeKey, Subscription, type PayloadGroup } from './subscription';
+import { NO_LONGER_A_PARTICIPANT, type SubscriptionRouter } from './subscription-router';
+
+export interface SubscriptionStarterDependencies {
+  schema: GraphQLSchema;
+  router: SubscriptionRouter;
+  readModel: ChatReadModel;
+  replay: HistoryReplay;
+}
+
+/**
+ * Starts one subscription: checks access, joins the routes holding what arrives, checks access
+ * again, replays history when resuming, then goes live. Nothing is sent before both checks pass.
+ */
+export class SubscriptionStarter {
+  constructor(private readonly deps: SubscriptionStarterDependencies) {}
+
+  async start(connection: ClientConnection, id: string, request: OperationRequest): Promise<void> {
+    const { operation } = request;
+    const fieldNodes = operation.selectionSet.selections.filter((node): node is FieldNode => node.kind === 'Field');
+    if (fieldNodes.length !== 1 || operation.selectionSet.selections.length !== 1) {
+      return connection.sendError(id, [{ message: 'A subscription selects exactly one field', extensions: { code: 'BAD_USER_INPUT' } }]);
+    }
+    const fieldNode = fieldNodes[0]!;
+    const fieldName = fieldNode.name.value;
+    const field = SUBSCRIPTION_FIELDS[fieldName]!;
+    const fieldDef = this.deps.schema.getSubscriptionType()!.getFields()[fieldName]!;
+    const args = getArgumentValues(fieldDef, fieldNode, request.variables);
+    const after = typeof args.after === 'string' ? args.after : null;
+    if (after !== null && !decodeCursor(after)) throw new InvalidArgument('after', 'is not a cursor this server issued');
+
+    const viewerId = connection.viewerId;
+    // Ids are UUIDs, which PostgreSQL compares case-blind; routes and filters use the form events carry.
+    if (field.scope === 'chat') args.chatId = String(args.chatId).toLowerCase();
+    if (typeof args.messageId === 'string') args.messageId = args.messageId.toLowerCase();
+    if (field.scope === 'chat') await requireReader(this.deps.readModel, String(args.chatId), viewerId);
+    if (!connection.isOpen || connection.cancelled.has(id)) return;
+
+    const target = field.scope === 'chat' ? String(args.chatId) : viewerId;
+    const group = payloadGroup(request, fieldName, field, viewerId);
+    const subscription = new Subscription(id, connection, field, group, args, routeKey(field.channel, target), after);
+    // Held from the start: what arrives waits until the re-check below has passed and history is out.
+    subscription.pending = [];
+    connection.subscriptions.set(id, subscription);
+    this.deps.router.add(subscription);
+    // Removed between the check above and joining the routes? Then the removal went by unseen.
+    if (field.scope === 'chat' && !(await this.deps.readModel.membership(target, viewerId)).isParticipant) {
+      return this.deps.router.end(subscription, [NO_LONGER_A_PARTICIPANT]);
+    }
+    if (after !== null) await this.deps.replay.replay(connection, subscription, target, after);
+    if (subscription.active) await this.deps.router.goLive(subscription);
+    if (connection.cancelled.has(id)) {
+      connection.subscriptions.delete(id);
+      this.deps.router.remove(subscription);
+    }
+  }
+}
+
+/** Subscribers share a payload when the operation, the variables that shape it and (if it matters) the viewer match. */
+function payloadGroup(request: OperationRequest, fieldName: string, field: SubscriptionField, viewerId: string): PayloadGroup {
+  const { after: _after, ...shaping } = request.variables;
+  const key = [request.document.loc?.source.body ?? '', request.operationName ?? '', JSON.stringify(shaping), field.viewerDependent ? viewerId : '']
+    .join('\u0000');
+  return { key, document: request.document, operationName: request.operationName, variables: request.variables, fieldName };
+}

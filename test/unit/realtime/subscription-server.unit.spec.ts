@@ -1,0 +1,207 @@
+import type { Server } from 'node:http';
+import {
+  AccessTokenVerifier,
+  EventHistory,
+  type ChannelMessage,
+  type ChatMembership,
+  type ChatReadModel,
+  type HistoryPage,
+  type HistoryRecord,
+} from '../../../src/application';
+import { createGraphQLSchema } from '../../../src/interfaces/graphql/create-yoga';
+import type { GraphQLContext } from '../../../src/interfaces/graphql/graphql-context';
+import { RateLimiter } from '../../../src/interfaces/graphql/rate-limit';
+import { SLOW_CONSUMER_CLOSE_CODE } from '../../../src/interfaces/realtime/client-connection';
+import { SubscriptionRouter } from '../../../src/interfaces/realtime/subscription-router';
+import { SubscriptionServer } from '../../../src/interfaces/realtime/subscription-server';
+import { FakeSocket } from '../../support/fake-socket';
+
+const CHAT = '00000000-0000-4000-8000-000000000001';
+const QUERY = 'subscription($c: ID!, $a: String) { messageAdded(chatId: $c, after: $a) { seq content } }';
+const MAX_BUFFERED = 64 * 1024;
+const CONTENT = 'z'.repeat(3000);
+
+function added(seq: number): ChannelMessage {
+  const cursor = `1.${seq}`;
+  return {
+    channel: 'messageAdded',
+    payload: { id: `m${seq}`, chatId: CHAT, senderId: 'alice', content: CONTENT, seq, createdAt: '2026-12-01T00:00:00.000Z', isEdited: false, editedAt: null, cursor },
+    meta: { eventId: `e${seq}`, cursor, chatId: CHAT, seq, occurredAt: '2026-12-01T00:00:00.000Z' },
+  };
+}
+
+/** The chat's history as an in-memory list, read in pages of at most 500 records as the adapter does. */
+class History extends EventHistory {
+  records: HistoryRecord[] = [];
+  /** When set, the next page waits for it: the test decides when history is read. */
+  gate: Promise<void> | null = null;
+
+  async inChat(_chatId: string, after: string): Promise<HistoryPage> {
+    if (this.gate) await this.gate;
+    const from = Number(after.split('.')[1]);
+    const rest = this.records.filter((record) => Number(record.cursor.split('.')[1]) > from);
+    return { records: rest.slice(0, 500), more: rest.length > 500 };
+  }
+  async forUser(): Promise<HistoryPage> {
+    return { records: [], more: false };
+  }
+  async wasParticipantAt(): Promise<boolean> {
+    return true;
+  }
+  async currentUnreadCounts(): Promise<ChannelMessage[]> {
+    return [];
+  }
+}
+
+class Verifier extends AccessTokenVerifier {
+  async verify(token: string): Promise<string> {
+    return token;
+  }
+}
+
+describe('SubscriptionServer, over a socket whose client reads at a given pace', () => {
+  let history: History;
+  let router: SubscriptionRouter;
+  let server: SubscriptionServer;
+  let membership: (call: number) => Promise<ChatMembership>;
+  let membershipCalls: number;
+  const sockets: FakeSocket[] = [];
+
+  beforeEach(() => {
+    history = new History();
+    membershipCalls = 0;
+    membership = async () => ({ exists: true, isParticipant: true });
+    const schema = createGraphQLSchema();
+    const contextFor = (viewerId: string) => ({ viewer: { userId: viewerId } }) as GraphQLContext;
+    router = new SubscriptionRouter({ schema, contextFor, onError: (error) => { throw error; } });
+    const readModel = { membership: () => membership(++membershipCalls) } as unknown as ChatReadModel;
+    server = new SubscriptionServer({ on: () => undefined, off: () => undefined } as unknown as Server, {
+      schema,
+      router,
+      history,
+      readModel,
+      verifier: new Verifier(),
+      contextFor,
+      rateLimiter: new RateLimiter(1000),
+      limits: {
+        maxBufferedBytes: MAX_BUFFERED,
+        maxPendingMessages: 10_000,
+        connectionInitTimeoutMs: 10_000,
+        operationsPerSecond: 100,
+        maxSubscriptions: 10,
+        maxQueryDepth: 8,
+        maxQueryCost: 5000,
+      },
+      path: '/graphql',
+      onError: (error) => {
+        throw error;
+      },
+    });
+  });
+
+  afterEach(() => {
+    for (const socket of sockets.splice(0)) socket.close();
+  });
+
+  /** A client that has been acknowledged, as graphql-ws waits for before it subscribes. */
+  async function connect(viewer = 'bob'): Promise<FakeSocket> {
+    const socket = new FakeSocket();
+    sockets.push(socket);
+    server.accept(socket.asWebSocket());
+    socket.deliver({ type: 'connection_init', payload: { authorization: `Bearer ${viewer}` } });
+    await until(() => socket.received.some((frame) => frame.type === 'connection_ack'), 'the acknowledgement');
+    return socket;
+  }
+
+  async function until(test: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!test()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
+  const seqsOf = (socket: FakeSocket, id: string) =>
+    socket.framesOf(id).filter((frame) => frame.type === 'next').map((frame) => frame.payload.data.messageAdded.seq);
+
+  it('never cuts off a client that keeps reading, however long its history (many times the send buffer)', async () => {
+    // Given 1,200 records of about 3 KB: 55 times the send buffer
+    history.records = Array.from({ length: 1200 }, (_, i) => ({ cursor: `1.${i + 1}`, messages: [added(i + 1)] }));
+    const socket = (await connect()).readAt(32 * 1024, 2);
+
+    // When the client resumes from the start
+    socket.deliver({ id: 'r', type: 'subscribe', payload: { query: QUERY, variables: { c: CHAT, a: '0.0' } } });
+
+    // Then it gets all of it, in order, and stays connected
+    await until(() => seqsOf(socket, 'r').length === 1200 || socket.closed !== null, 'the history');
+    expect(socket.closed).toBeNull();
+    expect(seqsOf(socket, 'r')).toEqual(Array.from({ length: 1200 }, (_, i) => i + 1));
+  });
+
+  it('sends what arrived live during a long resume no faster than the client reads', async () => {
+    // Given a resume whose history is read only once 2,000 live messages are waiting for it
+    history.records = Array.from({ length: 10 }, (_, i) => ({ cursor: `1.${i + 1}`, messages: [added(i + 1)] }));
+    let openGate!: () => void;
+    history.gate = new Promise<void>((resolve) => (openGate = resolve));
+    const socket = (await connect()).readAt(32 * 1024, 2);
+    socket.deliver({ id: 'r', type: 'subscribe', payload: { query: QUERY, variables: { c: CHAT, a: '0.0' } } });
+    await until(() => router.size === 1, 'the subscription to join the routes');
+    for (let seq = 11; seq <= 2010; seq++) void router.receive({ position: `1.${seq}`, previous: `1.${seq - 1}`, messages: [added(seq)] });
+
+    // When history is read and the subscription goes live
+    history.gate = null;
+    openGate();
+
+    // Then everything arrives in order, and the client stays connected
+    await until(() => seqsOf(socket, 'r').length === 2010 || socket.closed !== null, 'history and live messages');
+    expect(socket.closed).toBeNull();
+    expect(seqsOf(socket, 'r')).toEqual(Array.from({ length: 2010 }, (_, i) => i + 1));
+  });
+
+  it('still cuts off a client that stops reading during its resume', async () => {
+    history.records = Array.from({ length: 600 }, (_, i) => ({ cursor: `1.${i + 1}`, messages: [added(i + 1)] }));
+    const socket = await connect();
+    socket.deliver({ id: 'r', type: 'subscribe', payload: { query: QUERY, variables: { c: CHAT, a: '0.0' } } });
+    for (let seq = 601; seq <= 10_700; seq++) void router.receive({ position: `1.${seq}`, previous: `1.${seq - 1}`, messages: [added(seq)] });
+    await until(() => socket.closed !== null, 'the slow client to be cut off');
+    expect(socket.closed!.code).toBe(SLOW_CONSUMER_CLOSE_CODE);
+    expect(router.size).toBe(0);
+  });
+
+  it('holds a subscription without a cursor until its access is checked again, so a removal cannot slip past', async () => {
+    // Given bob subscribing while his removal is being committed: the first check passes, the second waits
+    let answerRecheck!: (membership: ChatMembership) => void;
+    membership = (call) =>
+      call === 1 ? Promise.resolve({ exists: true, isParticipant: true }) : new Promise((resolve) => (answerRecheck = resolve));
+    const socket = (await connect()).readAt(1 << 20);
+    socket.deliver({ id: 'live', type: 'subscribe', payload: { query: QUERY, variables: { c: CHAT } } });
+    await until(() => membershipCalls === 2, 'the access re-check');
+
+    // When a message posted after the removal is routed before the re-check answers
+    await router.receive({ position: '1.1', previous: '1.0', messages: [added(1)] });
+    expect(socket.framesOf('live')).toEqual([]);
+    answerRecheck({ exists: true, isParticipant: false });
+
+    // Then bob never gets it: the subscription ends with FORBIDDEN
+    await until(() => socket.framesOf('live').length > 0, 'the refusal');
+    expect(socket.framesOf('live')).toEqual([
+      { id: 'live', type: 'error', payload: [expect.objectContaining({ extensions: { code: 'FORBIDDEN' } })] },
+    ]);
+    expect(router.size).toBe(0);
+  });
+
+  it('sends what arrived during the re-check once it passes, in order', async () => {
+    let answerRecheck!: (membership: ChatMembership) => void;
+    membership = (call) =>
+      call === 1 ? Promise.resolve({ exists: true, isParticipant: true }) : new Promise((resolve) => (answerRecheck = resolve));
+    const socket = (await connect()).readAt(1 << 20);
+    socket.deliver({ id: 'live', type: 'subscribe', payload: { query: QUERY, variables: { c: CHAT } } });
+    await until(() => membershipCalls === 2, 'the access re-check');
+    await router.receive({ position: '1.1', previous: '1.0', messages: [added(1)] });
+    answerRecheck({ exists: true, isParticipant: true });
+    await until(() => seqsOf(socket, 'live').length === 1, 'the held message');
+    await router.receive({ position: '1.2', previous: '1.1', messages: [added(2)] });
+    await until(() => seqsOf(socket, 'live').length === 2, 'the live message');
+    expect(seqsOf(socket, 'live')).toEqual([1, 2]);
+  });
+});
