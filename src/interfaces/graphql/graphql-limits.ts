@@ -2,6 +2,7 @@ import { costLimitPlugin, costLimitRule } from '@escape.tech/graphql-armor-cost-
 import { maxAliasesPlugin, maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthPlugin, maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { specifiedRules, type ValidationRule } from 'graphql';
+import { storableInputPlugin, storableLiteralsRule } from './storable-input';
 
 export interface GraphQLLimits {
   maxQueryDepth: number;
@@ -16,6 +17,7 @@ export function limitPlugins(limits: GraphQLLimits) {
     maxDepthPlugin({ n: limits.maxQueryDepth, exposeLimits: true }),
     costLimitPlugin({ maxCost: limits.maxQueryCost, exposeLimits: true }),
     maxAliasesPlugin({ n: MAX_ALIASES, exposeLimits: true }),
+    storableInputPlugin(),
   ];
 }
 
@@ -25,5 +27,6 @@ export function limitRules(limits: GraphQLLimits): ValidationRule[] {
     maxDepthRule({ n: limits.maxQueryDepth, exposeLimits: true }) as unknown as ValidationRule,
     costLimitRule({ maxCost: limits.maxQueryCost, exposeLimits: true }) as unknown as ValidationRule,
     maxAliasesRule({ n: MAX_ALIASES, exposeLimits: true }) as unknown as ValidationRule,
+    storableLiteralsRule,
   ];
 }

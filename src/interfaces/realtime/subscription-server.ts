@@ -26,6 +26,7 @@ import {
 import { authenticate, type GraphQLContext } from '../graphql/graphql-context';
 import { toGraphQLError } from '../graphql/graphql-errors';
 import { limitRules, type GraphQLLimits } from '../graphql/graphql-limits';
+import { unstorableVariable } from '../graphql/storable-input';
 import { ClientConnection, GOING_AWAY_CLOSE_CODE, type ConnectionLimits } from './client-connection';
 import { SUBSCRIPTION_FIELDS, type SubscriptionField } from './subscription-fields';
 import { routeKey, Subscription, type PayloadGroup } from './subscription';
@@ -128,8 +129,10 @@ export class SubscriptionServer {
     const operation = getOperationAST(document, operationName);
     if (validationErrors.length > 0 || !operation) {
       const errors = validationErrors.length ? validationErrors : [new GraphQLError('Could not determine which operation to run')];
-      return connection.sendError(message.id, errors.map((error) => ({ message: error.message, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } })));
+      return connection.sendError(message.id, errors.map((error) => ({ message: error.message, extensions: { code: error.extensions.code ?? 'GRAPHQL_VALIDATION_FAILED' } })));
     }
+    const unstorable = unstorableVariable(variables);
+    if (unstorable) return connection.sendError(message.id, [{ message: unstorable.message, extensions: unstorable.extensions }]);
     const coerced = getVariableValues(this.deps.schema, operation.variableDefinitions ?? [], variables ?? {});
     if (coerced.errors) {
       return connection.sendError(message.id, coerced.errors.map((error) => ({ message: error.message, extensions: { code: 'BAD_USER_INPUT' } })));
