@@ -75,6 +75,21 @@ export class InvalidContent extends DomainError {
   }
 }
 
+export class ContentTooLarge extends DomainError {
+  readonly code = 'BAD_USER_INPUT';
+  constructor(readonly bytes: number, readonly max: number) {
+    super(`message content must be at most ${max} bytes of UTF-8 after trimming (got ${bytes})`);
+  }
+}
+
+/** Text PostgreSQL cannot store: a NUL character or an unpaired UTF-16 surrogate (DESIGN.md §5). */
+export class UnstorableText extends DomainError {
+  readonly code = 'BAD_USER_INPUT';
+  constructor(readonly field: string) {
+    super(`${field} must not contain NUL characters or unpaired surrogates`);
+  }
+}
+
 export class InvalidChatName extends DomainError {
   readonly code = 'BAD_USER_INPUT';
   constructor(readonly length: number, readonly max: number) {

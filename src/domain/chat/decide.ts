@@ -11,6 +11,7 @@ import type { ChatEvent } from './chat-events';
 import {
   ChatAlreadyExists,
   ChatNotFound,
+  ContentTooLarge,
   CreatorMustStay,
   InvalidChatName,
   InvalidClientMessageId,
@@ -23,8 +24,10 @@ import {
   NotTheSender,
   OnlyCreatorRemovesOthers,
   TooManyParticipants,
+  UnstorableText,
 } from './chat-errors';
-import { CHAT_LIMITS, charCount } from './chat-limits';
+import { CHAT_LIMITS } from './chat-limits';
+import { charCount, isStorableText, utf8ByteLength } from './text';
 import { isParticipant, type ChatState, type MessageState } from './chat-state';
 import { assertNever } from './evolve';
 
@@ -215,7 +218,10 @@ function requireOwnMessage(
 }
 
 function validContent(content: string): string {
-  const trimmed = content.trim();
+  const trimmed = storable(content.trim(), 'message content');
+  // Bytes first: cheap, and it bounds the work of counting graphemes.
+  const bytes = utf8ByteLength(trimmed);
+  if (bytes > CHAT_LIMITS.contentMaxBytes) throw new ContentTooLarge(bytes, CHAT_LIMITS.contentMaxBytes);
   const length = charCount(trimmed);
   if (length < 1 || length > CHAT_LIMITS.contentMaxChars) {
     throw new InvalidContent(length, CHAT_LIMITS.contentMaxChars);
@@ -224,7 +230,7 @@ function validContent(content: string): string {
 }
 
 function validName(name: string): string {
-  const trimmed = name.trim();
+  const trimmed = storable(name.trim(), 'chat name');
   const length = charCount(trimmed);
   if (length < 1 || length > CHAT_LIMITS.nameMaxChars) throw new InvalidChatName(length, CHAT_LIMITS.nameMaxChars);
   return trimmed;
@@ -236,6 +242,7 @@ function validUserIds(ids: string[]): string[] {
     throw new TooManyParticipants(ids.length, CHAT_LIMITS.maxParticipants);
   }
   for (const id of ids) {
+    storable(id, 'participant ids');
     if (id.trim().length === 0 || id !== id.trim() || charCount(id) > CHAT_LIMITS.userIdMaxChars) {
       throw new InvalidUserId(CHAT_LIMITS.userIdMaxChars);
     }
@@ -245,10 +252,16 @@ function validUserIds(ids: string[]): string[] {
 
 function validClientMessageId(id: string | null | undefined): string | null {
   if (id == null) return null;
+  storable(id, 'clientMessageId');
   if (id.length < 1 || charCount(id) > CHAT_LIMITS.clientMessageIdMaxChars) {
     throw new InvalidClientMessageId(CHAT_LIMITS.clientMessageIdMaxChars);
   }
   return id;
+}
+
+function storable(text: string, field: string): string {
+  if (!isStorableText(text)) throw new UnstorableText(field);
+  return text;
 }
 
 function distinct(ids: string[]): string[] {

@@ -3,5 +3,6 @@ export * from './chat-commands';
 export * from './chat-errors';
 export * from './chat-limits';
 export * from './chat-state';
+export { charCount, isStorableText, utf8ByteLength } from './text';
 export { decide, type DecisionState } from './decide';
 export { evolveChat, evolveMessage } from './evolve';

@@ -1,4 +1,7 @@
 import { z } from 'zod';
+import { DEVELOPMENT_JWT_SECRET, EXAMPLE_JWT_SECRETS, PRODUCTION_MIN_SECRET_BYTES } from './example-secrets';
+
+export { DEVELOPMENT_JWT_SECRET };
 
 /**
  * Everything Parley reads from the environment (DESIGN.md §6), validated once at start.
@@ -36,6 +39,8 @@ const schema = z.object({
   REDIS_CHANNEL_PREFIX: z.string().default(''),
   AUTH_JWT_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   AUTH_JWKS_URL: url(['https:', 'http:']).optional(),
+  AUTH_JWT_ISSUER: z.string().optional(),
+  AUTH_JWT_AUDIENCE: z.string().optional(),
   MIGRATE_ON_START: booleanFlag.default(true),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_POOL_MAX: positiveInt(200).default(10),
@@ -60,7 +65,7 @@ export interface Config {
   dataDir: string;
   redisUrl?: string;
   redisChannelPrefix: string;
-  auth: { jwtSecret?: string; jwksUrl?: string; usingDevelopmentSecret: boolean };
+  auth: { jwtSecret?: string; jwksUrl?: string; issuer?: string; audience?: string; usingDevelopmentSecret: boolean };
   migrateOnStart: boolean;
   logLevel: string;
   databasePoolMax: number;
@@ -79,9 +84,6 @@ export interface Config {
   graphiql: boolean;
 }
 
-/** Only for local development: tokens printed by `parley token` verify against it on the same machine. */
-export const DEVELOPMENT_JWT_SECRET = 'parley-development-secret-do-not-use-in-production';
-
 export class ConfigError extends Error {
   constructor(readonly variable: string, reason: string) {
     super(`invalid configuration: ${variable} ${reason}`);
@@ -94,7 +96,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const variable = String(issue.path[0] ?? 'environment');
-    const value = env[variable];
+    // A secret is never echoed: the line goes to logs.
+    const value = variable === 'AUTH_JWT_SECRET' ? undefined : env[variable];
     throw new ConfigError(variable, `${issue.message}${value === undefined ? '' : ` (got "${value}")`}`);
   }
   const e = parsed.data;
@@ -102,6 +105,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.NODE_ENV === 'production' && !e.AUTH_JWT_SECRET && !e.AUTH_JWKS_URL) {
     throw new ConfigError('AUTH_JWT_SECRET', 'is required in production (or set AUTH_JWKS_URL)');
   }
+  if (e.NODE_ENV === 'production' && e.AUTH_JWT_SECRET) checkProductionSecret(e.AUTH_JWT_SECRET);
   if (!roles.includes('all') && !e.REDIS_URL) {
     throw new ConfigError('REDIS_URL', `is required for ROLE=${e.ROLE.join(',')}: instances with separate roles meet through Redis`);
   }
@@ -120,6 +124,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     auth: {
       jwtSecret: e.AUTH_JWT_SECRET ?? (usingDevelopmentSecret ? DEVELOPMENT_JWT_SECRET : undefined),
       jwksUrl: e.AUTH_JWKS_URL,
+      issuer: e.AUTH_JWT_ISSUER,
+      audience: e.AUTH_JWT_AUDIENCE,
       usingDevelopmentSecret,
     },
     migrateOnStart: e.MIGRATE_ON_START,
@@ -137,6 +143,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     pollIntervalMs: e.POLL_INTERVAL_MS,
     graphiql: e.GRAPHIQL ?? e.NODE_ENV !== 'production',
   };
+}
+
+/** A production key must be long enough to resist guessing and must not be one published in this repository. */
+function checkProductionSecret(secret: string): void {
+  // The reason never quotes the secret: the line goes to logs.
+  if (EXAMPLE_JWT_SECRETS.has(secret)) {
+    throw new ConfigError('AUTH_JWT_SECRET', 'is an example value published in the Parley repository; set a random secret of its own in production');
+  }
+  const bytes = Buffer.byteLength(secret, 'utf8');
+  if (bytes < PRODUCTION_MIN_SECRET_BYTES) {
+    throw new ConfigError('AUTH_JWT_SECRET', `must be at least ${PRODUCTION_MIN_SECRET_BYTES} bytes of UTF-8 in production (got ${bytes})`);
+  }
 }
 
 /** `FOO=` in a .env file means "not set", as most tools read it. */

@@ -80,5 +80,5 @@ export async function issueToken(config: Config, userId: string, ttl: string): P
   if (!config.auth.jwtSecret) {
     throw new Error('cannot sign a token: only AUTH_JWKS_URL is configured (set AUTH_JWT_SECRET to sign HS256 tokens)');
   }
-  return signDevelopmentToken(config.auth.jwtSecret, userId, ttl);
+  return signDevelopmentToken(config.auth.jwtSecret, userId, ttl, { issuer: config.auth.issuer, audience: config.auth.audience });
 }

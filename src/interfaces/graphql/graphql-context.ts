@@ -1,5 +1,5 @@
 import type { CommandBus, QueryBus } from '@nestjs/cqrs';
-import { Unauthenticated, type AccessTokenVerifier } from '../../application';
+import { Unauthenticated, type AccessTokenVerifier, type VerifiedAccessToken } from '../../application';
 
 export interface GraphQLContext {
   commandBus: CommandBus;
@@ -10,15 +10,18 @@ export interface GraphQLContext {
   unreadCountOf?: (chatId: string, userId: string) => Promise<number>;
 }
 
+/** The caller of a request or a socket, with the expiry of its token; or why there is none. */
+export type Authentication = VerifiedAccessToken | { error: Unauthenticated };
+
 export async function authenticate(
   verifier: AccessTokenVerifier,
   authorization: string | null | undefined,
-): Promise<GraphQLContext['viewer']> {
+): Promise<Authentication> {
   if (!authorization) return { error: new Unauthenticated('missing Authorization: Bearer <token>') };
   const match = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
   if (!match) return { error: new Unauthenticated('the Authorization header must be "Bearer <token>"') };
   try {
-    return { userId: await verifier.verify(match[1]!) };
+    return await verifier.verify(match[1]!);
   } catch (error) {
     if (error instanceof Unauthenticated) return { error };
     throw error;

@@ -1,5 +1,6 @@
 import { CloseCode, MessageType, parseMessage, type SubscribeMessage } from 'graphql-ws';
 import type { WebSocket } from 'ws';
+import type { VerifiedAccessToken } from '../../application';
 import { RateLimiter } from '../graphql/rate-limit';
 import type { ClientError, FrameSink, Subscription } from './subscription';
 
@@ -8,6 +9,8 @@ export const SLOW_CONSUMER_CLOSE_CODE = 4503;
 export const GOING_AWAY_CLOSE_CODE = 1001;
 /** A client that reads nothing of a paced send for this long is as slow as one whose buffer overflows. */
 const DRAIN_TIMEOUT_MS = 30_000;
+/** setTimeout fires at once for a longer delay (2^31-1 ms, about 24.8 days): a later expiry is waited for in steps. */
+const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
 
 export interface ConnectionLimits {
   /** Bytes the server may hold for a client that does not read; past it the client is cut off. */
@@ -22,7 +25,7 @@ export interface ConnectionLimits {
 }
 
 export interface ConnectionHandlers {
-  authenticate(connection: ClientConnection, payload: Record<string, unknown> | undefined): Promise<string | null>;
+  authenticate(connection: ClientConnection, payload: Record<string, unknown> | undefined): Promise<VerifiedAccessToken | null>;
   subscribe(connection: ClientConnection, message: SubscribeMessage): Promise<void>;
   unsubscribe(subscription: Subscription): void;
   closed(connection: ClientConnection): void;
@@ -42,6 +45,7 @@ export class ClientConnection implements FrameSink {
   private closed = false;
   private readonly operations: RateLimiter;
   private readonly initTimer: NodeJS.Timeout;
+  private expiryTimer?: NodeJS.Timeout;
 
   constructor(readonly socket: WebSocket, private readonly limits: ConnectionLimits, private readonly handlers: ConnectionHandlers) {
     this.operations = new RateLimiter(limits.operationsPerSecond, 1);
@@ -181,17 +185,30 @@ export class ClientConnection implements FrameSink {
   private async onInit(payload: Record<string, unknown> | undefined): Promise<void> {
     if (this.initReceived) return this.close(CloseCode.TooManyInitialisationRequests, 'Too many initialisation requests');
     this.initReceived = true;
-    const userId = await this.handlers.authenticate(this, payload);
+    const token = await this.handlers.authenticate(this, payload);
     clearTimeout(this.initTimer);
-    if (userId === null) return this.close(CloseCode.Unauthorized, 'Unauthorized: connectionParams.authorization must be "Bearer <valid token>"');
-    this.userId = userId;
+    if (token === null) return this.close(CloseCode.Unauthorized, 'Unauthorized: connectionParams.authorization must be "Bearer <valid token>"');
+    this.userId = token.userId;
+    this.closeAtExpiry(token.expiresAt);
     this.send(JSON.stringify({ type: MessageType.ConnectionAck }));
+  }
+
+  /** DESIGN.md §5: a socket lives no longer than its token; the client reconnects with a fresh one and resumes. */
+  private closeAtExpiry(expiresAt: number): void {
+    if (this.closed) return;
+    const remaining = expiresAt - Date.now();
+    this.expiryTimer = setTimeout(() => {
+      if (remaining > MAX_TIMER_DELAY_MS) return this.closeAtExpiry(expiresAt);
+      this.close(CloseCode.Unauthorized, 'Unauthorized: token expired; reconnect with a fresh token and resume');
+    }, Math.max(0, Math.min(remaining, MAX_TIMER_DELAY_MS)));
+    this.expiryTimer.unref();
   }
 
   private onClosed(): void {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.initTimer);
+    clearTimeout(this.expiryTimer);
     this.handlers.closed(this);
   }
 

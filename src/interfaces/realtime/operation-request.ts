@@ -10,6 +10,7 @@ import {
 } from 'graphql';
 import type { SubscribeMessage } from 'graphql-ws';
 import { limitRules, type GraphQLLimits } from '../graphql/graphql-limits';
+import { unstorableVariable } from '../graphql/storable-input';
 import type { ClientError } from './subscription';
 
 /** A `subscribe` message made ready to run: parsed, validated with the limits of HTTP, variables coerced. */
@@ -43,8 +44,10 @@ export function prepareOperation(
   const operation = getOperationAST(document, payload.operationName);
   if (validationErrors.length > 0 || !operation) {
     const errors = validationErrors.length ? validationErrors : [new GraphQLError('Could not determine which operation to run')];
-    return { errors: errors.map((error) => ({ message: error.message, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } })) };
+    return { errors: errors.map((error) => ({ message: error.message, extensions: { code: String(error.extensions.code ?? 'GRAPHQL_VALIDATION_FAILED') } })) };
   }
+  const unstorable = unstorableVariable(payload.variables);
+  if (unstorable) return { errors: [{ message: unstorable.message, extensions: { code: String(unstorable.extensions.code) } }] };
   const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], payload.variables ?? {});
   if (coerced.errors) {
     return { errors: coerced.errors.map((error) => ({ message: error.message, extensions: { code: 'BAD_USER_INPUT' } })) };

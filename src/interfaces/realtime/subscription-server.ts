@@ -80,7 +80,7 @@ export class SubscriptionServer {
     const connection = new ClientConnection(ws, this.deps.limits, {
       authenticate: async (_, payload) => {
         const viewer = await authenticate(this.deps.verifier, stringOrNull(payload?.authorization ?? payload?.Authorization));
-        return 'userId' in viewer ? viewer.userId : null;
+        return 'userId' in viewer ? viewer : null;
       },
       subscribe: (conn, message) => this.subscribe(conn, message).catch((error: unknown) => this.fail(conn, message.id, error)),
       unsubscribe: (subscription) => this.deps.router.remove(subscription),

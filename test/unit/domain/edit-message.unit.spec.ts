@@ -1,6 +1,7 @@
 import {
   CHAT_LIMITS,
   ChatNotFound,
+  ContentTooLarge,
   InvalidContent,
   MessageAlreadyDeleted,
   MessageNotFound,
@@ -132,6 +133,19 @@ describe('EditMessage', () => {
 
     it(`accepts exactly ${CHAT_LIMITS.contentMaxChars} characters`, () => {
       const content = 'x'.repeat(CHAT_LIMITS.contentMaxChars);
+      given(chatWithMessages)
+        .when(editMessage({ messageId: 'm-1', content }))
+        .then([messageEdited({ messageId: 'm-1', content, editedAt: at(10) })]);
+    });
+
+    it(`rejects ${CHAT_LIMITS.contentMaxChars} characters that take more than ${CHAT_LIMITS.contentMaxBytes} bytes as ContentTooLarge`, () => {
+      given(chatWithMessages)
+        .when(editMessage({ messageId: 'm-1', content: '👍🏽'.repeat(CHAT_LIMITS.contentMaxChars) }))
+        .thenThrows(ContentTooLarge, 'BAD_USER_INPUT');
+    });
+
+    it(`accepts exactly ${CHAT_LIMITS.contentMaxBytes} bytes`, () => {
+      const content = '👍🏽'.repeat(CHAT_LIMITS.contentMaxBytes / 8);
       given(chatWithMessages)
         .when(editMessage({ messageId: 'm-1', content }))
         .then([messageEdited({ messageId: 'm-1', content, editedAt: at(10) })]);

@@ -1,6 +1,7 @@
 import {
   CHAT_LIMITS,
   ChatNotFound,
+  ContentTooLarge,
   InvalidClientMessageId,
   InvalidContent,
   NotAParticipant,
@@ -146,6 +147,35 @@ describe('PostMessage', () => {
       given(teamChat)
         .when(postMessage({ content: '🎉'.repeat(CHAT_LIMITS.contentMaxChars + 1) }))
         .thenThrows(InvalidContent, 'BAD_USER_INPUT');
+    });
+
+    describe(`at most ${CHAT_LIMITS.contentMaxBytes} bytes of UTF-8`, () => {
+      // 👍🏽 is one character of eight bytes (two four-byte code points).
+      const thumbs = (count: number) => '👍🏽'.repeat(count);
+
+      it(`accepts ${CHAT_LIMITS.contentMaxBytes / 8} eight-byte characters, exactly ${CHAT_LIMITS.contentMaxBytes} bytes`, () => {
+        const content = thumbs(CHAT_LIMITS.contentMaxBytes / 8);
+        given(teamChat).when(postMessage({ content })).then([messagePosted({ content, postedAt: at(10) })]);
+      });
+
+      it(`rejects one byte more than ${CHAT_LIMITS.contentMaxBytes} as ContentTooLarge`, () => {
+        given(teamChat)
+          .when(postMessage({ content: `${thumbs(CHAT_LIMITS.contentMaxBytes / 8)}x` }))
+          .thenThrows(ContentTooLarge, 'BAD_USER_INPUT');
+      });
+
+      it(`rejects ${CHAT_LIMITS.contentMaxChars} characters that take more than ${CHAT_LIMITS.contentMaxBytes} bytes as ContentTooLarge`, () => {
+        given(teamChat)
+          .when(postMessage({ content: thumbs(CHAT_LIMITS.contentMaxChars) }))
+          .thenThrows(ContentTooLarge, 'BAD_USER_INPUT');
+      });
+
+      it('counts the bytes after trimming', () => {
+        const content = thumbs(CHAT_LIMITS.contentMaxBytes / 8);
+        given(teamChat)
+          .when(postMessage({ content: `   ${content}\n\n` }))
+          .then([messagePosted({ content, postedAt: at(10) })]);
+      });
     });
   });
 

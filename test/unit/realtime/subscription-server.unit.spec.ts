@@ -7,6 +7,7 @@ import {
   type ChatReadModel,
   type HistoryPage,
   type HistoryRecord,
+  type VerifiedAccessToken,
 } from '../../../src/application';
 import { createGraphQLSchema } from '../../../src/interfaces/graphql/create-yoga';
 import type { GraphQLContext } from '../../../src/interfaces/graphql/graphql-context';
@@ -53,9 +54,10 @@ class History extends EventHistory {
   }
 }
 
+/** The token is the user id, valid for an hour. */
 class Verifier extends AccessTokenVerifier {
-  async verify(token: string): Promise<string> {
-    return token;
+  async verify(token: string): Promise<VerifiedAccessToken> {
+    return { userId: token, expiresAt: Date.now() + 3_600_000 };
   }
 }
 

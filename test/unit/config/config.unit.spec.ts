@@ -1,0 +1,86 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError, DEVELOPMENT_JWT_SECRET, loadConfig } from '../../../src/infrastructure/config/config';
+import { TEST_JWT_SECRET } from '../../support/test-server';
+
+const ROOT = join(__dirname, '../../..');
+const GOOD_SECRET = 'kV7q2Lr9XbT4mN8pZs1Wc6Yd3Fh0Jg5Q';
+
+/** Every AUTH_JWT_SECRET value written in the repository's examples, docs, scripts, benchmarks and test support. */
+function secretsWrittenInTheRepository(): string[] {
+  const files = ['README.md', 'docker-compose.yml', '.env.example'];
+  for (const folder of ['docs', 'scripts', 'bench', 'test/support']) {
+    files.push(...readdirSync(join(ROOT, folder)).map((name) => join(folder, name)));
+  }
+  const found = new Set<string>();
+  for (const file of files) {
+    const text = readFileSync(join(ROOT, file), 'utf8');
+    // In code only quoted values count (`AUTH_JWT_SECRET: secret` names a variable); YAML and .env values need no quotes.
+    const assignment = file.endsWith('.ts') || file.endsWith('.js')
+      ? /(?:AUTH_JWT_SECRET\s*[:=]|SECRET\s*=)\s*['"]([^'"]+)['"]/g
+      : /AUTH_JWT_SECRET\s*[:=]\s*["']?([^\s"'#,`]+)/g;
+    for (const [, value] of text.matchAll(assignment)) found.add(value!);
+  }
+  return [...found];
+}
+
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error(`loadConfig accepted ${JSON.stringify(env)}`);
+}
+
+describe('configuration', () => {
+  describe('AUTH_JWT_SECRET with NODE_ENV=production', () => {
+    it.each([
+      ['31 ASCII bytes', 'x'.repeat(31)],
+      ['31 bytes of UTF-8 in 16 characters', `${'é'.repeat(15)}x`],
+    ])('refuses a secret of %s, naming AUTH_JWT_SECRET', (_, secret) => {
+      const error = configError({ NODE_ENV: 'production', AUTH_JWT_SECRET: secret });
+      expect(error.variable).toBe('AUTH_JWT_SECRET');
+      expect(error.message).toMatch(/^invalid configuration: AUTH_JWT_SECRET .*32 bytes/);
+      expect(error.message).not.toContain(secret);
+    });
+
+    it('finds the secrets written in the repository (so the next test checks something)', () => {
+      const found = secretsWrittenInTheRepository();
+      expect(found).toEqual(expect.arrayContaining(['change-me-to-a-long-random-secret', TEST_JWT_SECRET]));
+    });
+
+    it.each([...new Set([...secretsWrittenInTheRepository(), DEVELOPMENT_JWT_SECRET, TEST_JWT_SECRET])])(
+      'refuses the example secret %s, naming AUTH_JWT_SECRET',
+      (secret) => {
+        const error = configError({ NODE_ENV: 'production', AUTH_JWT_SECRET: secret });
+        expect(error.variable).toBe('AUTH_JWT_SECRET');
+        expect(error.message).toMatch(/^invalid configuration: AUTH_JWT_SECRET /);
+      },
+    );
+
+    it('accepts a secret of 32 bytes that is not an example', () => {
+      expect(loadConfig({ NODE_ENV: 'production', AUTH_JWT_SECRET: GOOD_SECRET }).auth.jwtSecret).toBe(GOOD_SECRET);
+    });
+
+    it('accepts 16 two-byte characters (32 bytes of UTF-8)', () => {
+      expect(loadConfig({ NODE_ENV: 'production', AUTH_JWT_SECRET: 'é'.repeat(16) }).auth.jwtSecret).toBe('é'.repeat(16));
+    });
+
+    it('needs no secret with AUTH_JWKS_URL', () => {
+      expect(loadConfig({ NODE_ENV: 'production', AUTH_JWKS_URL: 'https://issuer.example/jwks.json' }).auth.jwtSecret).toBeUndefined();
+    });
+  });
+
+  it('keeps accepting the short example secrets outside production', () => {
+    expect(loadConfig({ NODE_ENV: 'test', AUTH_JWT_SECRET: TEST_JWT_SECRET }).auth.jwtSecret).toBe(TEST_JWT_SECRET);
+    expect(loadConfig({ AUTH_JWT_SECRET: 'sixteen-chars-ok' }).auth.jwtSecret).toBe('sixteen-chars-ok');
+  });
+
+  it('reads AUTH_JWT_ISSUER and AUTH_JWT_AUDIENCE', () => {
+    const config = loadConfig({ AUTH_JWT_ISSUER: 'https://issuer.example', AUTH_JWT_AUDIENCE: 'parley' });
+    expect(config.auth).toMatchObject({ issuer: 'https://issuer.example', audience: 'parley' });
+    expect(loadConfig({}).auth).toMatchObject({ issuer: undefined, audience: undefined });
+  });
+});
