@@ -22,11 +22,13 @@ describe('unread-counts projection: exactly once, however often events arrive', 
     truth: await unreadCountsFromEvents(client),
     projected: await unreadCountsFromProjection(client),
   }));
-  const caughtUp = () => eventually(async () => {
+  /** Waits on the projection's progress (not on its rows), then compares once. */
+  const caughtUp = async () => {
+    await server.realtime.projection!.whenCaughtUp();
     const { truth, projected } = await counts();
     expect(projected).toEqual(truth);
     return projected;
-  });
+  };
 
   beforeAll(async () => {
     database = await createTestDatabase();

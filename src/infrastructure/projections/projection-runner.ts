@@ -1,7 +1,9 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { encodeCursor } from '../../application';
 import type { ChatEvent } from '../../domain';
+import { settled } from '../persistence/commit-order';
 import { BackgroundLoop } from '../system/background-loop';
+import { CAUGHT_UP_TIMEOUT_MS, Progress } from '../system/progress';
 import type { Projection, StoredChatEvent } from './projection';
 
 export interface ProjectionRunnerOptions {
@@ -29,9 +31,11 @@ interface EventRow {
 export class ProjectionRunner {
   private readonly loop: BackgroundLoop;
   private readonly batchSize: number;
+  private readonly progress: Progress;
 
   constructor(private readonly orm: MikroORM, readonly projection: Projection, options: ProjectionRunnerOptions) {
     this.batchSize = options.batchSize ?? 500;
+    this.progress = new Progress(`projection ${projection.name}`);
     this.loop = new BackgroundLoop(async () => {
       const count = await this.applyBatch({ wait: false });
       if (count === 'busy') return 'soon';
@@ -57,6 +61,17 @@ export class ProjectionRunner {
     return this.loop.stop();
   }
 
+  /** Resolves once every event committed before the call has been applied (by this runner or another). */
+  async whenCaughtUp(timeoutMs = CAUGHT_UP_TIMEOUT_MS): Promise<void> {
+    // The newest committed event, settled or not: the runner gets there once it is settled.
+    const [row] = await this.orm.em.fork().execute<{ tx_id: string; position: string }[]>(
+      'select tx_id::text as tx_id, position::text as position from events order by tx_id desc, position desc limit 1',
+    );
+    if (!row) return;
+    this.wake();
+    await this.progress.reached(encodeCursor(row.tx_id, row.position), timeoutMs);
+  }
+
   /** Events after the checkpoint that wait behind a transaction still open. */
   private async eventsPending(): Promise<boolean> {
     const [row] = await this.orm.em.fork().execute<{ pending: boolean }[]>(
@@ -74,19 +89,24 @@ export class ProjectionRunner {
    * write and hold back every reader that waits for open transactions.
    */
   async applyBatch(options: { wait: boolean } = { wait: true }): Promise<number | 'busy'> {
-    return this.orm.em.fork().transactional(async (em) => {
-      if (!(await this.lock(em, options.wait))) return 'busy';
+    let reached: string | null = null;
+    const applied = await this.orm.em.fork().transactional(async (em) => {
+      if (!(await this.lock(em, options.wait))) return 'busy' as const;
       const checkpoint = await this.checkpoint(em);
       const rows = await this.eventsAfter(em, checkpoint);
+      const last = rows[rows.length - 1] ?? checkpoint;
+      reached = encodeCursor(last.tx_id, last.position);
       if (rows.length === 0) return 0;
       await this.projection.apply(em, rows.map(toStoredEvent));
-      const last = rows[rows.length - 1]!;
       await em.execute(
         `update projection_checkpoints set tx_id = ?::xid8, position = ?, updated_at = now() where name = ?`,
         [last.tx_id, last.position, this.projection.name],
       );
       return rows.length;
     });
+    // Progress counts once the batch has committed.
+    if (reached !== null) this.progress.advance(reached);
+    return applied;
   }
 
   private async lock(em: EntityManager, wait: boolean): Promise<boolean> {
@@ -148,7 +168,7 @@ export class ProjectionRunner {
     return em.execute<EventRow[]>(
       `select tx_id::text as tx_id, position::text as position, stream_id, version, type, data, occurred_at
        from events
-       where tx_id < pg_snapshot_xmin(pg_current_snapshot()) and (tx_id, position) > (?::xid8, ?::bigint)
+       where ${settled('tx_id')} and (tx_id, position) > (?::xid8, ?::bigint)
        order by tx_id, position limit ?`,
       [from.tx_id, from.position, this.batchSize],
     );

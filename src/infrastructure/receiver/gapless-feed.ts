@@ -1,5 +1,6 @@
 import { compareCursors, type RelayedRecord } from '../../application';
 import type { OutboxReader } from '../relay/outbox-reader';
+import { CAUGHT_UP_TIMEOUT_MS, Progress } from '../system/progress';
 
 export interface GaplessFeedOptions {
   /** May answer a promise of the record's delivery: a backlog read from the outbox waits for it per page. */
@@ -17,6 +18,7 @@ export interface GaplessFeedOptions {
 export class GaplessFeed {
   private lastPosition: string | null = null;
   private tail: Promise<void> = Promise.resolve();
+  private readonly progress = new Progress('receiver feed');
 
   constructor(private readonly reader: OutboxReader, private readonly options: GaplessFeedOptions) {}
 
@@ -30,7 +32,9 @@ export class GaplessFeed {
    */
   start(): Promise<void> {
     return this.enqueue(async () => {
-      if (this.lastPosition === null) this.lastPosition = await this.reader.settledHead();
+      if (this.lastPosition !== null) return;
+      this.lastPosition = await this.reader.settledHead();
+      this.progress.advance(this.lastPosition);
     });
   }
 
@@ -42,6 +46,14 @@ export class GaplessFeed {
       }
       this.deliver(record);
     });
+  }
+
+  /**
+   * Resolves once everything committed to the outbox before the call has been delivered here (it
+   * comes through the transport, or through a gap fill or catch-up).
+   */
+  async whenCaughtUp(timeoutMs = CAUGHT_UP_TIMEOUT_MS): Promise<void> {
+    await this.progress.reached(await this.reader.committedHead(), timeoutMs);
   }
 
   /** After a reconnect: whatever was committed since the last record may never be relayed to us. */
@@ -65,7 +77,12 @@ export class GaplessFeed {
 
   private deliver(record: RelayedRecord): void | Promise<void> {
     this.lastPosition = record.position;
-    return this.options.deliver(record);
+    const delivered = this.options.deliver(record);
+    if (!delivered) {
+      this.progress.advance(record.position);
+      return;
+    }
+    return delivered.then(() => this.progress.advance(record.position));
   }
 
   private enqueue(work: () => Promise<void> | void): Promise<void> {

@@ -25,6 +25,14 @@ export class OutboxReader {
     return row ? encodeCursor(row.tx_id, row.id) : '0.0';
   }
 
+  /** The newest committed row, settled or not: where a reader that is caught up will have got to. */
+  async committedHead(): Promise<string> {
+    const [row] = await this.orm.em.fork().execute<{ tx_id: string; id: string }[]>(
+      'select tx_id::text as tx_id, id::text as id from outbox order by tx_id desc, id desc limit 1',
+    );
+    return row ? encodeCursor(row.tx_id, row.id) : '0.0';
+  }
+
   /** True when rows after `after` exist that are not below every open transaction yet. */
   async pendingAfter(after: string): Promise<boolean> {
     const from = decodeCursor(after)!;

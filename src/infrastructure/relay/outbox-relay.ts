@@ -2,6 +2,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { decodeCursor, encodeCursor, type EventTransport, type RelayedRecord } from '../../application';
 import { OutboxReader } from './outbox-reader';
 import { BackgroundLoop } from '../system/background-loop';
+import { CAUGHT_UP_TIMEOUT_MS, Progress } from '../system/progress';
 
 const CHECKPOINT_EVERY_MS = 1000;
 
@@ -29,11 +30,13 @@ export class OutboxRelay {
   private unsaved = false;
   private lastSavedAt = 0;
   private readonly reader: OutboxReader;
+  private readonly progress: Progress;
 
   constructor(private readonly orm: MikroORM, private readonly transport: EventTransport, private readonly options: OutboxRelayOptions) {
     this.name = options.name ?? 'default';
     this.batchSize = options.batchSize ?? 500;
     this.reader = new OutboxReader(orm);
+    this.progress = new Progress(`outbox relay ${this.name}`);
     this.loop = new BackgroundLoop(() => this.relayBatch(), {
       name: `outbox-relay:${this.name}`,
       pollIntervalMs: options.pollIntervalMs ?? 1000,
@@ -48,6 +51,16 @@ export class OutboxRelay {
   /** Something was committed: look now rather than at the next poll. */
   wake(): void {
     this.loop.wake();
+  }
+
+  /**
+   * Resolves once everything committed before the call has been published by this relay. Only a
+   * relay that may publish (the leader) gets there.
+   */
+  async whenCaughtUp(timeoutMs = CAUGHT_UP_TIMEOUT_MS): Promise<void> {
+    const target = await this.reader.committedHead();
+    this.wake();
+    await this.progress.reached(target, timeoutMs);
   }
 
   /** Leadership changed hands: read progress from the database again before publishing. */
@@ -68,6 +81,7 @@ export class OutboxRelay {
     const position = encodeCursor(from.txId, from.outboxId);
     const records = await this.reader.after(position, this.batchSize);
     if (records.length === 0) {
+      this.progress.advance(position);
       await this.saveCheckpoint();
       // Committed rows can sit behind a transaction that is still open; look again shortly.
       return (await this.reader.pendingAfter(position)) ? 'soon' : false;
@@ -78,6 +92,7 @@ export class OutboxRelay {
     this.unsaved = true;
     if (Date.now() - this.lastSavedAt >= CHECKPOINT_EVERY_MS) await this.saveCheckpoint();
     this.options.onPublished?.(records);
+    this.progress.advance(records[records.length - 1]!.position);
     return true;
   }
 

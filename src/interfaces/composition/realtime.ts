@@ -47,7 +47,10 @@ export interface Realtime {
   projection: ProjectionRunner | null;
   router: SubscriptionRouter | null;
   subscriptions: SubscriptionServer | null;
+  feed: GaplessFeed | null;
   readinessChecks: ReadinessCheck[];
+  /** Resolves once this instance's relay, projection and feed have each caught up with what was committed before the call. */
+  whenCaughtUp(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -190,7 +193,15 @@ export function startRealtime(deps: RealtimeDependencies): Realtime {
     projection,
     router,
     subscriptions,
+    feed,
     readinessChecks,
+    async whenCaughtUp() {
+      // In order: what the relay publishes reaches the feed; what the projection derives is relayed too.
+      await relay?.whenCaughtUp();
+      await projection?.whenCaughtUp();
+      await relay?.whenCaughtUp();
+      await feed?.whenCaughtUp();
+    },
     async stop() {
       if (catchUpTimer) clearInterval(catchUpTimer);
       await subscriptions?.close();
