@@ -11,6 +11,9 @@ export class FakeSocket extends EventEmitter {
   bufferedAmount = 0;
   readonly received: any[] = [];
   closed: { code: number; reason: string } | null = null;
+  /** Whether the simulated client answers the server's pings, as every live WebSocket client does. */
+  answersPings = true;
+  pings = 0;
   private reader: NodeJS.Timeout | null = null;
 
   /** Starts reading at a steady pace: a healthy client on a real network. */
@@ -30,6 +33,11 @@ export class FakeSocket extends EventEmitter {
     this.closed = { code, reason };
     this.stop();
     this.emit('close', code, Buffer.from(reason));
+  }
+
+  ping(): void {
+    this.pings++;
+    if (this.answersPings) setImmediate(() => this.emit('pong'));
   }
 
   terminate(): void {

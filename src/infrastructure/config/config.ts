@@ -53,6 +53,8 @@ const schema = z.object({
   WS_CONNECTION_INIT_TIMEOUT_MS: positiveInt(600_000).default(3000),
   WS_OPERATIONS_PER_SECOND: positiveInt(100_000).default(50),
   WS_MAX_SUBSCRIPTIONS: positiveInt(100_000).default(200),
+  WS_MAX_CONNECTIONS_PER_USER: positiveInt(100_000).default(20),
+  WS_PING_INTERVAL_MS: positiveInt(3_600_000).default(30_000),
   HTTP_OPERATIONS_PER_SECOND: positiveInt(1_000_000).default(100),
   POLL_INTERVAL_MS: positiveInt(600_000).default(1000),
 });
@@ -76,6 +78,8 @@ export interface Config {
     connectionInitTimeoutMs: number;
     operationsPerSecond: number;
     maxSubscriptions: number;
+    maxConnectionsPerUser: number;
+    pingIntervalMs: number;
   };
   /** GraphQL operations per user per second over HTTP, per instance. */
   httpOperationsPerSecond: number;
@@ -138,6 +142,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       connectionInitTimeoutMs: e.WS_CONNECTION_INIT_TIMEOUT_MS,
       operationsPerSecond: e.WS_OPERATIONS_PER_SECOND,
       maxSubscriptions: e.WS_MAX_SUBSCRIPTIONS,
+      maxConnectionsPerUser: e.WS_MAX_CONNECTIONS_PER_USER,
+      pingIntervalMs: e.WS_PING_INTERVAL_MS,
     },
     httpOperationsPerSecond: e.HTTP_OPERATIONS_PER_SECOND,
     pollIntervalMs: e.POLL_INTERVAL_MS,

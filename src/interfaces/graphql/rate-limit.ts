@@ -2,21 +2,37 @@ import { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { GraphQLContext } from './graphql-context';
 
+/** `perSecond` operations a second, with bursts of as many: two numbers, so one per connection costs nothing. */
+export class TokenBucket {
+  private tokens: number;
+  private at: number;
+
+  constructor(private readonly perSecond: number, now = Date.now()) {
+    this.tokens = perSecond;
+    this.at = now;
+  }
+
+  take(now = Date.now()): boolean {
+    this.tokens = Math.min(this.perSecond, this.tokens + ((now - this.at) / 1000) * this.perSecond);
+    this.at = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
+
 /**
  * Operations per caller per second, as a token bucket per key (the user, else the client address),
  * in this instance's memory. Past it: RATE_LIMITED with HTTP 429 (DESIGN.md §5).
  */
 export class RateLimiter {
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly buckets = new Map<string, TokenBucket>();
 
   constructor(private readonly perSecond: number, private readonly maxKeys = 100_000) {}
 
   take(key: string, now = Date.now()): boolean {
-    const bucket = this.buckets.get(key) ?? { tokens: this.perSecond, at: now };
-    bucket.tokens = Math.min(this.perSecond, bucket.tokens + ((now - bucket.at) / 1000) * this.perSecond);
-    bucket.at = now;
-    const allowed = bucket.tokens >= 1;
-    if (allowed) bucket.tokens -= 1;
+    const bucket = this.buckets.get(key) ?? new TokenBucket(this.perSecond, now);
+    const allowed = bucket.take(now);
     // Forget the oldest keys rather than grow without bound under many distinct callers.
     if (!this.buckets.has(key) && this.buckets.size >= this.maxKeys) this.buckets.delete(this.buckets.keys().next().value!);
     this.buckets.delete(key);

@@ -1,11 +1,13 @@
 import { CloseCode, MessageType, parseMessage, type SubscribeMessage } from 'graphql-ws';
 import type { WebSocket } from 'ws';
 import type { VerifiedAccessToken } from '../../application';
-import { RateLimiter } from '../graphql/rate-limit';
+import { TokenBucket } from '../graphql/rate-limit';
 import type { ClientError, FrameSink, Subscription } from './subscription';
 
 /** Close codes of ours, beside graphql-ws's 44xx (documented in the README). */
 export const SLOW_CONSUMER_CLOSE_CODE = 4503;
+/** More than WS_MAX_CONNECTIONS_PER_USER sockets of one user on this instance. */
+export const TOO_MANY_CONNECTIONS_CLOSE_CODE = 4430;
 export const GOING_AWAY_CLOSE_CODE = 1001;
 /** A client that reads nothing of a paced send for this long is as slow as one whose buffer overflows. */
 const DRAIN_TIMEOUT_MS = 30_000;
@@ -26,6 +28,8 @@ export interface ConnectionLimits {
 
 export interface ConnectionHandlers {
   authenticate(connection: ClientConnection, payload: Record<string, unknown> | undefined): Promise<VerifiedAccessToken | null>;
+  /** Whether one more connection of this user may be acknowledged here. */
+  admit(connection: ClientConnection, userId: string): boolean;
   subscribe(connection: ClientConnection, message: SubscribeMessage): Promise<void>;
   unsubscribe(subscription: Subscription): void;
   closed(connection: ClientConnection): void;
@@ -40,15 +44,17 @@ export class ClientConnection implements FrameSink {
   readonly starting = new Set<string>();
   /** Ids the client completed while they were starting: they must not go live. */
   readonly cancelled = new Set<string>();
+  /** Set by each server ping, cleared by the pong: still set at the next ping means the client is gone. */
+  awaitingPong = false;
   private userId: string | null = null;
   private initReceived = false;
   private closed = false;
-  private readonly operations: RateLimiter;
+  private readonly operations: TokenBucket;
   private readonly initTimer: NodeJS.Timeout;
   private expiryTimer?: NodeJS.Timeout;
 
   constructor(readonly socket: WebSocket, private readonly limits: ConnectionLimits, private readonly handlers: ConnectionHandlers) {
-    this.operations = new RateLimiter(limits.operationsPerSecond, 1);
+    this.operations = new TokenBucket(limits.operationsPerSecond);
     this.initTimer = setTimeout(() => this.close(CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout'), limits.connectionInitTimeoutMs);
     socket.on('message', (data, isBinary) => {
       this.onMessage(isBinary ? '' : data.toString()).catch((error: unknown) => {
@@ -58,6 +64,19 @@ export class ClientConnection implements FrameSink {
     });
     socket.once('close', () => this.onClosed());
     socket.on('error', () => this.onClosed());
+    socket.on('pong', () => (this.awaitingPong = false));
+  }
+
+  /** The server's keep-alive (DESIGN.md §4): a client that did not answer the last ping is dropped. */
+  ping(): void {
+    if (this.closed) return;
+    if (this.awaitingPong) {
+      this.socket.terminate();
+      this.onClosed();
+      return;
+    }
+    this.awaitingPong = true;
+    this.socket.ping();
   }
 
   get viewerId(): string {
@@ -67,6 +86,11 @@ export class ClientConnection implements FrameSink {
 
   get isOpen(): boolean {
     return !this.closed;
+  }
+
+  /** The acknowledged user, or null before the acknowledgement. */
+  get acknowledgedUser(): string | null {
+    return this.userId;
   }
 
   send(frame: string): void {
@@ -188,6 +212,10 @@ export class ClientConnection implements FrameSink {
     const token = await this.handlers.authenticate(this, payload);
     clearTimeout(this.initTimer);
     if (token === null) return this.close(CloseCode.Unauthorized, 'Unauthorized: connectionParams.authorization must be "Bearer <valid token>"');
+    if (this.closed) return;
+    if (!this.handlers.admit(this, token.userId)) {
+      return this.close(TOO_MANY_CONNECTIONS_CLOSE_CODE, 'Too many connections for this user here; close one or try again later');
+    }
     this.userId = token.userId;
     this.closeAtExpiry(token.expiresAt);
     this.send(JSON.stringify({ type: MessageType.ConnectionAck }));
@@ -213,7 +241,7 @@ export class ClientConnection implements FrameSink {
   }
 
   private takeToken(): boolean {
-    return this.operations.take('operations');
+    return this.operations.take();
   }
 }
 

@@ -1,4 +1,4 @@
-import { execute, GraphQLError, type GraphQLSchema } from 'graphql';
+import { execute, GraphQLError, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { compareCursors, isChatChannel, type ChannelMessage, type RelayedRecord } from '../../application';
 import type { GraphQLContext } from '../graphql/graphql-context';
 import { toGraphQLError } from '../graphql/graphql-errors';
@@ -117,9 +117,14 @@ export class SubscriptionRouter {
   }
 
   /** At most once, in order, and never after the subscription ended (also while its payload executes). */
-  private async send(subscription: Subscription, message: ChannelMessage, payloads: Map<string, Payload>): Promise<boolean> {
+  private async send(subscription: Subscription, message: ChannelMessage, payloads: Map<string, Payload | Promise<Payload>>): Promise<boolean> {
     if (!subscription.active || !subscription.isNew(message)) return false;
-    const payload = await this.payloadFor(subscription.group, message, subscription.viewerId, payloads);
+    const pending = this.payloadFor(subscription.group, message, subscription.viewerId, payloads);
+    const payload = isPromise(pending) ? await pending : pending;
+    return this.write(subscription, message, payload);
+  }
+
+  private write(subscription: Subscription, message: ChannelMessage, payload: Payload): boolean {
     if (!subscription.active) return false;
     if ('errors' in payload) {
       // Not counted as sent (DESIGN.md §4): the client resumes from its last cursor and gets it then.
@@ -131,26 +136,46 @@ export class SubscriptionRouter {
     return true;
   }
 
+  /**
+   * One message to its subscribers here: grouped by payload, each group executed once, and the frames
+   * of a group written one after the other without waiting (only a viewer-dependent payload, which
+   * looks something up, is awaited, once per group).
+   */
   private async deliver(messages: ChannelMessage[]): Promise<void> {
     for (const message of messages) {
-      const targets = isChatChannel(message.channel) ? [message.meta.chatId] : (message.meta.userIds ?? []);
-      const payloads = new Map<string, Payload>();
+      const groups = this.subscribersByGroup(message);
+      const payloads = new Map<string, Payload | Promise<Payload>>();
       let frames = 0;
-      for (const target of targets) {
-        const subscribers = this.routes.get(routeKey(message.channel, target));
-        if (!subscribers) continue;
-        for (const subscription of subscribers) {
-          if (subscription.pending) {
-            subscription.pending.push(message);
-            subscription.sink.checkPending?.(subscription);
-            continue;
-          }
-          if (await this.send(subscription, message, payloads)) frames++;
-        }
+      for (const subscribers of groups.values()) {
+        const first = subscribers[0]!;
+        const pending = this.payloadFor(first.group, message, first.viewerId, payloads);
+        const payload = isPromise(pending) ? await pending : pending;
+        for (const subscription of subscribers) if (this.write(subscription, message, payload)) frames++;
       }
       this.deps.onDelivered?.(message, frames);
       if (message.meta.removedUserIds) this.endRemoved(message.meta.chatId, message.meta.removedUserIds);
     }
+  }
+
+  /** Who gets the message now, by payload group; held subscriptions keep it for later instead. */
+  private subscribersByGroup(message: ChannelMessage): Map<string, Subscription[]> {
+    const groups = new Map<string, Subscription[]>();
+    const targets = isChatChannel(message.channel) ? [message.meta.chatId] : (message.meta.userIds ?? []);
+    for (const target of targets) {
+      const subscribers = this.routes.get(routeKey(message.channel, target));
+      if (!subscribers) continue;
+      for (const subscription of subscribers) {
+        if (subscription.pending) {
+          subscription.pending.push(message);
+          subscription.sink.checkPending?.(subscription);
+        } else if (subscription.isNew(message)) {
+          const group = groups.get(subscription.group.key);
+          if (group) group.push(subscription);
+          else groups.set(subscription.group.key, [subscription]);
+        }
+      }
+    }
+    return groups;
   }
 
   private endRemoved(chatId: string, userIds: string[]): void {
@@ -161,16 +186,19 @@ export class SubscriptionRouter {
     }
   }
 
-  /** Executes the group's selection on the message once; a viewer-dependent group is keyed per viewer already. */
-  private async payloadFor(
+  /**
+   * Executes the group's selection on the message once; a viewer-dependent group is keyed per viewer
+   * already. Synchronous unless a resolver looks something up.
+   */
+  private payloadFor(
     group: PayloadGroup,
     message: ChannelMessage,
     viewerId: string,
-    cache: Map<string, Payload>,
-  ): Promise<Payload> {
+    cache: Map<string, Payload | Promise<Payload>>,
+  ): Payload | Promise<Payload> {
     const cached = cache.get(group.key);
     if (cached !== undefined) return cached;
-    let payload: Payload;
+    let payload: Payload | Promise<Payload>;
     try {
       const executed = execute({
         schema: this.deps.schema,
@@ -180,13 +208,18 @@ export class SubscriptionRouter {
         rootValue: { [group.fieldName]: message.payload },
         contextValue: this.deps.contextFor(viewerId),
       });
-      const result = isPromise(executed) ? await executed : executed;
-      payload = result.errors?.length ? { errors: this.clientErrors(result.errors) } : { json: JSON.stringify(result) };
+      payload = isPromise(executed)
+        ? executed.then((result) => this.toPayload(result), (error: unknown) => ({ errors: this.clientErrors([error]) }))
+        : this.toPayload(executed);
     } catch (error) {
       payload = { errors: this.clientErrors([error]) };
     }
     cache.set(group.key, payload);
     return payload;
+  }
+
+  private toPayload(result: ExecutionResult): Payload {
+    return result.errors?.length ? { errors: this.clientErrors(result.errors) } : { json: JSON.stringify(result) };
   }
 
   /** Known failures keep their code; anything else is logged here and reaches the client without detail. */

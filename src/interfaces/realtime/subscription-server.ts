@@ -10,10 +10,17 @@ import type { GraphQLLimits } from '../graphql/graphql-limits';
 import type { RateLimiter } from '../graphql/rate-limit';
 import { ClientConnection, GOING_AWAY_CLOSE_CODE, type ConnectionLimits } from './client-connection';
 import { HistoryReplay } from './history-replay';
-import { prepareOperation } from './operation-request';
+import { OperationPreparer } from './operation-request';
 import { SocketOperations } from './socket-operations';
 import { SubscriptionStarter } from './subscription-starter';
 import type { SubscriptionRouter } from './subscription-router';
+
+export interface SocketServerLimits {
+  /** Acknowledged sockets of one user on this instance (DESIGN.md §4). */
+  maxConnectionsPerUser: number;
+  /** The server pings every socket this often, and drops one that has not answered by the next ping. */
+  pingIntervalMs: number;
+}
 
 export interface SubscriptionServerDependencies {
   schema: GraphQLSchema;
@@ -25,7 +32,7 @@ export interface SubscriptionServerDependencies {
   contextFor(viewerId: string): GraphQLContext;
   /** Operations per user, shared with HTTP. */
   rateLimiter: RateLimiter;
-  limits: ConnectionLimits & GraphQLLimits;
+  limits: ConnectionLimits & GraphQLLimits & SocketServerLimits;
   path: string;
   onError(error: unknown): void;
   onConnectionCountChanged?(count: number): void;
@@ -43,8 +50,12 @@ export class SubscriptionServer {
     handleProtocols: (protocols) => (protocols.has(GRAPHQL_TRANSPORT_WS_PROTOCOL) ? GRAPHQL_TRANSPORT_WS_PROTOCOL : false),
   });
   private readonly connections = new Set<ClientConnection>();
+  private readonly connectionsPerUser = new Map<string, number>();
+  /** One timer for every socket, not one each: an idle connection costs no timer of its own. */
+  private readonly pinger: NodeJS.Timeout;
   private readonly operations: SocketOperations;
   private readonly starter: SubscriptionStarter;
+  private readonly preparer: OperationPreparer;
   private readonly onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (request.url ?? '').split('?')[0];
     if (path !== this.deps.path) {
@@ -57,6 +68,11 @@ export class SubscriptionServer {
   constructor(private readonly server: Server, private readonly deps: SubscriptionServerDependencies) {
     server.on('upgrade', this.onUpgrade);
     this.operations = new SocketOperations(deps);
+    this.preparer = new OperationPreparer(deps.schema, deps.limits);
+    this.pinger = setInterval(() => {
+      for (const connection of this.connections) connection.ping();
+    }, deps.limits.pingIntervalMs);
+    this.pinger.unref();
     this.starter = new SubscriptionStarter({ ...deps, replay: new HistoryReplay(deps.history, deps.router) });
   }
 
@@ -66,6 +82,7 @@ export class SubscriptionServer {
 
   /** Stops taking sockets and closes the open ones with "going away": clients reconnect elsewhere and resume. */
   async close(): Promise<void> {
+    clearInterval(this.pinger);
     this.server.off('upgrade', this.onUpgrade);
     for (const connection of this.connections) connection.close(GOING_AWAY_CLOSE_CODE, 'Server is shutting down; resume with your last cursor');
     await new Promise<void>((resolve) => this.sockets.close(() => resolve()));
@@ -82,6 +99,12 @@ export class SubscriptionServer {
         const viewer = await authenticate(this.deps.verifier, stringOrNull(payload?.authorization ?? payload?.Authorization));
         return 'userId' in viewer ? viewer : null;
       },
+      admit: (_, userId) => {
+        const open = this.connectionsPerUser.get(userId) ?? 0;
+        if (open >= this.deps.limits.maxConnectionsPerUser) return false;
+        this.connectionsPerUser.set(userId, open + 1);
+        return true;
+      },
       subscribe: (conn, message) => this.subscribe(conn, message).catch((error: unknown) => this.fail(conn, message.id, error)),
       unsubscribe: (subscription) => this.deps.router.remove(subscription),
       closed: (conn) => this.forget(conn),
@@ -95,11 +118,17 @@ export class SubscriptionServer {
   private forget(connection: ClientConnection): void {
     for (const subscription of connection.subscriptions.values()) this.deps.router.remove(subscription);
     connection.subscriptions.clear();
+    const userId = connection.acknowledgedUser;
+    if (userId !== null && this.connections.has(connection)) {
+      const open = (this.connectionsPerUser.get(userId) ?? 1) - 1;
+      if (open > 0) this.connectionsPerUser.set(userId, open);
+      else this.connectionsPerUser.delete(userId);
+    }
     if (this.connections.delete(connection)) this.deps.onConnectionCountChanged?.(this.connections.size);
   }
 
   private async subscribe(connection: ClientConnection, message: SubscribeMessage): Promise<void> {
-    const request = prepareOperation(this.deps.schema, this.deps.limits, message.payload);
+    const request = this.preparer.prepare(message.payload);
     if ('errors' in request) return connection.sendError(message.id, request.errors);
     if (request.operation.operation !== 'subscription') return this.operations.run(connection, message.id, request);
     return this.starter.start(connection, message.id, request);

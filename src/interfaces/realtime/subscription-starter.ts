@@ -62,10 +62,12 @@ export class SubscriptionStarter {
   }
 }
 
-/** Subscribers share a payload when the operation, the variables that shape it and (if it matters) the viewer match. */
+/**
+ * Subscribers share a payload when the selection (normalized: no operation name, no layout), the
+ * variables that shape it and (if it matters) the viewer match.
+ */
 function payloadGroup(request: OperationRequest, fieldName: string, field: SubscriptionField, viewerId: string): PayloadGroup {
   const { after: _after, ...shaping } = request.variables;
-  const key = [request.document.loc?.source.body ?? '', request.operationName ?? '', JSON.stringify(shaping), field.viewerDependent ? viewerId : '']
-    .join('\u0000');
+  const key = [request.normalized, JSON.stringify(shaping), field.viewerDependent ? viewerId : ''].join('\u0000');
   return { key, document: request.document, operationName: request.operationName, variables: request.variables, fieldName };
 }

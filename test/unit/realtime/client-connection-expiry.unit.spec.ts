@@ -26,6 +26,7 @@ async function acknowledgedFor(ttlMs: number): Promise<FakeSocket> {
   const handlers: ConnectionHandlers = {
     authenticate: async () => ({ userId: 'alice', expiresAt: Date.now() + ttlMs }),
     subscribe: async () => undefined,
+      admit: () => true,
     unsubscribe: () => undefined,
     closed: () => undefined,
     slowConsumer: () => undefined,

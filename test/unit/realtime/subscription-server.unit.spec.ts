@@ -12,7 +12,7 @@ import {
 import { createGraphQLSchema } from '../../../src/interfaces/graphql/create-yoga';
 import type { GraphQLContext } from '../../../src/interfaces/graphql/graphql-context';
 import { RateLimiter } from '../../../src/interfaces/graphql/rate-limit';
-import { SLOW_CONSUMER_CLOSE_CODE } from '../../../src/interfaces/realtime/client-connection';
+import { SLOW_CONSUMER_CLOSE_CODE, TOO_MANY_CONNECTIONS_CLOSE_CODE } from '../../../src/interfaces/realtime/client-connection';
 import { SubscriptionRouter } from '../../../src/interfaces/realtime/subscription-router';
 import { SubscriptionServer } from '../../../src/interfaces/realtime/subscription-server';
 import { FakeSocket } from '../../support/fake-socket';
@@ -21,6 +21,7 @@ const CHAT = '00000000-0000-4000-8000-000000000001';
 const QUERY = 'subscription($c: ID!, $a: String) { messageAdded(chatId: $c, after: $a) { seq content } }';
 const MAX_BUFFERED = 64 * 1024;
 const CONTENT = 'z'.repeat(3000);
+const PING_INTERVAL_MS = 50;
 
 function added(seq: number): ChannelMessage {
   const cursor = `1.${seq}`;
@@ -67,6 +68,7 @@ describe('SubscriptionServer, over a socket whose client reads at a given pace',
   let server: SubscriptionServer;
   let membership: (call: number) => Promise<ChatMembership>;
   let membershipCalls: number;
+  let executions: number;
   const sockets: FakeSocket[] = [];
 
   beforeEach(() => {
@@ -74,7 +76,11 @@ describe('SubscriptionServer, over a socket whose client reads at a given pace',
     membershipCalls = 0;
     membership = async () => ({ exists: true, isParticipant: true });
     const schema = createGraphQLSchema();
-    const contextFor = (viewerId: string) => ({ viewer: { userId: viewerId } }) as GraphQLContext;
+    executions = 0;
+    const contextFor = (viewerId: string) => {
+      executions++;
+      return { viewer: { userId: viewerId } } as GraphQLContext;
+    };
     router = new SubscriptionRouter({ schema, contextFor, onError: (error) => { throw error; } });
     const readModel = { membership: () => membership(++membershipCalls) } as unknown as ChatReadModel;
     server = new SubscriptionServer({ on: () => undefined, off: () => undefined } as unknown as Server, {
@@ -91,6 +97,8 @@ describe('SubscriptionServer, over a socket whose client reads at a given pace',
         connectionInitTimeoutMs: 10_000,
         operationsPerSecond: 100,
         maxSubscriptions: 10,
+        maxConnectionsPerUser: 3,
+        pingIntervalMs: PING_INTERVAL_MS,
         maxQueryDepth: 8,
         maxQueryCost: 5000,
       },
@@ -101,8 +109,9 @@ describe('SubscriptionServer, over a socket whose client reads at a given pace',
     });
   });
 
-  afterEach(() => {
+  afterEach(async () => {
     for (const socket of sockets.splice(0)) socket.close();
+    await server.close();
   });
 
   /** A client that has been acknowledged, as graphql-ws waits for before it subscribes. */
@@ -205,5 +214,50 @@ describe('SubscriptionServer, over a socket whose client reads at a given pace',
     await router.receive({ position: '1.2', previous: '1.1', messages: [added(2)] });
     await until(() => seqsOf(socket, 'live').length === 2, 'the live message');
     expect(seqsOf(socket, 'live')).toEqual([1, 2]);
+  });
+
+  it('executes a payload once for subscribers whose selections differ only in operation name and layout', async () => {
+    // Given two clients with the same selection, named and laid out differently
+    const [first, second] = [(await connect('bob')).readAt(1 << 20), (await connect('carol')).readAt(1 << 20)];
+    first.deliver({ id: 'a', type: 'subscribe', payload: { query: 'subscription Mine($c: ID!) { messageAdded(chatId: $c) { seq content } }', operationName: 'Mine', variables: { c: CHAT } } });
+    second.deliver({ id: 'b', type: 'subscribe', payload: { query: 'subscription   Theirs ( $c : ID! ) {\n  messageAdded( chatId : $c ) {\n seq\n content } }', variables: { c: CHAT } } });
+    await until(() => router.size === 2, 'both subscriptions');
+    await until(() => membershipCalls === 4, 'both access re-checks');
+    executions = 0;
+
+    // When a message is routed to both
+    await router.receive({ position: '1.1', previous: '1.0', messages: [added(1)] });
+    await until(() => seqsOf(first, 'a').length === 1 && seqsOf(second, 'b').length === 1, 'both frames');
+
+    // Then its payload was executed once, and both got the same bytes
+    expect(executions).toBe(1);
+    expect(first.framesOf('a')[0].payload).toEqual(second.framesOf('b')[0].payload);
+  });
+
+  it('acknowledges at most WS_MAX_CONNECTIONS_PER_USER sockets of one user, and one more once one closes', async () => {
+    const open = await Promise.all([connect('dora'), connect('dora'), connect('dora')]);
+    const fourth = new FakeSocket();
+    sockets.push(fourth);
+    server.accept(fourth.asWebSocket());
+    fourth.deliver({ type: 'connection_init', payload: { authorization: 'Bearer dora' } });
+    await until(() => fourth.closed !== null, 'the refusal');
+    expect(fourth.closed!.code).toBe(TOO_MANY_CONNECTIONS_CLOSE_CODE);
+    expect(open.every((socket) => socket.closed === null)).toBe(true);
+    expect((await connect('erin')).closed).toBeNull();
+
+    open[0]!.close();
+    expect((await connect('dora')).closed).toBeNull();
+  });
+
+  it('pings every socket and drops one that does not answer by the next ping, releasing its subscriptions', async () => {
+    const answering = await connect('bob');
+    const silent = await connect('carol');
+    silent.deliver({ id: 's', type: 'subscribe', payload: { query: QUERY, variables: { c: CHAT } } });
+    await until(() => router.size === 1, 'the subscription');
+    silent.answersPings = false;
+    await until(() => silent.closed !== null, 'the silent socket to be dropped');
+    expect(router.size).toBe(0);
+    expect(answering.pings).toBeGreaterThan(1);
+    expect(answering.closed).toBeNull();
   });
 });
