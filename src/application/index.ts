@@ -19,5 +19,6 @@ export { ListUnreadCountsQuery } from './list-unread-counts/list-unread-counts.q
 export * from './realtime/cursor';
 export * from './realtime/channels';
 export { channelMessagesFor, unreadCountMessage, withCursor, type ChannelContext } from './realtime/channel-messages';
+export { OrderedWork } from './realtime/ordered-work';
 export { packChannelMessages, unpackChannelMessages } from './realtime/outbox-packing';
 export { requireReader } from './shared/chat-access';

@@ -14,6 +14,11 @@ export class ParleyMetrics {
   });
   readonly framesSent = new Counter({ name: 'parley_frames_sent_total', help: 'Subscription frames sent', registers: [this.registry] });
   readonly connectedClients = new Gauge({ name: 'parley_connected_clients', help: 'Open WebSocket connections', registers: [this.registry] });
+  readonly receiverOverflows = new Counter({
+    name: 'parley_receiver_overflows_total',
+    help: 'Records not held because the receiver backlog was full (read from the outbox once it is through)',
+    registers: [this.registry],
+  });
   readonly droppedSlowClients = new Counter({ name: 'parley_dropped_slow_clients_total', help: 'Connections closed because their send buffer was full', registers: [this.registry] });
 
   constructor() {

@@ -169,6 +169,7 @@ export function startRealtime(deps: RealtimeDependencies): Realtime {
       },
       onError: log('receiver-feed'),
       onGapFilled: (records) => logger.info({ records }, 'filled a gap in the relayed stream from the outbox'),
+      onOverflow: () => metrics.receiverOverflows.inc(),
     });
     const activeFeed = feed;
     void activeFeed.start();

@@ -67,10 +67,13 @@ export class ClientConnection implements FrameSink {
     socket.on('pong', () => (this.awaitingPong = false));
   }
 
-  /** The server's keep-alive (DESIGN.md §4): a client that did not answer the last ping is dropped. */
-  ping(): void {
+  /**
+   * The server's keep-alive (DESIGN.md §4): a client that did not answer the last ping is dropped,
+   * unless `judge` is false (the server itself was too busy to read the answers in time).
+   */
+  ping(judge = true): void {
     if (this.closed) return;
-    if (this.awaitingPong) {
+    if (this.awaitingPong && judge) {
       this.socket.terminate();
       this.onClosed();
       return;

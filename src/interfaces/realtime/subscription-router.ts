@@ -1,5 +1,5 @@
 import { execute, GraphQLError, type ExecutionResult, type GraphQLSchema } from 'graphql';
-import { compareCursors, isChatChannel, type ChannelMessage, type RelayedRecord } from '../../application';
+import { isChatChannel, OrderedWork, type ChannelMessage, type RelayedRecord } from '../../application';
 import type { GraphQLContext } from '../graphql/graphql-context';
 import { toGraphQLError } from '../graphql/graphql-errors';
 import { routeKey, type ClientError, type PayloadGroup, type Subscription } from './subscription';
@@ -28,11 +28,12 @@ export const NO_LONGER_A_PARTICIPANT: ClientError = {
 export class SubscriptionRouter {
   private readonly routes = new Map<string, Set<Subscription>>();
   private readonly byViewer = new Map<string, Set<Subscription>>();
-  private lastPosition: string | null = null;
-  private tail: Promise<unknown> = Promise.resolve();
+  private readonly work: OrderedWork;
   private subscriptionCount = 0;
 
-  constructor(private readonly deps: RouterDependencies) {}
+  constructor(private readonly deps: RouterDependencies) {
+    this.work = new OrderedWork((error) => deps.onError(error));
+  }
 
   get size(): number {
     return this.subscriptionCount;
@@ -40,19 +41,12 @@ export class SubscriptionRouter {
 
   /** Resolves once the record is delivered, so a caller with a backlog can wait instead of piling it up. */
   receive(record: RelayedRecord): Promise<void> {
-    if (this.lastPosition !== null && compareCursors(record.position, this.lastPosition) <= 0) return Promise.resolve();
-    this.lastPosition = record.position;
-    return this.enqueue(() => this.deliver(record.messages)).then(() => undefined);
+    return this.work.runFor(record.position, () => this.deliver(record.messages));
   }
 
   /** Runs `work` after every record received so far has been delivered; undefined if it failed. */
   enqueue<T>(work: () => Promise<T> | T): Promise<T | undefined> {
-    const next = this.tail.then(work).catch((error: unknown) => {
-      this.deps.onError(error);
-      return undefined;
-    });
-    this.tail = next;
-    return next;
+    return this.work.run(work);
   }
 
   add(subscription: Subscription): void {

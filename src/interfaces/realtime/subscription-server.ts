@@ -69,8 +69,14 @@ export class SubscriptionServer {
     server.on('upgrade', this.onUpgrade);
     this.operations = new SocketOperations(deps);
     this.preparer = new OperationPreparer(deps.schema, deps.limits);
+    let lastTick = Date.now();
     this.pinger = setInterval(() => {
-      for (const connection of this.connections) connection.ping();
+      // A tick far behind means this process was stalled (a long pause): pongs that came meanwhile are
+      // not read yet, so nobody is judged on this round.
+      const now = Date.now();
+      const onTime = now - lastTick < deps.limits.pingIntervalMs * 1.5;
+      lastTick = now;
+      for (const connection of this.connections) connection.ping(onTime);
     }, deps.limits.pingIntervalMs);
     this.pinger.unref();
     this.starter = new SubscriptionStarter({ ...deps, replay: new HistoryReplay(deps.history, deps.router) });

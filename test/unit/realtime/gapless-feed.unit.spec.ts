@@ -51,38 +51,66 @@ describe('GaplessFeed', () => {
     expect(delivered).toEqual(['1.1', '1.2', '1.3']);
   });
 
-  it('reads a long backlog a page at a time, waiting for each page to be delivered', async () => {
+  it('reads a long backlog a page at a time, each page only once the one before is delivered', async () => {
+    // Given 1,200 records in the outbox, and a delivery that takes its time
     const positions = Array.from({ length: 1200 }, (_, i) => `1.${i + 1}`);
     const reader = outboxOf(positions);
-    const pagesRead: number[] = [];
-    const counting = { page: async (...args: Parameters<OutboxReader['page']>) => {
-      const page = await reader.page(...args);
-      pagesRead.push(page.records.length);
-      return page;
-    } } as unknown as OutboxReader;
-    let release: () => void = () => undefined;
     let delivered = 0;
+    const deliveredBeforeEachPage: number[] = [];
+    const counting = { page: async (...args: Parameters<OutboxReader['page']>) => {
+      deliveredBeforeEachPage.push(delivered);
+      return reader.page(...args);
+    } } as unknown as OutboxReader;
     const feed = new GaplessFeed(counting, {
-      deliver: () => {
+      deliver: async () => {
+        await new Promise((resolve) => setImmediate(resolve));
         delivered++;
-        return new Promise<void>((resolve) => (release = resolve));
       },
       onError: (error) => {
         throw error;
       },
     });
+
+    // When it catches up from the start
     feed.accept(record('1.0', '0.0'));
-    const caughtUp = feed.catchUp();
-    await new Promise((resolve) => setImmediate(resolve));
-    expect(pagesRead).toEqual([500]);
-    release();
-    await new Promise((resolve) => setImmediate(resolve));
-    expect(pagesRead).toEqual([500, 500]);
-    for (let i = 0; i < 5; i++) {
-      release();
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-    await caughtUp;
+    await feed.catchUp();
+
+    // Then it read three pages, each after the whole page before it was delivered
+    expect(deliveredBeforeEachPage).toEqual([1, 501, 1001]);
     expect(delivered).toBe(1201);
+  });
+
+  it('holds a bounded backlog when flooded, and delivers everything in order afterwards from the outbox', async () => {
+    // Given a receiver whose delivery is far slower than what arrives, with room for 100 records
+    const positions = Array.from({ length: 5000 }, (_, i) => `1.${i + 1}`);
+    const delivered: string[] = [];
+    let overflows = 0;
+    let largestBacklog = 0;
+    const feed = new GaplessFeed(outboxOf(positions), {
+      deliver: async (r) => {
+        await new Promise((resolve) => setImmediate(resolve));
+        delivered.push(r.position);
+      },
+      onError: (error) => {
+        throw error;
+      },
+      onOverflow: () => overflows++,
+      maxBacklog: 100,
+    });
+
+    // When 5,000 records arrive at once
+    let previous = '1.0';
+    feed.accept(record('1.0', '0.0'));
+    for (const position of positions) {
+      feed.accept(record(position, previous));
+      previous = position;
+      largestBacklog = Math.max(largestBacklog, feed.backlog);
+    }
+    await feed.catchUp();
+
+    // Then it never held more than its bound, and everything arrived once and in order
+    expect(largestBacklog).toBeLessThanOrEqual(101);
+    expect(overflows).toBeGreaterThan(0);
+    expect(delivered).toEqual(['1.0', ...positions]);
   });
 });
