@@ -1,10 +1,12 @@
 import { Migration20261125000000_event_store } from './Migration20261125000000_event_store';
 import { Migration20261125010000_realtime } from './Migration20261125010000_realtime';
 import { Migration20261125020000_removed_participants } from './Migration20261125020000_removed_participants';
+import { Migration20261126000000_relay_leadership } from './Migration20261126000000_relay_leadership';
 
 /** Listed, not discovered by glob, so the same list works from TypeScript sources and from dist/. */
 export const MIGRATIONS = [
   { name: 'Migration20261125000000_event_store', class: Migration20261125000000_event_store },
   { name: 'Migration20261125010000_realtime', class: Migration20261125010000_realtime },
   { name: 'Migration20261125020000_removed_participants', class: Migration20261125020000_removed_participants },
+  { name: 'Migration20261126000000_relay_leadership', class: Migration20261126000000_relay_leadership },
 ];
