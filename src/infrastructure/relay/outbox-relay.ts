@@ -10,6 +10,8 @@ export interface OutboxRelayOptions {
   name?: string;
   batchSize?: number;
   pollIntervalMs?: number;
+  /** How often progress is saved while busy (CHECKPOINT_EVERY_MS). */
+  checkpointEveryMs?: number;
   onError: (error: unknown) => void;
   onPublished?: (records: RelayedRecord[]) => void;
   /**
@@ -84,7 +86,7 @@ export class OutboxRelay {
     const last = decodeCursor(records[records.length - 1]!.position)!;
     this.checkpoint = { txId: last.txId.toString(), outboxId: last.position.toString() };
     this.unsaved = true;
-    if (Date.now() - this.lastSavedAt >= CHECKPOINT_EVERY_MS) await this.saveCheckpoint();
+    if (Date.now() - this.lastSavedAt >= (this.options.checkpointEveryMs ?? CHECKPOINT_EVERY_MS)) await this.saveCheckpoint();
     this.options.onPublished?.(records);
     return true;
   }
