@@ -10,7 +10,7 @@ export interface OutboxRelayOptions {
   name?: string;
   batchSize?: number;
   pollIntervalMs?: number;
-  /** How often progress is saved while busy (CHECKPOINT_EVERY_MS). */
+  /** How often progress is saved while busy (1000 ms). */
   checkpointEveryMs?: number;
   onError: (error: unknown) => void;
   onPublished?: (records: RelayedRecord[]) => void;
