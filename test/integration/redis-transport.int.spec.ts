@@ -92,6 +92,17 @@ describe('Redis transport (real Redis)', () => {
     }
   });
 
+  it('publishes under an epoch only while no newer epoch has published; a refused batch sends nothing', async () => {
+    received.length = 0;
+    expect(await transport.publish([record('20.1', '12.1', ['epoch 5'])], 5)).toEqual({ published: true });
+    expect(await transport.publish([record('20.2', '20.1', ['epoch 4', 'epoch 4 too'])], 4)).toEqual({ published: false, fencedBy: 5 });
+    // A replay carries no epoch and is never fenced; the same epoch again goes through.
+    expect(await transport.publish([record('20.3', '20.2', ['replayed'])])).toEqual({ published: true });
+    expect(await transport.publish([record('20.4', '20.3', ['epoch 5 again'])], 5)).toEqual({ published: true });
+    await eventually(() => expect(received.map((r) => r.position)).toContain('20.4'));
+    expect(received.map((r) => r.position).filter((position) => position.startsWith('20.'))).toEqual(['20.1', '20.3', '20.4']);
+  });
+
   it('fails a publish at once while Redis is away, instead of queueing it', async () => {
     const own = new TestRedisServer(await freePort());
     await own.start();
@@ -101,6 +112,9 @@ describe('Redis transport (real Redis)', () => {
       await own.stop();
       await expect(lonely.publish([record('1.2', '1.1', ['y'])])).rejects.toThrow();
       expect(await lonely.publisherHealthy()).toBe(false);
+      // A restarted Redis has forgotten the publish script: it is sent again.
+      await own.start();
+      await eventually(async () => expect(await lonely.publish([record('1.3', '1.2', ['z'])], 1)).toEqual({ published: true }));
     } finally {
       await lonely.close();
       await own.stop();

@@ -4,6 +4,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export class ParleyMetrics {
   readonly registry = new Registry();
   readonly relayedRecords = new Counter({ name: 'parley_relay_records_total', help: 'Outbox rows published by the relay', registers: [this.registry] });
+  readonly relayLeader = new Gauge({ name: 'parley_relay_leader', help: '1 while this instance is the relay leader, else 0', registers: [this.registry] });
   readonly outboxLag = new Gauge({ name: 'parley_outbox_lag_seconds', help: 'Age of the newest outbox row when the relay published it', registers: [this.registry] });
   readonly projectedEvents = new Counter({ name: 'parley_projection_events_total', help: 'Events applied by projections', registers: [this.registry] });
   readonly deliveryLatency = new Histogram({

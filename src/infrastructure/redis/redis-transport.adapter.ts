@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
-import { CHANNELS, decodeCursor, EventTransport, type ChannelMessage, type ChannelName, type RelayedRecord } from '../../application';
+import { CHANNELS, decodeCursor, EventTransport, type ChannelMessage, type ChannelName, type PublishOutcome, type RelayedRecord } from '../../application';
 
 export interface RedisTransportOptions {
   url: string;
@@ -19,6 +19,29 @@ interface WireMessage {
 }
 
 const PROBE_CHANNEL = '__parley_probe';
+/** Holds the newest relay leadership epoch that has published (docs/architecture.md, Leadership). */
+export const RELAY_EPOCH_KEY = '__parley_relay_epoch';
+
+/**
+ * One batch, all or nothing, in one round trip. KEYS[1] is the fencing key; ARGV[1] the publisher's epoch
+ * ('' for an unfenced replay); then channel and message, pair by pair. A script runs atomically in Redis,
+ * so once any epoch has published no lower one can: the batch is refused whole and the stored epoch
+ * answered. Answers -1 when published.
+ */
+const FENCED_PUBLISH = `
+if ARGV[1] ~= '' then
+  local mine = tonumber(ARGV[1])
+  local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+  if current > mine then return current end
+  if current < mine then redis.call('SET', KEYS[1], ARGV[1]) end
+end
+for i = 2, #ARGV, 2 do
+  redis.call('PUBLISH', ARGV[i], ARGV[i + 1])
+end
+return -1`;
+
+/** The script as a command: `[key, epoch, channel, message, …]` in one array (ioredis flattens it). */
+type FencedPublisher = Redis & { parleyFencedPublish(keyEpochChannelsAndMessages: string[]): Promise<number> };
 
 /**
  * Redis pub/sub between the relay and the receivers. Publisher and subscriber are separate
@@ -26,7 +49,7 @@ const PROBE_CHANNEL = '__parley_probe';
  * of its own, so a connection that is open but no longer delivers is noticed and replaced.
  */
 export class RedisTransport extends EventTransport {
-  private readonly publisher: Redis;
+  private readonly publisher: FencedPublisher;
   private subscriber: Redis | null = null;
   private readonly listeners = new Set<(record: RelayedRecord) => void>();
   private building: { position: string; previous?: string; count: number; messages: ChannelMessage[] } | null = null;
@@ -46,7 +69,9 @@ export class RedisTransport extends EventTransport {
       maxRetriesPerRequest: 1,
       retryStrategy: backoff,
       lazyConnect: false,
-    });
+    }) as FencedPublisher;
+    // EVALSHA, falling back to EVAL when Redis does not know the script (first use, after a restart).
+    this.publisher.defineCommand('parleyFencedPublish', { numberOfKeys: 1, lua: FENCED_PUBLISH });
     this.publisher.on('error', (error) => options.onError(error));
   }
 
@@ -54,21 +79,21 @@ export class RedisTransport extends EventTransport {
     return `${this.options.prefix}${channel}`;
   }
 
-  async publish(records: RelayedRecord[]): Promise<void> {
+  async publish(records: RelayedRecord[], epoch?: number): Promise<PublishOutcome> {
     await this.publisherReady();
-    const pipeline = this.publisher.pipeline();
+    // One array rather than spread arguments: a large batch would pass the engine's argument limit.
+    const args = [this.channelName(RELAY_EPOCH_KEY), epoch === undefined ? '' : String(epoch)];
     for (const record of records) {
       record.messages.forEach((message, index) => {
         const wire: WireMessage = {
           [message.channel]: message.payload,
           meta: { ...message.meta, position: record.position, previous: record.previous, index, count: record.messages.length },
         };
-        pipeline.publish(this.channelName(message.channel), JSON.stringify(wire));
+        args.push(this.channelName(message.channel), JSON.stringify(wire));
       });
     }
-    const results = await pipeline.exec();
-    const failed = results?.find(([error]) => error);
-    if (!results || failed) throw failed?.[0] ?? new Error('Redis did not answer the publish pipeline');
+    const answer = await this.publisher.parleyFencedPublish(args);
+    return answer === -1 ? { published: true } : { published: false, fencedBy: Number(answer) };
   }
 
   /** A connection still (re)connecting gets a moment; one that is down fails the publish at once. */

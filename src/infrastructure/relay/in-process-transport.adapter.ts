@@ -1,6 +1,9 @@
-import { EventTransport, type RelayedRecord } from '../../application';
+import { EventTransport, type PublishOutcome, type RelayedRecord } from '../../application';
 
-/** The transport when every role runs in one process (no REDIS_URL): a synchronous local fan-out. */
+/**
+ * The transport when every role runs in one process (no REDIS_URL): a synchronous local fan-out. There is
+ * one relay per process and no leadership, so an epoch has nothing to be fenced against.
+ */
 export class InProcessTransport extends EventTransport {
   private readonly listeners = new Set<(record: RelayedRecord) => void>();
 
@@ -8,7 +11,7 @@ export class InProcessTransport extends EventTransport {
     super();
   }
 
-  async publish(records: RelayedRecord[]): Promise<void> {
+  async publish(records: RelayedRecord[]): Promise<PublishOutcome> {
     for (const record of records) {
       for (const listener of this.listeners) {
         // One failing receiver must not keep the record from the others.
@@ -19,6 +22,7 @@ export class InProcessTransport extends EventTransport {
         }
       }
     }
+    return { published: true };
   }
 
   subscribe(listener: (record: RelayedRecord) => void): () => void {

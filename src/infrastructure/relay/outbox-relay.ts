@@ -1,6 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { decodeCursor, encodeCursor, type EventTransport, type RelayedRecord } from '../../application';
 import { OutboxReader } from './outbox-reader';
+import type { RelayLead } from './relay-lead';
 import { BackgroundLoop } from '../system/background-loop';
 import { CAUGHT_UP_TIMEOUT_MS, Progress } from '../system/progress';
 
@@ -10,10 +11,16 @@ export interface OutboxRelayOptions {
   name?: string;
   batchSize?: number;
   pollIntervalMs?: number;
+  /** How often progress is saved while busy (1000 ms). */
+  checkpointEveryMs?: number;
   onError: (error: unknown) => void;
   onPublished?: (records: RelayedRecord[]) => void;
-  /** False while this instance is not the relay leader: nothing is read or published. */
-  mayPublish?: () => boolean;
+  /**
+   * The relay leadership, when relays in several processes take turns: nothing is read or published
+   * while it gives no epoch, publishes and checkpoint saves are fenced by its epoch. Absent (embedded
+   * database, in-process bus), this relay always publishes.
+   */
+  lead?: RelayLead;
 }
 
 
@@ -29,6 +36,8 @@ export class OutboxRelay {
   private checkpoint: { txId: string; outboxId: string } | null = null;
   private unsaved = false;
   private lastSavedAt = 0;
+  /** The epoch the transport last accepted from us: the checkpoint in memory was published under it. */
+  private claimedEpoch: number | null = null;
   private readonly reader: OutboxReader;
   private readonly progress: Progress;
 
@@ -67,6 +76,7 @@ export class OutboxRelay {
   forgetCheckpoint(): void {
     this.checkpoint = null;
     this.unsaved = false;
+    this.claimedEpoch = null;
   }
 
   async stop(): Promise<void> {
@@ -76,7 +86,7 @@ export class OutboxRelay {
 
   /** Publishes one batch; true when something went out, 'soon' when rows wait behind an open transaction. */
   async relayBatch(): Promise<boolean | 'soon'> {
-    if (this.options.mayPublish && !this.options.mayPublish()) return false;
+    if (this.options.lead && !(await this.claimLead())) return false;
     const from = this.checkpoint ?? (await this.loadCheckpoint());
     const position = encodeCursor(from.txId, from.outboxId);
     const records = await this.reader.after(position, this.batchSize);
@@ -86,31 +96,66 @@ export class OutboxRelay {
       // Committed rows can sit behind a transaction that is still open; look again shortly.
       return (await this.reader.pendingAfter(position)) ? 'soon' : false;
     }
-    await this.transport.publish(records);
+    if (!(await this.publishFenced(records))) return false;
     const last = decodeCursor(records[records.length - 1]!.position)!;
     this.checkpoint = { txId: last.txId.toString(), outboxId: last.position.toString() };
     this.unsaved = true;
-    if (Date.now() - this.lastSavedAt >= CHECKPOINT_EVERY_MS) await this.saveCheckpoint();
+    if (Date.now() - this.lastSavedAt >= (this.options.checkpointEveryMs ?? CHECKPOINT_EVERY_MS)) await this.saveCheckpoint();
     this.options.onPublished?.(records);
     this.progress.advance(records[records.length - 1]!.position);
     return true;
   }
 
   /**
+   * A new leader raises the fence in the transport before anything else: from then on a batch of its
+   * predecessor's, even one sent before the takeover and arriving after it, is refused.
+   */
+  private async claimLead(): Promise<boolean> {
+    const epoch = this.options.lead!.epoch();
+    return epoch !== null && (epoch === this.claimedEpoch || (await this.publishFenced([])));
+  }
+
+  /** The epoch is read again just before sending: reading the batch may have taken long. */
+  private async publishFenced(records: RelayedRecord[]): Promise<boolean> {
+    const lead = this.options.lead;
+    const epoch = lead ? lead.epoch() : undefined;
+    if (epoch === null) return false;
+    const outcome = await this.transport.publish(records, epoch);
+    if (outcome.published) {
+      this.claimedEpoch = epoch ?? null;
+      return true;
+    }
+    // Refused, so never retried under this epoch: a newer leader publishes from the saved checkpoint.
+    this.forgetCheckpoint();
+    if ((await lead!.refused(outcome.fencedBy)) !== null) this.loop.wake();
+    return false;
+  }
+
+  /**
    * Progress is saved when the relay goes idle and at least every CHECKPOINT_EVERY_MS while busy, without
-   * waiting for the disk: a lost checkpoint only makes a restarted relay publish some rows again.
+   * waiting for the disk: a lost checkpoint only makes a restarted relay publish some rows again. With a
+   * leadership, only while its row still holds the epoch the progress was published under, in one
+   * statement: a replaced relay never moves the new leader's checkpoint. `for share` makes a concurrent
+   * epoch change wait for this save, or this save see the change and write nothing.
    */
   private async saveCheckpoint(): Promise<void> {
     if (!this.unsaved || !this.checkpoint) return;
-    // A relay that lost the lead must not move back the progress of the one that took over.
-    if (this.options.mayPublish && !this.options.mayPublish()) return;
+    const lead = this.options.lead;
+    if (lead && this.claimedEpoch === null) return;
     const { txId, outboxId } = this.checkpoint;
-    await this.orm.em.fork().execute(
+    const saved = await this.orm.em.fork().execute<{ name: string }[]>(
       `with relaxed as (select set_config('synchronous_commit', 'off', true))
        insert into relay_checkpoints (name, tx_id, outbox_id) select ?, ?::xid8, ? from relaxed
-       on conflict (name) do update set tx_id = excluded.tx_id, outbox_id = excluded.outbox_id, updated_at = now()`,
-      [this.name, txId, outboxId],
+       ${lead ? 'where exists (select 1 from relay_leadership where name = ? and epoch = ? for share)' : ''}
+       on conflict (name) do update set tx_id = excluded.tx_id, outbox_id = excluded.outbox_id, updated_at = now()
+       returning name`,
+      [this.name, txId, outboxId, ...(lead ? [lead.name, this.claimedEpoch] : [])],
     );
+    if (lead && saved.length === 0) {
+      this.forgetCheckpoint();
+      await lead.refused();
+      return;
+    }
     this.unsaved = false;
     this.lastSavedAt = Date.now();
   }

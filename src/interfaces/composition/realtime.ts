@@ -87,18 +87,24 @@ export function startRealtime(deps: RealtimeDependencies): Realtime {
     leadership = config.databaseUrl && config.redisUrl
       ? new RelayLeadership({
           databaseUrl: config.databaseUrl,
-          onGained: () => {
-            logger.info('this instance is now the relay leader');
+          onGained: (epoch) => {
+            logger.info({ epoch }, 'this instance is now the relay leader');
+            metrics.relayLeader.set(1);
             relay!.forgetCheckpoint();
             relay!.wake();
           },
-          onLost: () => logger.warn('this instance lost the relay lead'),
+          onLost: () => {
+            metrics.relayLeader.set(0);
+            logger.warn('this instance lost the relay lead');
+          },
+          onEndedFrozenLeader: (leader) =>
+            logger.warn(leader, 'ended the session of a relay leader whose heartbeat had stopped, to replace it'),
           onError: log('relay-leadership'),
         })
       : null;
     relay = new OutboxRelay(database.orm, transport, {
       pollIntervalMs: config.pollIntervalMs,
-      mayPublish: leadership ? () => leadership!.isLeader : undefined,
+      lead: leadership ?? undefined,
       onError: log('outbox-relay'),
       onPublished: (records) => {
         metrics.relayedRecords.inc(records.length);

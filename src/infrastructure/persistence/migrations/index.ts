@@ -1,6 +1,7 @@
 import { Migration20261125000000_event_store } from './Migration20261125000000_event_store';
 import { Migration20261125010000_realtime } from './Migration20261125010000_realtime';
 import { Migration20261125020000_removed_participants } from './Migration20261125020000_removed_participants';
+import { Migration20261126000000_relay_leadership } from './Migration20261126000000_relay_leadership';
 import { Migration20261201000000_membership_events } from './Migration20261201000000_membership_events';
 
 /** Listed, not discovered by glob, so the same list works from TypeScript sources and from dist/. */
@@ -8,5 +9,6 @@ export const MIGRATIONS = [
   { name: 'Migration20261125000000_event_store', class: Migration20261125000000_event_store },
   { name: 'Migration20261125010000_realtime', class: Migration20261125010000_realtime },
   { name: 'Migration20261125020000_removed_participants', class: Migration20261125020000_removed_participants },
+  { name: 'Migration20261126000000_relay_leadership', class: Migration20261126000000_relay_leadership },
   { name: 'Migration20261201000000_membership_events', class: Migration20261201000000_membership_events },
 ];
