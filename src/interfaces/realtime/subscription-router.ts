@@ -29,6 +29,7 @@ export class SubscriptionRouter {
   private readonly routes = new Map<string, Set<Subscription>>();
   private readonly byViewer = new Map<string, Set<Subscription>>();
   private readonly work: OrderedWork;
+  private readonly groups = new Map<string, PayloadGroup>();
   private subscriptionCount = 0;
 
   constructor(private readonly deps: RouterDependencies) {
@@ -49,7 +50,15 @@ export class SubscriptionRouter {
     return this.work.run(work);
   }
 
+  /** The one group object for this key, shared by every subscription that joins with it. */
+  groupFor(key: string, make: () => Omit<PayloadGroup, 'key' | 'members'>): PayloadGroup {
+    let group = this.groups.get(key);
+    if (!group) this.groups.set(key, (group = { ...make(), key, members: 0 }));
+    return group;
+  }
+
   add(subscription: Subscription): void {
+    subscription.group.members++;
     addTo(this.routes, subscription.routeKey, subscription);
     addTo(this.byViewer, subscription.viewerId, subscription);
     this.subscriptionCount++;
@@ -57,8 +66,11 @@ export class SubscriptionRouter {
 
   remove(subscription: Subscription): void {
     subscription.active = false;
-    if (removeFrom(this.routes, subscription.routeKey, subscription)) this.subscriptionCount--;
+    if (!removeFrom(this.routes, subscription.routeKey, subscription)) return;
+    this.subscriptionCount--;
     removeFrom(this.byViewer, subscription.viewerId, subscription);
+    const { group } = subscription;
+    if (--group.members === 0 && this.groups.get(group.key) === group) this.groups.delete(group.key);
   }
 
   /** Ends a subscription from the server's side: nothing more is sent for it but one error message. */

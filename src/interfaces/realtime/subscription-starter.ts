@@ -4,7 +4,7 @@ import type { ClientConnection } from './client-connection';
 import type { HistoryReplay } from './history-replay';
 import type { OperationRequest } from './operation-request';
 import { SUBSCRIPTION_FIELDS, type SubscriptionField } from './subscription-fields';
-import { routeKey, Subscription, type PayloadGroup } from './subscription';
+import { routeKey, Subscription } from './subscription';
 import { NO_LONGER_A_PARTICIPANT, type SubscriptionRouter } from './subscription-router';
 
 export interface SubscriptionStarterDependencies {
@@ -43,7 +43,12 @@ export class SubscriptionStarter {
     if (!connection.isOpen || connection.cancelled.has(id)) return;
 
     const target = field.scope === 'chat' ? String(args.chatId) : viewerId;
-    const group = payloadGroup(request, fieldName, field, viewerId);
+    const group = this.deps.router.groupFor(payloadGroupKey(request, field, viewerId), () => ({
+      document: request.document,
+      operationName: request.operationName,
+      variables: request.variables,
+      fieldName,
+    }));
     const subscription = new Subscription(id, connection, field, group, args, routeKey(field.channel, target), after);
     // Held from the start: what arrives waits until the re-check below has passed and history is out.
     subscription.pending = [];
@@ -66,8 +71,7 @@ export class SubscriptionStarter {
  * Subscribers share a payload when the selection (normalized: no operation name, no layout), the
  * variables that shape it and (if it matters) the viewer match.
  */
-function payloadGroup(request: OperationRequest, fieldName: string, field: SubscriptionField, viewerId: string): PayloadGroup {
+function payloadGroupKey(request: OperationRequest, field: SubscriptionField, viewerId: string): string {
   const { after: _after, ...shaping } = request.variables;
-  const key = [request.normalized, JSON.stringify(shaping), field.viewerDependent ? viewerId : ''].join('\u0000');
-  return { key, document: request.document, operationName: request.operationName, variables: request.variables, fieldName };
+  return [request.normalized, JSON.stringify(shaping), field.viewerDependent ? viewerId : ''].join('\u0000');
 }

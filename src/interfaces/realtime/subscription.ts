@@ -13,6 +13,8 @@ export function routeKey(channel: string, target: string): string {
  */
 export interface PayloadGroup {
   key: string;
+  /** Subscriptions here that share it (the router keeps one group object per key). */
+  members: number;
   document: DocumentNode;
   operationName: string | null;
   variables: Record<string, unknown>;
@@ -50,7 +52,8 @@ export class Subscription {
   /** False once completed, revoked or closed: nothing more may be sent for it. */
   active = true;
   private lastCursor: string | null;
-  private readonly lastSentByChat = new Map<string, { cursor: string; payload: string }>();
+  /** Only for counts (orderedPer 'chat'), made on first use: most subscriptions never need it. */
+  private lastSentByChat: Map<string, { cursor: string; payload: string }> | null = null;
 
   constructor(
     readonly id: string,
@@ -74,7 +77,7 @@ export class Subscription {
     if (this.field.accepts && !this.field.accepts(message, this.args)) return false;
     if (this.field.orderedPer === 'chat') {
       // A corrected value may come under the same cursor (after a rebuild): send it, but not a repeat.
-      const last = this.lastSentByChat.get(message.meta.chatId);
+      const last = this.lastSentByChat?.get(message.meta.chatId);
       if (last === undefined) return true;
       const order = compareCursors(message.meta.cursor, last.cursor);
       return order > 0 || (order === 0 && stableJson(message.payload) !== last.payload);
@@ -84,7 +87,7 @@ export class Subscription {
 
   markSent(message: ChannelMessage): void {
     if (this.field.orderedPer === 'chat') {
-      this.lastSentByChat.set(message.meta.chatId, { cursor: message.meta.cursor, payload: stableJson(message.payload) });
+      (this.lastSentByChat ??= new Map()).set(message.meta.chatId, { cursor: message.meta.cursor, payload: stableJson(message.payload) });
     }
     else this.lastCursor = message.meta.cursor;
   }

@@ -10,7 +10,7 @@ const schema = createGraphQLSchema();
 const QUERY = 'subscription($c: ID!) { messageAdded(chatId: $c) { id content seq cursor } }';
 
 function group(chatId: string, query = QUERY): PayloadGroup {
-  return { key: `${query}|${chatId}`, document: parse(query), operationName: null, variables: { c: chatId }, fieldName: 'messageAdded' };
+  return { key: `${query}|${chatId}`, members: 0, document: parse(query), operationName: null, variables: { c: chatId }, fieldName: 'messageAdded' };
 }
 
 class Sink implements FrameSink {
@@ -150,7 +150,7 @@ describe('SubscriptionRouter', () => {
     // Given a chatAdded subscriber, whose payload needs its unread count, while the database fails
     const query = 'subscription { chatAdded { id name unreadCount cursor } }';
     const sink = new Sink('bob');
-    const chatGroup: PayloadGroup = { key: `${query}|bob`, document: parse(query), operationName: null, variables: {}, fieldName: 'chatAdded' };
+    const chatGroup: PayloadGroup = { key: `${query}|bob`, members: 0, document: parse(query), operationName: null, variables: {}, fieldName: 'chatAdded' };
     const subscription = new Subscription('c', sink, SUBSCRIPTION_FIELDS.chatAdded!, chatGroup, {}, routeKey('chatAdded', 'bob'), null);
     router.add(subscription);
     unreadCountOf = async () => {
