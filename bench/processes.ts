@@ -11,8 +11,9 @@ export interface Instance {
   stop(): Promise<void>;
 }
 
-export async function startInstance(role: string, env: NodeJS.ProcessEnv): Promise<Instance> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--role', role, '--port', '0'], {
+/** `nodeArgs`: options for node itself, e.g. `--cpu-prof` (which NODE_OPTIONS does not take). */
+export async function startInstance(role: string, env: NodeJS.ProcessEnv, nodeArgs: string[] = []): Promise<Instance> {
+  const child = spawn(process.execPath, [...nodeArgs, BIN, 'serve', '--role', role, '--port', '0'], {
     // The load generator is one client posting as fast as it can: the per-user HTTP limit would measure itself.
     env: { ...process.env, ...env, LOG_LEVEL: 'warn', MIGRATE_ON_START: 'false', HTTP_OPERATIONS_PER_SECOND: '1000000' },
     stdio: ['ignore', 'pipe', 'pipe'],

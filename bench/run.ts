@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { Client } from 'pg';
 import { measureBaselines, type Baselines } from './baselines';
 import { measureCluster, measureOneProcess, type ClusterFigures, type OneProcessFigures } from './cluster-figures';
+import { measureRelayDrain, type RelayDrainFigures } from './relay-drain';
 
 /**
  * `npm run bench`: the figures of DESIGN.md §8, each printed beside the limit measured in the same run
@@ -15,12 +16,31 @@ const REDIS_URL = process.env.BENCH_REDIS_URL ?? process.env.REDIS_URL ?? 'redis
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const FANOUT = (process.env.BENCH_FANOUT ?? '1000,10000').split(',').map(Number);
 const SECRET = 'parley-bench-secret-0123456789abcdef';
+const BACKLOG = Number(process.env.BENCH_BACKLOG ?? 100_000);
+/** `BENCH_ONLY=relay` runs one part alone. */
+const ONLY = process.env.BENCH_ONLY;
 
 async function main(): Promise<void> {
+  if (ONLY === 'relay') {
+    const drain = await withDatabase((url) => measureRelayDrain(url, REDIS_URL, SECRET, BACKLOG));
+    process.stdout.write(`${relayLines(drain).join('\n')}\n`);
+    return;
+  }
   const baselines = await withDatabase(async (url) => measureBaselines(url, REDIS_URL, SECONDS));
   const single = await withDatabase((url) => measureOneProcess(url, SECRET, SECONDS));
   const cluster = await withDatabase((url) => measureCluster(url, REDIS_URL, SECRET, FANOUT, SECONDS));
-  report(baselines, single, cluster);
+  const drain = await withDatabase((url) => measureRelayDrain(url, REDIS_URL, SECRET, BACKLOG));
+  report(baselines, single, cluster, drain);
+}
+
+function relayLines(drain: RelayDrainFigures): string[] {
+  return [
+    `## Relay: a backlog of ${drain.rows} outbox rows drained to Redis (a receiver subscribed)`,
+    '',
+    '| rows | seconds | events/s | relay CPU µs per event |',
+    '|---|---|---|---|',
+    `| ${drain.rows} | ${drain.seconds} | ${drain.eventsPerSecond} | ${drain.relayCpuMicrosPerEvent} |`,
+  ];
 }
 
 async function withDatabase<T>(work: (url: string) => Promise<T>): Promise<T> {
@@ -45,7 +65,7 @@ async function admin(work: (client: Client) => Promise<unknown>): Promise<void> 
   }
 }
 
-function report(baselines: Baselines, single: OneProcessFigures, cluster: ClusterFigures): void {
+function report(baselines: Baselines, single: OneProcessFigures, cluster: ClusterFigures, drain: RelayDrainFigures): void {
   const writes = (figures: OneProcessFigures['write']) =>
     [1, 8, 32].map((c) => `| ${c} | ${figures[c]!.separateChats} | ${figures[c]!.oneChat} | ${baselines.pgbenchInsertTps[c] ?? 'n/a'} |`);
   const latency = (l: { samples: number; p50: number; p99: number; max: number }) => `| ${l.samples} | ${l.p50} | ${l.p99} | ${l.max} |`;
@@ -88,6 +108,8 @@ function report(baselines: Baselines, single: OneProcessFigures, cluster: Cluste
     ...cluster.routing.map((r) => `| ${r.otherSubscribers} ${latency(r.latency)}`),
     '',
     `Redis PUBLISH limit (redis-benchmark): ${baselines.redisPublishPerSecond.plain ?? 'n/a'}/s plain, ${baselines.redisPublishPerSecond.pipelined ?? 'n/a'}/s pipelined.`,
+    '',
+    ...relayLines(drain),
   ];
   const text = lines.join('\n');
   const dir = resolve(__dirname, '../../bench/reports');

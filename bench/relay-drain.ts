@@ -1,0 +1,85 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { Client } from 'pg';
+import { Api } from './cluster-figures';
+import { runCommand, startInstance } from './processes';
+
+export interface RelayDrainFigures {
+  rows: number;
+  seconds: number;
+  eventsPerSecond: number;
+  /** CPU time of the relay process per event drained. */
+  relayCpuMicrosPerEvent: number;
+}
+
+/**
+ * DESIGN.md §8 "relay": events per second drained from a backlog of `rows` outbox rows. The backlog is
+ * copies of one real post (3 channel messages, packed as the write path stores them), written while no
+ * relay runs; then a relay starts with a receiver subscribed through Redis, and the clock runs until the
+ * relay has published every row.
+ */
+export async function measureRelayDrain(databaseUrl: string, redisUrl: string, secret: string, rows: number): Promise<RelayDrainFigures> {
+  const env = { DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, AUTH_JWT_SECRET: secret, REDIS_CHANNEL_PREFIX: `drain-${randomBytes(3).toString('hex')}:` };
+  if ((await runCommand(['migrate'], env)) !== 0) throw new Error('parley migrate failed');
+  const sender = await startInstance('sender', env);
+  try {
+    const api = new Api(sender.url, secret);
+    const chatId = await api.createChat('alice', ['bob', 'carol']);
+    await api.post('alice', chatId, 'x'.repeat(200));
+  } finally {
+    await sender.stop();
+  }
+  await withClient(databaseUrl, (client) =>
+    client.query(
+      `insert into outbox (event_position, chat_id, payload)
+       select o.event_position, o.chat_id, o.payload
+       from (select * from outbox where event_position is not null order by id desc limit 1) o, generate_series(1, $1)`,
+      [rows],
+    ),
+  );
+  const receiver = await startInstance('receiver', env);
+  // BENCH_PROFILE_DIR=<dir> writes a CPU profile of the relay there (node --cpu-prof), to see where it goes.
+  const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
+  const relay = await startInstance('relay', env, profile);
+  try {
+    const started = process.hrtime.bigint();
+    const cpuBefore = cpuMicros(relay.child.pid!);
+    const target = rows + 2;
+    for (;;) {
+      if ((await relayedRecords(relay.url)) >= target) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const cpu = cpuMicros(relay.child.pid!) - cpuBefore;
+    return { rows, seconds: round(seconds), eventsPerSecond: Math.round(rows / seconds), relayCpuMicrosPerEvent: round(cpu / rows) };
+  } finally {
+    await relay.stop();
+    await receiver.stop();
+  }
+}
+
+async function relayedRecords(graphqlUrl: string): Promise<number> {
+  const text = await (await fetch(graphqlUrl.replace('/graphql', '/metrics'))).text();
+  const line = text.split('\n').find((l) => l.startsWith('parley_relay_records_total '));
+  return line ? Number(line.split(' ')[1]) : 0;
+}
+
+/** User and system CPU of a process so far, from /proc (clock ticks of 10 ms on Linux). */
+function cpuMicros(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+async function withClient(url: string, work: (client: Client) => Promise<unknown>): Promise<void> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+function round(value: number): number {
+  return Math.round(value * 100) / 100;
+}
