@@ -92,6 +92,24 @@ describe('Redis transport (real Redis)', () => {
     }
   });
 
+  it('parses a payload only when it is read, and reads a malformed one as empty instead of failing the row', async () => {
+    const raw = new Redis(process.env.TEST_REDIS_URL!);
+    try {
+      received.length = 0;
+      errors.length = 0;
+      const meta = '{"eventId":"e","cursor":"13.1","chatId":"c","occurredAt":"2026-12-01T00:00:00.000Z","position":"13.1","previous":"12.1","index":0,"count":1}';
+      await raw.publish(`${prefix}messageAdded`, `{"messageAdded":{"id":"m1",oops},"meta":${meta}}`);
+      await eventually(() => expect(received.map((r) => r.position)).toContain('13.1'));
+      const message = received.find((r) => r.position === '13.1')!.messages[0]!;
+      expect(message.meta).toMatchObject({ cursor: '13.1', chatId: 'c' });
+      expect(errors).toEqual([]);
+      expect(message.payload).toEqual({});
+      expect(errors).toHaveLength(1);
+    } finally {
+      raw.disconnect();
+    }
+  });
+
   it('publishes under an epoch only while no newer epoch has published; a refused batch sends nothing', async () => {
     received.length = 0;
     expect(await transport.publish([record('20.1', '12.1', ['epoch 5'])], 5)).toEqual({ published: true });

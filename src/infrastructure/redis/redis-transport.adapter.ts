@@ -179,11 +179,8 @@ export class RedisTransport extends EventTransport {
       this.lastProbeSeen = Date.now();
       return;
     }
-    const wire = JSON.parse(text) as WireMessage;
-    if (!isWireMessage(wire)) throw new Error(`ignored a malformed message on ${channel}`);
     const name = channel.slice(this.options.prefix.length) as ChannelName;
-    const { position, previous, index, count, ...meta } = wire.meta;
-    const message: ChannelMessage = { channel: name, payload: wire[name] as Record<string, unknown>, meta };
+    const { message, position, previous, index, count } = parseWireMessage(name, text, this.options.onError);
     // Reassemble the outbox row; a row missing a part is dropped whole and read from the store instead.
     if (!this.building || this.building.position !== position || index !== this.building.messages.length) {
       this.building = index === 0 ? { position, previous, count, messages: [] } : null;
@@ -196,6 +193,46 @@ export class RedisTransport extends EventTransport {
       for (const listener of this.listeners) listener(record);
     }
   }
+}
+
+/**
+ * A wire message as the router needs it. Routing needs only `meta`, which the relay writes last: it is
+ * parsed at once, and the payload only when a subscriber here needs it (most receivers have nobody in
+ * most chats). A message laid out otherwise is parsed whole. A payload that turns out malformed reads
+ * as `{}`: its subscribers' payloads fail, and they resume from the outbox.
+ */
+function parseWireMessage(name: ChannelName, text: string, onError: (error: unknown) => void) {
+  const head = `{${JSON.stringify(name)}:`;
+  const metaAt = text.lastIndexOf(',"meta":');
+  if (!text.startsWith(head) || metaAt < head.length || !text.endsWith('}')) return fromWhole(name, JSON.parse(text));
+  const wireMeta = JSON.parse(text.slice(metaAt + ',"meta":'.length, -1)) as WireMessage['meta'];
+  if (!isWireMessage({ meta: wireMeta })) throw new Error(`ignored a malformed message on ${name}`);
+  const { position, previous, index, count, ...meta } = wireMeta;
+  const raw = text.slice(head.length, metaAt);
+  let payload: Record<string, unknown> | null = null;
+  const message: ChannelMessage = {
+    channel: name,
+    meta,
+    get payload() {
+      if (payload === null) {
+        try {
+          payload = JSON.parse(raw) as Record<string, unknown>;
+        } catch (error) {
+          onError(error);
+          payload = {};
+        }
+      }
+      return payload;
+    },
+  };
+  return { message, position, previous, index, count };
+}
+
+function fromWhole(name: ChannelName, wire: unknown) {
+  if (!isWireMessage(wire)) throw new Error(`ignored a malformed message on ${name}`);
+  const { position, previous, index, count, ...meta } = wire.meta;
+  const message: ChannelMessage = { channel: name, payload: wire[name] as Record<string, unknown>, meta };
+  return { message, position, previous, index, count };
 }
 
 function isWireMessage(value: unknown): value is WireMessage {
