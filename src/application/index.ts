@@ -20,5 +20,5 @@ export * from './realtime/cursor';
 export * from './realtime/channels';
 export { channelMessagesFor, unreadCountMessage, withCursor, type ChannelContext } from './realtime/channel-messages';
 export { OrderedWork } from './realtime/ordered-work';
-export { packChannelMessages, unpackChannelMessages } from './realtime/outbox-packing';
+export { packChannelMessages, unpackChannelMessages, unpackStamped } from './realtime/outbox-packing';
 export { requireReader } from './shared/chat-access';

@@ -57,3 +57,26 @@ function resolve(messages: ChannelMessage[], { $ref: [index, part] }: Reference)
   if (!target) throw new Error(`outbox row refers to channel message ${index}, which it does not hold`);
   return part === 'payload' ? target.payload : target.meta.userIds;
 }
+
+/**
+ * Unpacks a row freshly parsed from the database and stamps every payload with the event's cursor,
+ * in place: the row's objects are the caller's alone, and a payload shared by several channels is
+ * stamped once and stays shared (no copies per message, as readers of a backlog go through many).
+ */
+export function unpackStamped(stored: unknown[], cursor: string | null): ChannelMessage[] {
+  const messages = unpackChannelMessages(stored);
+  if (cursor === null) return messages;
+  const stamped = new Set<object>();
+  const stamp = (payload: Record<string, unknown>) => {
+    if (stamped.has(payload)) return;
+    stamped.add(payload);
+    payload.cursor = cursor;
+    const nested = payload.message;
+    if (nested && typeof nested === 'object') stamp(nested as Record<string, unknown>);
+  };
+  for (const message of messages) {
+    stamp(message.payload);
+    message.meta.cursor = cursor;
+  }
+  return messages;
+}

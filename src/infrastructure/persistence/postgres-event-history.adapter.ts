@@ -4,9 +4,8 @@ import {
   decodeCursor,
   encodeCursor,
   EventHistory,
-  unpackChannelMessages,
+  unpackStamped,
   unreadCountMessage,
-  withCursor,
   type ChannelMessage,
   type HistoryPage,
 } from '../../application';
@@ -83,7 +82,7 @@ export class PostgresEventHistory extends EventHistory {
 
 function toHistoryRecord(row: OutboxRow): HistoryRecord {
   const cursor = encodeCursor(row.tx_id, row.event_position!);
-  return { cursor, messages: unpackChannelMessages(row.payload).map((message) => withCursor(message, cursor)) };
+  return { cursor, messages: unpackStamped(row.payload, cursor) };
 }
 
 type HistoryRecord = HistoryPage['records'][number];

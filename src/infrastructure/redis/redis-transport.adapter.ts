@@ -83,14 +83,9 @@ export class RedisTransport extends EventTransport {
     await this.publisherReady();
     // One array rather than spread arguments: a large batch would pass the engine's argument limit.
     const args = [this.channelName(RELAY_EPOCH_KEY), epoch === undefined ? '' : String(epoch)];
+    const wire = new WireWriter();
     for (const record of records) {
-      record.messages.forEach((message, index) => {
-        const wire: WireMessage = {
-          [message.channel]: message.payload,
-          meta: { ...message.meta, position: record.position, previous: record.previous, index, count: record.messages.length },
-        };
-        args.push(this.channelName(message.channel), JSON.stringify(wire));
-      });
+      record.messages.forEach((message, index) => args.push(this.channelName(message.channel), wire.message(record, message, index)));
     }
     const answer = await this.publisher.parleyFencedPublish(args);
     return answer === -1 ? { published: true } : { published: false, fencedBy: Number(answer) };
@@ -192,6 +187,36 @@ export class RedisTransport extends EventTransport {
       this.building = null;
       for (const listener of this.listeners) listener(record);
     }
+  }
+}
+
+const NESTED = '\u0000parley:nested\u0000';
+const NESTED_JSON = JSON.stringify(NESTED);
+
+/**
+ * Writes wire messages (DESIGN.md §3: `{ "<channel>": payload, "meta": {…} }`, meta last). A payload
+ * that several channels of a row share (a post's message is in three) is serialised once per batch, as
+ * is a message nested in a list item; no string a client sends can hold the NUL of the placeholder.
+ */
+class WireWriter {
+  private readonly json = new Map<object, string>();
+
+  message(record: RelayedRecord, message: ChannelMessage, index: number): string {
+    const previous = record.previous === undefined ? '' : `,"previous":${JSON.stringify(record.previous)}`;
+    const fields = JSON.stringify(message.meta);
+    const meta = `${fields === '{}' ? '{' : `${fields.slice(0, -1)},`}"position":${JSON.stringify(record.position)}${previous},"index":${index},"count":${record.messages.length}}`;
+    return `{${JSON.stringify(message.channel)}:${this.payload(message.payload)},"meta":${meta}}`;
+  }
+
+  private payload(payload: Record<string, unknown>): string {
+    let text = this.json.get(payload);
+    if (text !== undefined) return text;
+    const nested = payload.message;
+    text = nested && typeof nested === 'object'
+      ? JSON.stringify({ ...payload, message: NESTED }).replace(NESTED_JSON, () => this.payload(nested as Record<string, unknown>))
+      : JSON.stringify(payload);
+    this.json.set(payload, text);
+    return text;
   }
 }
 

@@ -1,5 +1,5 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { decodeCursor, encodeCursor, unpackChannelMessages, withCursor, type RelayedRecord } from '../../application';
+import { decodeCursor, encodeCursor, unpackStamped, type RelayedRecord } from '../../application';
 import { settled } from '../persistence/commit-order';
 import { OUTBOX_PAGE, readOutboxPage, type OutboxPageLimits, type OutboxRow } from '../persistence/outbox-page';
 
@@ -68,14 +68,9 @@ export class OutboxReader {
 
 export function toRelayedRecord(row: OutboxRow): RelayedRecord {
   const position = encodeCursor(row.tx_id, row.id);
-  const messages = unpackChannelMessages(row.payload);
   // Domain rows get their event's cursor; derived rows (projections) carry the cursor of their source event.
-  return {
-    position,
-    messages: row.event_position === null
-      ? messages
-      : messages.map((message) => withCursor(message, encodeCursor(row.tx_id, row.event_position!))),
-  };
+  const cursor = row.event_position === null ? null : encodeCursor(row.tx_id, row.event_position);
+  return { position, messages: unpackStamped(row.payload, cursor) };
 }
 
 /** Links each record to the one before it, the first to `previous`. */

@@ -1,11 +1,17 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { decodeCursor, encodeCursor, type EventTransport, type RelayedRecord } from '../../application';
-import { OutboxReader } from './outbox-reader';
+import { OutboxReader, type RelayedPage } from './outbox-reader';
 import type { RelayLead } from './relay-lead';
 import { BackgroundLoop } from '../system/background-loop';
 import { CAUGHT_UP_TIMEOUT_MS, Progress } from '../system/progress';
 
 const CHECKPOINT_EVERY_MS = 1000;
+/**
+ * Bigger pages than other readers take: fewer round trips per event when draining a backlog. A page
+ * of 4 MiB stored is about 12 MiB on the wire (a post is published on three channels), well within
+ * Redis's default output buffer for a subscriber (32 MiB).
+ */
+const RELAY_PAGE = { rows: 2000, bytes: 4 * 1024 * 1024 };
 
 export interface OutboxRelayOptions {
   name?: string;
@@ -40,10 +46,12 @@ export class OutboxRelay {
   private claimedEpoch: number | null = null;
   private readonly reader: OutboxReader;
   private readonly progress: Progress;
+  /** The next page, read while the one before it is being published: the two round trips overlap. */
+  private prefetched: { after: string; page: Promise<RelayedPage> } | null = null;
 
   constructor(private readonly orm: MikroORM, private readonly transport: EventTransport, private readonly options: OutboxRelayOptions) {
     this.name = options.name ?? 'default';
-    this.batchSize = options.batchSize ?? 500;
+    this.batchSize = options.batchSize ?? RELAY_PAGE.rows;
     this.reader = new OutboxReader(orm);
     this.progress = new Progress(`outbox relay ${this.name}`);
     this.loop = new BackgroundLoop(() => this.relayBatch(), {
@@ -74,6 +82,7 @@ export class OutboxRelay {
 
   /** Leadership changed hands: read progress from the database again before publishing. */
   forgetCheckpoint(): void {
+    this.prefetched = null;
     this.checkpoint = null;
     this.unsaved = false;
     this.claimedEpoch = null;
@@ -89,13 +98,15 @@ export class OutboxRelay {
     if (this.options.lead && !(await this.claimLead())) return false;
     const from = this.checkpoint ?? (await this.loadCheckpoint());
     const position = encodeCursor(from.txId, from.outboxId);
-    const records = await this.reader.after(position, this.batchSize);
+    const { records, more } = await this.pageAfter(position);
     if (records.length === 0) {
       this.progress.advance(position);
       await this.saveCheckpoint();
       // Committed rows can sit behind a transaction that is still open; look again shortly.
       return (await this.reader.pendingAfter(position)) ? 'soon' : false;
     }
+    // More waits: read it while this page goes out.
+    if (more) this.prefetch(records[records.length - 1]!.position);
     if (!(await this.publishFenced(records))) return false;
     const last = decodeCursor(records[records.length - 1]!.position)!;
     this.checkpoint = { txId: last.txId.toString(), outboxId: last.position.toString() };
@@ -104,6 +115,24 @@ export class OutboxRelay {
     this.options.onPublished?.(records);
     this.progress.advance(records[records.length - 1]!.position);
     return true;
+  }
+
+  private pageAfter(position: string): Promise<RelayedPage> {
+    const prefetched = this.prefetched;
+    this.prefetched = null;
+    if (prefetched?.after === position) return prefetched.page;
+    return this.read(position);
+  }
+
+  private prefetch(after: string): void {
+    const page = this.read(after);
+    // A failed read ahead is only wasted: the page is read again when it is needed.
+    page.catch(() => undefined);
+    this.prefetched = { after, page };
+  }
+
+  private read(after: string): Promise<RelayedPage> {
+    return this.reader.page(after, { limits: { rows: this.batchSize, bytes: RELAY_PAGE.bytes } });
   }
 
   /**
