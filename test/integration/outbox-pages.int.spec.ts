@@ -7,7 +7,7 @@ import { ok } from '../support/graphql-http';
 import { createTestDatabase, withClient, type TestDatabase } from '../support/test-database';
 import { startTestServer, tokenFor } from '../support/test-server';
 
-const POSTS = 300;
+const POSTS = 160;
 /** Nearly 4,000 characters of two bytes each: 8 KB of content per message. */
 const CONTENT = 'é'.repeat(3990);
 const PARTICIPANTS = Array.from({ length: 200 }, (_, i) => `user-${i}`);
