@@ -2,7 +2,7 @@ import { execute, GraphQLError, type ExecutionResult, type GraphQLSchema } from 
 import { isChatChannel, OrderedWork, type ChannelMessage, type RelayedRecord } from '../../application';
 import type { GraphQLContext } from '../graphql/graphql-context';
 import { toGraphQLError } from '../graphql/graphql-errors';
-import { routeKey, type ClientError, type PayloadGroup, type Subscription } from './subscription';
+import type { ClientError, PayloadGroup, Subscription } from './subscription';
 
 export interface RouterDependencies {
   schema: GraphQLSchema;
@@ -26,7 +26,8 @@ export const NO_LONGER_A_PARTICIPANT: ClientError = {
  * handled one at a time, in order, and a record seen before (a relay retry) is dropped by position.
  */
 export class SubscriptionRouter {
-  private readonly routes = new Map<string, Set<Subscription>>();
+  /** channel → chat or user → subscriptions: a channel nobody here listens to costs one lookup per message. */
+  private readonly routes = new Map<string, Map<string, Set<Subscription>>>();
   private readonly byViewer = new Map<string, Set<Subscription>>();
   private readonly work: OrderedWork;
   private readonly groups = new Map<string, PayloadGroup>();
@@ -59,14 +60,18 @@ export class SubscriptionRouter {
 
   add(subscription: Subscription): void {
     subscription.group.members++;
-    addTo(this.routes, subscription.routeKey, subscription);
+    let byTarget = this.routes.get(subscription.field.channel);
+    if (!byTarget) this.routes.set(subscription.field.channel, (byTarget = new Map()));
+    addTo(byTarget, subscription.target, subscription);
     addTo(this.byViewer, subscription.viewerId, subscription);
     this.subscriptionCount++;
   }
 
   remove(subscription: Subscription): void {
     subscription.active = false;
-    if (!removeFrom(this.routes, subscription.routeKey, subscription)) return;
+    const byTarget = this.routes.get(subscription.field.channel);
+    if (!byTarget || !removeFrom(byTarget, subscription.target, subscription)) return;
+    if (byTarget.size === 0) this.routes.delete(subscription.field.channel);
     this.subscriptionCount--;
     removeFrom(this.byViewer, subscription.viewerId, subscription);
     const { group } = subscription;
@@ -166,9 +171,11 @@ export class SubscriptionRouter {
   /** Who gets the message now, by payload group; held subscriptions keep it for later instead. */
   private subscribersByGroup(message: ChannelMessage): Map<string, Subscription[]> {
     const groups = new Map<string, Subscription[]>();
+    const byTarget = this.routes.get(message.channel);
+    if (!byTarget) return groups;
     const targets = isChatChannel(message.channel) ? [message.meta.chatId] : (message.meta.userIds ?? []);
     for (const target of targets) {
-      const subscribers = this.routes.get(routeKey(message.channel, target));
+      const subscribers = byTarget.get(target);
       if (!subscribers) continue;
       for (const subscription of subscribers) {
         if (subscription.pending) {

@@ -4,7 +4,7 @@ import type { ClientConnection } from './client-connection';
 import type { HistoryReplay } from './history-replay';
 import type { OperationRequest } from './operation-request';
 import { SUBSCRIPTION_FIELDS, type SubscriptionField } from './subscription-fields';
-import { routeKey, Subscription } from './subscription';
+import { Subscription } from './subscription';
 import { NO_LONGER_A_PARTICIPANT, type SubscriptionRouter } from './subscription-router';
 
 export interface SubscriptionStarterDependencies {
@@ -49,7 +49,7 @@ export class SubscriptionStarter {
       variables: request.variables,
       fieldName,
     }));
-    const subscription = new Subscription(id, connection, field, group, args, routeKey(field.channel, target), after);
+    const subscription = new Subscription(id, connection, field, group, args, target, after);
     // Held from the start: what arrives waits until the re-check below has passed and history is out.
     subscription.pending = [];
     connection.subscriptions.set(id, subscription);

@@ -2,11 +2,6 @@ import type { DocumentNode } from 'graphql';
 import { compareCursors, type ChannelMessage } from '../../application';
 import type { SubscriptionField } from './subscription-fields';
 
-/** Where a subscriber hears from: every message of a channel for one chat, or for one user. */
-export function routeKey(channel: string, target: string): string {
-  return `${channel}\u0000${target}`;
-}
-
 /**
  * Subscribers that would receive the same bytes for the same message share a group: the payload is
  * executed and serialised once per group and message (DESIGN.md §4, issue 3 "Routing by index").
@@ -61,7 +56,8 @@ export class Subscription {
     readonly field: SubscriptionField,
     readonly group: PayloadGroup,
     readonly args: Record<string, unknown>,
-    readonly routeKey: string,
+    /** Where it hears from, on its field's channel: the chat (chat-scoped) or the viewer (user-scoped). */
+    readonly target: string,
     after: string | null,
   ) {
     // Counts resume with their current values (DESIGN.md §4), whatever cursor the client holds.

@@ -3,7 +3,7 @@ import type { ChannelMessage } from '../../../src/application';
 import { createGraphQLSchema } from '../../../src/interfaces/graphql/create-yoga';
 import type { GraphQLContext } from '../../../src/interfaces/graphql/graphql-context';
 import { SUBSCRIPTION_FIELDS } from '../../../src/interfaces/realtime/subscription-fields';
-import { routeKey, Subscription, type ClientError, type FrameSink, type PayloadGroup } from '../../../src/interfaces/realtime/subscription';
+import { Subscription, type ClientError, type FrameSink, type PayloadGroup } from '../../../src/interfaces/realtime/subscription';
 import { SubscriptionRouter } from '../../../src/interfaces/realtime/subscription-router';
 
 const schema = createGraphQLSchema();
@@ -69,7 +69,7 @@ describe('SubscriptionRouter', () => {
 
   function subscribe(chatId: string, viewer: string, id = '1', shared = group(chatId)): Sink {
     const sink = new Sink(viewer);
-    router.add(new Subscription(id, sink, SUBSCRIPTION_FIELDS.messageAdded!, shared, { chatId }, routeKey('messageAdded', chatId), null));
+    router.add(new Subscription(id, sink, SUBSCRIPTION_FIELDS.messageAdded!, shared, { chatId }, chatId, null));
     return sink;
   }
 
@@ -108,7 +108,7 @@ describe('SubscriptionRouter', () => {
 
   it('holds live messages while a subscriber replays history, then sends only what history did not', async () => {
     const sink = new Sink('bob');
-    const subscription = new Subscription('r', sink, SUBSCRIPTION_FIELDS.messageAdded!, group('chat-a'), { chatId: 'chat-a' }, routeKey('messageAdded', 'chat-a'), '1.0');
+    const subscription = new Subscription('r', sink, SUBSCRIPTION_FIELDS.messageAdded!, group('chat-a'), { chatId: 'chat-a' }, 'chat-a', '1.0');
     subscription.pending = [];
     router.add(subscription);
     router.receive({ position: '1.2', messages: [added('chat-a', 2)] });
@@ -124,7 +124,7 @@ describe('SubscriptionRouter', () => {
   it('sends what was held no faster than the client reads, without holding up other subscribers', async () => {
     // Given a resuming subscriber with three messages held for it, whose client is not reading right now
     const sink = new Sink('bob');
-    const subscription = new Subscription('r', sink, SUBSCRIPTION_FIELDS.messageAdded!, group('chat-a'), { chatId: 'chat-a' }, routeKey('messageAdded', 'chat-a'), '1.0');
+    const subscription = new Subscription('r', sink, SUBSCRIPTION_FIELDS.messageAdded!, group('chat-a'), { chatId: 'chat-a' }, 'chat-a', '1.0');
     subscription.pending = [];
     router.add(subscription);
     for (const seq of [1, 2, 3]) router.receive({ position: `1.${seq}`, messages: [added('chat-a', seq)] });
@@ -151,7 +151,7 @@ describe('SubscriptionRouter', () => {
     const query = 'subscription { chatAdded { id name unreadCount cursor } }';
     const sink = new Sink('bob');
     const chatGroup: PayloadGroup = { key: `${query}|bob`, members: 0, document: parse(query), operationName: null, variables: {}, fieldName: 'chatAdded' };
-    const subscription = new Subscription('c', sink, SUBSCRIPTION_FIELDS.chatAdded!, chatGroup, {}, routeKey('chatAdded', 'bob'), null);
+    const subscription = new Subscription('c', sink, SUBSCRIPTION_FIELDS.chatAdded!, chatGroup, {}, 'bob', null);
     router.add(subscription);
     unreadCountOf = async () => {
       throw new Error('connection to 10.0.0.5:5432 lost (password=hunter2)');
