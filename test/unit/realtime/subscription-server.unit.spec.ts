@@ -133,6 +133,17 @@ describe('SubscriptionServer, over a socket whose client reads at a given pace',
     }
   }
 
+  /** A live subscription ('live', no cursor) whose first access check passed and whose re-check waits for the test. */
+  async function subscribedAwaitingRecheck() {
+    let answerRecheck!: (membership: ChatMembership) => void;
+    membership = (call) =>
+      call === 1 ? Promise.resolve({ exists: true, isParticipant: true }) : new Promise((resolve) => (answerRecheck = resolve));
+    const socket = (await connect()).readAt(1 << 20);
+    socket.deliver({ id: 'live', type: 'subscribe', payload: { query: QUERY, variables: { c: CHAT } } });
+    await until(() => membershipCalls === 2, 'the access re-check');
+    return { socket, answerRecheck };
+  }
+
   const seqsOf = (socket: FakeSocket, id: string) =>
     socket.framesOf(id).filter((frame) => frame.type === 'next').map((frame) => frame.payload.data.messageAdded.seq);
 
@@ -182,12 +193,7 @@ describe('SubscriptionServer, over a socket whose client reads at a given pace',
 
   it('holds a subscription without a cursor until its access is checked again, so a removal cannot slip past', async () => {
     // Given bob subscribing while his removal is being committed: the first check passes, the second waits
-    let answerRecheck!: (membership: ChatMembership) => void;
-    membership = (call) =>
-      call === 1 ? Promise.resolve({ exists: true, isParticipant: true }) : new Promise((resolve) => (answerRecheck = resolve));
-    const socket = (await connect()).readAt(1 << 20);
-    socket.deliver({ id: 'live', type: 'subscribe', payload: { query: QUERY, variables: { c: CHAT } } });
-    await until(() => membershipCalls === 2, 'the access re-check');
+    const { socket, answerRecheck } = await subscribedAwaitingRecheck();
 
     // When a message posted after the removal is routed before the re-check answers
     await router.receive({ position: '1.1', previous: '1.0', messages: [added(1)] });
@@ -203,12 +209,7 @@ describe('SubscriptionServer, over a socket whose client reads at a given pace',
   });
 
   it('sends what arrived during the re-check once it passes, in order', async () => {
-    let answerRecheck!: (membership: ChatMembership) => void;
-    membership = (call) =>
-      call === 1 ? Promise.resolve({ exists: true, isParticipant: true }) : new Promise((resolve) => (answerRecheck = resolve));
-    const socket = (await connect()).readAt(1 << 20);
-    socket.deliver({ id: 'live', type: 'subscribe', payload: { query: QUERY, variables: { c: CHAT } } });
-    await until(() => membershipCalls === 2, 'the access re-check');
+    const { socket, answerRecheck } = await subscribedAwaitingRecheck();
     await router.receive({ position: '1.1', previous: '1.0', messages: [added(1)] });
     answerRecheck({ exists: true, isParticipant: true });
     await until(() => seqsOf(socket, 'live').length === 1, 'the held message');
