@@ -3,8 +3,8 @@ import { stopAllClusters } from './harness/cluster';
 import { chaosProfile } from './harness/profile';
 
 const profile = chaosProfile();
-/** Cluster start, a calm round and six faults (one freezes the relay leader for ~10 s) per seed. */
-const PER_SEED_MS = profile.name === 'full' ? 8 * 60_000 : 5 * 60_000;
+/** The seed's budget for its rounds (it stops itself past it), plus the last round, the checks and teardown. */
+const PER_SEED_MS = profile.budgetMs + 2 * 60_000;
 
 /**
  * The chaos suite of issue 7 (see test/README.md "Chaos"): a seeded random workload over 2 senders,

@@ -18,7 +18,11 @@ export interface ChaosProfile {
   freezeMs: number;
   /** How long the oracle waits for the system to catch up after a round. */
   quiesceTimeoutMs: number;
+  /** A seed's rounds stop (and say so) once this much time has gone, so a failing run ends in bounded time. */
+  budgetMs: number;
   faults: string[] | null;
+  /** CHAOS_AVOID_KNOWN_DEFECTS=1: a diagnostic workload that steers around the known defects (see Workload). */
+  avoidKnownDefects: boolean;
 }
 
 export function chaosProfile(env: NodeJS.ProcessEnv = process.env): ChaosProfile {
@@ -29,7 +33,8 @@ export function chaosProfile(env: NodeJS.ProcessEnv = process.env): ChaosProfile
     : Array.from({ length: count }, () => Math.floor(Math.random() * 2 ** 31));
   if (seeds.some((seed) => !Number.isInteger(seed) || seed < 0)) throw new Error(`CHAOS_SEED must be non-negative integers, got ${env.CHAOS_SEED}`);
   const faults = env.CHAOS_FAULTS === 'none' ? [] : env.CHAOS_FAULTS ? env.CHAOS_FAULTS.split(',').map((f) => f.trim()) : null;
+  const avoidKnownDefects = env.CHAOS_AVOID_KNOWN_DEFECTS === '1';
   return name === 'full'
-    ? { name, seeds, users: 5, maxChats: 10, opsPerRound: 150, opsDuringFault: 50, concurrency: 4, thinkMs: [20, 150], freezeMs: 10_000, quiesceTimeoutMs: 90_000, faults }
-    : { name, seeds, users: 4, maxChats: 6, opsPerRound: 45, opsDuringFault: 15, concurrency: 3, thinkMs: [30, 200], freezeMs: 10_000, quiesceTimeoutMs: 60_000, faults };
+    ? { name, seeds, users: 5, maxChats: 10, opsPerRound: 150, opsDuringFault: 50, concurrency: 4, thinkMs: [20, 150], freezeMs: 10_000, quiesceTimeoutMs: 90_000, budgetMs: 4 * 60_000, faults, avoidKnownDefects }
+    : { name, seeds, users: 4, maxChats: 6, opsPerRound: 45, opsDuringFault: 15, concurrency: 3, thinkMs: [30, 200], freezeMs: 10_000, quiesceTimeoutMs: 60_000, budgetMs: 3.5 * 60_000, faults, avoidKnownDefects };
 }

@@ -12,6 +12,8 @@ export interface Failure {
   chatId?: string;
   detail: string;
   round?: string;
+  /** For a missing delivery: the items, so that later rounds do not wait for them again. */
+  lost?: string[];
 }
 
 /** User-scoped channels checked exactly against the recipients the outbox recorded. */
@@ -32,6 +34,8 @@ export class Oracle {
   readonly failures: Failure[] = [];
   private readonly reported = new Set<string>();
   private reportedAnomalies = 0;
+  /** Deliveries reported missing: never coming, so later checks do not wait for them. */
+  private readonly lost = new Set<string>();
   round = 'setup';
   /** What the last check compared: evidence that it looked at something. */
   stats: Record<string, number> = {};
@@ -45,9 +49,12 @@ export class Oracle {
   ) {}
 
   /** Waits until the system has caught up with the event store (or `timeoutMs`), then records what differs. */
-  async check(timeoutMs: number): Promise<{ waitedMs: number; caughtUp: boolean }> {
+  async check(timeoutMs: number, stallMs = 20_000): Promise<{ waitedMs: number; caughtUp: boolean }> {
     const started = Date.now();
     let pending: Failure[] = [];
+    // Stop waiting when nothing has moved for `stallMs`: a lost message does not come back by waiting.
+    let signature = '';
+    let changed = started;
     let truth: Truth;
     const revived = new Map<TrackedSubscription, { forbidden: number; fallback: boolean }>();
     for (;;) {
@@ -56,7 +63,9 @@ export class Oracle {
       for (const failure of this.safety(truth)) this.report(failure);
       pending = this.deliveryGaps(truth);
       if (pending.length === 0) pending = await this.readModelGaps(truth);
-      if (pending.length === 0 || Date.now() - started > timeoutMs) break;
+      const now = pending.map((f) => `${f.kind}|${f.userId}|${f.chatId}|${f.detail}`).join('\n');
+      if (now !== signature) [signature, changed] = [now, Date.now()];
+      if (pending.length === 0 || Date.now() - started > timeoutMs || Date.now() - changed > stallMs) break;
       // Polling the effect (subscribers and read models catching up), as eventually() does.
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
@@ -68,6 +77,8 @@ export class Oracle {
   }
 
   private report(failure: Failure): void {
+    for (const item of failure.lost ?? []) this.lost.add(item);
+    delete failure.lost;
     const key = `${failure.kind}|${failure.userId ?? ''}|${failure.chatId ?? ''}`;
     if (this.reported.has(key)) return;
     this.reported.add(key);
@@ -167,28 +178,30 @@ export class Oracle {
         }
         const received = new Set(tracked.items.map((item) => item.seq));
         const expected = chat.messages.filter((m) => m.members.has(userId) && compareCursors(m.cursor, tracked.firstAfter) > 0);
-        const missing = expected.filter((m) => !received.has(m.seq));
+        const missing = expected.filter((m) => !received.has(m.seq) && !this.lost.has(`${userId}|${chat.id}|${m.seq}`));
         // Lost to a resume the server refused (reported on its own): final, and told apart from a plain loss.
         const refused = missing.filter((m) => tracked.skipTo && compareCursors(m.cursor, tracked.skipTo) < 0);
         const lost = missing.filter((m) => !refused.includes(m));
         const describe = (list: typeof missing) => `${list.length} of ${expected.length} entitled messages never arrived, first seq ${list[0]!.seq} (cursor ${list[0]!.cursor}); `
           + `received ${tracked.items.length}, last cursor ${tracked.lastCursor}; subscribed after ${tracked.firstAfter}; `
           + `last starts ${JSON.stringify(tracked.starts.slice(-3))}; errors ${tracked.errors.join(',') || 'none'}`;
+        const keys = (list: typeof missing) => list.map((m) => `${userId}|${chat.id}|${m.seq}`);
         if (refused.length > 0) {
-          this.report({ ...base, kind: 'messageAdded missing after a refused resume', detail: `${describe(refused)}; the refused resume was after ${tracked.skippedFrom}, resumed instead from the latest join ${tracked.skipTo}` });
+          this.report({ ...base, kind: 'messageAdded missing after a refused resume', detail: `${describe(refused)}; the refused resume was after ${tracked.skippedFrom}, resumed instead from the latest join ${tracked.skipTo}`, lost: keys(refused) });
         }
-        if (lost.length > 0) gaps.push({ ...base, kind: 'messageAdded missing', detail: describe(lost) });
+        if (lost.length > 0) gaps.push({ ...base, kind: 'messageAdded missing', detail: describe(lost), lost: keys(lost) });
       }
       for (const field of ROUTED_FIELDS) {
         const tracked = session.subscriptions.get(field)!;
         const expected = (truth.routed.get(routeKey(field, userId)) ?? []).filter((m) => compareCursors(m.cursor, tracked.firstAfter) > 0);
         const received = new Set(tracked.items.map((item) => item.cursor));
-        const missing = expected.filter((m) => !received.has(m.cursor));
+        const missing = expected.filter((m) => !received.has(m.cursor) && !this.lost.has(`${userId}|${field}|${m.cursor}`));
         if (missing.length > 0) {
           gaps.push({
             userId,
             chatId: missing[0]!.chatId,
             kind: `${field} missing`,
+            lost: missing.map((m) => `${userId}|${field}|${m.cursor}`),
             detail: `${missing.length} of ${expected.length} never arrived, first at cursor ${missing[0]!.cursor}; received ${tracked.items.length}, last cursor ${tracked.lastCursor}; starts ${JSON.stringify(tracked.starts.slice(-3))}`,
           });
         }
