@@ -59,9 +59,13 @@ export async function runChaos(seed: number, profile: ChaosProfile, progress: (l
     const api = new Api(cluster);
     const events: SessionEvents = {
       chatAdded(session, chat) {
-        const tracked = session.subscriptions.get(`messageAdded:${chat.id}`);
-        if (!tracked) session.watchChat(chat.id, chat.cursor);
-        else if (tracked.state === 'dormant') session.revive(tracked);
+        // Every other user also watches each chat live only (no `after`): it must never see what it may not.
+        const live = users.indexOf(session.userId) % 2 === 0;
+        for (const key of [`messageAdded:${chat.id}`, ...(live ? [`messageAddedLive:${chat.id}`] : [])]) {
+          const tracked = session.subscriptions.get(key);
+          if (!tracked) session.watchChat(chat.id, chat.cursor, key.startsWith('messageAddedLive'));
+          else if (tracked.state === 'dormant') session.revive(tracked);
+        }
       },
       note: (note) => notes.push(note),
     };

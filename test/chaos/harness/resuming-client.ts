@@ -39,12 +39,20 @@ export class TrackedSubscription {
   generation = 0;
   unsubscribe: () => void = () => undefined;
 
+  /** Subscribes made: items carry the one they arrived on (`segment`), for live-only subscriptions. */
+  segment = 0;
+
   constructor(
     readonly key: string,
     readonly field: Field,
     readonly chatId: string | null,
     /** The `after` of the very first subscribe: what the subscriber is entitled to starts after it. */
     readonly firstAfter: string,
+    /**
+     * Live only: subscribed (and after a reconnect, subscribed again) without `after`, as a client that
+     * does not care for history would. Gaps are allowed there; anything the user may not see is not.
+     */
+    readonly live = false,
   ) {}
 
   /**
@@ -100,11 +108,11 @@ export class UserSession {
   }
 
   /** A chat-scoped messageAdded, first subscribed after `after` (the cursor of the event that let the user in). */
-  watchChat(chatId: string, after: string): TrackedSubscription {
-    const key = `messageAdded:${chatId}`;
+  watchChat(chatId: string, after: string, live = false): TrackedSubscription {
+    const key = `${live ? 'messageAddedLive' : 'messageAdded'}:${chatId}`;
     let tracked = this.subscriptions.get(key);
     if (!tracked) {
-      tracked = new TrackedSubscription(key, 'messageAdded', chatId, after);
+      tracked = new TrackedSubscription(key, 'messageAdded', chatId, after, live);
       this.subscriptions.set(key, tracked);
       this.subscribe(tracked);
     }
@@ -206,9 +214,10 @@ export class UserSession {
     if (!client || tracked.state !== 'active') return;
     tracked.unsubscribe();
     const generation = ++tracked.generation;
-    const after = tracked.resumeFrom;
+    const after = tracked.live ? 'none (live only)' : tracked.resumeFrom;
+    const segment = ++tracked.segment;
     tracked.starts.push({ after, receiver: this.receiver });
-    const variables: Record<string, unknown> = { after };
+    const variables: Record<string, unknown> = tracked.live ? {} : { after };
     if (tracked.chatId) variables.chatId = tracked.chatId;
     tracked.unsubscribe = client.subscribe<Record<string, any>>(
       { query: SUBSCRIPTIONS[tracked.field], variables },
@@ -217,7 +226,7 @@ export class UserSession {
           if (generation !== tracked.generation) return;
           if (result.errors?.length) return this.failed(tracked, generation, result.errors);
           const item = result.data![tracked.field];
-          tracked.items.push(item);
+          tracked.items.push(tracked.live ? { ...item, segment } : item);
           tracked.lastCursor = item.cursor;
           if (tracked.field === 'chatAdded') this.events.chatAdded(this, item);
         },

@@ -139,8 +139,9 @@ export class Oracle {
     const failures: Failure[] = [];
     const base = { userId, chatId: tracked.chatId! };
     if (!chat) return [{ ...base, kind: 'messageAdded for an unknown chat', detail: JSON.stringify(tracked.items[0]) }];
-    const seen = new Set<number>();
+    const seen = new Set<string>();
     let highest = 0;
+    let segment = 0;
     tracked.items.forEach((item, index) => {
       const truth = chat.bySeq.get(item.seq);
       const where = `item #${index} (seq ${item.seq}) of ${tracked.items.length}, seqs around it ${seqsAround(tracked.items, index)}`;
@@ -148,11 +149,14 @@ export class Oracle {
         failures.push({ ...base, kind: 'messageAdded differs from the event store', detail: `${where}: got ${JSON.stringify(item)}, stored ${JSON.stringify(truth && { id: truth.id, content: truth.postedContent, senderId: truth.senderId, cursor: truth.cursor })}` });
         return;
       }
-      if (seen.has(item.seq)) failures.push({ ...base, kind: 'messageAdded duplicate', detail: `${where}: seq ${item.seq} received twice` });
-      else if (item.seq < highest) failures.push({ ...base, kind: 'messageAdded out of seq order', detail: `${where}: seq ${item.seq} after seq ${highest}` });
-      if (!truth.members.has(userId)) failures.push({ ...base, kind: 'messageAdded not entitled', detail: `${where}: posted while ${userId} was not a participant (participants then: ${[...truth.members].join(', ')})` });
-      if (compareCursors(item.cursor, tracked.firstAfter) <= 0) failures.push({ ...base, kind: 'messageAdded before its after', detail: `${where}: cursor ${item.cursor} is not after ${tracked.firstAfter}` });
-      seen.add(item.seq);
+      // A live-only subscription starts afresh on each subscribe: order and repeats are judged per subscribe.
+      if (tracked.live && item.segment !== segment) [segment, highest] = [item.segment, 0];
+      const kind = tracked.live ? 'messageAdded (live only)' : 'messageAdded';
+      if (seen.has(`${segment}:${item.seq}`)) failures.push({ ...base, kind: `${kind} duplicate`, detail: `${where}: seq ${item.seq} received twice` });
+      else if (item.seq < highest) failures.push({ ...base, kind: `${kind} out of seq order`, detail: `${where}: seq ${item.seq} after seq ${highest}` });
+      if (!truth.members.has(userId)) failures.push({ ...base, kind: `${kind} not entitled`, detail: `${where}: posted while ${userId} was not a participant (participants then: ${[...truth.members].join(', ')}); starts ${JSON.stringify(tracked.starts.slice(-3))}` });
+      if (!tracked.live && compareCursors(item.cursor, tracked.firstAfter) <= 0) failures.push({ ...base, kind: 'messageAdded before its after', detail: `${where}: cursor ${item.cursor} is not after ${tracked.firstAfter}` });
+      seen.add(`${segment}:${item.seq}`);
       highest = Math.max(highest, item.seq);
     });
     return failures;
@@ -244,12 +248,13 @@ export class Oracle {
   private coverage(truth: Truth): Record<string, number> {
     const sessions = [...this.sessions.values()];
     const subscriptions = sessions.flatMap((s) => [...s.subscriptions.values()]);
-    const items = (field: string) => subscriptions.filter((t) => t.field === field).reduce((n, t) => n + t.items.length, 0);
+    const items = (field: string) => subscriptions.filter((t) => t.field === field && !t.live).reduce((n, t) => n + t.items.length, 0);
     return {
       events: truth.eventCount,
       subscriptions: subscriptions.length,
       dormant: subscriptions.filter((t) => t.state === 'dormant').length,
       messageAdded: items('messageAdded'),
+      messageAddedLiveOnly: subscriptions.filter((t) => t.live).reduce((n, t) => n + t.items.length, 0),
       chatMessageNotification: items('chatMessageNotification'),
       chatAdded: items('chatAdded'),
       chatUpdated: items('chatUpdated'),
