@@ -18,7 +18,7 @@ export interface ChaosProfile {
   freezeMs: number;
   /** How long the oracle waits for the system to catch up after a round. */
   quiesceTimeoutMs: number;
-  /** A seed's rounds stop (and say so) once this much time has gone, so a failing run ends in bounded time. */
+  /** A failing seed's rounds stop (and say so) once this much time has gone, so a failing run ends in bounded time. */
   budgetMs: number;
   faults: string[] | null;
   /** CHAOS_AVOID_KNOWN_DEFECTS=1: a diagnostic workload that steers around the known defects (see Workload). */

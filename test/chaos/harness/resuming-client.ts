@@ -4,7 +4,7 @@ import { compareCursors } from '../../../src/application/realtime/cursor';
 import type { ChaosCluster } from './cluster';
 
 export const SUBSCRIPTIONS = {
-  messageAdded: 'subscription($chatId: ID!, $after: String) { messageAdded(chatId: $chatId, after: $after) { id chatId senderId content seq cursor } }',
+  messageAdded: 'subscription($chatId: ID!, $after: String) { messageAdded(chatId: $chatId, after: $after) { id chatId senderId content seq cursor createdAt } }',
   chatMessageNotification: 'subscription($after: String) { chatMessageNotification(after: $after) { chatId senderId cursor message { id seq } } }',
   unreadCountUpdated: 'subscription($after: String) { unreadCountUpdated(after: $after) { chatId userId unreadCount cursor } }',
   chatAdded: 'subscription($after: String) { chatAdded(after: $after) { id participantIds cursor } }',
@@ -226,7 +226,7 @@ export class UserSession {
           if (generation !== tracked.generation) return;
           if (result.errors?.length) return this.failed(tracked, generation, result.errors);
           const item = result.data![tracked.field];
-          tracked.items.push(tracked.live ? { ...item, segment } : item);
+          tracked.items.push(tracked.live ? { ...item, segment, receivedAt: Date.now() } : { ...item, receivedAt: Date.now() });
           tracked.lastCursor = item.cursor;
           if (tracked.field === 'chatAdded') this.events.chatAdded(this, item);
         },
