@@ -57,6 +57,8 @@ export async function runChaos(seed: number, profile: ChaosProfile, progress: (l
   let workload: Workload | null = null;
   let logs: string | null = null;
   let reportFile: string | null = null;
+  /** A harness or cluster step that threw: the run still reports, with its seed, what it saw until then. */
+  const errors: Failure[] = [];
   try {
     const api = new Api(cluster);
     const events: SessionEvents = {
@@ -101,18 +103,20 @@ export async function runChaos(seed: number, profile: ChaosProfile, progress: (l
       for (const line of done.observed) progress(`  observed: ${line}`);
       for (const f of oracle.failures.slice(oracle.failures.length - done.newFailures)) progress(`  FAILURE ${formatFailure(f).slice(0, 600)}`);
     }
+  } catch (error) {
+    errors.push({ kind: 'the run could not go on', detail: (error as Error).stack ?? String(error), round: rounds.length ? `after ${rounds.at(-1)!.name}` : 'setup' });
   } finally {
     await Promise.all([...sessions.values()].map((s) => s.close()));
-    const failed = (oracle?.failures.length ?? 1) > 0;
+    const failed = errors.length > 0 || (oracle?.failures.length ?? 1) > 0;
     if (failed || process.env.CHAOS_KEEP_LOGS) logs = cluster.saveLogs();
-    await cluster.stop();
+    await cluster.stop().catch((error: unknown) => errors.push({ kind: 'the cluster did not stop cleanly', detail: String(error), round: 'teardown' }));
   }
   const report: RunReport = {
     seed,
     profile: profile.name,
     rounds,
-    failures: oracle!.failures,
-    outcomes: workload!.outcomes,
+    failures: [...(oracle?.failures ?? []), ...errors],
+    outcomes: workload?.outcomes ?? new Map(),
     notes,
     resumes: [...sessions.values()].reduce((sum, s) => sum + [...s.subscriptions.values()].reduce((n, t) => n + t.starts.length - 1, 0), 0),
     logs,
