@@ -1,0 +1,99 @@
+import type { ChaosCluster } from './cluster';
+
+export interface GraphQLAnswer<T = any> {
+  data?: T | null;
+  errors?: { message: string; extensions?: { code?: string } }[];
+  status: number;
+}
+
+/** What one operation ended with, after the retries a careful client makes. */
+export type Outcome<T = any> =
+  | { ok: true; data: T; attempts: number; transient: string[] }
+  | { ok: false; code: string; attempts: number; transient: string[] };
+
+/** Failures that say nothing about the operation itself: the client tries again, on the other sender. */
+const TRANSIENT_CODES = new Set(['INTERNAL_SERVER_ERROR', 'RATE_LIMITED', 'UNAVAILABLE']);
+const MAX_ATTEMPTS = 25;
+const REQUEST_TIMEOUT_MS = 20_000;
+
+/**
+ * GraphQL over HTTP as a client that retries would use it: a request that fails for a reason outside
+ * the request (the sender died mid-request, its database session was cut, a rate limit) is sent
+ * again, unchanged, to another sender. Mutations stay safe to retry because the workload makes them
+ * so (createMessage carries a clientMessageId; the others are idempotent in the domain).
+ */
+export class Api {
+  private turn = 0;
+
+  constructor(private readonly cluster: ChaosCluster) {}
+
+  /** A sender to send to, alternating; `avoid` is one that just failed. */
+  senderUrl(avoid?: string, prefer?: string): string {
+    const senders = this.cluster.alive('sender').filter((s) => !s.paused);
+    if (senders.length === 0) throw new Error('no sender is alive');
+    const preferred = prefer ? senders.find((s) => s.name === prefer) : undefined;
+    if (preferred && preferred.url !== avoid) return preferred.url;
+    const candidates = senders.filter((s) => s.url !== avoid);
+    const list = candidates.length ? candidates : senders;
+    return list[this.turn++ % list.length]!.url;
+  }
+
+  async request<T = any>(
+    token: string | null,
+    query: string,
+    variables: Record<string, unknown>,
+    options: { prefer?: string; maxAttempts?: number } = {},
+  ): Promise<Outcome<T>> {
+    const maxAttempts = options.maxAttempts ?? MAX_ATTEMPTS;
+    const transient: string[] = [];
+    let url: string | undefined;
+    for (let attempt = 1; ; attempt++) {
+      let reason: string;
+      try {
+        url = this.senderUrl(url, attempt === 1 ? options.prefer : undefined);
+        const answer = await post<T>(url, token, query, variables);
+        const code = answer.errors?.[0]?.extensions?.code ?? (answer.errors?.length ? 'NO_CODE' : undefined);
+        if (!code && answer.data) return { ok: true, data: answer.data, attempts: attempt, transient };
+        if (code && !TRANSIENT_CODES.has(code) && answer.status < 500) {
+          return { ok: false, code, attempts: attempt, transient };
+        }
+        reason = `${code ?? 'no data'} (HTTP ${answer.status})`;
+      } catch (error) {
+        reason = networkReason(error);
+      }
+      transient.push(reason);
+      if (attempt >= maxAttempts) return { ok: false, code: `GAVE_UP: ${transient.slice(-3).join('; ')}`, attempts: attempt, transient };
+      // A client's backoff between retries, not a wait for an effect.
+      await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** attempt)));
+    }
+  }
+
+  /** For the oracle: a read that must succeed. */
+  async read<T = any>(token: string, query: string, variables: Record<string, unknown> = {}): Promise<T> {
+    const outcome = await this.request<T>(token, query, variables);
+    if (!outcome.ok) throw new Error(`query failed: ${outcome.code}: ${query}`);
+    return outcome.data;
+  }
+}
+
+async function post<T>(url: string, token: string | null, query: string, variables: Record<string, unknown>): Promise<GraphQLAnswer<T>> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const response = await fetch(url, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ query, variables }),
+    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+  });
+  const text = await response.text();
+  try {
+    return { status: response.status, ...(JSON.parse(text) as Omit<GraphQLAnswer<T>, 'status'>) };
+  } catch {
+    return { status: response.status, errors: [{ message: text.slice(0, 200), extensions: { code: 'UNAVAILABLE' } }] };
+  }
+}
+
+function networkReason(error: unknown): string {
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  return `network: ${cause?.code ?? cause?.message ?? (error as Error).message}`;
+}

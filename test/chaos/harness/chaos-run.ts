@@ -1,0 +1,252 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tokenFor } from '../../support/test-server';
+import { Oracle, type Failure } from '../oracle/oracle';
+import { Api } from './api';
+import { tryBadSubscriptions } from './bad-subscriptions';
+import { ChaosCluster } from './cluster';
+import { FAULTS, type Fault } from './faults';
+import { Prng } from './prng';
+import type { ChaosProfile } from './profile';
+import { UserSession, type ClientNote, type SessionEvents } from './resuming-client';
+import { Workload } from './workload';
+
+const USERS = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank'];
+const STRANGER = 'mallory';
+
+export interface RoundReport {
+  name: string;
+  observed: string[];
+  operations: number;
+  durationMs: number;
+  quiesceMs: number;
+  caughtUp: boolean;
+  newFailures: number;
+  /** What the oracle compared after this round (cumulative counts). */
+  checked: Record<string, number>;
+  /** messageAdded delay (post's createdAt → frame received) of what arrived during the round. */
+  delayMs: { count: number; p50: number; p99: number; max: number };
+}
+
+export interface RunReport {
+  seed: number;
+  profile: string;
+  rounds: RoundReport[];
+  failures: Failure[];
+  outcomes: Map<string, number>;
+  notes: ClientNote[];
+  resumes: number;
+  logs: string | null;
+  reportFile: string | null;
+}
+
+/**
+ * One seed: a fresh cluster, users connected to both receivers, a calm round and then each fault in
+ * turn while the workload runs, with the oracle's verdict after each round.
+ */
+export async function runChaos(seed: number, profile: ChaosProfile, progress: (line: string) => void = () => undefined): Promise<RunReport> {
+  const began = Date.now();
+  const rng = new Prng(seed);
+  const users = USERS.slice(0, profile.users);
+  const tokens = new Map(await Promise.all([...users, STRANGER].map(async (u) => [u, await tokenFor(u, '2h')] as const)));
+  const cluster = await ChaosCluster.start(`seed-${seed}`);
+  const sessions = new Map<string, UserSession>();
+  const notes: ClientNote[] = [];
+  const rounds: RoundReport[] = [];
+  let oracle: Oracle | null = null;
+  let workload: Workload | null = null;
+  let logs: string | null = null;
+  let reportFile: string | null = null;
+  /** A harness or cluster step that threw: the run still reports, with its seed, what it saw until then. */
+  const errors: Failure[] = [];
+  try {
+    const api = new Api(cluster);
+    const events: SessionEvents = {
+      chatAdded(session, chat) {
+        // Every other user also watches each chat live only (no `after`): it must never see what it may not.
+        const live = users.indexOf(session.userId) % 2 === 0;
+        for (const key of [`messageAdded:${chat.id}`, ...(live ? [`messageAddedLive:${chat.id}`] : [])]) {
+          const tracked = session.subscriptions.get(key);
+          if (!tracked) session.watchChat(chat.id, chat.cursor, key.startsWith('messageAddedLive'));
+          else if (tracked.state === 'dormant') session.revive(tracked);
+        }
+      },
+      note: (note) => notes.push(note),
+    };
+    const { head } = await api.read(tokens.get(users[0]!)!, '{ head }');
+    users.forEach((user, i) => {
+      const session = new UserSession(user, tokens.get(user)!, cluster, events, i % 2 ? 'receiver-2' : 'receiver-1');
+      sessions.set(user, session);
+      session.start(head);
+    });
+    await Promise.all([...sessions.values()].map((s) => s.whenConnected()));
+
+    workload = new Workload(rng.fork('workload'), api, { users, stranger: STRANGER, maxChats: profile.maxChats, tokens, runId: `s${seed}`, avoidKnownDefects: profile.avoidKnownDefects });
+    oracle = new Oracle(cluster, api, sessions, tokens, workload);
+    await workload.seedChats();
+    await tryBadSubscriptions(cluster, workload, tokens, STRANGER);
+
+    const faults = chooseFaults(profile, rng.fork('faults'));
+    const all = [null, ...faults];
+    for (const [index, fault] of all.entries()) {
+      const name = fault?.name ?? 'calm';
+      // Only a run that already failed is cut short: a slow green run on a busy machine is not a failure.
+      if (oracle.failures.length > 0 && Date.now() - began > profile.budgetMs) {
+        const skipped = all.slice(index).map((f) => f?.name ?? 'calm');
+        oracle.failures.push({ kind: 'run over its time budget', detail: `${profile.budgetMs} ms gone; rounds not run: ${skipped.join(', ')}`, round: name });
+        break;
+      }
+      progress(`seed ${seed}: round ${name}`);
+      rounds.push(await round(name, fault, { cluster, sessions, workload, oracle, profile, rng: rng.fork(name) }));
+      const done = rounds.at(-1)!;
+      progress(`seed ${seed}: round ${name} done in ${done.durationMs} ms (quiet ${done.caughtUp ? 'after' : 'NOT within'} ${done.quiesceMs} ms), ${done.newFailures} new failures; messageAdded delay p50 ${done.delayMs.p50} ms, max ${done.delayMs.max} ms`);
+      for (const line of done.observed) progress(`  observed: ${line}`);
+      for (const f of oracle.failures.slice(oracle.failures.length - done.newFailures)) progress(`  FAILURE ${formatFailure(f).slice(0, 600)}`);
+    }
+  } catch (error) {
+    errors.push({ kind: 'the run could not go on', detail: (error as Error).stack ?? String(error), round: rounds.length ? `after ${rounds.at(-1)!.name}` : 'setup' });
+  } finally {
+    await Promise.all([...sessions.values()].map((s) => s.close()));
+    const failed = errors.length > 0 || (oracle?.failures.length ?? 1) > 0;
+    if (failed || process.env.CHAOS_KEEP_LOGS) logs = cluster.saveLogs();
+    await cluster.stop().catch((error: unknown) => errors.push({ kind: 'the cluster did not stop cleanly', detail: String(error), round: 'teardown' }));
+  }
+  const report: RunReport = {
+    seed,
+    profile: profile.name,
+    rounds,
+    failures: [...(oracle?.failures ?? []), ...errors],
+    outcomes: workload?.outcomes ?? new Map(),
+    notes,
+    resumes: [...sessions.values()].reduce((sum, s) => sum + [...s.subscriptions.values()].reduce((n, t) => n + t.starts.length - 1, 0), 0),
+    logs,
+    reportFile,
+  };
+  if (logs) {
+    reportFile = join(logs, 'report.txt');
+    writeFileSync(reportFile, formatReport(report));
+    report.reportFile = reportFile;
+  }
+  return report;
+}
+
+interface RoundContext {
+  cluster: ChaosCluster;
+  sessions: Map<string, UserSession>;
+  workload: Workload;
+  oracle: Oracle;
+  profile: ChaosProfile;
+  rng: Prng;
+}
+
+async function round(name: string, fault: Fault | null, context: RoundContext): Promise<RoundReport> {
+  const { cluster, sessions, workload, oracle, profile, rng } = context;
+  const started = Date.now();
+  const before = oracle.failures.length;
+  const operations = workload.completed;
+  const observed: string[] = [];
+  workload.round = oracle.round = name;
+  rebalance(cluster, sessions);
+  await Promise.all([...sessions.values()].map((s) => s.whenConnected()));
+
+  const third = Math.floor(profile.opsPerRound / 3);
+  if (!fault) {
+    await workload.run(profile.opsPerRound, profile.concurrency);
+  } else {
+    await workload.run(third, profile.concurrency);
+    const during = workload.start(profile.concurrency, profile.thinkMs);
+    try {
+      await fault.inject({ cluster, workload, sessions, rng, opsDuringFault: profile.opsDuringFault, freezeMs: profile.freezeMs, observe: (note) => observed.push(note) });
+    } catch (error) {
+      oracle.failures.push({ kind: 'fault did not heal', detail: `${name}: ${(error as Error).message}`, round: name });
+      await heal(cluster);
+    } finally {
+      await during.stop();
+    }
+    await workload.run(third, profile.concurrency);
+  }
+  await cluster.allReady(60_000);
+  await Promise.all([...sessions.values()].map((s) => s.whenConnected()));
+  const quiet = Date.now();
+  const verdict = await oracle.check(profile.quiesceTimeoutMs);
+  return {
+    name,
+    observed,
+    operations: workload.completed - operations,
+    durationMs: Date.now() - started,
+    quiesceMs: Date.now() - quiet,
+    caughtUp: verdict.caughtUp,
+    newFailures: oracle.failures.length - before,
+    checked: { ...oracle.stats },
+    delayMs: deliveryDelays(sessions, started),
+  };
+}
+
+function deliveryDelays(sessions: Map<string, UserSession>, since: number): RoundReport['delayMs'] {
+  const delays = [...sessions.values()]
+    .flatMap((s) => [...s.subscriptions.values()].filter((t) => t.field === 'messageAdded'))
+    .flatMap((t) => t.items.filter((i) => i.receivedAt >= since).map((i) => i.receivedAt - Date.parse(i.createdAt)))
+    .sort((a, b) => a - b);
+  const at = (q: number) => delays[Math.min(delays.length - 1, Math.floor(q * delays.length))] ?? 0;
+  return { count: delays.length, p50: at(0.5), p99: at(0.99), max: delays.at(-1) ?? 0 };
+}
+
+/** Clients spread over both receivers again (a moved client resumes with its cursors, which is exercised too). */
+function rebalance(cluster: ChaosCluster, sessions: Map<string, UserSession>): void {
+  [...sessions.values()].forEach((session, i) => {
+    const target = i % 2 ? 'receiver-2' : 'receiver-1';
+    if (session.receiver !== target && cluster.instance(target).alive) session.moveTo(target);
+  });
+}
+
+/** After a fault that failed half-way: nothing frozen, nothing dead, before the next one starts. */
+async function heal(cluster: ChaosCluster): Promise<void> {
+  if (!(await cluster.redisAnswers())) await cluster.redis.start();
+  for (const instance of cluster.instances.values()) {
+    if (instance.paused) cluster.resume(instance.name);
+    if (!instance.alive) await cluster.restart(instance.name);
+  }
+}
+
+function chooseFaults(profile: ChaosProfile, rng: Prng): Fault[] {
+  const known = new Map(FAULTS.map((f) => [f.name, f]));
+  if (profile.faults) {
+    return profile.faults.map((name) => {
+      const fault = known.get(name);
+      if (!fault) throw new Error(`unknown fault ${name}; known: ${[...known.keys()].join(', ')}`);
+      return fault;
+    });
+  }
+  return profile.name === 'full' ? rng.shuffle(FAULTS) : FAULTS;
+}
+
+export function formatReport(report: RunReport): string {
+  const lines = [
+    `chaos run: seed ${report.seed} (${report.profile}${process.env.CHAOS_AVOID_KNOWN_DEFECTS === '1' ? ', avoiding the known defects' : ''}); rerun with CHAOS_SEED=${report.seed}${report.profile === 'full' ? ' npm run test:chaos' : ' npx jest test/chaos'}`,
+    '',
+    'rounds:',
+    ...report.rounds.map((r) => `  ${r.name}: ${r.operations} operations, ${r.durationMs} ms, quiet ${r.caughtUp ? 'after' : 'NOT within'} ${r.quiesceMs} ms, ${r.newFailures} new failures${r.observed.length ? `\n    ${r.observed.join('\n    ')}` : ''}\n    messageAdded delay ms (live and resumed frames): p50 ${r.delayMs.p50}, p99 ${r.delayMs.p99}, max ${r.delayMs.max} (${r.delayMs.count} frames)\n    checked: ${Object.entries(r.checked).map(([k, v]) => `${k} ${v}`).join(', ')}`),
+    `client resumes (resubscriptions with a last cursor): ${report.resumes}`,
+    '',
+    `failures (${report.failures.length}, first per kind/user/chat):`,
+    ...report.failures.map((f) => `  ${formatFailure(f)}`),
+    '',
+    'client notes:',
+    ...summarize(report.notes.map((n) => `${n.key}: ${n.what.replace(/[0-9a-f-]{36}/g, '<id>')}`)),
+    '',
+    'operation outcomes (round | operation → outcome: count):',
+    ...[...report.outcomes.entries()].map(([k, v]) => `  ${k}: ${v}`),
+  ];
+  if (report.logs) lines.push('', `process logs: ${report.logs}`);
+  return lines.join('\n');
+}
+
+function formatFailure(f: Failure): string {
+  return `[${f.round}] ${f.kind}${f.userId ? ` user=${f.userId}` : ''}${f.chatId ? ` chat=${f.chatId}` : ''}: ${f.detail}`;
+}
+
+function summarize(lines: string[]): string[] {
+  const counts = new Map<string, number>();
+  for (const line of lines) counts.set(line, (counts.get(line) ?? 0) + 1);
+  return [...counts.entries()].map(([line, count]) => `  ${line} (×${count})`);
+}

@@ -1,0 +1,40 @@
+/**
+ * How big a chaos run is. `bounded` runs inside `npm test` (one seed, every fault once, a small
+ * workload); `full` is `npm run test:chaos` (several seeds, more operations). CHAOS_SEED=<n> runs
+ * exactly that seed, CHAOS_SEEDS=<n> that many random seeds, CHAOS_FAULTS=a,b only those faults (`none`: only the calm round).
+ */
+export interface ChaosProfile {
+  name: 'bounded' | 'full';
+  seeds: number[];
+  users: number;
+  maxChats: number;
+  /** Operations per round without a fault; with one, a third before it and a third after it. */
+  opsPerRound: number;
+  /** Operations a fault lets through while it lasts (Redis down, a relay or receiver dead). */
+  opsDuringFault: number;
+  concurrency: number;
+  /** A user's pause between operations while a fault lasts (the workload then runs for the fault's length). */
+  thinkMs: [number, number];
+  freezeMs: number;
+  /** How long the oracle waits for the system to catch up after a round. */
+  quiesceTimeoutMs: number;
+  /** A failing seed's rounds stop (and say so) once this much time has gone, so a failing run ends in bounded time. */
+  budgetMs: number;
+  faults: string[] | null;
+  /** CHAOS_AVOID_KNOWN_DEFECTS=1: a diagnostic workload that steers around the known defects (see Workload). */
+  avoidKnownDefects: boolean;
+}
+
+export function chaosProfile(env: NodeJS.ProcessEnv = process.env): ChaosProfile {
+  const name = env.CHAOS_PROFILE === 'full' ? 'full' : 'bounded';
+  const count = Number(env.CHAOS_SEEDS ?? (name === 'full' ? 3 : 1));
+  const seeds = env.CHAOS_SEED
+    ? env.CHAOS_SEED.split(',').map((s) => Number(s))
+    : Array.from({ length: count }, () => Math.floor(Math.random() * 2 ** 31));
+  if (seeds.some((seed) => !Number.isInteger(seed) || seed < 0)) throw new Error(`CHAOS_SEED must be non-negative integers, got ${env.CHAOS_SEED}`);
+  const faults = env.CHAOS_FAULTS === 'none' ? [] : env.CHAOS_FAULTS ? env.CHAOS_FAULTS.split(',').map((f) => f.trim()) : null;
+  const avoidKnownDefects = env.CHAOS_AVOID_KNOWN_DEFECTS === '1';
+  return name === 'full'
+    ? { name, seeds, users: 5, maxChats: 10, opsPerRound: 150, opsDuringFault: 50, concurrency: 4, thinkMs: [20, 150], freezeMs: 10_000, quiesceTimeoutMs: 90_000, budgetMs: 4 * 60_000, faults, avoidKnownDefects }
+    : { name, seeds, users: 4, maxChats: 6, opsPerRound: 45, opsDuringFault: 15, concurrency: 3, thinkMs: [30, 200], freezeMs: 10_000, quiesceTimeoutMs: 60_000, budgetMs: 3.5 * 60_000, faults, avoidKnownDefects };
+}
