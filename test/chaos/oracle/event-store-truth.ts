@@ -1,5 +1,6 @@
 import type { Client } from 'pg';
 import { compareCursors, encodeCursor } from '../../../src/application/realtime/cursor';
+import { unpackChannelMessages } from '../../../src/application/realtime/outbox-packing';
 import { evolveChat, initialChatState, type ChatEvent, type ChatState } from '../../../src/domain';
 import { unreadCountsFromEvents } from '../../support/ground-truth';
 
@@ -77,7 +78,8 @@ export async function loadTruth(db: Client, routedChannels: readonly string[]): 
   const routed = new Map<string, RoutedTruth[]>();
   for (const row of outbox) {
     const cursor = encodeCursor(row.tx_id, row.event_position);
-    for (const message of row.payload) {
+    // Rows store a value shared by channels once (outbox-packing.ts): read them as every reader does.
+    for (const message of unpackChannelMessages(row.payload)) {
       if (!routedChannels.includes(message.channel)) continue;
       for (const userId of message.meta.userIds ?? []) {
         const key = routeKey(message.channel, userId);
