@@ -30,7 +30,7 @@ export function createGraphQLServer(deps: YogaDependencies): YogaServerInstance<
   return createYoga<object, GraphQLContext>({
     schema: deps.schema,
     graphqlEndpoint: GRAPHQL_PATH,
-    graphiql: deps.graphiql ? { title: 'Parley GraphiQL', subscriptionsProtocol: 'WS' } : false,
+    graphiql: deps.graphiql ? { title: 'Parley GraphiQL' } : false,
     renderGraphiQL: renderGraphiQLOffline,
     landingPage: false,
     logging: false,
