@@ -156,6 +156,7 @@ export class ParleyClient {
 
   private connect(): void {
     this.retryTimer = null;
+    if (this.currentState === 'closed') return;
     this.setState(this.waitingState());
     const session: Session = { socket: null, connectedAt: null, pongTimer: null };
     this.session = session;
@@ -165,11 +166,14 @@ export class ParleyClient {
   private async open(session: Session): Promise<void> {
     let token: string;
     try {
-      token = await this.options.getToken({ refresh: this.refreshToken });
+      // Never called synchronously: nothing of the application runs before the constructor has returned.
+      const refresh = this.refreshToken;
+      token = await Promise.resolve().then(() => this.options.getToken({ refresh }));
     } catch (error) {
       if (this.session !== session) return;
-      this.report(error);
       this.session = null;
+      this.report(error);
+      // The application may have closed the client on hearing of it (a user who has to sign in again).
       return this.scheduleReconnect();
     }
     if (this.session !== session) return;
@@ -233,6 +237,7 @@ export class ParleyClient {
   }
 
   private scheduleReconnect(): void {
+    if (this.currentState === 'closed') return;
     const delay = reconnectDelay(this.attempt++, this.host.backoff, () => this.random());
     this.setState(this.waitingState());
     this.retryTimer = this.timers.setTimeout(() => this.connect(), delay);

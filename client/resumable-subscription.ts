@@ -59,6 +59,8 @@ export class ManagedSubscription<T extends Payload> implements ResumableSubscrip
   private retries = 0;
   private retryTimer: unknown = null;
   private ended = false;
+  /** The socket it was last sent on; sending twice on one socket would leave a second copy running on the server. */
+  private attachedTo: SocketClient | null = null;
 
   constructor(private readonly request: SubscriptionRequest<T>, private readonly handlers: SubscriptionHandlers<T>, private readonly host: SubscriptionHost) {
     if (!/\$after\b/.test(request.query)) {
@@ -78,8 +80,9 @@ export class ManagedSubscription<T extends Payload> implements ResumableSubscrip
 
   /** Sends the subscription on a freshly acknowledged socket. */
   attach(socket: SocketClient): void {
-    if (this.ended) return;
+    if (this.ended || this.attachedTo === socket) return;
     const run = this.abandon();
+    this.attachedTo = socket;
     if (this.gate.resumeCursor !== undefined) return this.send(socket, run);
     // Without a starting point a reconnect could not resume: take the server's head first.
     queryOnce<{ head: string }>(socket, '{ head }').then(
@@ -97,6 +100,7 @@ export class ManagedSubscription<T extends Payload> implements ResumableSubscrip
   /** The socket is gone; the next connection attaches again. */
   detach(): void {
     this.abandon();
+    this.attachedTo = null;
   }
 
   unsubscribe(): void {
@@ -152,6 +156,7 @@ export class ManagedSubscription<T extends Payload> implements ResumableSubscrip
     const delay = reconnectDelay(this.retries++, this.host.backoff, () => this.host.random());
     this.retryTimer = this.host.setTimeout(() => {
       this.retryTimer = null;
+      this.attachedTo = null;
       this.attach(socket);
     }, delay);
   }

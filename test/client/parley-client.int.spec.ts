@@ -274,6 +274,48 @@ describe('client library against a real server: resume, repeats, tokens, backoff
     await eventually(() => expect(received.items.map((m) => m.content)).toEqual(['live', 'while away']), 20_000);
   });
 
+  it('sends a subscription made while the connection comes up once', async () => {
+    const chatId = await newChat('once');
+    const socket = instrumentedWebSocket();
+    const received = collect<Message>();
+    const from = await head();
+    const { client } = clientOf('bob', { webSocketImpl: socket.impl });
+    client.onStateChange((state) => {
+      if (state === 'connected' && socket.subscribes().length === 0) {
+        client.subscribe<Message>({ query: MESSAGE_ADDED, variables: { chatId }, after: from }, received.handlers);
+      }
+    });
+    await post('alice', chatId, 'hello');
+    await eventually(() => expect(received.items.map((m) => m.content)).toEqual(['hello']));
+    expect(socket.subscribes().filter((message) => message.payload.query === MESSAGE_ADDED)).toHaveLength(1);
+  });
+
+  it('tries again with backoff when the token source fails, and stops once closed', async () => {
+    let calls = 0;
+    const { client, errors } = clientOf('bob', {
+      getToken: async () => {
+        calls++;
+        if (calls === 1) throw new Error('token service unavailable');
+        return tokenFor('bob');
+      },
+    });
+    await eventually(() => expect(client.state).toBe('connected'));
+    expect(errors.map(String)).toEqual(['Error: token service unavailable']);
+
+    // A client closed from its own error handler does not come back
+    let refusals = 0;
+    const { client: closing, states } = clientOf('bob', {
+      getToken: () => {
+        refusals++;
+        throw new Error('signed out');
+      },
+      onError: () => closing.close(),
+    });
+    await eventually(() => expect(closing.state).toBe('closed'));
+    expect(refusals).toBe(1);
+    expect(states).toEqual(['connecting', 'closed']);
+  });
+
   it('refuses a subscription that cannot be resumed', () => {
     const { client } = clientOf('bob');
     expect(() => client.subscribe({ query: 'subscription { chatAdded { id cursor } }' }, { next: () => undefined })).toThrow(/\$after/);

@@ -1,4 +1,4 @@
-import { ParleyClient, ParleyError } from '../../client';
+import { DEFAULT_BACKOFF, ParleyClient, ParleyError, reconnectDelay } from '../../client';
 import { ChatList } from './chat-list';
 import { ChatView } from './chat-view';
 import { connectionStatus } from './connection-status';
@@ -26,8 +26,7 @@ export class ChatApp {
       isOnline: () => navigator.onLine,
       backoff: { maxMs: 5_000 },
       onError: (error) => {
-        if (error instanceof SessionEnded) this.signOut('Your session has ended: sign in again.');
-        else console.warn('parley:', error);
+        if (!(error instanceof SessionEnded)) console.warn('parley:', error);
       },
     });
     this.status.show(this.client.state);
@@ -43,11 +42,12 @@ export class ChatApp {
   async start(): Promise<void> {
     let me: string;
     try {
-      ({ me } = await this.client.request<{ me: string }>(ME));
+      ({ me } = await this.untilAnswered(() => this.client.request<{ me: string }>(ME)));
     } catch (error) {
-      const refused = error instanceof ParleyError && error.code === 'UNAUTHENTICATED';
-      return this.signOut(refused ? 'That token was refused: sign in again.' : `Parley did not answer: ${String(error)}`);
+      if (!(error instanceof SessionEnded)) this.signOut('That token was refused: sign in again.');
+      return;
     }
+    if (this.ended) return;
     const list = new ChatList(this.client, me, {
       open: (chat) => void this.open(chat, me),
       left: (chatId) => {
@@ -73,7 +73,23 @@ export class ChatApp {
       ),
     );
     this.closeChat();
-    await list.load();
+    await this.untilAnswered(() => list.load()).catch(() => undefined);
+  }
+
+  /**
+   * Runs a first request again until the server answers it (it may be restarting, or the network
+   * away); a refused token or a closed session ends it.
+   */
+  private async untilAnswered<T>(request: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await request();
+      } catch (error) {
+        if (this.ended || error instanceof SessionEnded || (error instanceof ParleyError && error.code === 'UNAUTHENTICATED')) throw error;
+        console.warn('parley: retrying', error);
+        await new Promise((resolve) => setTimeout(resolve, reconnectDelay(attempt, { ...DEFAULT_BACKOFF, maxMs: 5_000 }, Math.random)));
+      }
+    }
   }
 
   private created(chat: Chat, me: string): void {
@@ -113,7 +129,11 @@ export class ChatApp {
 
   private async token(refresh: boolean): Promise<string> {
     if (!refresh) return this.session.token;
-    if (!this.session.devUserId || !(await devSignInAvailable())) throw new SessionEnded('the token was refused');
+    if (!this.session.devUserId || !(await devSignInAvailable())) {
+      // Reached from the socket (4401) and from HTTP (UNAUTHENTICATED) alike: either way the user signs in again.
+      queueMicrotask(() => this.signOut('Your session has ended: sign in again.'));
+      throw new SessionEnded('the token was refused');
+    }
     this.session = await devSignIn(this.session.devUserId);
     storeSession(this.session);
     return this.session.token;
