@@ -208,7 +208,7 @@ describe('web client in Chromium: two users, live updates, read marks, edits, an
     expect(existsSync(SCREENSHOT)).toBe(true);
   }, 240_000);
 
-  it('loads older history when the log is scrolled to the top', async () => {
+  it('loads older history when the log is scrolled to the top, and follows a rename', async () => {
     const chat = (await ok(server.url, await tokenFor('dora'), 'mutation { createChat(input: { name: "Long history", participantIds: ["erin"] }) { id } }')).createChat;
     const post = 'mutation($chatId: ID!, $content: String!) { createMessage(createMessageInput: { chatId: $chatId, content: $content }) { id } }';
     for (let n = 1; n <= 60; n++) await ok(server.url, await tokenFor('dora'), post, { chatId: chat.id, content: `message ${n}` });
@@ -220,6 +220,12 @@ describe('web client in Chromium: two users, live updates, read marks, edits, an
     await until(async () => expect(await erin.contents()).toEqual(Array.from({ length: 50 }, (_, i) => `message ${i + 11}`)));
     await erin.page.getByRole('log', { name: 'Messages' }).evaluate((log) => log.scrollTo({ top: 0 }));
     await until(async () => expect(await erin.contents()).toEqual(Array.from({ length: 60 }, (_, i) => `message ${i + 1}`)));
+
+    // A rename and a new participant reach the open chat and the list live
+    await ok(server.url, await tokenFor('dora'), 'mutation($id: ID!) { updateChat(input: { chatId: $id, name: "Archive", addParticipantIds: ["gus"] }) { id } }', { id: chat.id });
+    await erin.chat('Archive').waitFor({ timeout: WAIT_MS });
+    await until(async () => expect(await erin.page.getByRole('heading', { name: 'Archive' }).count()).toBe(1));
+    await until(async () => expect(await erin.page.locator('.participants').innerText()).toBe('dora, erin, gus'));
   }, 120_000);
 
   it('signs in again with a fresh development token when the server refuses the old one', async () => {

@@ -53,6 +53,9 @@ export class ChatApp {
       left: (chatId) => {
         if (this.view?.chat.id === chatId) this.closeChat('You are no longer in that chat.');
       },
+      updated: (chat) => {
+        if (this.view?.chat.id === chat.id) this.view.showChat(chat);
+      },
       failed: (error) => console.warn('parley: a chat list subscription ended', error),
     });
     this.list = list;

@@ -22,6 +22,8 @@ export interface ChatListEvents {
   open(chat: Chat): void;
   /** The viewer is no longer in this chat. */
   left(chatId: string): void;
+  /** A chat was renamed or its participants changed. */
+  updated(chat: Chat): void;
   /** A subscription the server refused for good. */
   failed(error: Error): void;
 }
@@ -92,6 +94,7 @@ export class ChatList {
     const known = this.entries.get(chat.id);
     this.entries.set(chat.id, { chat, lastMessage: newer(known?.lastMessage ?? null, chat.lastMessage) });
     this.render();
+    this.events.updated(chat);
   }
 
   private setUnread(chatId: string, count: number): void {

@@ -45,6 +45,8 @@ export class ChatView {
   private readonly composer: HTMLTextAreaElement;
   private readonly editHint: HTMLElement;
   private readonly notice: HTMLElement;
+  private readonly title = h('h2', {});
+  private readonly participants = h('p', { class: 'participants' });
   private hasOlder = false;
   private loadingOlder = false;
   private markedSeq = 0;
@@ -78,8 +80,8 @@ export class ChatView {
     this.notice = h('p', { role: 'alert', class: 'notice' });
     this.element = h(
       'section',
-      { class: 'chat-view', 'aria-label': `Chat ${chat.name}` },
-      h('header', { class: 'chat-header' }, h('h2', {}, chat.name), h('p', { class: 'participants' }, chat.participantIds.join(', '))),
+      { class: 'chat-view' },
+      h('header', { class: 'chat-header' }, this.title, this.participants),
       this.olderButton,
       this.log,
       this.editHint,
@@ -91,6 +93,14 @@ export class ChatView {
       ),
       this.notice,
     );
+    this.showChat(chat);
+  }
+
+  /** The chat's name and participants, as the last `chatUpdated` has them. */
+  showChat(chat: Chat): void {
+    this.title.textContent = chat.name;
+    this.participants.textContent = chat.participantIds.join(', ');
+    this.element.setAttribute('aria-label', `Chat ${chat.name}`);
   }
 
   async open(): Promise<void> {
