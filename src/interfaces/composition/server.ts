@@ -82,12 +82,13 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       });
       app.use(GRAPHQL_PATH, limitedBody(config.limits.maxBodyBytes), bodyErrors(config.limits.maxBodyBytes), yoga);
     }
-    // Every instance serves the page (DESIGN.md §9): behind one origin, whichever instance answers `/`
-    // hands out the same files, and the page's requests go to /graphql like any client's.
+    // Anyone who reaches it can act as anyone: outside production only.
     const jwtSecret = config.auth.jwtSecret;
     if (config.nodeEnv !== 'production' && jwtSecret) {
       app.use(devTokenRoute((userId) => signDevelopmentToken(jwtSecret, userId, DEV_TOKEN_TTL)));
     }
+    // Every instance serves the page (DESIGN.md §9): behind one origin, whichever instance answers `/`
+    // hands out the same files, and the page's requests go to /graphql like any client's.
     app.use(WEB_CLIENT_PATH, webClient(join(packageRoot(), 'dist', 'web')));
     await app.init();
     const realtime = startRealtime({

@@ -61,9 +61,16 @@ export function createGraphQLServer(deps: YogaDependencies): YogaServerInstance<
  * access (DESIGN.md §6). This one has them inline; the module is about 9 MB, so it is read on first use.
  */
 function renderGraphiQLOffline(options: GraphiQLOptions): string {
-  const { renderGraphiQL } = require('@graphql-yoga/render-graphiql') as typeof import('@graphql-yoga/render-graphiql');
-  return renderGraphiQL(options);
+  const key = JSON.stringify(options);
+  if (renderedGraphiQL?.key !== key) {
+    const { renderGraphiQL } = require('@graphql-yoga/render-graphiql') as typeof import('@graphql-yoga/render-graphiql');
+    renderedGraphiQL = { key, html: renderGraphiQL(options) };
+  }
+  return renderedGraphiQL.html;
 }
+
+/** The page is the same for every request with the same options; rendering it means copying 9 MB. */
+let renderedGraphiQL: { key: string; html: string } | null = null;
 
 function withDefaultCode(error: GraphQLError, code: string): GraphQLError {
   if (error.extensions?.code) return error;
