@@ -157,13 +157,14 @@ describe('client library against a real server: resume, repeats, tokens, backoff
     expect(socket.duplicated()).toBeGreaterThanOrEqual(4);
   });
 
-  it('keeps unread counts per chat across a resume, with every value once', async () => {
+  it('keeps unread counts per chat across a resume, handling each payload once', async () => {
     const first = await newChat('count one');
     const second = await newChat('count two');
     const socket = instrumentedWebSocket({ duplicateNext: true });
     const { client } = clientOf('bob', { webSocketImpl: socket.impl });
-    const counts = new Map<string, number[]>();
-    const record = ({ chatId, unreadCount }: Count) => void counts.set(chatId, [...(counts.get(chatId) ?? []), unreadCount]);
+    const seen = new Map<string, Count[]>();
+    const record = (count: Count) => void seen.set(count.chatId, [...(seen.get(count.chatId) ?? []), count]);
+    const counts = { get: (chatId: string) => seen.get(chatId)?.map((count) => count.unreadCount) };
     client.subscribe<Count>({ query: UNREAD, after: await head() }, { next: record });
     await eventually(() => expect(client.state).toBe('connected'));
     await post('alice', first, 'unread in one');
@@ -182,9 +183,12 @@ describe('client library against a real server: resume, repeats, tokens, backoff
       expect(counts.get(first)?.at(-1)).toBe(2);
       expect(counts.get(second)?.at(-1)).toBe(1);
     }, 20_000);
+    // Every frame came twice; none was handled twice. (The same value may come again under a newer
+    // cursor: a count that went up and back down within one projection batch is sent once, as its last value.)
     expect(socket.duplicated()).toBeGreaterThan(0);
-    for (const values of counts.values()) {
-      expect(values.filter((value, index) => index > 0 && values[index - 1] === value)).toEqual([]);
+    for (const values of seen.values()) {
+      const repeats = values.filter((count, index) => index > 0 && values[index - 1]!.cursor === count.cursor && values[index - 1]!.unreadCount === count.unreadCount);
+      expect(repeats).toEqual([]);
     }
   });
 
