@@ -49,6 +49,20 @@ module.exports = {
       to: { path: '^src/', pathNot: '^src/(application|domain|interfaces)/' },
     },
     {
+      name: 'client-library-is-standalone',
+      comment: 'client/ runs in browsers and in any application: it uses itself and graphql-ws only (no server code, no node builtin).',
+      severity: 'error',
+      from: { path: '^client/' },
+      to: { pathNot: ['^client/', '(^|/)node_modules/graphql-ws/'] },
+    },
+    {
+      name: 'web-client-uses-the-client-library-only',
+      comment: 'DESIGN.md §9: the page uses only the public API, through client/; never server code.',
+      severity: 'error',
+      from: { path: '^web/' },
+      to: { pathNot: ['^web/', '^client/'] },
+    },
+    {
       name: 'no-circular-in-domain',
       comment: 'Domain modules form a tree; a cycle (type-only ones included) means a missing module boundary.',
       severity: 'error',

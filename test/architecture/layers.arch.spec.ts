@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 // Types only: the package is ESM, so TypeScript needs to be told to read its `import` typings from this CommonJS file.
@@ -27,15 +27,19 @@ import extractTSConfig from 'dependency-cruiser/config-utl/extract-ts-config';
 const ruleSet = JSON.parse(process.argv[1]);
 // The CLI does this step; the API wants the tsconfig already parsed.
 const tsConfig = extractTSConfig(ruleSet.options.tsConfig.fileName);
-const result = await cruise(['src'], { validate: true, ruleSet }, {}, { tsConfig });
+const result = await cruise(JSON.parse(process.argv[2]), { validate: true, ruleSet }, {}, { tsConfig });
 process.stdout.write(JSON.stringify(result.output));
 `;
 
-/** Cruises `<cwd>/src` with `ruleSet`; paths in the result are relative to `cwd`. */
+/** The trees the rules speak of: the server, the client library and the web client. */
+const TREES = ['src', 'client', 'web'];
+
+/** Cruises those of `<cwd>/{src,client,web}` that exist with `ruleSet`; paths in the result are relative to `cwd`. */
 async function cruiseSrc(cwd: string): Promise<ICruiseResult> {
+  const trees = TREES.filter((tree) => existsSync(join(cwd, tree)));
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    ['--input-type=module', '--eval', CRUISE_SCRIPT, JSON.stringify(ruleSet)],
+    ['--input-type=module', '--eval', CRUISE_SCRIPT, JSON.stringify(ruleSet), JSON.stringify(trees)],
     // `cwd` must lie inside the project, so that the bare `dependency-cruiser` import resolves.
     { cwd, maxBuffer: 256 * 1024 * 1024, timeout: 50_000 },
   );
@@ -52,13 +56,13 @@ function describeViolation(violation: IViolation): string {
 }
 
 describe('architecture: layers (DESIGN.md §1)', () => {
-  it('src/ has no dependency rule violations', async () => {
+  it('src/, client/ and web/ have no dependency rule violations', async () => {
     const result = await cruiseSrc(ROOT);
 
     // Guard against a vacuous pass: every layer was cruised and every rule was in force.
     const sources = result.modules.map((module) => module.source);
-    for (const layer of ['domain', 'application', 'infrastructure', 'interfaces']) {
-      expect(sources.some((source) => source.startsWith(`src/${layer}/`))).toBe(true);
+    for (const layer of ['src/domain', 'src/application', 'src/infrastructure', 'src/interfaces', 'client', 'web/src']) {
+      expect(sources.some((source) => source.startsWith(`${layer}/`))).toBe(true);
     }
     expect(result.summary.ruleSetUsed?.forbidden?.map((rule) => rule.name)).toEqual(ruleNames);
 
@@ -123,6 +127,23 @@ describe('architecture: layers (DESIGN.md §1)', () => {
           'export const y: Y = { g };',
         ].join('\n'),
         'src/main.ts': 'export const main = 1;',
+        // The client library may use graphql-ws and itself; nothing of the server, no node builtin.
+        'client/index.ts': [
+          "import { createClient } from 'graphql-ws';",
+          "import { readFileSync } from 'node:fs';",
+          "import { x } from '../src/domain/x';",
+          "import { own } from './own';",
+          'export const index = { createClient, readFileSync, x, own };',
+        ].join('\n'),
+        'client/own.ts': 'export const own = 1;',
+        // The page may use the client library and itself; nothing of the server.
+        'web/src/page.ts': [
+          "import { index } from '../../client/index';",
+          "import { g } from '../../src/interfaces/graphql/g';",
+          "import { part } from './part';",
+          'export const page = { index, g, part };',
+        ].join('\n'),
+        'web/src/part.ts': 'export const part = 1;',
       };
       for (const [file, content] of Object.entries(files)) {
         mkdirSync(dirname(join(tree, file)), { recursive: true });
@@ -154,6 +175,9 @@ describe('architecture: layers (DESIGN.md §1)', () => {
           'interfaces-infrastructure-only-in-composition: src/interfaces/graphql/g.ts → src/infrastructure/y.ts',
           'interfaces-adapters-import-inward-only: src/interfaces/graphql/g.ts → src/infrastructure/y.ts',
           'interfaces-adapters-import-inward-only: src/interfaces/graphql/g.ts → src/main.ts',
+          'client-library-is-standalone: client/index.ts → fs',
+          'client-library-is-standalone: client/index.ts → src/domain/x.ts',
+          'web-client-uses-the-client-library-only: web/src/page.ts → src/interfaces/graphql/g.ts',
         ].sort(),
       );
     });

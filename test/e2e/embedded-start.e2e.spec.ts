@@ -6,6 +6,14 @@ import { ParleyProcess, runParley } from '../support/parley-process';
 
 const STARTED = /Parley GraphQL: (http:\/\/\S+) \(roles: all\)\n/;
 const TOKEN = /Development token[^\n]*\n(\S+)\n/;
+const WEB_CLIENT = /Parley web client: (http:\/\/\S+)\n/;
+const WEB_CLIENT_AS_DEV_USER = /Open the web client as "dev-user": (http:\/\/\S+)\n/;
+
+/**
+ * Each start runs PGlite (PostgreSQL in WebAssembly) and its migrations in a fresh process: CPU-bound, so
+ * on a shared 2-core machine that also runs the browser and cluster tests a start can take most of a minute.
+ */
+const STARTS_TIMEOUT_MS = 180_000;
 
 describe('npm start without DATABASE_URL (embedded PostgreSQL, built server as a child process)', () => {
   let dataDir: string;
@@ -57,16 +65,24 @@ describe('npm start without DATABASE_URL (embedded PostgreSQL, built server as a
     ]);
     const { chats } = await ok(second.url, token, '{ chats { id name } }');
     expect(chats).toEqual([{ id: createChat.id, name: 'embedded' }]);
-  });
+  }, STARTS_TIMEOUT_MS);
 
-  it('serves /healthz and a /readyz that reports the database and migrations', async () => {
+  it('serves /healthz, a /readyz that reports the database and migrations, and the web client it names', async () => {
     const { url } = await start();
     const base = url.replace(/\/graphql$/, '');
+    const [, webUrl] = await running!.waitFor(WEB_CLIENT);
+    const [, devUserUrl] = await running!.waitFor(WEB_CLIENT_AS_DEV_USER);
+    const [, token] = await running!.waitFor(TOKEN);
+    expect(webUrl).toBe(`${base}/`);
+    expect(devUserUrl).toBe(`${base}/#token=${token}`);
+    const page = await fetch(webUrl!);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<div id="app">');
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
     const ready = await fetch(`${base}/readyz`);
     expect(ready.status).toBe(200);
     expect(await ready.json()).toEqual({ status: 'ready', checks: { migrations: true, postgres: true } });
-  });
+  }, STARTS_TIMEOUT_MS);
 
   it('stops at start with one line naming a malformed variable', async () => {
     const failed = await runParley(['serve'], { PORT: 'not-a-port', DATA_DIR: dataDir });

@@ -110,9 +110,11 @@ async function runServer(config: Config, options: { printToken: boolean }): Prom
   process.once('SIGINT', () => shutdown('SIGINT'));
   logger.info({ url: server.url, roles: config.roles }, 'parley is listening');
   process.stdout.write(`\nParley GraphQL: ${server.url} (roles: ${config.roles.join(', ')})\n`);
+  process.stdout.write(`Parley web client: ${server.webUrl}\n`);
   if (options.printToken && config.nodeEnv !== 'production' && config.auth.jwtSecret) {
     const token = await issueToken(config, 'dev-user', '24h');
-    process.stdout.write(`Development token for user "dev-user" (24h; more with: npx parley token <userId>):\n${token}\n\n`);
+    process.stdout.write(`Development token for user "dev-user" (24h; more with: npx parley token <userId>):\n${token}\n`);
+    process.stdout.write(`Open the web client as "dev-user": ${server.webUrl}#token=${token}\n\n`);
   }
 }
 

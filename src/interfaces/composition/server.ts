@@ -2,9 +2,12 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
 import { AccessTokenVerifier, ChatReadModel } from '../../application';
+import { signDevelopmentToken } from '../../infrastructure/auth/development-token';
 import { hasRole, type Config } from '../../infrastructure/config/config';
 import type { Logger } from '../../infrastructure/logging/logger';
 import { ParleyMetrics } from '../../infrastructure/metrics/metrics';
@@ -13,13 +16,21 @@ import { PostgresChatUnitOfWork } from '../../infrastructure/persistence/postgre
 import { createGraphQLSchema, createGraphQLServer, GRAPHQL_PATH } from '../graphql/create-yoga';
 import { RateLimiter } from '../graphql/rate-limit';
 import { bodyErrors, limitedBody } from '../http/body-limit';
+import { devTokenRoute } from '../http/dev-token';
+import { WEB_CLIENT_PATH, webClient } from '../http/web-client';
 import type { ReadinessCheck } from '../http/readiness';
 import { AppModule } from './app.module';
 import { nestLogger } from './nest-logger';
 import { startRealtime, type Realtime } from './realtime';
 
+/** Long enough for a day of trying things; the page asks for a fresh one when the socket says 4401. */
+const DEV_TOKEN_TTL = '12h';
+
 export interface RunningServer {
+  /** GraphQL over HTTP and WebSocket. */
   url: string;
+  /** The web client (DESIGN.md §9). */
+  webUrl: string;
   port: number;
   database: Database;
   realtime: Realtime;
@@ -73,6 +84,14 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       });
       app.use(GRAPHQL_PATH, limitedBody(config.limits.maxBodyBytes), bodyErrors(config.limits.maxBodyBytes), yoga);
     }
+    // Anyone who reaches it can act as anyone: outside production only.
+    const jwtSecret = config.auth.jwtSecret;
+    if (config.nodeEnv !== 'production' && jwtSecret) {
+      app.use(devTokenRoute((userId) => signDevelopmentToken(jwtSecret, userId, DEV_TOKEN_TTL)));
+    }
+    // Every instance serves the page (DESIGN.md §9): behind one origin, whichever instance answers `/`
+    // hands out the same files, and the page's requests go to /graphql like any client's.
+    app.use(WEB_CLIENT_PATH, webClient(join(packageRoot(), 'dist', 'web')));
     await app.init();
     const realtime = startRealtime({
       config,
@@ -93,6 +112,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     const port = (app.getHttpServer().address() as AddressInfo).port;
     return {
       url: `http://localhost:${port}${GRAPHQL_PATH}`,
+      webUrl: `http://localhost:${port}${WEB_CLIENT_PATH}`,
       port,
       database,
       realtime,
@@ -108,4 +128,15 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     await database.close();
     throw error;
   }
+}
+
+/** The folder with package.json, from the built `dist/src/…` and from `src/…` under the test runner alike. */
+function packageRoot(): string {
+  let directory = __dirname;
+  while (!existsSync(join(directory, 'package.json'))) {
+    const parent = dirname(directory);
+    if (parent === directory) throw new Error(`no package.json above ${__dirname}`);
+    directory = parent;
+  }
+  return directory;
 }

@@ -1,6 +1,6 @@
 import type { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { GraphQLError, type GraphQLSchema } from 'graphql';
-import { createSchema, createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { createSchema, createYoga, type GraphiQLOptions, type YogaServerInstance } from 'graphql-yoga';
 import type { AccessTokenVerifier } from '../../application';
 import { authenticate, type GraphQLContext } from './graphql-context';
 import { toGraphQLError } from './graphql-errors';
@@ -8,7 +8,6 @@ import { resolvers } from './resolvers';
 import { typeDefs } from './type-defs';
 import { limitPlugins, type GraphQLLimits } from './graphql-limits';
 import { rateLimitPlugin, type RateLimiter } from './rate-limit';
-
 
 export interface YogaDependencies {
   schema: GraphQLSchema;
@@ -31,7 +30,8 @@ export function createGraphQLServer(deps: YogaDependencies): YogaServerInstance<
   return createYoga<object, GraphQLContext>({
     schema: deps.schema,
     graphqlEndpoint: GRAPHQL_PATH,
-    graphiql: deps.graphiql,
+    graphiql: deps.graphiql ? { title: 'Parley GraphiQL' } : false,
+    renderGraphiQL: renderGraphiQLOffline,
     landingPage: false,
     logging: false,
     context: async ({ request }) => ({
@@ -55,6 +55,22 @@ export function createGraphQLServer(deps: YogaDependencies): YogaServerInstance<
     plugins: [...limitPlugins(deps.limits), rateLimitPlugin(deps.rateLimiter)],
   });
 }
+
+/**
+ * Yoga's own GraphiQL page loads its scripts from a CDN, so it stays on "Loading…" without internet
+ * access (DESIGN.md §6). This one has them inline; the module is about 9 MB, so it is read on first use.
+ */
+function renderGraphiQLOffline(options: GraphiQLOptions): string {
+  const key = JSON.stringify(options);
+  if (renderedGraphiQL?.key !== key) {
+    const { renderGraphiQL } = require('@graphql-yoga/render-graphiql') as typeof import('@graphql-yoga/render-graphiql');
+    renderedGraphiQL = { key, html: renderGraphiQL(options) };
+  }
+  return renderedGraphiQL.html;
+}
+
+/** The page is the same for every request with the same options; rendering it means copying 9 MB. */
+let renderedGraphiQL: { key: string; html: string } | null = null;
 
 function withDefaultCode(error: GraphQLError, code: string): GraphQLError {
   if (error.extensions?.code) return error;

@@ -1,0 +1,29 @@
+/** A GraphQL error as the server formats it; `extensions.code` says which (DESIGN.md §5). */
+export interface ParleyGraphQLError {
+  message: string;
+  path?: readonly (string | number)[];
+  extensions?: { code?: string } & Record<string, unknown>;
+}
+
+/** An operation (HTTP request or subscription) the server refused; `code` is the first error's code. */
+export class ParleyError extends Error {
+  override name = 'ParleyError';
+  readonly code: string;
+
+  constructor(readonly errors: readonly ParleyGraphQLError[], readonly status?: number) {
+    super(errors.map((error) => error.message).join('; ') || 'request failed');
+    this.code = errors[0]?.extensions?.code ?? 'INTERNAL_SERVER_ERROR';
+  }
+}
+
+/** The server closed the socket with a code that retrying cannot fix (a protocol error of this client). */
+export class ParleyConnectionError extends Error {
+  override name = 'ParleyConnectionError';
+
+  constructor(readonly code: number, readonly reason: string) {
+    super(`the server closed the connection with ${code}${reason ? `: ${reason}` : ''}`);
+  }
+}
+
+/** Subscription errors worth another try: the payload could not be produced, or the client went too fast. */
+export const RETRYABLE_CODES: ReadonlySet<string> = new Set(['INTERNAL_SERVER_ERROR', 'RATE_LIMITED']);

@@ -1,0 +1,12 @@
+/**
+ * The Parley client library (README "Client library"): what every client of Parley needs and would
+ * otherwise write, and get wrong, on its own. Standalone: it imports nothing from the server.
+ */
+export { ParleyClient, type ConnectionState, type ParleyClientOptions, type Timers } from './parley-client';
+export type { ResumableSubscription, SubscriptionHandlers, SubscriptionRequest } from './resumable-subscription';
+export { ParleyError, ParleyConnectionError, type ParleyGraphQLError } from './errors';
+export { reconnectDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
+export { compareCursors } from './cursor';
+export { CursorGate } from './cursor-gate';
+export { MessageTimeline, type TimelineMessage } from './message-timeline';
+export type { FetchLike } from './graphql-http';
