@@ -38,10 +38,11 @@ export async function measureRelayDrain(databaseUrl: string, redisUrl: string, s
     ),
   );
   const receiver = await startInstance('receiver', env);
-  // BENCH_PROFILE_DIR=<dir> writes a CPU profile of the relay there (node --cpu-prof), to see where it goes.
-  const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
-  const relay = await startInstance('relay', env, profile);
+  let relay: Awaited<ReturnType<typeof startInstance>> | null = null;
   try {
+    // BENCH_PROFILE_DIR=<dir> writes a CPU profile of the relay there (node --cpu-prof), to see where it goes.
+    const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
+    relay = await startInstance('relay', env, profile);
     const started = process.hrtime.bigint();
     const cpuBefore = cpuMicros(relay.child.pid!);
     const target = rows + 2;
@@ -54,7 +55,7 @@ export async function measureRelayDrain(databaseUrl: string, redisUrl: string, s
     const cpu = cpuMicros(relay.child.pid!) - cpuBefore;
     return { rows, seconds: round(seconds), eventsPerSecond: Math.round(rows / seconds), relayCpuMicrosPerEvent: round(cpu / rows) };
   } finally {
-    await relay.stop();
+    await relay?.stop();
     await receiver.stop();
   }
 }
