@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Client } from 'pg';
 import { Api } from './cluster-figures';
-import { runCommand, startInstance } from './processes';
+import { runCommand, startInstance, type Instance } from './processes';
 
 export interface RelayDrainFigures {
   rows: number;
@@ -38,7 +38,7 @@ export async function measureRelayDrain(databaseUrl: string, redisUrl: string, s
     ),
   );
   const receiver = await startInstance('receiver', env);
-  let relay: Awaited<ReturnType<typeof startInstance>> | null = null;
+  let relay: Instance | null = null;
   try {
     // BENCH_PROFILE_DIR=<dir> writes a CPU profile of the relay there (node --cpu-prof), to see where it goes.
     const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
