@@ -5,7 +5,6 @@ export class ParleyMetrics {
   readonly registry = new Registry();
   readonly relayedRecords = new Counter({ name: 'parley_relay_records_total', help: 'Outbox rows published by the relay', registers: [this.registry] });
   readonly outboxLag = new Gauge({ name: 'parley_outbox_lag_seconds', help: 'Age of the newest outbox row when the relay published it', registers: [this.registry] });
-  readonly projectedEvents = new Counter({ name: 'parley_projection_events_total', help: 'Events applied by projections', registers: [this.registry] });
   readonly deliveryLatency = new Histogram({
     name: 'parley_delivery_latency_seconds',
     help: 'From the event (command time) to its frame being handed to the socket',

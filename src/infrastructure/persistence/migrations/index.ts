@@ -2,6 +2,7 @@ import { Migration20261125000000_event_store } from './Migration20261125000000_e
 import { Migration20261125010000_realtime } from './Migration20261125010000_realtime';
 import { Migration20261125020000_removed_participants } from './Migration20261125020000_removed_participants';
 import { Migration20261201000000_membership_events } from './Migration20261201000000_membership_events';
+import { Migration20261202000000_write_path } from './Migration20261202000000_write_path';
 
 /** Listed, not discovered by glob, so the same list works from TypeScript sources and from dist/. */
 export const MIGRATIONS = [
@@ -9,4 +10,5 @@ export const MIGRATIONS = [
   { name: 'Migration20261125010000_realtime', class: Migration20261125010000_realtime },
   { name: 'Migration20261125020000_removed_participants', class: Migration20261125020000_removed_participants },
   { name: 'Migration20261201000000_membership_events', class: Migration20261201000000_membership_events },
+  { name: 'Migration20261202000000_write_path', class: Migration20261202000000_write_path },
 ];
