@@ -13,6 +13,18 @@ export class ParleyMetrics {
   });
   readonly framesSent = new Counter({ name: 'parley_frames_sent_total', help: 'Subscription frames sent', registers: [this.registry] });
   readonly connectedClients = new Gauge({ name: 'parley_connected_clients', help: 'Open WebSocket connections', registers: [this.registry] });
+  readonly writeBatchCommands = new Histogram({
+    name: 'parley_write_batch_commands',
+    help: 'Commands per write transaction (group commit)',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128],
+    registers: [this.registry],
+  });
+  readonly writeBatchSeconds = new Histogram({
+    name: 'parley_write_batch_seconds',
+    help: 'Duration of a write transaction, from taking a connection to the commit',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
   readonly droppedSlowClients = new Counter({ name: 'parley_dropped_slow_clients_total', help: 'Connections closed because their send buffer was full', registers: [this.registry] });
 
   constructor() {

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import type { Client } from 'pg';
+import { DatabaseError, type Client } from 'pg';
 import { ChatUnitOfWork, type ChatCommandOutcome, type RecordedEvent } from '../../application';
 import { decisionNeeds, type ChatCommand, type ChatEvent, type DecisionState } from '../../domain';
 import { canonicalId } from './uuid';
 import { decideBatch, outcomeOf, type BatchEntry, type Decision } from './write/batch-decisions';
-import { PooledClients } from './write/pooled-client';
-import { appendEvents } from './write/stream-append';
-import { beginAndLock, loadStreams, mergeNeeds, type ChatNeeds } from './write/stream-load';
+import { forgetPrepared, lastResult, PooledClients, prepareOnce } from './write/pooled-client';
+import { APPEND_BATCHED, appendAlone, batchedAppend, splitForAppend, type AppendedRow } from './write/stream-append';
+import { LOAD, loadStatement, lockStatements, mergeNeeds, type ChatNeeds, type LoadRow } from './write/stream-load';
 
 /** Listeners told after a transaction with new events has committed (the relay's wake-up in one process). */
 export type CommitListener = (events: RecordedEvent[]) => void;
@@ -17,10 +17,27 @@ export interface WriteBatchOptions {
   maxBatch?: number;
   /** Transactions of this process in flight at once; commands arriving meanwhile wait for the next. */
   concurrency?: number;
+  /** Told of each transaction that committed: how many commands it carried and how long it took. */
+  onBatch?(commands: number, seconds: number): void;
 }
 
 const MAX_ATTEMPTS = 20;
-const RETRYABLE_SQLSTATES = new Set(['40001', '40P01']);
+/**
+ * How the write transaction's statements are planned. Their parameters are JSON, of a few rows
+ * whatever the batch, so a plan made once fits them all; and every row they touch is found by key,
+ * which the planner cannot tell from a JSON parameter (it guesses 100 rows, and on small or freshly
+ * grown tables then prefers to scan them whole). `set local` ends with the transaction.
+ */
+const PLANNER_SETTINGS = [
+  'set local plan_cache_mode = force_generic_plan',
+  'set local enable_seqscan = off',
+  'set local enable_hashjoin = off',
+  'set local enable_mergejoin = off',
+];
+
+const UNKNOWN_PREPARED_STATEMENT = '26000';
+/** Serialisation failure, deadlock, and a connection that lost its prepared statements (prepared again). */
+const RETRYABLE_SQLSTATES = new Set(['40001', '40P01', UNKNOWN_PREPARED_STATEMENT]);
 
 interface Waiting extends BatchEntry {
   resolve(outcome: ChatCommandOutcome): void;
@@ -29,8 +46,8 @@ interface Waiting extends BatchEntry {
 
 /**
  * Group commit (DESIGN.md §2): commands that arrive while a transaction is in flight join the next
- * one, so a busy sender writes many posts, across many chats, with one transaction of four round
- * trips: begin and lock, load, append (one multi-row statement), commit.
+ * one, so a busy sender writes many posts, across many chats, with one transaction of two round
+ * trips: begin, lock and load; append (one multi-row statement) and commit.
  *
  * - **Order.** The transaction takes the advisory locks of all its chats first, in ascending key
  *   order (no deadlock between batches of different senders), before anything assigns it a
@@ -48,12 +65,14 @@ export class PostgresChatUnitOfWork extends ChatUnitOfWork {
   private inFlight = 0;
   private readonly maxBatch: number;
   private readonly concurrency: number;
+  private readonly onBatch: WriteBatchOptions['onBatch'];
 
   constructor(orm: MikroORM, options: WriteBatchOptions = {}) {
     super();
     this.clients = new PooledClients(orm);
     this.maxBatch = options.maxBatch ?? 64;
     this.concurrency = options.concurrency ?? 1;
+    this.onBatch = options.onBatch;
   }
 
   onCommit(listener: CommitListener): void {
@@ -82,8 +101,10 @@ export class PostgresChatUnitOfWork extends ChatUnitOfWork {
     for (let attempt = 1; ; attempt++) {
       let decisions: Decision[];
       let cursors: Map<string, string>;
+      const started = performance.now();
       try {
         ({ decisions, cursors } = await this.clients.with((client) => this.transaction(client, batch)));
+        this.onBatch?.(batch.length, (performance.now() - started) / 1000);
       } catch (error) {
         if (isRetryable(error) && attempt < MAX_ATTEMPTS) {
           await backoff(attempt);
@@ -112,29 +133,52 @@ export class PostgresChatUnitOfWork extends ChatUnitOfWork {
     for (const waiting of batch) await this.runBatch([waiting]);
   }
 
+  /**
+   * One transaction, two round trips: `begin`, the locks and the load; then, once decided, the
+   * append and `commit`. Events that do not fold into the batched append (chat-level commands,
+   * deletions) take a round trip each in between.
+   */
   private async transaction(client: Client, batch: Waiting[]): Promise<{ decisions: Decision[]; cursors: Map<string, string> }> {
     const needs = new Map<string, ChatNeeds>();
     for (const { command } of batch) {
       const chatId = canonicalId(command.chatId);
       needs.set(chatId, mergeNeeds(needs.get(chatId), decisionNeeds(command)));
     }
+    await prepareOnce(client, [LOAD, APPEND_BATCHED]);
+    const load = loadStatement(needs);
     try {
-      await beginAndLock(client, [...needs.keys()]);
-      const streams = await loadStreams(client, needs);
+      const opened = await client.query(
+        [
+          'begin',
+          ...PLANNER_SETTINGS,
+          ...lockStatements([...needs.keys()]),
+          ...(load.sql ? [load.sql] : []),
+        ].join(';\n'),
+      );
+      const streams = load.read(load.sql ? lastResult<LoadRow>(opened).rows[0]! : null);
       const decisions = decideBatch(batch, streams, randomUUID);
-      const events = decisions.flatMap((decision) => (decision.ok ? decision.events : []));
-      const cursors = events.length > 0 ? await appendEvents(client, events) : new Map<string, string>();
+      const { batched, alone } = splitForAppend(decisions.flatMap((decision) => (decision.ok ? decision.events : [])));
+      const cursors = await appendAlone(client, alone);
+      const append = batched.length > 0 ? batchedAppend(batched) : null;
       try {
-        await client.query('commit');
+        const committed = await client.query(append ? `${append.sql};\ncommit` : 'commit');
+        if (append) for (const [eventId, cursor] of append.read(firstResult<AppendedRow>(committed).rows)) cursors.set(eventId, cursor);
       } catch (error) {
-        throw new CommitUnknown(error);
+        // PostgreSQL's own refusal means nothing was committed; a lost connection leaves it unknown.
+        if (!(error instanceof DatabaseError)) throw new CommitUnknown(error);
+        throw error;
       }
       return { decisions, cursors };
     } catch (error) {
       if (!(error instanceof CommitUnknown)) await rollback(client);
+      if ((error as { code?: string }).code === UNKNOWN_PREPARED_STATEMENT) forgetPrepared(client);
       throw error;
     }
   }
+}
+
+function firstResult<R>(results: unknown): { rows: R[] } {
+  return (Array.isArray(results) ? results[0] : results) as { rows: R[] };
 }
 
 /** The commit was sent but not confirmed: the transaction may or may not have committed. */

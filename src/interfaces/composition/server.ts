@@ -12,7 +12,8 @@ import { openDatabase, type Database } from '../../infrastructure/persistence/da
 import { PostgresChatUnitOfWork } from '../../infrastructure/persistence/postgres-chat-unit-of-work.adapter';
 import { createGraphQLSchema, createGraphQLServer, GRAPHQL_PATH } from '../graphql/create-yoga';
 import { RateLimiter } from '../graphql/rate-limit';
-import { bodyErrors, limitedBody } from '../http/body-limit';
+import { withLimitedBody } from '../http/body-limit';
+import { serveFirst } from '../http/graphql-route';
 import type { ReadinessCheck } from '../http/readiness';
 import { AppModule } from './app.module';
 import { nestLogger } from './nest-logger';
@@ -71,7 +72,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         graphiql: config.graphiql,
         onUnexpectedError: (error) => logger.error({ err: error }, 'unexpected error in a GraphQL operation'),
       });
-      app.use(GRAPHQL_PATH, limitedBody(config.limits.maxBodyBytes), bodyErrors(config.limits.maxBodyBytes), yoga);
+      serveFirst(app.getHttpServer() as Server, GRAPHQL_PATH, withLimitedBody(config.limits.maxBodyBytes, (request, response) => void yoga(request, response)));
     }
     await app.init();
     const realtime = startRealtime({

@@ -12,16 +12,18 @@ export class RateLimiter {
   constructor(private readonly perSecond: number, private readonly maxKeys = 100_000) {}
 
   take(key: string, now = Date.now()): boolean {
-    const bucket = this.buckets.get(key) ?? { tokens: this.perSecond, at: now };
+    let bucket = this.buckets.get(key);
+    if (!bucket) {
+      // Forget the oldest keys rather than grow without bound under many distinct callers.
+      if (this.buckets.size >= this.maxKeys) this.buckets.delete(this.buckets.keys().next().value!);
+      this.buckets.set(key, (bucket = { tokens: this.perSecond, at: now }));
+    }
+    // Updated in place: a caller's bucket is allocated once, not per request.
     bucket.tokens = Math.min(this.perSecond, bucket.tokens + ((now - bucket.at) / 1000) * this.perSecond);
     bucket.at = now;
-    const allowed = bucket.tokens >= 1;
-    if (allowed) bucket.tokens -= 1;
-    // Forget the oldest keys rather than grow without bound under many distinct callers.
-    if (!this.buckets.has(key) && this.buckets.size >= this.maxKeys) this.buckets.delete(this.buckets.keys().next().value!);
-    this.buckets.delete(key);
-    this.buckets.set(key, bucket);
-    return allowed;
+    if (bucket.tokens < 1) return false;
+    bucket.tokens -= 1;
+    return true;
   }
 }
 

@@ -1,12 +1,10 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
-import type { Client, ClientBase, QueryConfig, QueryResult, QueryResultRow } from 'pg';
+import type { Client } from 'pg';
 
 /**
- * node-postgres connections of the pool MikroORM already manages, for the write path's hot
- * statements: one pool for the whole process (so `DATABASE_POOL_MAX` and embedded PGlite's single
- * connection hold), while the hot path runs named prepared statements directly instead of going
- * through the ORM's raw-SQL formatting for every statement. A named statement is parsed and
- * planned once per connection; node-postgres remembers which names a connection has prepared.
+ * node-postgres connections of the pool MikroORM already manages, for the write path: one pool for
+ * the whole process, so `DATABASE_POOL_MAX` and embedded PGlite's single connection hold, while the
+ * write path talks to PostgreSQL directly instead of through the ORM's raw-SQL formatting.
  */
 export class PooledClients {
   constructor(private readonly orm: MikroORM) {}
@@ -22,13 +20,56 @@ export class PooledClients {
   }
 }
 
-/** A statement prepared once per connection under its name; its text must never change. */
+/**
+ * A statement prepared once per connection with SQL's PREPARE, then run as `EXECUTE name(…)`.
+ *
+ * Why not node-postgres's own named statements: those are sent with the extended protocol, one
+ * statement per round trip. `EXECUTE` is plain SQL, so it can share one round trip with other
+ * statements (`begin; …; execute load(…)`, `execute append(…); commit`) and still run a plan made
+ * once. A write batch costs two round trips this way; on a loaded machine each round trip is the
+ * wait for two processes to be scheduled, which is what the batch's latency is made of.
+ */
 export interface PreparedStatement {
   name: string;
+  /** The types of $1, $2, …: every parameter is passed as text and cast. */
+  parameterTypes: string[];
   text: string;
 }
 
-export function run<R extends QueryResultRow>(client: ClientBase, statement: PreparedStatement, values: unknown[]): Promise<QueryResult<R>> {
-  const config: QueryConfig = { name: statement.name, text: statement.text, values };
-  return client.query<R>(config);
+const prepared = new WeakMap<Client, Set<string>>();
+
+/** Prepares, once per connection, those of the statements it does not have yet. */
+export async function prepareOnce(client: Client, statements: PreparedStatement[]): Promise<void> {
+  const known = prepared.get(client) ?? new Set<string>();
+  const missing = statements.filter((statement) => !known.has(statement.name));
+  if (missing.length === 0) return;
+  await client.query(missing.map((s) => `prepare ${s.name} (${s.parameterTypes.join(', ')}) as ${s.text}`).join(';\n'));
+  for (const statement of missing) known.add(statement.name);
+  prepared.set(client, known);
+}
+
+/** After PostgreSQL lost a connection's prepared statements (a pooler's DISCARD ALL): prepare again. */
+export function forgetPrepared(client: Client): void {
+  prepared.delete(client);
+}
+
+export function execute(statement: PreparedStatement, values: (string | null)[]): string {
+  if (values.length !== statement.parameterTypes.length) throw new Error(`${statement.name} takes ${statement.parameterTypes.length} values`);
+  return `execute ${statement.name}(${values.map(literal).join(', ')})`;
+}
+
+/**
+ * A value written into SQL text: an E'' string with every quote and backslash escaped, which means
+ * the same whatever `standard_conforming_strings` says. The text comes from this process
+ * (JSON it serialised, ids it checked), and PostgreSQL never sees it as anything but a string.
+ */
+export function literal(value: string | null): string {
+  if (value === null) return 'null';
+  return `E'${value.replace(/[\\']/g, '\\$&')}'`;
+}
+
+/** The result of the last statement of a multi-statement query (node-postgres answers one per statement). */
+export function lastResult<R>(results: unknown): { rows: R[] } {
+  const list = Array.isArray(results) ? results : [results];
+  return list[list.length - 1] as { rows: R[] };
 }

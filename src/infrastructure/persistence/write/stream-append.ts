@@ -1,9 +1,9 @@
-import type { ClientBase } from 'pg';
+import type { Client } from 'pg';
 import { encodeCursor } from '../../../application';
 import { isMessageEvent, type ChatEvent, type ChatState } from '../../../domain';
 import { BatchedReadModels, eventParts, type SqlPart } from './inline-projections';
 import { outboxPayload, withRecipients, type OutboxPayload } from './outbox-payload';
-import { run, type PreparedStatement } from './pooled-client';
+import { execute, type PreparedStatement } from './pooled-client';
 
 /** An event decided in this transaction, about to be appended to its chat's stream. */
 export interface PendingEvent {
@@ -17,11 +17,11 @@ export interface PendingEvent {
 }
 
 /**
- * Appends a transaction's events, answering their cursors by event id. Chats whose events all fold
- * (posts, reads, edits of distinct messages) share one statement; the events of any other chat go
- * one statement each, in stream order, so that each sees what the one before it wrote.
+ * Chats whose events all fold (posts, reads, edits of distinct messages) share one statement
+ * (`batchedAppend`); the events of any other chat go one statement each (`appendAlone`), in stream
+ * order, so that each sees what the one before it wrote.
  */
-export async function appendEvents(client: ClientBase, events: PendingEvent[]): Promise<Map<string, string>> {
+export function splitForAppend(events: PendingEvent[]): { batched: PendingEvent[]; alone: PendingEvent[] } {
   const byChat = new Map<string, PendingEvent[]>();
   for (const pending of events) byChat.set(pending.chatId, [...(byChat.get(pending.chatId) ?? []), pending]);
   const batched: PendingEvent[] = [];
@@ -29,9 +29,7 @@ export async function appendEvents(client: ClientBase, events: PendingEvent[]): 
   for (const chatEvents of byChat.values()) {
     (BatchedReadModels.folds(chatEvents.map((pending) => pending.event)) ? batched : alone).push(...chatEvents);
   }
-  const cursors = batched.length > 0 ? await appendBatched(client, batched) : new Map<string, string>();
-  for (const pending of alone) cursors.set(pending.eventId, await appendOne(client, pending));
-  return cursors;
+  return { batched, alone };
 }
 
 /**
@@ -42,8 +40,9 @@ export async function appendEvents(client: ClientBase, events: PendingEvent[]): 
  * the relay, history and resume follow. `appendBatched` inserts many chats' events with one
  * statement, in the order given; the positions it gets back are checked against that order.
  */
-const APPEND_BATCHED: PreparedStatement = {
-  name: 'parley_write_append_batched',
+export const APPEND_BATCHED: PreparedStatement = {
+  name: 'parley_write_append',
+  parameterTypes: ['json', 'json', 'json', 'json', 'json', 'json', 'json'],
   text: (() => {
     const readModels = new BatchedReadModels().parts(3).sql;
     return `with input_events as (
@@ -66,8 +65,17 @@ const APPEND_BATCHED: PreparedStatement = {
   })(),
 };
 
-/** Events that `BatchedReadModels` takes, of chats whose events in this batch all fold; answers cursors by event id. */
-async function appendBatched(client: ClientBase, events: PendingEvent[]): Promise<Map<string, string>> {
+export type AppendedRow = { event_id: string; position: string; tx_id: string };
+
+/**
+ * The statement that appends events `BatchedReadModels` takes, of chats whose events in this batch
+ * all fold, and how to read the cursors (by event id) from its rows.
+ */
+export function batchedAppend(events: PendingEvent[]): { sql: string; read(rows: AppendedRow[]): Map<string, string> } {
+  return { sql: execute(APPEND_BATCHED, batchedParams(events)), read: (rows) => checkedCursors(events, rows) };
+}
+
+function batchedParams(events: PendingEvent[]): string[] {
   const readModels = new BatchedReadModels();
   const payloads = events.map((pending) => outboxPayload(pending.event, pending));
   const input = events.map((pending, ord) => {
@@ -86,11 +94,10 @@ async function appendBatched(client: ClientBase, events: PendingEvent[]): Promis
     };
   });
   const { params } = readModels.parts(3);
-  const { rows } = await run<{ event_id: string; position: string; tx_id: string }>(client, APPEND_BATCHED, [
-    JSON.stringify(input),
-    `[${payloads.map((payload) => payload.json).join(',')}]`,
-    ...params,
-  ]);
+  return [JSON.stringify(input), `[${payloads.map((payload) => payload.json).join(',')}]`, ...params];
+}
+
+function checkedCursors(events: PendingEvent[], rows: AppendedRow[]): Map<string, string> {
   const byId = new Map(rows.map((row) => [row.event_id, row]));
   const cursors = new Map<string, string>();
   let previous = -1n;
@@ -106,8 +113,15 @@ async function appendBatched(client: ClientBase, events: PendingEvent[]): Promis
   return cursors;
 }
 
+/** Events one statement each, in the order given; answers their cursors by event id. */
+export async function appendAlone(client: Client, events: PendingEvent[]): Promise<Map<string, string>> {
+  const cursors = new Map<string, string>();
+  for (const pending of events) cursors.set(pending.eventId, await appendOne(client, pending));
+  return cursors;
+}
+
 /** One event in its own statement: the event, its outbox row and its read-model changes; answers its cursor. */
-async function appendOne(client: ClientBase, pending: PendingEvent): Promise<string> {
+async function appendOne(client: Client, pending: PendingEvent): Promise<string> {
   const lastMessage = isMessageEvent(pending.event) ? null : await lastMessagePayload(client, pending.chatId);
   const { json, recipients }: OutboxPayload = outboxPayload(pending.event, { ...pending, lastMessage });
   const payload = recipients ? withRecipients('?::jsonb', '?::text[]', '?::uuid', '?') : '?::jsonb';
@@ -140,7 +154,7 @@ export function numbered(sql: string): string {
 }
 
 /** Chat.lastMessage for chat-level channel messages, read in this transaction (it sees the statements before). */
-async function lastMessagePayload(client: ClientBase, chatId: string): Promise<Record<string, unknown> | null> {
+async function lastMessagePayload(client: Client, chatId: string): Promise<Record<string, unknown> | null> {
   const { rows } = await client.query<{ message: Record<string, unknown> }>(
     `select json_build_object('id', m.id, 'chatId', m.chat_id, 'senderId', m.sender_id, 'content', m.content,
               'seq', m.seq, 'createdAt', m.created_at, 'isEdited', m.edited_at is not null,

@@ -1,7 +1,6 @@
-import type { ClientBase } from 'pg';
 import { initialChatState, type ChatState, type DecisionNeeds, type MessageState, type ReadMark } from '../../../domain';
 import { isUuid } from '../uuid';
-import { run, type PreparedStatement } from './pooled-client';
+import { execute, type PreparedStatement } from './pooled-client';
 
 /**
  * The first steps of a write transaction: lock the chats, then load what their commands' decisions
@@ -31,22 +30,23 @@ export function previousPostKey(senderId: string, clientMessageId: string): stri
 export const REBUILD_BARRIER = 'parley:read-model-rebuild';
 
 /**
- * Opens the transaction and takes the chats' locks, in one round trip, before anything in it takes a
- * transaction id: within a chat, transaction-id order is then lock order is `seq` order, which the
- * relay's ordering depends on (docs/architecture.md "The write path"). Locks are taken in ascending
- * key order, so batches of different senders that share chats wait for each other instead of
- * deadlocking. The ids are canonical UUIDs (checked), the only values written into this text.
+ * The statements that take a write transaction's locks, to run right after `begin` and before
+ * anything in it takes a transaction id: within a chat, transaction-id order is then lock order is
+ * `seq` order, which the relay's ordering depends on (docs/architecture.md "Group commit"). Locks are
+ * taken in ascending key order, so batches of different senders that share chats wait for each
+ * other instead of deadlocking. The ids are canonical UUIDs (checked), the only values in this text.
  */
-export async function beginAndLock(client: ClientBase, chatIds: readonly string[]): Promise<void> {
+export function lockStatements(chatIds: readonly string[]): string[] {
   const ids = chatIds.filter(isUuid);
   for (const id of ids) if (id !== id.toLowerCase()) throw new Error(`chat id ${id} is not canonical`);
   const barrier = `select pg_advisory_xact_lock_shared(hashtextextended('${REBUILD_BARRIER}', 0))`;
-  const locks = ids.length === 0
-    ? ''
-    : `; select pg_advisory_xact_lock(k) from (
-         select distinct hashtextextended(id, 0) as k from unnest(array[${ids.map((id) => `'${id}'`).join(',')}]::text[]) as id
-         order by k offset 0) as sorted`;
-  await client.query(`begin; ${barrier}${locks}`);
+  if (ids.length === 0) return [barrier];
+  return [
+    barrier,
+    `select pg_advisory_xact_lock(k) from (
+       select distinct hashtextextended(id, 0) as k from unnest(array[${ids.map((id) => `'${id}'`).join(',')}]::text[]) as id
+       order by k offset 0) as sorted`,
+  ];
 }
 
 /** What the commands of one chat need, merged. */
@@ -71,28 +71,30 @@ export function mergeNeeds(into: ChatNeeds | undefined, needs: DecisionNeeds): C
 const MESSAGE_JSON = `json_build_object('id', m.id, 'chatId', m.chat_id, 'senderId', m.sender_id, 'seq', m.seq,
   'content', m.content, 'clientMessageId', m.client_message_id, 'createdAt', m.created_at, 'deleted', m.deleted_at is not null)`;
 
-/** One round trip for the whole batch; every part is an index lookup. */
-const LOAD: PreparedStatement = {
+/** What the whole batch needs, in one statement; every part is an index lookup. */
+export const LOAD: PreparedStatement = {
   name: 'parley_write_load',
+  parameterTypes: ['json'],
   text: `select
     (select coalesce(json_agg(json_build_object('id', c.id, 'name', c.name, 'createdBy', c.created_by,
               'createdAt', c.created_at, 'updatedAt', c.updated_at, 'lastSeq', c.last_seq, 'version', c.version)), '[]')
-       from chats c where c.id = any($1::uuid[])) as chats,
+       from chats c where c.id in (select value::uuid from json_array_elements_text($1 -> 'chats'))) as chats,
     (select coalesce(json_agg(json_build_object('chatId', p.chat_id, 'userId', p.user_id, 'readSeq', p.read_seq,
               'readMessageId', p.read_message_id, 'readAt', p.read_at) order by p.chat_id, p.joined_at, p.user_id), '[]')
-       from (select p.* from unnest($2::uuid[], $3::text[]) as w(chat_id, user_id)
+       from (select p.* from json_to_recordset($1 -> 'members') as w(chat_id uuid, user_id text)
                join chat_participants p on p.chat_id = w.chat_id and p.user_id = w.user_id
              union
-             select p.* from chat_participants p where p.chat_id = any($4::uuid[])) as p) as members,
+             select p.* from chat_participants p
+             where p.chat_id in (select value::uuid from json_array_elements_text($1 -> 'allMembers'))) as p) as members,
     (select coalesce(json_agg(${MESSAGE_JSON}), '[]')
-       from (select m.* from messages m where m.id = any($5::uuid[])
+       from (select m.* from messages m where m.id in (select value::uuid from json_array_elements_text($1 -> 'messages'))
              union
-             select m.* from unnest($6::uuid[], $7::text[], $8::text[]) as w(chat_id, sender_id, client_message_id)
+             select m.* from json_to_recordset($1 -> 'posts') as w(chat_id uuid, sender_id text, client_message_id text)
                join messages m on m.chat_id = w.chat_id and m.sender_id = w.sender_id and m.client_message_id = w.client_message_id) as m)
       as messages`,
 };
 
-interface ChatRow {
+export interface ChatRow {
   id: string;
   name: string;
   createdBy: string;
@@ -102,7 +104,7 @@ interface ChatRow {
   version: number;
 }
 
-interface MemberRow {
+export interface MemberRow {
   chatId: string;
   userId: string;
   readSeq: number;
@@ -110,7 +112,7 @@ interface MemberRow {
   readAt: string | null;
 }
 
-interface MessageRow {
+export interface MessageRow {
   id: string;
   chatId: string;
   senderId: string;
@@ -121,65 +123,66 @@ interface MessageRow {
   deleted: boolean;
 }
 
-/** `needs` is keyed by canonical chat id; chats that do not exist come back as `initialChatState`. */
-export async function loadStreams(client: ClientBase, needs: Map<string, ChatNeeds>): Promise<Map<string, LoadedStream>> {
+export type LoadRow = { chats: ChatRow[]; members: MemberRow[]; messages: MessageRow[] };
+
+/**
+ * The statement that loads what `needs` asks for (keyed by canonical chat id), and how to read its
+ * row: chats that do not exist come back as `initialChatState`.
+ */
+export function loadStatement(needs: Map<string, ChatNeeds>): { sql: string | null; read(row: LoadRow | null): Map<string, LoadedStream> } {
   const chatIds = [...needs.keys()].filter(isUuid);
-  const memberChats: string[] = [];
-  const memberUsers: string[] = [];
-  const allMembers: string[] = [];
-  const messageIds: string[] = [];
-  const postChats: string[] = [];
-  const postSenders: string[] = [];
-  const postIds: string[] = [];
+  const input = { chats: chatIds, members: [] as object[], allMembers: [] as string[], messages: [] as string[], posts: [] as object[] };
   for (const chatId of chatIds) {
     const chat = needs.get(chatId)!;
-    if (chat.allMembers) allMembers.push(chatId);
-    else for (const userId of chat.members) (memberChats.push(chatId), memberUsers.push(userId));
-    messageIds.push(...chat.messageIds);
+    if (chat.allMembers) input.allMembers.push(chatId);
+    else for (const userId of chat.members) input.members.push({ chat_id: chatId, user_id: userId });
+    input.messages.push(...chat.messageIds);
     for (const { senderId, clientMessageId } of chat.previousPosts.values()) {
-      postChats.push(chatId);
-      postSenders.push(senderId);
-      postIds.push(clientMessageId);
+      input.posts.push({ chat_id: chatId, sender_id: senderId, client_message_id: clientMessageId });
     }
   }
-  const loaded = new Map<string, LoadedStream>();
+  return {
+    sql: chatIds.length === 0 ? null : execute(LOAD, [JSON.stringify(input)]),
+    read: (row) => loaded(needs, input.messages, row),
+  };
+}
+
+function loaded(needs: Map<string, ChatNeeds>, messageIds: string[], row: LoadRow | null): Map<string, LoadedStream> {
+  const streams = new Map<string, LoadedStream>();
   for (const chatId of needs.keys()) {
-    loaded.set(chatId, { chatId, version: 0, state: initialChatState(chatId), messages: new Map(), previousPosts: new Map() });
+    streams.set(chatId, { chatId, version: 0, state: initialChatState(chatId), messages: new Map(), previousPosts: new Map() });
   }
-  if (chatIds.length === 0) return loaded;
-  const { rows } = await run<{ chats: ChatRow[]; members: MemberRow[]; messages: MessageRow[] }>(client, LOAD, [
-    chatIds, memberChats, memberUsers, allMembers, messageIds, postChats, postSenders, postIds,
-  ]);
-  const [{ chats, members, messages }] = rows as [{ chats: ChatRow[]; members: MemberRow[]; messages: MessageRow[] }];
-  for (const row of chats) {
-    const stream = loaded.get(row.id)!;
-    stream.version = row.version;
+  if (!row) return streams;
+  for (const chat of row.chats) {
+    const stream = streams.get(chat.id)!;
+    stream.version = chat.version;
     stream.state = {
       exists: true,
-      chatId: row.id,
-      name: row.name,
+      chatId: chat.id,
+      name: chat.name,
       participantIds: [],
-      createdBy: row.createdBy,
-      createdAt: iso(row.createdAt),
-      updatedAt: iso(row.updatedAt),
-      lastSeq: row.lastSeq,
+      createdBy: chat.createdBy,
+      createdAt: iso(chat.createdAt),
+      updatedAt: iso(chat.updatedAt),
+      lastSeq: chat.lastSeq,
       readMarks: {},
     };
   }
-  for (const row of members) {
-    const state = loaded.get(row.chatId)!.state;
-    state.participantIds.push(row.userId);
-    if (row.readSeq > 0) state.readMarks[row.userId] = readMark(row);
+  for (const member of row.members) {
+    const state = streams.get(member.chatId)!.state;
+    state.participantIds.push(member.userId);
+    if (member.readSeq > 0) state.readMarks[member.userId] = readMark(member);
   }
-  for (const row of messages) {
-    const stream = loaded.get(row.chatId);
+  const asked = new Set(messageIds);
+  for (const message of row.messages) {
+    const stream = streams.get(message.chatId);
     // A message of a chat this batch did not lock: for decide, it is not in the command's chat.
     if (!stream) continue;
-    const message = toMessageState(row);
-    if (messageIds.includes(row.id)) stream.messages.set(row.id, message);
-    if (row.clientMessageId !== null) stream.previousPosts.set(previousPostKey(row.senderId, row.clientMessageId), message);
+    const state = toMessageState(message);
+    if (asked.has(message.id)) stream.messages.set(message.id, state);
+    if (message.clientMessageId !== null) stream.previousPosts.set(previousPostKey(message.senderId, message.clientMessageId), state);
   }
-  return loaded;
+  return streams;
 }
 
 function readMark(row: MemberRow): ReadMark {
