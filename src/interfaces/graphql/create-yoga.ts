@@ -1,6 +1,6 @@
 import type { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { GraphQLError, type GraphQLSchema } from 'graphql';
-import { createSchema, createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { createSchema, createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { AccessTokenVerifier } from '../../application';
 import { authenticate, type GraphQLContext } from './graphql-context';
 import { toGraphQLError } from './graphql-errors';
@@ -19,6 +19,8 @@ export interface YogaDependencies {
   rateLimiter: RateLimiter;
   graphiql: boolean;
   onUnexpectedError: (error: unknown) => void;
+  /** More Yoga plugins, after Parley's own (observability, tests). */
+  plugins?: Plugin<GraphQLContext>[];
 }
 
 export const GRAPHQL_PATH = '/graphql';
@@ -55,7 +57,7 @@ export function createGraphQLServer(deps: YogaDependencies): YogaServerInstance<
         return new GraphQLError(message, { extensions: { code: 'INTERNAL_SERVER_ERROR' } });
       },
     },
-    plugins: [...limitPlugins(deps.limits), rateLimitPlugin(deps.rateLimiter)],
+    plugins: [...limitPlugins(deps.limits), rateLimitPlugin(deps.rateLimiter), ...(deps.plugins ?? [])],
   });
 }
 
