@@ -175,7 +175,8 @@ export class PostgresChatReadModel extends ChatReadModel {
   async head(): Promise<string> {
     const em = this.em;
     const [latest] = await em.execute<{ tx_id: string; position: string }[]>(
-      `select tx_id::text as tx_id, position::text as position from events order by tx_id desc, position desc limit 1`,
+      // Ordered by the raw columns (qualified): the bare names would sort their text, "9" after "10".
+      `select e.tx_id::text as tx_id, e.position::text as position from events e order by e.tx_id desc, e.position desc limit 1`,
     );
     if (!latest) return START_CURSOR;
     const deadline = Date.now() + HEAD_SETTLE_TIMEOUT_MS;
@@ -190,8 +191,8 @@ export class PostgresChatReadModel extends ChatReadModel {
   /** Fallback while a transaction stays open for long: the newest event below every open writer. */
   private async settledHead(): Promise<string> {
     const [row] = await this.em.execute<{ tx_id: string; position: string }[]>(
-      `select tx_id::text as tx_id, position::text as position from events
-       where ${settled('tx_id')} order by tx_id desc, position desc limit 1`,
+      `select e.tx_id::text as tx_id, e.position::text as position from events e
+       where ${settled('e.tx_id')} order by e.tx_id desc, e.position desc limit 1`,
     );
     return row ? encodeCursor(row.tx_id, row.position) : START_CURSOR;
   }
