@@ -123,9 +123,14 @@ export class PostgresChatUnitOfWork extends ChatUnitOfWork {
         recorded.push(...outcome.recorded);
         waiting.resolve(outcome);
       });
-      if (recorded.length > 0) for (const listener of this.listeners) listener(recorded);
+      // After the answers have gone out: waking the relay (a NOTIFY on another connection) can wait that long.
+      if (recorded.length > 0) setImmediate(() => this.notify(recorded));
       return;
     }
+  }
+
+  private notify(recorded: RecordedEvent[]): void {
+    for (const listener of this.listeners) listener(recorded);
   }
 
   /** The database refused the batch: each command again on its own, so that only the one at fault fails. */
