@@ -152,6 +152,11 @@ describe('group commit: many commands, one transaction, each its own outcome', (
         [chats],
       );
       for (const row of rows) expect(row).toMatchObject({ last_seq: 10, version: row.stream_version });
+      // The relay orders by outbox id within the transaction: those ids rise with the events' positions.
+      const outbox = await client.query(`select event_position::int as position from outbox where tx_id = $1::xid8 order by id`, [txOf(outcomes[0]!)]);
+      const positions = outbox.rows.map((row) => row.position);
+      expect(positions).toHaveLength(30);
+      expect([...positions].sort((a, b) => a - b)).toEqual(positions);
     });
   });
 });
