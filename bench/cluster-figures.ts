@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { signDevelopmentToken } from '../src/infrastructure/auth/development-token';
-import { runCommand, startInstance, type Instance } from './processes';
+import { cpuMillis, runCommand, startInstance, type Instance } from './processes';
 import { SocketCrowd } from './sockets';
 
 export interface LatencyFigures {
@@ -12,9 +12,19 @@ export interface LatencyFigures {
   max: number;
 }
 
-export interface WriteFigures {
-  [clients: number]: { separateChats: number; oneChat: number };
+/** Commits per second, and the writing process's CPU time per commit (null where /proc is not there). */
+export interface WriteRate {
+  perSecond: number;
+  cpuUsPerCommit: number | null;
 }
+
+/** DESIGN.md §8 write: each client in a chat of its own (of 2), all in one chat, each in a chat of 1000. */
+export interface WriteFigures {
+  [clients: number]: { separateChats: WriteRate; oneChat: WriteRate; bigChats: WriteRate };
+}
+
+export const WRITE_CLIENTS = [1, 8, 32];
+const BIG_CHAT = 1000;
 
 export interface OneProcessFigures {
   write: WriteFigures;
@@ -37,7 +47,7 @@ export async function measureOneProcess(databaseUrl: string, secret: string, sec
   const all = await startInstance('all', env);
   try {
     const api = new Api(all.url, secret);
-    return { write: await writeRates(api, seconds), delivery: await deliveryLatency(api, all, 500) };
+    return { write: await writeRates(api, all, seconds), delivery: await deliveryLatency(api, all, 500) };
   } finally {
     await all.stop();
   }
@@ -52,7 +62,7 @@ export async function measureCluster(databaseUrl: string, redisUrl: string, secr
     const [sender, receiver, relay] = await Promise.all([startInstance('sender', env), startInstance('receiver', env), startInstance('relay', env)]);
     instances.push(sender!, receiver!, relay!);
     const api = new Api(sender!.url, secret);
-    const write = await writeRates(api, seconds);
+    const write = await writeRates(api, sender!, seconds);
     const delivery = await deliveryLatency(api, receiver!, 300);
     const fanoutFigures = [];
     for (const subscribers of fanout) fanoutFigures.push(await fanOut(api, receiver!, subscribers));
@@ -64,24 +74,44 @@ export async function measureCluster(databaseUrl: string, redisUrl: string, secr
   }
 }
 
-/** createMessage commits per second with 1, 8 and 32 clients posting back to back, each in its own chat or all in one. */
-async function writeRates(api: Api, seconds: number): Promise<WriteFigures> {
+/**
+ * createMessage commits per second with 1, 8 and 32 clients posting back to back: each in a chat of
+ * its own with one other participant, all in one chat, and each in a chat of its own with 999 others
+ * (a post should cost the same there: DESIGN.md §2 "Cost"); with the writer's CPU time per commit.
+ */
+async function writeRates(api: Api, writer: Instance, seconds: number): Promise<WriteFigures> {
   const figures: WriteFigures = {};
-  for (const clients of [1, 8, 32]) {
-    const writers = Array.from({ length: clients }, (_, i) => `writer-${i}`);
-    const ownChats = await Promise.all(writers.map((writer) => api.createChat(writer, [])));
+  for (const clients of WRITE_CLIENTS) {
+    const run = `${clients}-${randomBytes(3).toString('hex')}`;
+    const writers = Array.from({ length: clients }, (_, i) => `writer-${run}-${i}`);
+    const ownChats = await Promise.all(writers.map((w) => api.createChat(w, [`reader-${w}`])));
     const shared = await api.createChat(writers[0]!, writers);
+    const bigChats = await Promise.all(writers.map((w) => api.createChat(w, Array.from({ length: BIG_CHAT - 1 }, (_, i) => `member-${w}-${i}`))));
     figures[clients] = {
-      separateChats: await postFor(api, writers, (i) => ownChats[i]!, seconds),
-      oneChat: await postFor(api, writers, () => shared, seconds),
+      separateChats: await postFor(api, writer, writers, (i) => ownChats[i]!, seconds),
+      oneChat: await postFor(api, writer, writers, () => shared, seconds),
+      bigChats: await postFor(api, writer, writers, (i) => bigChats[i]!, seconds),
     };
   }
   return figures;
 }
 
-async function postFor(api: Api, writers: string[], chatOf: (writer: number) => string, seconds: number): Promise<number> {
+async function postFor(api: Api, writer: Instance, writers: string[], chatOf: (writer: number) => string, seconds: number): Promise<WriteRate> {
+  // A second of warm-up, not counted: connections, prepared statements and the JIT settle first.
+  await postDuring(api, writers, chatOf, 1);
+  const cpuBefore = cpuMillis(writer.child.pid);
   const started = performance.now();
-  const deadline = started + seconds * 1000;
+  const posted = await postDuring(api, writers, chatOf, seconds);
+  const elapsed = (performance.now() - started) / 1000;
+  const cpuAfter = cpuMillis(writer.child.pid);
+  return {
+    perSecond: Math.round(posted / elapsed),
+    cpuUsPerCommit: cpuBefore === null || cpuAfter === null || posted === 0 ? null : Math.round(((cpuAfter - cpuBefore) * 1000) / posted),
+  };
+}
+
+async function postDuring(api: Api, writers: string[], chatOf: (writer: number) => string, seconds: number): Promise<number> {
+  const deadline = performance.now() + seconds * 1000;
   const counts = await Promise.all(
     writers.map(async (writer, i) => {
       let posted = 0;
@@ -92,7 +122,7 @@ async function postFor(api: Api, writers: string[], chatOf: (writer: number) => 
       return posted;
     }),
   );
-  return Math.round(counts.reduce((a, b) => a + b, 0) / ((performance.now() - started) / 1000));
+  return counts.reduce((a, b) => a + b, 0);
 }
 
 /** From sending the mutation to a sender, to the frame arriving from a receiver, one message at a time. */

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 const BIN = resolve(__dirname, '../../bin/parley.js');
@@ -48,4 +49,16 @@ export function runCommand(args: string[], env: NodeJS.ProcessEnv): Promise<numb
     const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: 'ignore' });
     child.once('exit', (code) => resolvePromise(code));
   });
+}
+
+/** CPU time (user + system) a process has used so far, in milliseconds, from /proc (Linux); null elsewhere. */
+export function cpuMillis(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    // utime and stime, in clock ticks of 10 ms on Linux.
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return null;
+  }
 }

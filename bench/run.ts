@@ -3,7 +3,7 @@ import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client } from 'pg';
 import { measureBaselines, type Baselines } from './baselines';
-import { measureCluster, measureOneProcess, type ClusterFigures, type OneProcessFigures } from './cluster-figures';
+import { measureCluster, measureOneProcess, WRITE_CLIENTS, type ClusterFigures, type OneProcessFigures, type WriteRate } from './cluster-figures';
 import { measureRelayDrain, type RelayDrainFigures } from './relay-drain';
 
 /**
@@ -66,27 +66,33 @@ async function admin(work: (client: Client) => Promise<unknown>): Promise<void> 
 }
 
 function report(baselines: Baselines, single: OneProcessFigures, cluster: ClusterFigures, drain: RelayDrainFigures): void {
+  const rate = (r: WriteRate) => `${r.perSecond}/s (${r.cpuUsPerCommit ?? 'n/a'} µs)`;
   const writes = (figures: OneProcessFigures['write']) =>
-    [1, 8, 32].map((c) => `| ${c} | ${figures[c]!.separateChats} | ${figures[c]!.oneChat} | ${baselines.pgbenchInsertTps[c] ?? 'n/a'} |`);
+    WRITE_CLIENTS.map((c) => {
+      const f = figures[c]!;
+      const bigToSmall = f.separateChats.perSecond > 0 ? (f.bigChats.perSecond / f.separateChats.perSecond).toFixed(2) : 'n/a';
+      return `| ${c} | ${rate(f.separateChats)} | ${rate(f.oneChat)} | ${rate(f.bigChats)} | ${bigToSmall} | ${baselines.pgbenchInsertTps[c] ?? 'n/a'} |`;
+    });
+  const writeTable = ['| clients | own chats of 2 | one shared chat | own chats of 1000 | 1000 : 2 | pgbench one-row insert tps (limit) |', '|---|---|---|---|---|---|'];
   const latency = (l: { samples: number; p50: number; p99: number; max: number }) => `| ${l.samples} | ${l.p50} | ${l.p99} | ${l.max} |`;
   const lines = [
     `# Parley benchmark — ${new Date().toISOString()}`,
     '',
     `Machine: ${cpus().length} cores; PostgreSQL, Redis, every Parley process and this load generator share them. ${SECONDS} s per write figure.`,
     '',
-    '## Write: createMessage commits per second through the HTTP API',
+    '## Write: createMessage commits per second through the HTTP API, and the writer\'s CPU per commit',
     '',
-    'One process with every role (in-process bus):',
+    'One process with every role (in-process bus); CPU is that process\'s:',
     '',
-    '| clients | separate chats | one shared chat | pgbench one-row insert tps (limit) |',
-    '|---|---|---|---|',
+    ...writeTable,
     ...writes(single.write),
     '',
-    'Through a sender, with a receiver and a relay running beside it (Redis between):',
+    'Through a sender, with a receiver and a relay running beside it (Redis between); CPU is the sender\'s:',
     '',
-    '| clients | separate chats | one shared chat | pgbench one-row insert tps (limit) |',
-    '|---|---|---|---|',
+    ...writeTable,
     ...writes(cluster.write),
+    '',
+    'For the ratios against the baseline design, run `SCENARIOS=write bash ../shared/peers/side-by-side.sh`.',
     '',
     '## Delivery latency: mutation sent → WebSocket frame received by another client, one message at a time',
     '',

@@ -1,5 +1,5 @@
 import { CreateChatHandler } from './create-chat/create-chat.handler';
-import { CreateMessageHandler } from './create-message/create-message.handler';
+import { PostMessageHandler } from './post-message/post-message.handler';
 import { DeleteMessageHandler } from './delete-message/delete-message.handler';
 import { EditMessageHandler } from './edit-message/edit-message.handler';
 import { GetChatHandler } from './get-chat/get-chat.handler';
@@ -12,12 +12,14 @@ import { ListUnreadCountsHandler } from './list-unread-counts/list-unread-counts
 import { ListMessagesHandler } from './list-messages/list-messages.handler';
 import { MarkMessageReadHandler } from './mark-message-read/mark-message-read.handler';
 import { UpdateChatHandler } from './update-chat/update-chat.handler';
+import { MessageCommands } from './shared/message-command';
 
-/** Every command and query handler, for the composition root to register. */
+/** Every command and query handler (and what they share), for the composition root to register. */
 export const APPLICATION_HANDLERS = [
+  MessageCommands,
   CreateChatHandler,
   UpdateChatHandler,
-  CreateMessageHandler,
+  PostMessageHandler,
   EditMessageHandler,
   DeleteMessageHandler,
   MarkMessageReadHandler,

@@ -3,7 +3,7 @@ export * from './application-errors';
 export { APPLICATION_HANDLERS } from './application-handlers';
 export { CreateChatCommand } from './create-chat/create-chat.command';
 export { UpdateChatCommand } from './update-chat/update-chat.command';
-export { CreateMessageCommand } from './create-message/create-message.command';
+export { PostMessageCommand, type PostMessageFields } from './post-message/post-message.command';
 export { EditMessageCommand } from './edit-message/edit-message.command';
 export { DeleteMessageCommand } from './delete-message/delete-message.command';
 export { MarkMessageReadCommand } from './mark-message-read/mark-message-read.command';

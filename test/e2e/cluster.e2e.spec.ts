@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Client } from 'graphql-ws';
 import Redis from 'ioredis';
 import { eventually } from '../support/eventually';
-import { unreadCountsFromEvents, unreadCountsFromProjection } from '../support/ground-truth';
+import { unreadCountsFromEvents, unreadCountsFromReadModel } from '../support/ground-truth';
 import { errorCodes, graphql, ok } from '../support/graphql-http';
 import { ParleyProcess, runParley } from '../support/parley-process';
 import { freePort, TestRedisServer } from '../support/redis-server';
@@ -272,20 +272,29 @@ describe('a cluster of processes joined by Redis', () => {
     expect(refused.output).toMatch(/--from must be a cursor/);
   });
 
-  it('rebuilds unread counts with `parley projections rebuild` while the cluster runs', async () => {
+  it('rebuilds the read models with `parley projections rebuild` while the cluster runs, to the same state', async () => {
+    const readModels = () => withClient(database.url, async (c) => ({
+      counts: await unreadCountsFromReadModel(c),
+      rows: (await c.query(`select (select json_agg(c order by c.id) from (select id, name, last_seq, last_message_id, version, cursor from chats) c) as chats,
+                                   (select json_agg(p order by p.chat_id, p.user_id) from chat_participants p) as members,
+                                   (select json_agg(m order by m.id) from messages m) as messages,
+                                   (select json_agg(r order by r.message_id, r.user_id) from message_reads r) as reads`)).rows[0],
+    }));
+    const before = await readModels();
     const rebuilt = await runParley(['projections', 'rebuild'], env);
     expect(rebuilt.code).toBe(0);
-    expect(rebuilt.output).toMatch(/rebuilt unread-counts from \d+ events/);
+    expect(rebuilt.output).toMatch(/rebuilt read-models from \d+ events/);
+    expect(await readModels()).toEqual(before);
     const unknown = await runParley(['projections', 'rebuild', 'nonsense'], env);
     expect(unknown.code).toBe(2);
-    expect(unknown.output).toMatch(/unknown projection nonsense; known: unread-counts/);
+    expect(unknown.output).toMatch(/unknown projection nonsense; known: read-models/);
   });
 
   it('leaves unread counts equal to the ground truth from the event store', async () => {
     await eventually(async () => {
       const { truth, projected } = await withClient(database.url, async (c) => ({
         truth: await unreadCountsFromEvents(c),
-        projected: await unreadCountsFromProjection(c),
+        projected: await unreadCountsFromReadModel(c),
       }));
       expect(projected).toEqual(truth);
       expect([...truth.values()].some((count) => count > 0)).toBe(true);

@@ -2,6 +2,7 @@ import type { RunningServer } from '../../src/interfaces/composition/server';
 import { errorCodes, graphql, ok } from '../support/graphql-http';
 import { createTestDatabase, withClient, type TestDatabase } from '../support/test-database';
 import { startTestServer, tokenFor } from '../support/test-server';
+import { connectClient, subscribe } from '../support/ws-client';
 
 const WRITERS = 4;
 const POSTS_PER_WRITER = 100;
@@ -66,6 +67,38 @@ describe('concurrent writers on one chat (4 server instances, one PostgreSQL)', 
       );
       expect(rows[0]).toEqual({ events: 401, max_version: 401, outbox: 401 });
     });
+  });
+
+  it('keeps seq gapless and in order at every receiver while 2 senders take many concurrent posters', async () => {
+    // Given a chat, and a subscriber on each of two other instances (each relays the outbox to its own)
+    const { createChat } = await ok(servers[0]!.url, alice, CREATE_CHAT, { name: 'ordered', ids: ['bob'] });
+    const from = (await ok(servers[2]!.url, bob, '{ head }')).head;
+    const watchers = [servers[2]!, servers[3]!].map((server) => connectClient(server.url, bob));
+    const ADDED = 'subscription($c: ID!, $a: String) { messageAdded(chatId: $c, after: $a) { seq content } }';
+    const received = watchers.map((watcher) => subscribe(watcher, ADDED, { c: createChat.id, a: from }));
+    try {
+      // When 40 posters post 8 times each, back to back, half through each of two senders
+      const total = 40 * 8;
+      await Promise.all(
+        Array.from({ length: 40 }, async (_, poster) => {
+          for (let i = 0; i < 8; i++) {
+            await ok(servers[poster % 2]!.url, poster % 3 ? alice : bob, POST, { chatId: createChat.id, content: `${poster}.${i}` });
+          }
+        }),
+      );
+
+      // Then every receiver delivers seq 1..320 in order, each post once, and each poster's posts in its order
+      for (const messages of received) {
+        const got = await messages.count(total);
+        expect(got.map((message) => message.seq)).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+        for (let poster = 0; poster < 40; poster++) {
+          const own = got.filter((message) => message.content.startsWith(`${poster}.`)).map((message) => message.content);
+          expect(own).toEqual(Array.from({ length: 8 }, (_, i) => `${poster}.${i}`));
+        }
+      }
+    } finally {
+      await Promise.all(watchers.map((watcher) => watcher.dispose()));
+    }
   });
 
   it('turns concurrent retries with one clientMessageId into one message', async () => {

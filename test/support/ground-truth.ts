@@ -1,9 +1,10 @@
 import type { Client } from 'pg';
 import { evolveChat, initialChatState, type ChatEvent, type ChatState } from '../../src/domain';
+import { UNREAD_COUNT } from '../../src/infrastructure/persistence/unread-count';
 
 /**
- * Unread counts computed from the event store alone, with the domain's own fold, to compare a
- * projection against: messages above the user's read mark, sent by others, not deleted.
+ * Unread counts computed from the event store alone, with the domain's own fold, to compare the
+ * counts the service answers against: messages above the user's read mark, sent by others, not deleted.
  */
 export async function unreadCountsFromEvents(client: Client): Promise<Map<string, number>> {
   const { rows } = await client.query<{ stream_id: string; type: ChatEvent['type']; data: unknown }>(
@@ -30,9 +31,10 @@ export async function unreadCountsFromEvents(client: Client): Promise<Map<string
   return counts;
 }
 
-export async function unreadCountsFromProjection(client: Client): Promise<Map<string, number>> {
+/** Every participant's count as the service computes it (the expression `unreadCounts` and the frames use). */
+export async function unreadCountsFromReadModel(client: Client): Promise<Map<string, number>> {
   const { rows } = await client.query<{ chat_id: string; user_id: string; unread_count: number }>(
-    'select chat_id, user_id, unread_count from unread_counts',
+    `select me.chat_id, me.user_id, ${UNREAD_COUNT} as unread_count from chat_participants me join chats c on c.id = me.chat_id`,
   );
   return new Map(rows.map((row) => [`${row.chat_id}/${row.user_id}`, row.unread_count]));
 }

@@ -1,19 +1,22 @@
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
-import { decide } from '../../domain';
-import { ChatUnitOfWork, Clock, IdGenerator } from '../ports';
+import { ChatNotFound, decide, type CreateChat } from '../../domain';
+import { ChatReadModel, ChatUnitOfWork, Clock, IdGenerator, type ChatView } from '../ports';
 import { CreateChatCommand } from './create-chat.command';
 
 @CommandHandler(CreateChatCommand)
-export class CreateChatHandler implements ICommandHandler<CreateChatCommand, string> {
-  constructor(private readonly chats: ChatUnitOfWork, private readonly clock: Clock, private readonly ids: IdGenerator) {}
+export class CreateChatHandler implements ICommandHandler<CreateChatCommand, ChatView> {
+  constructor(
+    private readonly chats: ChatUnitOfWork,
+    private readonly readModel: ChatReadModel,
+    private readonly clock: Clock,
+    private readonly ids: IdGenerator,
+  ) {}
 
-  async execute({ userId, name, participantIds }: CreateChatCommand): Promise<string> {
-    const chatId = this.ids.newId();
-    const at = this.clock.now().toISOString();
-    await this.chats.run(chatId, async (session) => {
-      const chat = await session.loadChat();
-      await session.append(decide({ type: 'CreateChat', chatId, userId, name, participantIds, at }, { chat }));
-    });
-    return chatId;
+  async execute({ userId, name, participantIds }: CreateChatCommand): Promise<ChatView> {
+    const command: CreateChat = { type: 'CreateChat', chatId: this.ids.newId(), userId, name, participantIds, at: this.clock.now().toISOString() };
+    await this.chats.execute(command, (state) => decide(command, state));
+    const chat = await this.readModel.chat(command.chatId, userId);
+    if (!chat) throw new ChatNotFound(command.chatId);
+    return chat;
   }
 }

@@ -1,7 +1,12 @@
 import { Command } from '@nestjs/cqrs';
 
 export class DeleteMessageCommand extends Command<void> {
-  constructor(readonly userId: string, readonly messageId: string) {
+  readonly userId: string;
+  readonly messageId: string;
+
+  constructor(fields: { userId: string; messageId: string }) {
     super();
+    this.userId = fields.userId;
+    this.messageId = fields.messageId;
   }
 }

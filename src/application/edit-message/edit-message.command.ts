@@ -1,7 +1,14 @@
 import { Command } from '@nestjs/cqrs';
 
 export class EditMessageCommand extends Command<void> {
-  constructor(readonly userId: string, readonly messageId: string, readonly content: string) {
+  readonly userId: string;
+  readonly messageId: string;
+  readonly content: string;
+
+  constructor(fields: { userId: string; messageId: string; content: string }) {
     super();
+    this.userId = fields.userId;
+    this.messageId = fields.messageId;
+    this.content = fields.content;
   }
 }

@@ -1,20 +1,12 @@
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
-import { decide } from '../../domain';
-import { ChatReadModel, ChatUnitOfWork, Clock } from '../ports';
-import { chatOfMessage } from '../shared/chat-access';
+import { MessageCommands } from '../shared/message-command';
 import { EditMessageCommand } from './edit-message.command';
 
 @CommandHandler(EditMessageCommand)
 export class EditMessageHandler implements ICommandHandler<EditMessageCommand, void> {
-  constructor(private readonly chats: ChatUnitOfWork, private readonly readModel: ChatReadModel, private readonly clock: Clock) {}
+  constructor(private readonly messages: MessageCommands) {}
 
   async execute({ userId, messageId, content }: EditMessageCommand): Promise<void> {
-    const chatId = await chatOfMessage(this.readModel, messageId);
-    const at = this.clock.now().toISOString();
-    await this.chats.run(chatId, async (session) => {
-      const chat = await session.loadChat();
-      const message = await session.loadMessage(messageId);
-      await session.append(decide({ type: 'EditMessage', chatId, userId, messageId, content, at }, { chat, message }));
-    });
+    await this.messages.run(messageId, (chatId, at) => ({ type: 'EditMessage', chatId, userId, messageId, content, at }));
   }
 }

@@ -8,8 +8,8 @@ import { GetChatQuery } from './get-chat.query';
 export class GetChatHandler implements IQueryHandler<GetChatQuery, ChatView> {
   constructor(private readonly readModel: ChatReadModel) {}
 
-  async execute({ viewerId, chatId, justLeft }: GetChatQuery): Promise<ChatView> {
-    if (!justLeft) await requireReader(this.readModel, chatId, viewerId);
+  async execute({ viewerId, chatId }: GetChatQuery): Promise<ChatView> {
+    await requireReader(this.readModel, chatId, viewerId);
     const chat = await this.readModel.chat(chatId, viewerId);
     if (!chat) throw new ChatNotFound(chatId);
     return chat;

@@ -3,7 +3,10 @@ import type { ChatView } from '../ports';
 
 /** The viewer's chats, most recently active first. */
 export class ListChatsQuery extends Query<ChatView[]> {
-  constructor(readonly viewerId: string) {
+  readonly viewerId: string;
+
+  constructor(fields: { viewerId: string }) {
     super();
+    this.viewerId = fields.viewerId;
   }
 }

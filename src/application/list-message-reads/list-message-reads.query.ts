@@ -2,7 +2,12 @@ import { Query } from '@nestjs/cqrs';
 import type { MessageReadView } from '../ports';
 
 export class ListMessageReadsQuery extends Query<MessageReadView[]> {
-  constructor(readonly viewerId: string, readonly messageId: string) {
+  readonly viewerId: string;
+  readonly messageId: string;
+
+  constructor(fields: { viewerId: string; messageId: string }) {
     super();
+    this.viewerId = fields.viewerId;
+    this.messageId = fields.messageId;
   }
 }

@@ -62,6 +62,8 @@ export abstract class ChatReadModel {
   /** Per chat of the user: messages above their read mark, sent by others, not deleted (DESIGN.md §4). */
   abstract unreadCounts(userId: string): Promise<UnreadCountView[]>;
   abstract unreadCountOf(chatId: string, userId: string): Promise<number>;
+  /** Current counts in one chat of these participants (or of all of them); non-participants are left out. */
+  abstract unreadCountsIn(chatId: string, userIds: readonly string[] | 'all'): Promise<UnreadCountView[]>;
   abstract messages(chatId: string, page: MessagePageRequest): Promise<MessagePageView>;
   /** Includes deleted messages (flagged), so callers can tell "deleted" from "never existed". */
   abstract message(messageId: string): Promise<MessageView | null>;

@@ -1,4 +1,4 @@
-import type { ChatEvent, ChatState, MessageState } from '../../domain';
+import type { ChatCommand, ChatEvent, DecisionState } from '../../domain';
 
 /** An event as stored: its place in the global order (`cursor`) and in its chat's stream (`version`). */
 export interface RecordedEvent {
@@ -10,20 +10,19 @@ export interface RecordedEvent {
   event: ChatEvent;
 }
 
-/** The view of one chat inside a unit of work. The chat stays locked until the work ends. */
-export interface ChatSession {
-  loadChat(): Promise<ChatState>;
-  loadMessage(messageId: string): Promise<MessageState | null>;
-  findPost(senderId: string, clientMessageId: string): Promise<MessageState | null>;
-  /** Appends after the version `loadChat` saw, with one outbox row per event, in the same transaction. */
-  append(events: ChatEvent[]): Promise<RecordedEvent[]>;
+/** What became of one command: the events it recorded (none for a retry or a no-op) and the state it was decided on. */
+export interface ChatCommandOutcome {
+  recorded: RecordedEvent[];
+  state: DecisionState;
 }
 
 /**
- * Runs `work` in one transaction against one chat. Owns the transaction, the outbox rows, the read models
- * written with the events, and the retry on a version conflict, so handlers only load, decide and append.
- * `work` may run more than once and must not have effects of its own outside the session.
+ * Runs chat commands (DESIGN.md §2): loads what each decision needs (`decisionNeeds`), calls `decide`,
+ * and appends the events with their outbox rows and read-model changes in one transaction, retrying
+ * on a version conflict. Commands that arrive together may share that transaction (group commit),
+ * but each keeps its own outcome: a rule one breaks rejects it alone, and nothing is answered before
+ * the commit. `decide` must be pure: it may run more than once.
  */
 export abstract class ChatUnitOfWork {
-  abstract run<T>(chatId: string, work: (session: ChatSession) => Promise<T>): Promise<T>;
+  abstract execute(command: ChatCommand, decide: (state: DecisionState) => ChatEvent[]): Promise<ChatCommandOutcome>;
 }

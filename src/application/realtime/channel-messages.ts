@@ -9,6 +9,12 @@ export interface ChannelContext {
   chat: ChatState;
   /** Chat-level events: the chat's latest message as a Message payload, for Chat.lastMessage. */
   lastMessage?: Record<string, unknown> | null;
+  /**
+   * Posts: who is told besides the chat's subscribers, when the caller has the list in another form
+   * than `chat.participantIds` (a store that fills in the participants where it writes the row, so a
+   * post does not load a chat of 1000 to name them). By default the participants other than the sender.
+   */
+  recipients?: string[];
 }
 
 /**
@@ -30,7 +36,7 @@ export function channelMessagesFor(event: ChatEvent, context: ChannelContext): C
       const message = postedMessage(event);
       const { senderId, chatId, seq } = event.data;
       // The message object and the recipient list are shared by reference: the outbox stores each once.
-      const others = participants.filter((id) => id !== senderId);
+      const others = context.recipients ?? participants.filter((id) => id !== senderId);
       const listItem = { chatId, message, senderId };
       return [
         { channel: 'messageAdded', payload: message, meta: meta({ seq }) },

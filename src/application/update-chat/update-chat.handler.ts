@@ -1,17 +1,19 @@
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
-import { decide } from '../../domain';
-import { ChatUnitOfWork, Clock } from '../ports';
+import { ChatNotFound, decide, type UpdateChat } from '../../domain';
+import { ChatReadModel, ChatUnitOfWork, Clock, type ChatView } from '../ports';
 import { UpdateChatCommand } from './update-chat.command';
 
 @CommandHandler(UpdateChatCommand)
-export class UpdateChatHandler implements ICommandHandler<UpdateChatCommand, void> {
-  constructor(private readonly chats: ChatUnitOfWork, private readonly clock: Clock) {}
+export class UpdateChatHandler implements ICommandHandler<UpdateChatCommand, ChatView> {
+  constructor(private readonly chats: ChatUnitOfWork, private readonly readModel: ChatReadModel, private readonly clock: Clock) {}
 
-  async execute({ userId, chatId, changes }: UpdateChatCommand): Promise<void> {
-    const at = this.clock.now().toISOString();
-    await this.chats.run(chatId, async (session) => {
-      const chat = await session.loadChat();
-      await session.append(decide({ type: 'UpdateChat', chatId, userId, ...changes, at }, { chat }));
-    });
+  async execute({ userId, chatId, name, addParticipantIds, removeParticipantIds }: UpdateChatCommand): Promise<ChatView> {
+    const command: UpdateChat = { type: 'UpdateChat', chatId, userId, name, addParticipantIds, removeParticipantIds, at: this.clock.now().toISOString() };
+    await this.chats.execute(command, (state) => decide(command, state));
+    // No access check here: the decision already required a participant, and one who removed
+    // themselves with this very change may see its result once.
+    const chat = await this.readModel.chat(chatId, userId);
+    if (!chat) throw new ChatNotFound(chatId);
+    return chat;
   }
 }

@@ -10,6 +10,8 @@ const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
  * typing it would count, not as the two to eleven UTF-16 units it is made of.
  */
 export function charCount(text: string): number {
+  // Printable ASCII is one character per unit, and most text is just that: no segmenter needed.
+  if (isPrintableAscii(text)) return text.length;
   let count = 0;
   for (const _ of graphemes.segment(text)) count++;
   return count;
@@ -52,4 +54,12 @@ function isHighSurrogate(unit: number): boolean {
 
 function isLowSurrogate(unit: number): boolean {
   return unit >= 0xdc00 && unit <= 0xdfff;
+}
+
+function isPrintableAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0x20 || unit > 0x7e) return false;
+  }
+  return true;
 }

@@ -44,6 +44,8 @@ const schema = z.object({
   MIGRATE_ON_START: booleanFlag.default(true),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_POOL_MAX: positiveInt(200).default(10),
+  WRITE_CONCURRENCY: positiveInt(64).default(1),
+  WRITE_BATCH_MAX: positiveInt(1000).default(64),
   MAX_BODY_BYTES: positiveInt(64 * 1024 * 1024).default(100 * 1024),
   MAX_QUERY_DEPTH: positiveInt(100).default(8),
   MAX_QUERY_COST: positiveInt(1_000_000).default(5000),
@@ -71,6 +73,8 @@ export interface Config {
   migrateOnStart: boolean;
   logLevel: string;
   databasePoolMax: number;
+  /** Group commit: write transactions in flight at once per process, and commands in one at most. */
+  writes: { concurrency: number; maxBatch: number };
   limits: { maxBodyBytes: number; maxQueryDepth: number; maxQueryCost: number };
   websocket: {
     maxBufferedBytes: number;
@@ -135,6 +139,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     migrateOnStart: e.MIGRATE_ON_START,
     logLevel: e.LOG_LEVEL,
     databasePoolMax: e.DATABASE_POOL_MAX,
+    writes: { concurrency: e.WRITE_CONCURRENCY, maxBatch: e.WRITE_BATCH_MAX },
     limits: { maxBodyBytes: e.MAX_BODY_BYTES, maxQueryDepth: e.MAX_QUERY_DEPTH, maxQueryCost: e.MAX_QUERY_COST },
     websocket: {
       maxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,

@@ -6,7 +6,6 @@ export class ParleyMetrics {
   readonly relayedRecords = new Counter({ name: 'parley_relay_records_total', help: 'Outbox rows published by the relay', registers: [this.registry] });
   readonly relayLeader = new Gauge({ name: 'parley_relay_leader', help: '1 while this instance is the relay leader, else 0', registers: [this.registry] });
   readonly outboxLag = new Gauge({ name: 'parley_outbox_lag_seconds', help: 'Age of the newest outbox row when the relay published it', registers: [this.registry] });
-  readonly projectedEvents = new Counter({ name: 'parley_projection_events_total', help: 'Events applied by projections', registers: [this.registry] });
   readonly deliveryLatency = new Histogram({
     name: 'parley_delivery_latency_seconds',
     help: 'From the event (command time) to its frame being handed to the socket',
@@ -18,6 +17,18 @@ export class ParleyMetrics {
   readonly receiverOverflows = new Counter({
     name: 'parley_receiver_overflows_total',
     help: 'Records not held because the receiver backlog was full (read from the outbox once it is through)',
+    registers: [this.registry],
+  });
+  readonly writeBatchCommands = new Histogram({
+    name: 'parley_write_batch_commands',
+    help: 'Commands per write transaction (group commit)',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128],
+    registers: [this.registry],
+  });
+  readonly writeBatchSeconds = new Histogram({
+    name: 'parley_write_batch_seconds',
+    help: 'Duration of a write transaction, from taking a connection to the commit',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [this.registry],
   });
   readonly droppedSlowClients = new Counter({ name: 'parley_dropped_slow_clients_total', help: 'Connections closed because their send buffer was full', registers: [this.registry] });

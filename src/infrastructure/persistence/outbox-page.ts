@@ -31,12 +31,12 @@ export async function readOutboxPage(
   const rows = await em.execute<(OutboxRow & { fetched: number })[]>(
     `with candidates as (
        select o.id, o.tx_id, o.event_position, o.payload, octet_length(o.payload::text) as bytes
-       from outbox o where ${query.where} order by ${prefixed(query.orderBy)} limit ?),
+       from outbox o where ${query.where} order by ${prefixed(query.orderBy, 'o')} limit ?),
      running as (
        select c.*, sum(c.bytes) over (order by ${query.orderBy} rows unbounded preceding) as total from candidates c)
      select r.id::text as id, r.tx_id::text as tx_id, r.event_position::text as event_position, r.payload,
             (select count(*) from candidates)::int as fetched
-     from running r where r.total - r.bytes < ? order by ${query.orderBy}`,
+     from running r where r.total - r.bytes < ? order by ${prefixed(query.orderBy, 'r')}`,
     [...query.params, limits.rows, limits.bytes],
   );
   const fetched = rows[0]?.fetched ?? 0;
@@ -46,6 +46,10 @@ export async function readOutboxPage(
   };
 }
 
-function prefixed(orderBy: string): string {
-  return orderBy.split(', ').map((column) => `o.${column}`).join(', ');
+/**
+ * Qualified, so that ORDER BY sorts the raw columns: a bare name would be the output column of the
+ * same name, which the final select turns into text, and "10" sorts before "9".
+ */
+function prefixed(orderBy: string, table: string): string {
+  return orderBy.split(', ').map((column) => `${table}.${column}`).join(', ');
 }

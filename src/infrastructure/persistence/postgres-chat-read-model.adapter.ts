@@ -10,13 +10,12 @@ import {
   type UnreadCountView,
 } from '../../application';
 import { encodeCursor, START_CURSOR } from '../../application';
+import { settled } from './commit-order';
+import { UNREAD_COUNT } from './unread-count';
 import { isUuid } from './uuid';
 
 const MESSAGE_COLUMNS = `m.id, m.chat_id, m.sender_id, m.content, m.seq, m.created_at, m.edited_at,
   m.deleted_at, m.cursor`;
-
-/** From the unread-counts projection, so it may lag the writes by the projection delay (DESIGN.md §5). */
-const UNREAD_COUNT = `(select u.unread_count from unread_counts u where u.chat_id = me.chat_id and u.user_id = me.user_id)`;
 
 /** Chats as seen by a viewer: expects the viewer's participant row joined as `me`. */
 const CHAT_SELECT = `
@@ -68,12 +67,11 @@ export class PostgresChatReadModel extends ChatReadModel {
     return rows.map(toChatView);
   }
 
+  /** A count is current as of its chat's latest event, whose cursor it carries. */
   async unreadCounts(userId: string): Promise<UnreadCountView[]> {
     const rows = await this.em.execute<{ chat_id: string; unread_count: number; cursor: string }[]>(
-      `select me.chat_id, coalesce(u.unread_count, 0) as unread_count, coalesce(u.cursor, c.cursor) as cursor
-       from chat_participants me
-       join chats c on c.id = me.chat_id
-       left join unread_counts u on u.chat_id = me.chat_id and u.user_id = me.user_id
+      `select me.chat_id, ${UNREAD_COUNT} as unread_count, c.cursor
+       from chat_participants me join chats c on c.id = me.chat_id
        where me.user_id = ? order by c.updated_at desc, c.id`,
       [userId],
     );
@@ -83,10 +81,22 @@ export class PostgresChatReadModel extends ChatReadModel {
   async unreadCountOf(chatId: string, userId: string): Promise<number> {
     if (!isUuid(chatId)) return 0;
     const [row] = await this.em.execute<{ unread_count: number }[]>(
-      'select unread_count from unread_counts where chat_id = ? and user_id = ?',
+      `select ${UNREAD_COUNT} as unread_count from chat_participants me join chats c on c.id = me.chat_id
+       where me.chat_id = ? and me.user_id = ?`,
       [chatId, userId],
     );
     return row?.unread_count ?? 0;
+  }
+
+  async unreadCountsIn(chatId: string, userIds: readonly string[] | 'all'): Promise<UnreadCountView[]> {
+    if (!isUuid(chatId) || userIds.length === 0) return [];
+    const rows = await this.em.execute<{ user_id: string; unread_count: number; cursor: string }[]>(
+      `select me.user_id, ${UNREAD_COUNT} as unread_count, c.cursor
+       from chat_participants me join chats c on c.id = me.chat_id
+       where me.chat_id = ? ${userIds === 'all' ? '' : 'and me.user_id in (select jsonb_array_elements_text(?::jsonb))'}`,
+      userIds === 'all' ? [chatId] : [chatId, JSON.stringify(userIds)],
+    );
+    return rows.map((row) => ({ chatId: chatId.toLowerCase(), userId: row.user_id, unreadCount: row.unread_count, cursor: row.cursor }));
   }
 
   async messages(chatId: string, page: MessagePageRequest): Promise<MessagePageView> {
@@ -165,16 +175,14 @@ export class PostgresChatReadModel extends ChatReadModel {
   async head(): Promise<string> {
     const em = this.em;
     const [latest] = await em.execute<{ tx_id: string; position: string }[]>(
-      `select tx_id::text as tx_id, position::text as position from events order by tx_id desc, position desc limit 1`,
+      // Ordered by the raw columns (qualified): the bare names would sort their text, "9" after "10".
+      `select e.tx_id::text as tx_id, e.position::text as position from events e order by e.tx_id desc, e.position desc limit 1`,
     );
     if (!latest) return START_CURSOR;
     const deadline = Date.now() + HEAD_SETTLE_TIMEOUT_MS;
     for (let attempt = 0; ; attempt++) {
-      const [settled] = await em.execute<{ below: boolean }[]>(
-        `select ?::xid8 < pg_snapshot_xmin(pg_current_snapshot()) as below`,
-        [latest.tx_id],
-      );
-      if (settled!.below) return encodeCursor(latest.tx_id, latest.position);
+      const [check] = await em.execute<{ below: boolean }[]>(`select ${settled('?::xid8')} as below`, [latest.tx_id]);
+      if (check!.below) return encodeCursor(latest.tx_id, latest.position);
       if (Date.now() > deadline) return this.settledHead();
       await new Promise((resolve) => setTimeout(resolve, Math.min(50, 2 * 2 ** attempt)));
     }
@@ -183,8 +191,8 @@ export class PostgresChatReadModel extends ChatReadModel {
   /** Fallback while a transaction stays open for long: the newest event below every open writer. */
   private async settledHead(): Promise<string> {
     const [row] = await this.em.execute<{ tx_id: string; position: string }[]>(
-      `select tx_id::text as tx_id, position::text as position from events
-       where tx_id < pg_snapshot_xmin(pg_current_snapshot()) order by tx_id desc, position desc limit 1`,
+      `select e.tx_id::text as tx_id, e.position::text as position from events e
+       where ${settled('e.tx_id')} order by e.tx_id desc, e.position desc limit 1`,
     );
     return row ? encodeCursor(row.tx_id, row.position) : START_CURSOR;
   }

@@ -1,262 +1,204 @@
-import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
-import { channelMessagesFor, ChatUnitOfWork, packChannelMessages, type ChatSession, type RecordedEvent } from '../../application';
-import {
-  evolveChat,
-  initialChatState,
-  isMessageEvent,
-  type ChatEvent,
-  type ChatState,
-  type MessageState,
-} from '../../domain';
-import { encodeCursor } from '../../application';
-import { isUuid } from './uuid';
-import { readModelParts, type SqlPart } from './read-model-writer';
 import { randomUUID } from 'node:crypto';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { DatabaseError, type Client } from 'pg';
+import { ChatUnitOfWork, type ChatCommandOutcome, type RecordedEvent } from '../../application';
+import { decisionNeeds, type ChatCommand, type ChatEvent, type DecisionState } from '../../domain';
+import { canonicalId } from './uuid';
+import { decideBatch, outcomeOf, type BatchEntry, type Decision } from './write/batch-decisions';
+import { forgetPrepared, lastResult, PooledClients, prepareOnce } from './write/pooled-client';
+import { APPEND_BATCHED, appendAlone, batchedAppend, splitForAppend, type AppendedRow } from './write/stream-append';
+import { LOAD, loadStatement, lockStatements, mergeNeeds, type ChatNeeds, type LoadRow } from './write/stream-load';
 
 /** Listeners told after a transaction with new events has committed (the relay's wake-up in one process). */
 export type CommitListener = (events: RecordedEvent[]) => void;
 
+export interface WriteBatchOptions {
+  /** Commands in one transaction at most. */
+  maxBatch?: number;
+  /** Transactions of this process in flight at once; commands arriving meanwhile wait for the next. */
+  concurrency?: number;
+  /** Told of each transaction that committed: how many commands it carried and how long it took. */
+  onBatch?(commands: number, seconds: number): void;
+}
+
 const MAX_ATTEMPTS = 20;
-const RETRYABLE_SQLSTATES = new Set(['40001', '40P01']);
+/**
+ * How the write transaction's statements are planned. Their parameters are JSON, of a few rows
+ * whatever the batch, so a plan made once fits them all; and every row they touch is found by key,
+ * which the planner cannot tell from a JSON parameter (it guesses 100 rows, and on small or freshly
+ * grown tables then prefers to scan them whole). `set local` ends with the transaction.
+ */
+const PLANNER_SETTINGS = [
+  'set local plan_cache_mode = force_generic_plan',
+  'set local enable_seqscan = off',
+  'set local enable_hashjoin = off',
+  'set local enable_mergejoin = off',
+];
+
+const UNKNOWN_PREPARED_STATEMENT = '26000';
+/** Serialisation failure, deadlock, and a connection that lost its prepared statements (prepared again). */
+const RETRYABLE_SQLSTATES = new Set(['40001', '40P01', UNKNOWN_PREPARED_STATEMENT]);
+
+interface Waiting extends BatchEntry {
+  resolve(outcome: ChatCommandOutcome): void;
+  reject(error: unknown): void;
+}
 
 /**
- * One transaction per command. Writers to one chat take turns on a transaction-scoped advisory lock
- * for the chat, so concurrent posts from any number of instances queue instead of failing; the unique
- * (stream_id, version) constraint stays as the optimistic-concurrency guard, and a conflict it raises
- * (a writer that bypassed the lock) is retried with fresh state.
+ * Group commit (DESIGN.md §2): commands that arrive while a transaction is in flight join the next
+ * one, so a busy sender writes many posts, across many chats, with one transaction of two round
+ * trips: begin, lock and load; append (one multi-row statement) and commit.
  *
- * An advisory lock, not `select … for update`: locking a row gives the transaction its id before it
- * waits, so writers would hold ids in arrival order but commit in lock order, and the relay, which
- * orders by transaction id, would publish a chat's messages out of seq order. The advisory lock takes
- * no id; the first insert, after the lock, does.
+ * - **Order.** The transaction takes the advisory locks of all its chats first, in ascending key
+ *   order (no deadlock between batches of different senders), before anything assigns it a
+ *   transaction id, so within a chat transaction-id order is lock order is `seq` order
+ *   (docs/architecture.md "Group commit").
+ * - **Own outcomes.** A command whose decision breaks a rule is answered with its error and left out;
+ *   the rest commit. If the database refuses the batch, each command is run again alone, so only the
+ *   one at fault fails. A serialisation failure, deadlock or version conflict retries the batch.
+ * - **Answers after the commit**, never before: a sender that dies mid-batch has answered nothing of it.
  */
 export class PostgresChatUnitOfWork extends ChatUnitOfWork {
   private readonly listeners: CommitListener[] = [];
+  private readonly clients: PooledClients;
+  private readonly queue: Waiting[] = [];
+  private inFlight = 0;
+  private readonly maxBatch: number;
+  private readonly concurrency: number;
+  private readonly onBatch: WriteBatchOptions['onBatch'];
 
-  constructor(private readonly orm: MikroORM) {
+  constructor(orm: MikroORM, options: WriteBatchOptions = {}) {
     super();
+    this.clients = new PooledClients(orm);
+    this.maxBatch = options.maxBatch ?? 64;
+    this.concurrency = options.concurrency ?? 1;
+    this.onBatch = options.onBatch;
   }
 
   onCommit(listener: CommitListener): void {
     this.listeners.push(listener);
   }
 
-  async run<T>(chatId: string, work: (session: ChatSession) => Promise<T>): Promise<T> {
+  execute(command: ChatCommand, decide: (state: DecisionState) => ChatEvent[]): Promise<ChatCommandOutcome> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ command, decide, resolve, reject });
+      this.drain();
+    });
+  }
+
+  private drain(): void {
+    while (this.inFlight < this.concurrency && this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.maxBatch);
+      this.inFlight++;
+      void this.runBatch(batch).finally(() => {
+        this.inFlight--;
+        this.drain();
+      });
+    }
+  }
+
+  private async runBatch(batch: Waiting[]): Promise<void> {
     for (let attempt = 1; ; attempt++) {
+      let decisions: Decision[];
+      let cursors: Map<string, string>;
+      const started = performance.now();
       try {
-        // PostgreSQL compares UUIDs case-blind, the advisory lock key does not: one chat, one key.
-        const session = new PostgresChatSession(isUuid(chatId) ? chatId.toLowerCase() : chatId);
-        const result = await this.orm.em.fork().transactional(async (em) => {
-          session.bind(em);
-          return work(session);
-        });
-        if (session.recorded.length > 0) this.notify(session.recorded);
-        return result;
+        ({ decisions, cursors } = await this.clients.with((client) => this.transaction(client, batch)));
+        this.onBatch?.(batch.length, (performance.now() - started) / 1000);
       } catch (error) {
-        if (attempt >= MAX_ATTEMPTS || !isRetryable(error)) throw error;
-        await backoff(attempt);
+        if (isRetryable(error) && attempt < MAX_ATTEMPTS) {
+          await backoff(attempt);
+          continue;
+        }
+        // Whether it committed is unknown: retrying could write it twice, so everyone hears of the failure.
+        if (batch.length > 1 && !(error instanceof CommitUnknown)) return this.eachAlone(batch);
+        for (const waiting of batch) waiting.reject(error instanceof CommitUnknown ? error.cause : error);
+        return;
       }
+      const recorded: RecordedEvent[] = [];
+      batch.forEach((waiting, index) => {
+        const decision = decisions[index]!;
+        if (!decision.ok) return waiting.reject(decision.error);
+        const outcome = outcomeOf(decision, cursors);
+        recorded.push(...outcome.recorded);
+        waiting.resolve(outcome);
+      });
+      // After the answers have gone out: waking the relay (a NOTIFY on another connection) can wait that long.
+      if (recorded.length > 0) setImmediate(() => this.notify(recorded));
+      return;
     }
   }
 
-  private notify(events: RecordedEvent[]): void {
-    for (const listener of this.listeners) listener(events);
-  }
-}
-
-class PostgresChatSession implements ChatSession {
-  readonly recorded: RecordedEvent[] = [];
-  private em!: EntityManager;
-  private loaded: { state: ChatState; version: number } | null = null;
-
-  constructor(private readonly chatId: string) {}
-
-  bind(em: EntityManager): void {
-    this.em = em;
+  private notify(recorded: RecordedEvent[]): void {
+    for (const listener of this.listeners) listener(recorded);
   }
 
-  async loadChat(): Promise<ChatState> {
-    if (!isUuid(this.chatId)) {
-      this.loaded = { state: initialChatState(this.chatId), version: 0 };
-      return this.loaded.state;
-    }
-    // Held until commit. Events after the snapshot's version (none while every append updates it, some
-    // after a restore) are folded on top: the stream stays the source of truth.
-    await this.em.execute('select pg_advisory_xact_lock(hashtextextended(?, 0))', [this.chatId]);
-    const [row] = await this.em.execute<{ version: number | null; state: ChatState | null; tail: StoredEvent[] }[]>(
-      `with snapshot as (select version, state from chat_snapshots where chat_id = ?)
-       select (select version from snapshot) as version,
-              (select state from snapshot) as state,
-              coalesce((select json_agg(json_build_object('version', e.version, 'type', e.type, 'data', e.data)
-                                        order by e.version)
-                        from events e
-                        where e.stream_id = ? and e.version > coalesce((select version from snapshot), 0)), '[]') as tail`,
-      [this.chatId, this.chatId],
-    );
-    let state = row?.state ?? initialChatState(this.chatId);
-    let version = row?.version ?? 0;
-    for (const stored of row?.tail ?? []) {
-      state = evolveChat(state, { type: stored.type, data: stored.data } as ChatEvent);
-      version = stored.version;
-    }
-    this.loaded = { state, version };
-    return state;
-  }
-
-  async loadMessage(messageId: string): Promise<MessageState | null> {
-    if (!isUuid(messageId)) return null;
-    const [row] = await this.em.execute<MessageRow[]>(
-      `select id, chat_id, sender_id, seq, content, client_message_id, created_at, deleted_at is not null as deleted
-       from messages where id = ?`,
-      [messageId],
-    );
-    return row ? toMessageState(row) : null;
-  }
-
-  async findPost(senderId: string, clientMessageId: string): Promise<MessageState | null> {
-    if (!isUuid(this.chatId)) return null;
-    const [row] = await this.em.execute<MessageRow[]>(
-      `select id, chat_id, sender_id, seq, content, client_message_id, created_at, deleted_at is not null as deleted
-       from messages where chat_id = ? and sender_id = ? and client_message_id = ?`,
-      [this.chatId, senderId, clientMessageId],
-    );
-    return row ? toMessageState(row) : null;
-  }
-
-  async append(events: ChatEvent[]): Promise<RecordedEvent[]> {
-    if (!this.loaded) throw new Error('append before loadChat: the expected version is unknown');
-    if (events.length === 0) return [];
-    let { state, version } = this.loaded;
-    const recorded: RecordedEvent[] = [];
-    const finalState = events.reduce(evolveChat, state);
-    const lastMessage = events.some(isChatLevel) ? await this.lastMessagePayload() : null;
-    for (const [index, event] of events.entries()) {
-      version += 1;
-      state = evolveChat(state, event);
-      // Chat-level messages show the chat as the whole command left it; message-level ones need only the event.
-      const chat = isChatLevel(event) ? finalState : state;
-      const snapshot = index === events.length - 1 ? { version, state } : null;
-      recorded.push(await this.insertEvent(event, version, chat, lastMessage, snapshot));
-    }
-    this.loaded = { state, version };
-    this.recorded.push(...recorded);
-    return recorded;
+  /** The database refused the batch: each command again on its own, so that only the one at fault fails. */
+  private async eachAlone(batch: Waiting[]): Promise<void> {
+    for (const waiting of batch) await this.runBatch([waiting]);
   }
 
   /**
-   * One statement per event: the event, its outbox row, the read models it changes and, with the
-   * command's last event, the chat's snapshot.
+   * One transaction, two round trips: `begin`, the locks and the load; then, once decided, the
+   * append and `commit`. Events that do not fold into the batched append (chat-level commands,
+   * deletions) take a round trip each in between.
    */
-  private async insertEvent(
-    event: ChatEvent,
-    version: number,
-    chat: ChatState,
-    lastMessage: Record<string, unknown> | null,
-    snapshot: { version: number; state: ChatState } | null,
-  ): Promise<RecordedEvent> {
-    const eventId = randomUUID();
-    const occurredAt = occurrenceTime(event);
-    const messages = channelMessagesFor(event, { eventId, occurredAt, chat, lastMessage });
-    const parts: SqlPart[] = [
-      {
-        sql: `insert into outbox (event_position, tx_id, chat_id, payload) select position, tx_id, ?, ?::jsonb from new_event`,
-        params: [this.chatId, JSON.stringify(packChannelMessages(messages))],
-      },
-      ...readModelParts(event, version, occurredAt),
-    ];
-    if (snapshot) {
-      parts.push({
-        sql: `insert into chat_snapshots (chat_id, version, state) values (?, ?, ?::jsonb)
-              on conflict (chat_id) do update set version = excluded.version, state = excluded.state`,
-        params: [this.chatId, snapshot.version, JSON.stringify(snapshot.state)],
-      });
+  private async transaction(client: Client, batch: Waiting[]): Promise<{ decisions: Decision[]; cursors: Map<string, string> }> {
+    const needs = new Map<string, ChatNeeds>();
+    for (const { command } of batch) {
+      const chatId = canonicalId(command.chatId);
+      needs.set(chatId, mergeNeeds(needs.get(chatId), decisionNeeds(command)));
     }
-    const [row] = await this.em.execute<{ position: string; tx_id: string }[]>(
-      `with new_event as (
-         insert into events (event_id, stream_id, version, type, data, occurred_at)
-         values (?, ?, ?, ?, ?::jsonb, ?)
-         returning position, tx_id),
-       new_cursor as (select tx_id::text || '.' || position::text as cursor from new_event),
-       ${parts.map((part, i) => `part_${i} as (${part.sql})`).join(',\n       ')}
-       select position::text as position, tx_id::text as tx_id from new_event`,
-      [eventId, this.chatId, version, event.type, JSON.stringify(event.data), occurredAt, ...parts.flatMap((part) => part.params)],
-    );
-    return {
-      eventId,
-      chatId: this.chatId,
-      version,
-      cursor: encodeCursor(row!.tx_id, row!.position),
-      occurredAt,
-      event,
-    };
+    await prepareOnce(client, [LOAD, APPEND_BATCHED]);
+    const load = loadStatement(needs);
+    try {
+      const opened = await client.query(
+        [
+          'begin',
+          ...PLANNER_SETTINGS,
+          ...lockStatements([...needs.keys()]),
+          ...(load.sql ? [load.sql] : []),
+        ].join(';\n'),
+      );
+      const streams = load.read(load.sql ? lastResult<LoadRow>(opened).rows[0]! : null);
+      const decisions = decideBatch(batch, streams, randomUUID);
+      const { batched, alone } = splitForAppend(decisions.flatMap((decision) => (decision.ok ? decision.events : [])));
+      const cursors = await appendAlone(client, alone);
+      const append = batched.length > 0 ? batchedAppend(batched) : null;
+      try {
+        const committed = await client.query(append ? `${append.sql};\ncommit` : 'commit');
+        if (append) for (const [eventId, cursor] of append.read(firstResult<AppendedRow>(committed).rows)) cursors.set(eventId, cursor);
+      } catch (error) {
+        // PostgreSQL's own refusal means nothing was committed; a lost connection leaves it unknown.
+        if (!(error instanceof DatabaseError)) throw new CommitUnknown(error);
+        throw error;
+      }
+      return { decisions, cursors };
+    } catch (error) {
+      if (!(error instanceof CommitUnknown)) await rollback(client);
+      if ((error as { code?: string }).code === UNKNOWN_PREPARED_STATEMENT) forgetPrepared(client);
+      throw error;
+    }
   }
+}
 
-  /** Chat.lastMessage for chat-level channel messages, read in this transaction. */
-  private async lastMessagePayload(): Promise<Record<string, unknown> | null> {
-    const [row] = await this.em.execute<{ message: Record<string, unknown> | null }[]>(
-      `select json_build_object('id', m.id, 'chatId', m.chat_id, 'senderId', m.sender_id, 'content', m.content,
-                'seq', m.seq, 'createdAt', m.created_at, 'isEdited', m.edited_at is not null,
-                'editedAt', m.edited_at, 'cursor', m.cursor) as message
-       from chats c join messages m on m.id = c.last_message_id where c.id = ?`,
-      [this.chatId],
-    );
-    return row?.message ?? null;
+function firstResult<R>(results: unknown): { rows: R[] } {
+  return (Array.isArray(results) ? results[0] : results) as { rows: R[] };
+}
+
+/** The commit was sent but not confirmed: the transaction may or may not have committed. */
+class CommitUnknown extends Error {
+  constructor(override readonly cause: unknown) {
+    super('the commit of a write batch was not confirmed');
   }
 }
 
-function isChatLevel(event: ChatEvent): boolean {
-  return !isMessageEvent(event);
-}
-
-interface StoredEvent {
-  version: number;
-  type: ChatEvent['type'];
-  data: unknown;
-}
-
-interface MessageRow {
-  id: string;
-  chat_id: string;
-  sender_id: string;
-  seq: number;
-  content: string;
-  client_message_id: string | null;
-  created_at: Date;
-  deleted: boolean;
-}
-
-function toMessageState(row: MessageRow): MessageState {
-  return {
-    messageId: row.id,
-    chatId: row.chat_id,
-    senderId: row.sender_id,
-    seq: row.seq,
-    content: row.content,
-    clientMessageId: row.client_message_id,
-    postedAt: new Date(row.created_at).toISOString(),
-    deleted: row.deleted,
-  };
-}
-
-/** Every event carries the time its command was issued; this picks it out for the indexed column. */
-export function occurrenceTime(event: ChatEvent): string {
-  switch (event.type) {
-    case 'ChatCreated':
-      return event.data.createdAt;
-    case 'ChatRenamed':
-      return event.data.renamedAt;
-    case 'ParticipantsAdded':
-      return event.data.addedAt;
-    case 'ParticipantsRemoved':
-      return event.data.removedAt;
-    case 'MessagePosted':
-      return event.data.postedAt;
-    case 'MessageEdited':
-      return event.data.editedAt;
-    case 'MessageDeleted':
-      return event.data.deletedAt;
-    case 'MessageRead':
-      return event.data.readAt;
+async function rollback(client: Client): Promise<void> {
+  try {
+    await client.query('rollback');
+  } catch {
+    // A connection that cannot roll back is not fit for the pool: ending it makes the pool drop it.
+    await client.end().catch(() => undefined);
   }
 }
 

@@ -11,6 +11,7 @@ import {
 } from '../../application';
 import { settled } from './commit-order';
 import { readOutboxPage, type OutboxRow } from './outbox-page';
+import { UNREAD_COUNT } from './unread-count';
 import { isUuid } from './uuid';
 
 /** Domain rows (derived ones have no event), committed below every open writer, after the cursor. */
@@ -61,12 +62,13 @@ export class PostgresEventHistory extends EventHistory {
   }
 
   /**
-   * Every current count of the user, not only those changed after the cursor: derived counts carry
-   * their source event's cursor, which does not rise across chats, so "after" cannot pick them safely.
+   * Every current count of the user, not only those changed after the cursor: a count carries the
+   * cursor of its chat's latest event, which does not rise across chats, so "after" cannot pick them.
    */
   async currentUnreadCounts(userId: string): Promise<ChannelMessage[]> {
     const rows = await this.orm.em.fork().execute<{ chat_id: string; unread_count: number; cursor: string }[]>(
-      'select chat_id, unread_count, cursor from unread_counts where user_id = ?',
+      `select me.chat_id, ${UNREAD_COUNT} as unread_count, c.cursor
+       from chat_participants me join chats c on c.id = me.chat_id where me.user_id = ?`,
       [userId],
     );
     return rows

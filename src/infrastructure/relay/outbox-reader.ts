@@ -19,8 +19,9 @@ export class OutboxReader {
   /** The newest row below every open transaction: where a receiver starting now begins. */
   async settledHead(): Promise<string> {
     const [row] = await this.orm.em.fork().execute<{ tx_id: string; id: string }[]>(
-      `select tx_id::text as tx_id, id::text as id from outbox
-       where ${settled('tx_id')} order by tx_id desc, id desc limit 1`,
+      // Ordered by the raw columns (qualified): the bare names would sort their text, "9" after "10".
+      `select o.tx_id::text as tx_id, o.id::text as id from outbox o
+       where ${settled('o.tx_id')} order by o.tx_id desc, o.id desc limit 1`,
     );
     return row ? encodeCursor(row.tx_id, row.id) : '0.0';
   }

@@ -63,7 +63,7 @@ export async function runCli(argv: string[]): Promise<void> {
   projections
     .command('rebuild')
     .description('rebuild read models from the event store; safe while the service runs')
-    .argument('[names...]', 'projections to rebuild (default: all): unread-counts')
+    .argument('[names...]', 'projections to rebuild (default: all): read-models (chats, members and read marks, messages, receipts; unread counts follow from them)')
     .action(async (names: string[]) => {
       const config = configFrom({});
       const replayed = await rebuildProjections(config, createLogger(config.logLevel), names);

@@ -31,7 +31,16 @@ export interface AppRuntime {
 @Module({})
 export class AppModule {
   static register(runtime: AppRuntime): DynamicModule {
-    const unitOfWork = new PostgresChatUnitOfWork(runtime.database.orm);
+    // Embedded PGlite has one connection: a second transaction in flight would only wait for it.
+    const { concurrency, maxBatch } = runtime.config.writes;
+    const unitOfWork = new PostgresChatUnitOfWork(runtime.database.orm, {
+      concurrency: runtime.database.embedded ? 1 : concurrency,
+      maxBatch,
+      onBatch: (commands, seconds) => {
+        runtime.metrics.writeBatchCommands.observe(commands);
+        runtime.metrics.writeBatchSeconds.observe(seconds);
+      },
+    });
     return {
       module: AppModule,
       imports: [CqrsModule.forRoot()],

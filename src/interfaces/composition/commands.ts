@@ -2,8 +2,7 @@ import { signDevelopmentToken } from '../../infrastructure/auth/development-toke
 import { loadConfig, type Config } from '../../infrastructure/config/config';
 import { createLogger, type Logger } from '../../infrastructure/logging/logger';
 import { openDatabase, type Database } from '../../infrastructure/persistence/database';
-import { ProjectionRunner } from '../../infrastructure/projections/projection-runner';
-import { UnreadCountsProjection } from '../../infrastructure/projections/unread-counts.projection';
+import { rebuildReadModels } from '../../infrastructure/persistence/read-model-rebuild';
 import { RedisTransport } from '../../infrastructure/redis/redis-transport.adapter';
 import { parseReplayBound, replayOutbox } from '../../infrastructure/relay/outbox-replay';
 import { startServer, type RunningServer } from './server';
@@ -23,8 +22,11 @@ export function migrate(config: Config, logger: Logger): Promise<string[]> {
   return withDatabase(config, logger, (database) => database.migrate());
 }
 
-/** The read models `projections rebuild` knows, by name. */
-export const PROJECTIONS = { 'unread-counts': () => new UnreadCountsProjection() } as const;
+/**
+ * The read models `projections rebuild` knows, by name. Unread counts are computed from these when
+ * asked (DESIGN.md §4), so rebuilding them rebuilds the counts too.
+ */
+export const PROJECTIONS = { 'read-models': rebuildReadModels } as const;
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -39,10 +41,7 @@ export async function rebuildProjections(config: Config, logger: Logger, names: 
   const chosen = (names.length > 0 ? names : Object.keys(PROJECTIONS)) as (keyof typeof PROJECTIONS)[];
   return withDatabase(config, logger, async (database) => {
     const replayed: Record<string, number> = {};
-    for (const name of chosen) {
-      const runner = new ProjectionRunner(database.orm, PROJECTIONS[name](), { onError: (error) => logger.error({ err: error }, 'rebuild') });
-      replayed[name] = await runner.rebuild();
-    }
+    for (const name of chosen) replayed[name] = await PROJECTIONS[name](database.orm);
     return replayed;
   });
 }

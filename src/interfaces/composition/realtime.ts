@@ -8,8 +8,6 @@ import type { ParleyMetrics } from '../../infrastructure/metrics/metrics';
 import type { Database } from '../../infrastructure/persistence/database';
 import { PostgresEventHistory } from '../../infrastructure/persistence/postgres-event-history.adapter';
 import type { PostgresChatUnitOfWork } from '../../infrastructure/persistence/postgres-chat-unit-of-work.adapter';
-import { ProjectionRunner } from '../../infrastructure/projections/projection-runner';
-import { UnreadCountsProjection } from '../../infrastructure/projections/unread-counts.projection';
 import { GaplessFeed } from '../../infrastructure/receiver/gapless-feed';
 import { RedisTransport } from '../../infrastructure/redis/redis-transport.adapter';
 import { InProcessTransport } from '../../infrastructure/relay/in-process-transport.adapter';
@@ -23,6 +21,7 @@ import type { RateLimiter } from '../graphql/rate-limit';
 import type { ReadinessCheck } from '../http/readiness';
 import { SubscriptionRouter } from '../realtime/subscription-router';
 import { SubscriptionServer } from '../realtime/subscription-server';
+import { UnreadCountFrames } from '../realtime/unread-count-frames';
 
 export interface RealtimeDependencies {
   config: Config;
@@ -44,20 +43,19 @@ export interface Realtime {
   transport: EventTransport;
   relay: OutboxRelay | null;
   leadership: RelayLeadership | null;
-  projection: ProjectionRunner | null;
   router: SubscriptionRouter | null;
   subscriptions: SubscriptionServer | null;
   feed: GaplessFeed | null;
   readinessChecks: ReadinessCheck[];
-  /** Resolves once this instance's relay, projection and feed have each caught up with what was committed before the call. */
+  /** Resolves once this instance's relay and feed have each caught up with what was committed before the call. */
   whenCaughtUp(): Promise<void>;
   stop(): Promise<void>;
 }
 
 /**
  * The event flow of DESIGN.md §3–§4, composed by role: senders signal commits, the relay (one leader
- * at a time) publishes the outbox to the transport, receivers route to subscribers and run
- * projections. Without REDIS_URL every role is in this process and the transport is a local bus.
+ * at a time) publishes the outbox to the transport, receivers route to subscribers and tell them
+ * of unread counts. Without REDIS_URL every role is in this process and the transport is a local bus.
  */
 export function startRealtime(deps: RealtimeDependencies): Realtime {
   const { config, database, logger, metrics } = deps;
@@ -119,22 +117,14 @@ export function startRealtime(deps: RealtimeDependencies): Realtime {
   };
   deps.unitOfWork.onCommit(committed);
 
-  // Receiver: projections and subscriptions, fed in order and without gaps.
-  let projection: ProjectionRunner | null = null;
+  // Receiver: subscriptions and their unread counts, fed in order and without gaps.
+  let unreadCounts: UnreadCountFrames | null = null;
   let router: SubscriptionRouter | null = null;
   let subscriptions: SubscriptionServer | null = null;
   let feed: GaplessFeed | null = null;
   let catchUpTimer: NodeJS.Timeout | null = null;
   let unsubscribe = () => undefined as unknown;
   if (hasRole(config, 'receiver')) {
-    projection = new ProjectionRunner(database.orm, new UnreadCountsProjection(), {
-      pollIntervalMs: config.pollIntervalMs,
-      onError: log('projection'),
-      onApplied: (count) => {
-        metrics.projectedEvents.inc(count);
-        committed();
-      },
-    });
     const contextFor = (viewerId: string): GraphQLContext => ({
       commandBus: deps.commandBus,
       queryBus: deps.queryBus,
@@ -166,12 +156,13 @@ export function startRealtime(deps: RealtimeDependencies): Realtime {
       onConnectionCountChanged: (count) => metrics.connectedClients.set(count),
       onSlowConsumer: () => metrics.droppedSlowClients.inc(),
     });
-    const activeProjection = projection;
+    const counts = new UnreadCountFrames({ router: activeRouter, readModel: deps.readModel, onError: log('unread-counts') });
+    unreadCounts = counts;
     feed = new GaplessFeed(new OutboxReader(database.orm), {
       deliver: (record) => {
-        // The projection's own unread-count rows carry no event for it.
-        if (record.messages.some((message) => message.channel !== 'unreadCountUpdated')) activeProjection.wake();
-        return activeRouter.receive(record);
+        const delivered = activeRouter.receive(record);
+        counts.follow(record);
+        return delivered;
       },
       onError: log('receiver-feed'),
       onGapFilled: (records) => logger.info({ records }, 'filled a gap in the relayed stream from the outbox'),
@@ -186,7 +177,6 @@ export function startRealtime(deps: RealtimeDependencies): Realtime {
       catchUpTimer = setInterval(() => void activeFeed.catchUp(), Math.max(config.pollIntervalMs, 1000) * 5);
       catchUpTimer.unref();
     }
-    projection.start();
   }
 
   relay?.start();
@@ -197,15 +187,12 @@ export function startRealtime(deps: RealtimeDependencies): Realtime {
     transport,
     relay,
     leadership,
-    projection,
     router,
     subscriptions,
     feed,
     readinessChecks,
     async whenCaughtUp() {
-      // In order: what the relay publishes reaches the feed; what the projection derives is relayed too.
-      await relay?.whenCaughtUp();
-      await projection?.whenCaughtUp();
+      // In order: what the relay publishes reaches the feed.
       await relay?.whenCaughtUp();
       await feed?.whenCaughtUp();
     },
@@ -213,7 +200,8 @@ export function startRealtime(deps: RealtimeDependencies): Realtime {
       if (catchUpTimer) clearInterval(catchUpTimer);
       await subscriptions?.close();
       unsubscribe();
-      await Promise.all([relay?.stop(), projection?.stop()]);
+      unreadCounts?.stop();
+      await relay?.stop();
       await leadership?.stop();
       await signal?.stop();
       await redis?.close();

@@ -15,8 +15,9 @@ import { openDatabase, type Database } from '../../infrastructure/persistence/da
 import { PostgresChatUnitOfWork } from '../../infrastructure/persistence/postgres-chat-unit-of-work.adapter';
 import { createGraphQLSchema, createGraphQLServer, GRAPHQL_PATH } from '../graphql/create-yoga';
 import { RateLimiter } from '../graphql/rate-limit';
-import { bodyErrors, limitedBody } from '../http/body-limit';
+import { withLimitedBody } from '../http/body-limit';
 import { devTokenRoute } from '../http/dev-token';
+import { serveFirst } from '../http/graphql-route';
 import { WEB_CLIENT_PATH, webClient } from '../http/web-client';
 import type { ReadinessCheck } from '../http/readiness';
 import { AppModule } from './app.module';
@@ -82,7 +83,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         graphiql: config.graphiql,
         onUnexpectedError: (error) => logger.error({ err: error }, 'unexpected error in a GraphQL operation'),
       });
-      app.use(GRAPHQL_PATH, limitedBody(config.limits.maxBodyBytes), bodyErrors(config.limits.maxBodyBytes), yoga);
+      serveFirst(app.getHttpServer() as Server, GRAPHQL_PATH, withLimitedBody(config.limits.maxBodyBytes, (request, response) => void yoga(request, response)));
     }
     // Anyone who reaches it can act as anyone: outside production only.
     const jwtSecret = config.auth.jwtSecret;

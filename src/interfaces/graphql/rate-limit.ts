@@ -31,13 +31,14 @@ export class RateLimiter {
   constructor(private readonly perSecond: number, private readonly maxKeys = 100_000) {}
 
   take(key: string, now = Date.now()): boolean {
-    const bucket = this.buckets.get(key) ?? new TokenBucket(this.perSecond, now);
-    const allowed = bucket.take(now);
-    // Forget the oldest keys rather than grow without bound under many distinct callers.
-    if (!this.buckets.has(key) && this.buckets.size >= this.maxKeys) this.buckets.delete(this.buckets.keys().next().value!);
-    this.buckets.delete(key);
-    this.buckets.set(key, bucket);
-    return allowed;
+    let bucket = this.buckets.get(key);
+    if (!bucket) {
+      // Forget the oldest keys rather than grow without bound under many distinct callers.
+      if (this.buckets.size >= this.maxKeys) this.buckets.delete(this.buckets.keys().next().value!);
+      // Allocated once per caller and updated in place, not per request.
+      this.buckets.set(key, (bucket = new TokenBucket(this.perSecond, now)));
+    }
+    return bucket.take(now);
   }
 }
 

@@ -46,6 +46,16 @@ export class SubscriptionRouter {
     return this.work.runFor(record.position, () => this.deliver(record.messages));
   }
 
+  /** Messages made in this receiver rather than relayed (unread counts): routed the same way, after everything received so far. */
+  deliverLocal(messages: ChannelMessage[]): Promise<void> {
+    return this.enqueue(() => this.deliver(messages)).then(() => undefined);
+  }
+
+  /** Whether anyone here subscribes to this channel for this chat or user. */
+  hasSubscribers(channel: string, target: string): boolean {
+    return this.routes.get(channel)?.has(target) ?? false;
+  }
+
   /** Runs `work` after every record received so far has been delivered; undefined if it failed. */
   enqueue<T>(work: () => Promise<T> | T): Promise<T | undefined> {
     return this.work.run(work);

@@ -19,10 +19,10 @@ export const queryResolvers = {
   },
 
   chats: (_: unknown, __: unknown, context: GraphQLContext) =>
-    context.queryBus.execute(new ListChatsQuery(viewerOf(context))),
+    context.queryBus.execute(new ListChatsQuery({ viewerId: viewerOf(context) })),
 
   chat: (_: unknown, { id }: Args<{ id: string }>, context: GraphQLContext) =>
-    context.queryBus.execute(new GetChatQuery(viewerOf(context), id)),
+    context.queryBus.execute(new GetChatQuery({ viewerId: viewerOf(context), chatId: id })),
 
   messages: (
     _: unknown,
@@ -30,12 +30,12 @@ export const queryResolvers = {
     context: GraphQLContext,
   ) => {
     const { chatId, ...page } = args;
-    return context.queryBus.execute(new ListMessagesQuery(viewerOf(context), chatId, page));
+    return context.queryBus.execute(new ListMessagesQuery({ viewerId: viewerOf(context), chatId, page }));
   },
 
   unreadCounts: (_: unknown, __: unknown, context: GraphQLContext) =>
-    context.queryBus.execute(new ListUnreadCountsQuery(viewerOf(context))),
+    context.queryBus.execute(new ListUnreadCountsQuery({ viewerId: viewerOf(context) })),
 
   messageReads: (_: unknown, { messageId }: Args<{ messageId: string }>, context: GraphQLContext) =>
-    context.queryBus.execute(new ListMessageReadsQuery(viewerOf(context), messageId)),
+    context.queryBus.execute(new ListMessageReadsQuery({ viewerId: viewerOf(context), messageId })),
 };
