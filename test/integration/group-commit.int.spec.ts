@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import type { ChatCommandOutcome } from '../../src/application';
 import { decide, type ChatCommand, type MessagePosted, type PostMessage } from '../../src/domain';
+import { TAKE_APPEND_LOCK } from '../../src/infrastructure/persistence/commit-order';
 import { PostgresChatUnitOfWork } from '../../src/infrastructure/persistence/postgres-chat-unit-of-work.adapter';
 import type { RunningServer } from '../../src/interfaces/composition/server';
 import { eventually } from '../support/eventually';
@@ -31,13 +32,13 @@ describe('group commit: many commands, one transaction, each its own outcome', (
   };
   const txOf = (outcome: ChatCommandOutcome) => outcome.recorded[0]!.cursor.split('.')[0];
 
-  /** Holds the lock of a chat of its own until released, so that the next commands queue behind it. */
+  /** Holds the append lock until released, with a batch waiting for it, so that the next commands queue behind it. */
   async function holdingABatch(): Promise<{ release(): Promise<void>; held: Promise<ChatCommandOutcome> }> {
     const blocked = await createChat('holder', []);
     const locker = new Client({ connectionString: database.url });
     await locker.connect();
     await locker.query('begin');
-    await locker.query('select pg_advisory_xact_lock(hashtextextended($1, 0))', [blocked]);
+    await locker.query(TAKE_APPEND_LOCK);
     const held = run(post('holder', blocked, 'first in line'));
     // The held batch is in flight once it waits for that lock.
     await eventually(async () => {

@@ -10,7 +10,6 @@ import {
   type UnreadCountView,
 } from '../../application';
 import { encodeCursor, START_CURSOR } from '../../application';
-import { settled } from './commit-order';
 import { UNREAD_COUNT } from './unread-count';
 import { isUuid } from './uuid';
 
@@ -28,7 +27,6 @@ const CHAT_SELECT = `
   from chats c`;
 
 /** How long `head` waits for writers that started before it to commit; they normally take milliseconds. */
-const HEAD_SETTLE_TIMEOUT_MS = 5000;
 
 export class PostgresChatReadModel extends ChatReadModel {
   constructor(private readonly orm: MikroORM) {
@@ -167,34 +165,16 @@ export class PostgresChatReadModel extends ChatReadModel {
   }
 
   /**
-   * The newest event such that every event ordered before it is committed. Writers that took their
-   * transaction id earlier but have not committed yet hold the snapshot's xmin back; waiting for them
-   * (milliseconds) makes the answer include every mutation that has already answered, without ever
-   * letting a later `after: head` skip a late commit.
+   * The newest committed event. Appends commit one at a time in cursor order (commit-order.ts), so
+   * every event ordered before it is committed too: the answer includes every mutation that has
+   * answered, and a later `after: head` can never skip a late commit. Nothing to wait for.
    */
   async head(): Promise<string> {
-    const em = this.em;
-    const [latest] = await em.execute<{ tx_id: string; position: string }[]>(
+    const [latest] = await this.em.execute<{ tx_id: string; position: string }[]>(
       // Ordered by the raw columns (qualified): the bare names would sort their text, "9" after "10".
       `select e.tx_id::text as tx_id, e.position::text as position from events e order by e.tx_id desc, e.position desc limit 1`,
     );
-    if (!latest) return START_CURSOR;
-    const deadline = Date.now() + HEAD_SETTLE_TIMEOUT_MS;
-    for (let attempt = 0; ; attempt++) {
-      const [check] = await em.execute<{ below: boolean }[]>(`select ${settled('?::xid8')} as below`, [latest.tx_id]);
-      if (check!.below) return encodeCursor(latest.tx_id, latest.position);
-      if (Date.now() > deadline) return this.settledHead();
-      await new Promise((resolve) => setTimeout(resolve, Math.min(50, 2 * 2 ** attempt)));
-    }
-  }
-
-  /** Fallback while a transaction stays open for long: the newest event below every open writer. */
-  private async settledHead(): Promise<string> {
-    const [row] = await this.em.execute<{ tx_id: string; position: string }[]>(
-      `select e.tx_id::text as tx_id, e.position::text as position from events e
-       where ${settled('e.tx_id')} order by e.tx_id desc, e.position desc limit 1`,
-    );
-    return row ? encodeCursor(row.tx_id, row.position) : START_CURSOR;
+    return latest ? encodeCursor(latest.tx_id, latest.position) : START_CURSOR;
   }
 }
 

@@ -7,7 +7,8 @@ import { canonicalId } from './uuid';
 import { decideBatch, outcomeOf, type BatchEntry, type Decision } from './write/batch-decisions';
 import { forgetPrepared, lastResult, PooledClients, prepareOnce } from './write/pooled-client';
 import { APPEND_BATCHED, appendAlone, batchedAppend, splitForAppend, type AppendedRow } from './write/stream-append';
-import { LOAD, loadStatement, lockStatements, mergeNeeds, type ChatNeeds, type LoadRow } from './write/stream-load';
+import { TAKE_APPEND_LOCK } from './commit-order';
+import { LOAD, loadStatement, mergeNeeds, type ChatNeeds, type LoadRow } from './write/stream-load';
 
 /** Listeners told after a transaction with new events has committed (the relay's wake-up in one process). */
 export type CommitListener = (events: RecordedEvent[]) => void;
@@ -156,7 +157,7 @@ export class PostgresChatUnitOfWork extends ChatUnitOfWork {
         [
           'begin',
           ...PLANNER_SETTINGS,
-          ...lockStatements([...needs.keys()]),
+          TAKE_APPEND_LOCK,
           ...(load.sql ? [load.sql] : []),
         ].join(';\n'),
       );

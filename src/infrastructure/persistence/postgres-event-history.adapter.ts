@@ -9,15 +9,12 @@ import {
   type ChannelMessage,
   type HistoryPage,
 } from '../../application';
-import { settled } from './commit-order';
 import { readOutboxPage, type OutboxRow } from './outbox-page';
 import { UNREAD_COUNT } from './unread-count';
 import { isUuid } from './uuid';
 
-/** Domain rows (derived ones have no event), committed below every open writer, after the cursor. */
-const SETTLED_AFTER = `o.event_position is not null
-  and ${settled('o.tx_id')}
-  and (o.tx_id, o.event_position) > (?::xid8, ?::bigint)`;
+/** Rows of events (every committed one: see commit-order.ts), after the cursor. */
+const EVENT_ROWS_AFTER = `o.event_position is not null and (o.tx_id, o.event_position) > (?::xid8, ?::bigint)`;
 
 export class PostgresEventHistory extends EventHistory {
   constructor(private readonly orm: MikroORM) {
@@ -27,7 +24,7 @@ export class PostgresEventHistory extends EventHistory {
   async inChat(chatId: string, after: string): Promise<HistoryPage> {
     if (!isUuid(chatId)) return { records: [], more: false };
     const cursor = decodeCursor(after)!;
-    return this.page(`o.chat_id = ? and ${SETTLED_AFTER}`, [chatId, cursor.txId.toString(), cursor.position.toString()]);
+    return this.page(`o.chat_id = ? and ${EVENT_ROWS_AFTER}`, [chatId, cursor.txId.toString(), cursor.position.toString()]);
   }
 
   /** The chats the user is in now, and those they were removed from since the cursor (to hear of it). */
@@ -41,7 +38,7 @@ export class PostgresEventHistory extends EventHistory {
          select e.stream_id from events e
          where e.type = 'ParticipantsRemoved' and e.data -> 'userIds' @> to_jsonb(?::text)
            and (e.tx_id, e.position) > (?::xid8, ?::bigint))
-       and ${SETTLED_AFTER}`,
+       and ${EVENT_ROWS_AFTER}`,
       [userId, userId, tx, position, tx, position],
     );
   }

@@ -4,7 +4,7 @@ import type { ChatEvent } from '../../domain';
 import { eventParts } from './write/inline-projections';
 import { PooledClients } from './write/pooled-client';
 import { numbered } from './write/stream-append';
-import { REBUILD_BARRIER } from './write/stream-load';
+import { TAKE_APPEND_LOCK } from './commit-order';
 
 const PAGE = 1000;
 
@@ -28,7 +28,7 @@ interface StoredEvent {
  */
 export async function rebuildReadModels(orm: MikroORM): Promise<number> {
   return new PooledClients(orm).with(async (client) => {
-    await client.query(`begin; select pg_advisory_xact_lock(hashtextextended('${REBUILD_BARRIER}', 0))`);
+    await client.query(`begin; ${TAKE_APPEND_LOCK}`);
     try {
       await client.query('delete from message_reads; delete from messages; delete from chat_participants; delete from chats');
       let after = { stream: '00000000-0000-0000-0000-000000000000', version: 0 };

@@ -55,7 +55,7 @@ export class GaplessFeed {
   start(): Promise<void> {
     return this.work.run(async () => {
       if (this.work.position !== null) return;
-      const head = await this.reader.settledHead();
+      const head = await this.reader.head();
       this.work.advance(head);
       this.progress.advance(head);
     }).then(() => undefined);
@@ -78,7 +78,7 @@ export class GaplessFeed {
    * comes through the transport, or through a gap fill or catch-up).
    */
   async whenCaughtUp(timeoutMs = CAUGHT_UP_TIMEOUT_MS): Promise<void> {
-    await this.progress.reached(await this.reader.committedHead(), timeoutMs);
+    await this.progress.reached(await this.reader.head(), timeoutMs);
   }
 
   /** After a reconnect or an overflow: whatever was committed since the last record may never come to us. */

@@ -1,6 +1,5 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { decodeCursor, encodeCursor, unpackStamped, type RelayedRecord } from '../../application';
-import { settled } from '../persistence/commit-order';
 import { OUTBOX_PAGE, readOutboxPage, type OutboxPageLimits, type OutboxRow } from '../persistence/outbox-page';
 
 export interface RelayedPage {
@@ -10,38 +9,20 @@ export interface RelayedPage {
 }
 
 /**
- * Reads outbox rows in relay order: only rows whose transaction is below the snapshot's xmin,
- * ordered by (transaction, id), so a writer that commits late is never passed over (DESIGN.md §3).
+ * Reads outbox rows in relay order, (transaction, id): every committed row, since appends commit one
+ * at a time in that order (persistence/commit-order.ts), so nothing can later appear before a row a
+ * reader has passed (DESIGN.md §3).
  */
 export class OutboxReader {
   constructor(private readonly orm: MikroORM) {}
 
-  /** The newest row below every open transaction: where a receiver starting now begins. */
-  async settledHead(): Promise<string> {
+  /** The newest committed row: where a receiver starting now begins, and where a caught-up reader is. */
+  async head(): Promise<string> {
     const [row] = await this.orm.em.fork().execute<{ tx_id: string; id: string }[]>(
       // Ordered by the raw columns (qualified): the bare names would sort their text, "9" after "10".
-      `select o.tx_id::text as tx_id, o.id::text as id from outbox o
-       where ${settled('o.tx_id')} order by o.tx_id desc, o.id desc limit 1`,
+      'select o.tx_id::text as tx_id, o.id::text as id from outbox o order by o.tx_id desc, o.id desc limit 1',
     );
     return row ? encodeCursor(row.tx_id, row.id) : '0.0';
-  }
-
-  /** The newest committed row, settled or not: where a reader that is caught up will have got to. */
-  async committedHead(): Promise<string> {
-    const [row] = await this.orm.em.fork().execute<{ tx_id: string; id: string }[]>(
-      'select tx_id::text as tx_id, id::text as id from outbox order by tx_id desc, id desc limit 1',
-    );
-    return row ? encodeCursor(row.tx_id, row.id) : '0.0';
-  }
-
-  /** True when rows after `after` exist that are not below every open transaction yet. */
-  async pendingAfter(after: string): Promise<boolean> {
-    const from = decodeCursor(after)!;
-    const [row] = await this.orm.em.fork().execute<{ pending: boolean }[]>(
-      'select exists(select 1 from outbox o where (o.tx_id, o.id) > (?::xid8, ?::bigint)) as pending',
-      [from.txId.toString(), from.position.toString()],
-    );
-    return row!.pending;
   }
 
   /** One page of rows after `after` (a relay position), and before `before` when given. */
@@ -51,8 +32,7 @@ export class OutboxReader {
     const { rows, more } = await readOutboxPage(
       this.orm.em.fork(),
       {
-        where: `${settled('o.tx_id')} and (o.tx_id, o.id) > (?::xid8, ?::bigint)
-                ${to ? 'and (o.tx_id, o.id) < (?::xid8, ?::bigint)' : ''}`,
+        where: `(o.tx_id, o.id) > (?::xid8, ?::bigint) ${to ? 'and (o.tx_id, o.id) < (?::xid8, ?::bigint)' : ''}`,
         params: [from.txId.toString(), from.position.toString(), ...(to ? [to.txId.toString(), to.position.toString()] : [])],
         orderBy: 'tx_id, id',
       },

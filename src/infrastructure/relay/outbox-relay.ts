@@ -75,7 +75,7 @@ export class OutboxRelay {
    * relay that may publish (the leader) gets there.
    */
   async whenCaughtUp(timeoutMs = CAUGHT_UP_TIMEOUT_MS): Promise<void> {
-    const target = await this.reader.committedHead();
+    const target = await this.reader.head();
     this.wake();
     await this.progress.reached(target, timeoutMs);
   }
@@ -93,8 +93,8 @@ export class OutboxRelay {
     await this.saveCheckpoint().catch((error: unknown) => this.options.onError(error));
   }
 
-  /** Publishes one batch; true when something went out, 'soon' when rows wait behind an open transaction. */
-  async relayBatch(): Promise<boolean | 'soon'> {
+  /** Publishes one batch; true when something went out. */
+  async relayBatch(): Promise<boolean> {
     if (this.options.lead && !(await this.claimLead())) return false;
     const from = this.checkpoint ?? (await this.loadCheckpoint());
     const position = encodeCursor(from.txId, from.outboxId);
@@ -102,8 +102,7 @@ export class OutboxRelay {
     if (records.length === 0) {
       this.progress.advance(position);
       await this.saveCheckpoint();
-      // Committed rows can sit behind a transaction that is still open; look again shortly.
-      return (await this.reader.pendingAfter(position)) ? 'soon' : false;
+      return false;
     }
     // More waits: read it while this page goes out.
     if (more) this.prefetch(records[records.length - 1]!.position);

@@ -1,6 +1,5 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { decodeCursor, type EventTransport } from '../../application';
-import { settled } from '../persistence/commit-order';
 import { OUTBOX_PAGE, readOutboxPage } from '../persistence/outbox-page';
 import { toRelayedRecord } from './outbox-reader';
 
@@ -33,7 +32,7 @@ export async function replayOutbox(
     const { rows } = await readOutboxPage(
       orm.em.fork(),
       {
-        where: `${settled('o.tx_id')} and (o.tx_id, o.id) > (?::xid8, ?::bigint)
+        where: `(o.tx_id, o.id) > (?::xid8, ?::bigint)
                 and ${conditions.map((condition) => condition.sql).join(' and ')}`,
         params: [after.txId, after.id, ...conditions.flatMap((condition) => condition.params)],
         orderBy: 'tx_id, id',

@@ -9,21 +9,15 @@ export interface BackgroundLoopOptions {
   onError: (error: unknown, name: string) => void;
 }
 
-const SOON_MS = 5;
-
 export class BackgroundLoop {
   private woken = false;
   private running = false;
   private wakeWaiter: (() => void) | null = null;
   private loop: Promise<void> | null = null;
   private failures = 0;
-  private soonStreak = 0;
 
-  /**
-   * @param step does one batch of work; resolves true when there may be more right away, 'soon' when
-   *   work exists that is not ready yet (a transaction still open below it), false when idle.
-   */
-  constructor(private readonly step: () => Promise<boolean | 'soon'>, private readonly options: BackgroundLoopOptions) {}
+  /** @param step does one batch of work; resolves true when there may be more right away, false when idle. */
+  constructor(private readonly step: () => Promise<boolean>, private readonly options: BackgroundLoopOptions) {}
 
   start(): void {
     if (this.running) return;
@@ -57,19 +51,10 @@ export class BackgroundLoop {
       if (!this.running) break;
       this.woken = false;
       try {
-        let result: boolean | 'soon';
-        while (this.running && (result = await this.step()) === true) {
+        while (this.running && (await this.step())) {
           // more work is waiting: keep going without sleeping
         }
         this.failures = 0;
-        // Not a wake-up of anyone's: the open transaction ahead of our work may end without telling us.
-        // Look again shortly, less often the longer it stays open.
-        if (result! === 'soon') {
-          await this.sleep(Math.min(this.options.pollIntervalMs, SOON_MS * 2 ** Math.min(this.soonStreak++, 8)));
-          this.woken = true;
-        } else {
-          this.soonStreak = 0;
-        }
       } catch (error) {
         this.failures++;
         this.options.onError(error, this.options.name);

@@ -26,29 +26,6 @@ export function previousPostKey(senderId: string, clientMessageId: string): stri
   return `${senderId}\u0000${clientMessageId}`;
 }
 
-/** Key of the lock `projections rebuild` takes alone and every write batch takes shared. */
-export const REBUILD_BARRIER = 'parley:read-model-rebuild';
-
-/**
- * The statements that take a write transaction's locks, to run right after `begin` and before
- * anything in it takes a transaction id: within a chat, transaction-id order is then lock order is
- * `seq` order, which the relay's ordering depends on (docs/architecture.md "Group commit"). Locks are
- * taken in ascending key order, so batches of different senders that share chats wait for each
- * other instead of deadlocking. The ids are canonical UUIDs (checked), the only values in this text.
- */
-export function lockStatements(chatIds: readonly string[]): string[] {
-  const ids = chatIds.filter(isUuid);
-  for (const id of ids) if (id !== id.toLowerCase()) throw new Error(`chat id ${id} is not canonical`);
-  const barrier = `select pg_advisory_xact_lock_shared(hashtextextended('${REBUILD_BARRIER}', 0))`;
-  if (ids.length === 0) return [barrier];
-  return [
-    barrier,
-    `select pg_advisory_xact_lock(k) from (
-       select distinct hashtextextended(id, 0) as k from unnest(array[${ids.map((id) => `'${id}'`).join(',')}]::text[]) as id
-       order by k offset 0) as sorted`,
-  ];
-}
-
 /** What the commands of one chat need, merged. */
 export interface ChatNeeds {
   allMembers: boolean;
