@@ -28,9 +28,8 @@ describe('Redis transport (real Redis)', () => {
       prefix,
       probeIntervalMs: 100,
       onError: (error) => errors.push(error),
-      onResubscribed: () => resubscribed++,
     });
-    transport.subscribe((r) => received.push(r));
+    transport.subscribe((r) => received.push(r), () => resubscribed++);
   });
 
   afterAll(() => transport.close());

@@ -61,11 +61,6 @@ describe('relay fencing: a frozen leader is replaced and cannot publish after', 
       retryIntervalMs: RETRY_MS,
       holder: name,
       frozen: () => node.frozen,
-      onGained: () => {
-        node.relay.forgetCheckpoint();
-        node.relay.wake();
-      },
-      onLost: () => undefined,
       onError: () => undefined,
     });
     node.relay = new OutboxRelay(db.orm, transport(), { pollIntervalMs: RETRY_MS, lead: node.leadership, onError: () => undefined });
@@ -84,6 +79,7 @@ describe('relay fencing: a frozen leader is replaced and cannot publish after', 
         refusals.push(fencedBy);
         return null;
       },
+      whenGained: () => undefined,
     };
     const carrier = transport();
     return { relay: new OutboxRelay(db.orm, carrier, { lead, onError: () => undefined, ...options }), transport: carrier, refusals };

@@ -17,6 +17,10 @@ export abstract class EventTransport {
    * then only claims the epoch. Without it (replays) they are published unconditionally.
    */
   abstract publish(records: RelayedRecord[], epoch?: number): Promise<PublishOutcome>;
-  /** Calls `listener` for every record published from now on; returns the unsubscribe function. */
-  abstract subscribe(listener: (record: RelayedRecord) => void): () => void;
+  /**
+   * Calls `listener` for every record published from now on, and `mayHaveMissed` whenever records may
+   * have gone by unheard (the transport reconnected): the receiver then reads them from the store.
+   * Returns the unsubscribe function.
+   */
+  abstract subscribe(listener: (record: RelayedRecord) => void, mayHaveMissed?: () => void): () => void;
 }

@@ -8,8 +8,6 @@ export interface RedisTransportOptions {
   /** How often the subscriber connection is proven alive by a message through Redis. */
   probeIntervalMs?: number;
   onError(error: unknown): void;
-  /** The subscriber connection is (re)subscribed: whatever was published meanwhile may be lost. */
-  onResubscribed?(): void;
 }
 
 /** The wire format of DESIGN.md §3: `{ "<channel>": payload, "meta": {…} }`, plus the relay's ordering fields. */
@@ -52,6 +50,7 @@ export class RedisTransport extends EventTransport {
   private readonly publisher: FencedPublisher;
   private subscriber: Redis | null = null;
   private readonly listeners = new Set<(record: RelayedRecord) => void>();
+  private readonly missedListeners = new Set<() => void>();
   private building: { position: string; previous?: string; count: number; messages: ChannelMessage[] } | null = null;
   private readonly instance = randomUUID();
   private probeTimer: NodeJS.Timeout | null = null;
@@ -104,10 +103,14 @@ export class RedisTransport extends EventTransport {
     if (status !== 'ready') throw new Error(`Redis publisher is ${status}`);
   }
 
-  subscribe(listener: (record: RelayedRecord) => void): () => void {
+  subscribe(listener: (record: RelayedRecord) => void, mayHaveMissed?: () => void): () => void {
     this.listeners.add(listener);
+    if (mayHaveMissed) this.missedListeners.add(mayHaveMissed);
     if (!this.subscriber) this.openSubscriber();
-    return () => this.listeners.delete(listener);
+    return () => {
+      this.listeners.delete(listener);
+      if (mayHaveMissed) this.missedListeners.delete(mayHaveMissed);
+    };
   }
 
   /** True while the subscriber connection has delivered our own probe recently. */
@@ -140,8 +143,8 @@ export class RedisTransport extends EventTransport {
       this.readySince = Date.now();
       subscriber
         .subscribe(...CHANNELS.map((channel) => this.channelName(channel)), this.channelName(`${PROBE_CHANNEL}:${this.instance}`))
-        // Every (re)connection may have lost messages; the receiver reads them from the store.
-        .then(() => this.options.onResubscribed?.())
+        // Every (re)subscription may have lost messages: subscribers read them from the store.
+        .then(() => this.missedListeners.forEach((missed) => missed()))
         .catch((error: unknown) => this.options.onError(error));
     });
     subscriber.on('message', (channel: string, text: string) => {

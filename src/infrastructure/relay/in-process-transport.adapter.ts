@@ -25,6 +25,7 @@ export class InProcessTransport extends EventTransport {
     return { published: true };
   }
 
+  /** A bus in memory never misses a record, so `mayHaveMissed` is never called. */
   subscribe(listener: (record: RelayedRecord) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);

@@ -59,6 +59,12 @@ export class OutboxRelay {
       pollIntervalMs: options.pollIntervalMs ?? 1000,
       onError: (error) => options.onError(error),
     });
+    // A new lead publishes from the saved checkpoint: the one in memory may be ahead of what the
+    // leader before us published, or behind it.
+    options.lead?.whenGained(() => {
+      this.forgetCheckpoint();
+      this.wake();
+    });
   }
 
   start(): void {

@@ -12,4 +12,6 @@ export interface RelayLead {
    * the epoch to go on with when we still lead after all, null when we were replaced (then demoted).
    */
   refused(fencedBy?: number): Promise<number | null>;
+  /** Calls `listener` each time this instance takes the lead under a new epoch. */
+  whenGained(listener: () => void): void;
 }

@@ -19,8 +19,9 @@ export interface RelayLeadershipOptions {
   leaseMs?: number;
   /** Who we are, for whoever reads `relay_leadership` (host:pid). */
   holder?: string;
-  onGained(epoch: number): void;
-  onLost(): void;
+  /** For logs and metrics; the relay learns of a new lead through `whenGained`. */
+  onGained?(epoch: number): void;
+  onLost?(): void;
   /** We ended the session of a leader whose heartbeat had stopped, so that a standby can lead. */
   onEndedFrozenLeader?(leader: { holder: string; epoch: number }): void;
   onError(error: unknown): void;
@@ -105,6 +106,7 @@ export class RelayLeadership implements RelayLead {
   private readonly retryIntervalMs: number;
   private readonly leaseMs: number;
   private readonly holder: string;
+  private readonly gainedListeners: (() => void)[] = [];
 
   constructor(private readonly options: RelayLeadershipOptions) {
     this.retryIntervalMs = options.retryIntervalMs ?? 1000;
@@ -126,6 +128,10 @@ export class RelayLeadership implements RelayLead {
   epoch(): number | null {
     if (!this.leader) return null;
     return performance.now() - this.confirmedAt < this.leaseMs * 0.8 ? this.currentEpoch : null;
+  }
+
+  whenGained(listener: () => void): void {
+    this.gainedListeners.push(listener);
   }
 
   start(): void {
@@ -188,7 +194,8 @@ export class RelayLeadership implements RelayLead {
     this.leader = true;
     this.currentEpoch = Number(epoch);
     this.confirmedAt = sentAt;
-    this.options.onGained(this.currentEpoch);
+    this.options.onGained?.(this.currentEpoch);
+    for (const listener of this.gainedListeners) listener();
     return true;
   }
 
@@ -267,7 +274,7 @@ export class RelayLeadership implements RelayLead {
   private demote(): void {
     if (!this.leader) return;
     this.leader = false;
-    this.options.onLost();
+    this.options.onLost?.();
   }
 
   private schedule(): void {
