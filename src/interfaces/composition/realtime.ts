@@ -1,11 +1,5 @@
-import type { Server } from 'node:http';
-import type { CommandBus, QueryBus } from '@nestjs/cqrs';
-import type { GraphQLSchema } from 'graphql';
-import type { AccessTokenVerifier, ChatReadModel, EventTransport } from '../../application';
+import type { EventTransport } from '../../application';
 import { hasRole, type Config } from '../../infrastructure/config/config';
-import type { Logger } from '../../infrastructure/logging/logger';
-import type { ParleyMetrics } from '../../infrastructure/metrics/metrics';
-import type { Database } from '../../infrastructure/persistence/database';
 import type { PostgresChatUnitOfWork } from '../../infrastructure/persistence/postgres-chat-unit-of-work.adapter';
 import type { GaplessFeed } from '../../infrastructure/receiver/gapless-feed';
 import { RedisTransport } from '../../infrastructure/redis/redis-transport.adapter';
@@ -13,28 +7,16 @@ import { InProcessTransport } from '../../infrastructure/relay/in-process-transp
 import type { OutboxRelay } from '../../infrastructure/relay/outbox-relay';
 import { PostgresCommitSignal } from '../../infrastructure/relay/postgres-commit-signal';
 import type { RelayLeadership } from '../../infrastructure/relay/relay-leadership';
-import type { RateLimiter } from '../graphql/rate-limit';
 import type { ReadinessCheck } from '../http/readiness';
 import type { SubscriptionRouter } from '../realtime/subscription-router';
 import type { SubscriptionServer } from '../realtime/subscription-server';
 import { componentErrorLog } from './component-log';
-import { startReceiverRole } from './receiver-role';
+import { startReceiverRole, type ReceiverRoleDependencies } from './receiver-role';
 import { startRelayRole } from './relay-role';
 
-export interface RealtimeDependencies {
-  config: Config;
-  database: Database;
+/** What the roles need from the rest of the instance; each role adds what realtime.ts makes for it. */
+export interface RealtimeDependencies extends Omit<ReceiverRoleDependencies, 'transport' | 'subscriberHealthy' | 'log'> {
   unitOfWork: PostgresChatUnitOfWork;
-  readModel: ChatReadModel;
-  verifier: AccessTokenVerifier;
-  commandBus: CommandBus;
-  queryBus: QueryBus;
-  schema: GraphQLSchema;
-  /** Operations per user per second, shared by HTTP and WebSocket. */
-  rateLimiter: RateLimiter;
-  httpServer: Server;
-  logger: Logger;
-  metrics: ParleyMetrics;
 }
 
 export interface Realtime {

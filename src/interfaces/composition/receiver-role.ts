@@ -29,6 +29,7 @@ export interface ReceiverRoleDependencies {
   commandBus: CommandBus;
   queryBus: QueryBus;
   schema: GraphQLSchema;
+  /** Operations per user per second, shared by HTTP and WebSocket. */
   rateLimiter: RateLimiter;
   httpServer: Server;
   logger: Logger;

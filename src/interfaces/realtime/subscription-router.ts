@@ -51,6 +51,11 @@ export class SubscriptionRouter {
     return this.enqueue(() => this.deliver(messages)).then(() => undefined);
   }
 
+  /** Whether anyone here subscribes to this channel at all. */
+  listensTo(channel: string): boolean {
+    return this.routes.has(channel);
+  }
+
   /** Whether anyone here subscribes to this channel for this chat or user. */
   hasSubscribers(channel: string, target: string): boolean {
     return this.routes.get(channel)?.has(target) ?? false;

@@ -47,7 +47,9 @@ export class UnreadCountFrames {
   }
 
   follow(record: RelayedRecord): void {
-    if (this.stopped) return;
+    // Nobody here listens: the record's payloads stay unparsed (a post's sender id is in its payload),
+    // and a recipient list of a 1000-member chat is not copied. Whoever subscribes later starts live.
+    if (this.stopped || !this.deps.router.listensTo(CHANNEL)) return;
     for (const change of countChanges(record.messages)) {
       const earlier = this.pending.get(change.chatId);
       if (earlier) change.users = merge(earlier.users, change.users);
