@@ -34,8 +34,9 @@ export interface OneProcessFigures {
 export interface ClusterFigures {
   write: WriteFigures;
   delivery: LatencyFigures;
-  fanout: { subscribers: number; messages: number; framesPerSecond: number; bytesPerIdleConnection: number }[];
-  routing: { otherSubscribers: number; latency: LatencyFigures }[];
+  fanout: { subscribers: number; messages: number; framesPerSecond: number; receiverCpuUsPerFrame: number | null; bytesPerIdleConnection: number }[];
+  /** `receiverCpuUsPerEvent`: the receiver's CPU while the samples go through, per sample. */
+  routing: { otherSubscribers: number; latency: LatencyFigures; receiverCpuUsPerEvent: number | null }[];
 }
 
 const ADDED = 'subscription($c: ID!, $a: String) { messageAdded(chatId: $c, after: $a) { id seq content cursor } }';
@@ -67,7 +68,7 @@ export async function measureCluster(databaseUrl: string, redisUrl: string, secr
     const fanoutFigures = [];
     for (const subscribers of fanout) fanoutFigures.push(await fanOut(api, receiver!, subscribers));
     const routing = [];
-    for (const others of [0, ...fanout]) routing.push({ otherSubscribers: others, latency: await routingLatency(api, receiver!, others) });
+    for (const others of [0, ...fanout]) routing.push({ otherSubscribers: others, ...(await routingLatency(api, receiver!, others)) });
     return { write, delivery, fanout: fanoutFigures, routing };
   } finally {
     await Promise.all(instances.map((instance) => instance.stop()));
@@ -163,30 +164,42 @@ async function fanOut(api: Api, receiver: Instance, subscribers: number) {
   const idle = await residentBytes(receiver);
   const messages = 20;
   const started = performance.now();
+  const cpuBefore = cpuMillis(receiver.child.pid);
   for (let i = 0; i < messages; i++) await api.post('sender', chat, `fan-out ${i}`);
   await crowd.waitForFrames(messages * subscribers);
+  const cpuAfter = cpuMillis(receiver.child.pid);
   const seconds = (performance.now() - started) / 1000;
   crowd.close();
   return {
     subscribers,
     messages,
     framesPerSecond: Math.round((messages * subscribers) / seconds),
+    receiverCpuUsPerFrame: perItem(cpuBefore, cpuAfter, messages * subscribers),
     bytesPerIdleConnection: Math.round((idle - before) / subscribers),
   };
 }
 
 /** Latency to one subscriber while `others` subscribers sit in 100 other chats: flat if routing is by index. */
-async function routingLatency(api: Api, receiver: Instance, others: number): Promise<LatencyFigures> {
+async function routingLatency(api: Api, receiver: Instance, others: number): Promise<{ latency: LatencyFigures; receiverCpuUsPerEvent: number | null }> {
   const crowd = new SocketCrowd();
   if (others > 0) {
     const chats = await Promise.all(Array.from({ length: 100 }, () => api.createChat('sender', ['bystander'])));
     await crowd.connect(wsUrl(receiver), await api.token('bystander'), others, ADDED, (i) => ({ c: chats[i % chats.length] }));
   }
+  const samples = 200;
   try {
-    return await deliveryLatency(api, receiver, 200);
+    const cpuBefore = cpuMillis(receiver.child.pid);
+    const latency = await deliveryLatency(api, receiver, samples);
+    return { latency, receiverCpuUsPerEvent: perItem(cpuBefore, cpuMillis(receiver.child.pid), samples) };
   } finally {
     crowd.close();
   }
+}
+
+/** CPU microseconds per item from two readings in milliseconds; null where /proc cannot be read. */
+function perItem(cpuBeforeMs: number | null, cpuAfterMs: number | null, items: number): number | null {
+  if (cpuBeforeMs === null || cpuAfterMs === null || items === 0) return null;
+  return Math.round(((cpuAfterMs - cpuBeforeMs) * 1000 * 10) / items) / 10;
 }
 
 async function residentBytes(instance: Instance): Promise<number> {
