@@ -15,8 +15,9 @@ export interface Instance {
 /** `nodeArgs`: options for node itself, e.g. `--cpu-prof` (which NODE_OPTIONS does not take). */
 export async function startInstance(role: string, env: NodeJS.ProcessEnv, nodeArgs: string[] = []): Promise<Instance> {
   const child = spawn(process.execPath, [...nodeArgs, BIN, 'serve', '--role', role, '--port', '0'], {
-    // The load generator is one client posting as fast as it can: the per-user HTTP limit would measure itself.
-    env: { ...process.env, ...env, LOG_LEVEL: 'warn', MIGRATE_ON_START: 'false', HTTP_OPERATIONS_PER_SECOND: '1000000' },
+    // The load generator posts as one user as fast as it can and opens thousands of sockets as one user:
+    // the per-user limits would measure themselves.
+    env: { ...process.env, ...env, LOG_LEVEL: 'warn', MIGRATE_ON_START: 'false', HTTP_OPERATIONS_PER_SECOND: '1000000', WS_OPERATIONS_PER_SECOND: '100000', WS_MAX_CONNECTIONS_PER_USER: '100000' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -37,6 +37,8 @@ export class SocketCrowd {
       const socket = new WebSocket(wsUrl, 'graphql-transport-ws', { perMessageDeflate: false });
       this.sockets.push(socket);
       socket.once('error', reject);
+      // Refused before its ack (a limit, a bad token): say so instead of waiting for ever.
+      socket.once('close', (code, reason) => reject(new Error(`socket closed with ${code} ${reason.toString()} before connection_ack`)));
       socket.once('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } })));
       socket.on('message', (data) => {
         const text = data.toString();

@@ -13,9 +13,9 @@ export interface HistoryPage {
 }
 
 /**
- * The event store read for resuming subscribers (DESIGN.md §4 "Resume without gaps"): only events
- * whose transactions are below every open writer, in cursor order, so that what follows the last
- * record returned can only arrive later.
+ * The event store read for resuming subscribers (DESIGN.md §4 "Resume without gaps"): committed
+ * events in cursor order, which is commit order, so that what follows the last record returned can
+ * only arrive later.
  */
 export abstract class EventHistory {
   abstract inChat(chatId: string, after: string): Promise<HistoryPage>;

@@ -1,8 +1,9 @@
 /**
  * A cursor names a place in the global event order: (writing transaction id, position), written
- * "<txid>.<position>". Events are read only below the reader's snapshot xmin, in (txid, position)
- * order, so everything at or before a cursor a client has seen is committed, and resuming "after" it
- * never passes over a late commit. Clients treat cursors as opaque strings.
+ * "<txid>.<position>". Appends commit one at a time in that order (the append lock, see
+ * infrastructure/persistence/commit-order.ts), so everything at or before a cursor a client has seen
+ * is committed, and resuming "after" it never passes over a late commit. Clients treat cursors as
+ * opaque strings.
  */
 export interface Cursor {
   txId: bigint;

@@ -26,8 +26,6 @@ const CHAT_SELECT = `
       as last_message
   from chats c`;
 
-/** How long `head` waits for writers that started before it to commit; they normally take milliseconds. */
-
 export class PostgresChatReadModel extends ChatReadModel {
   constructor(private readonly orm: MikroORM) {
     super();

@@ -17,7 +17,7 @@ export function parseReplayBound(value: string): ReplayBound | null {
 /**
  * Publishes outbox rows again, in relay order, from `from` (inclusive) to `to` (inclusive), with
  * their original positions: receivers that delivered them already drop them, consumers that missed
- * them take them. Reads only committed rows below every open writer, like the relay.
+ * them take them. Reads committed rows in relay order, like the relay.
  */
 export async function replayOutbox(
   orm: MikroORM,
