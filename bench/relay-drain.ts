@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Client } from 'pg';
+import { TAKE_APPEND_LOCK } from '../src/infrastructure/persistence/commit-order';
 import { Api } from './cluster-figures';
 import { runCommand, startInstance, type Instance } from './processes';
 
@@ -29,14 +30,17 @@ export async function measureRelayDrain(databaseUrl: string, redisUrl: string, s
   } finally {
     await sender.stop();
   }
-  await withClient(databaseUrl, (client) =>
-    client.query(
+  // Appended as every writer appends: under the append lock (nothing else writes now, but the rule holds).
+  await withClient(databaseUrl, async (client) => {
+    await client.query(`begin; ${TAKE_APPEND_LOCK}`);
+    await client.query(
       `insert into outbox (event_position, chat_id, payload)
        select o.event_position, o.chat_id, o.payload
        from (select * from outbox where event_position is not null order by id desc limit 1) o, generate_series(1, $1)`,
       [rows],
-    ),
-  );
+    );
+    await client.query('commit');
+  });
   const receiver = await startInstance('receiver', env);
   let relay: Instance | null = null;
   try {

@@ -94,7 +94,7 @@ describe('relay fencing: a frozen leader is replaced and cannot publish after', 
       (await c.query(`select tx_id::text || '.' || id::text as position from outbox where payload -> 0 -> 'payload' ->> 'content' = $1`, [content])).rows[0]!.position);
   const leaders = () => [...nodes.values()].filter((node) => node.leadership.isLeader && !node.frozen);
 
-  /** A row waits while any transaction on the server below it is open (the xmin rule): until then 'soon'. */
+  /** The relay's next batch publishes something (it may first have to find the row committed). */
   const publishesNext = (relay: OutboxRelay) => eventually(async () => expect(await relay.relayBatch()).toBe(true));
 
   /** Commits one outbox row carrying a messageAdded with this content. */

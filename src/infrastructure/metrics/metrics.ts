@@ -31,6 +31,11 @@ export class ParleyMetrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [this.registry],
   });
+  readonly writeRetries = new Counter({
+    name: 'parley_write_retries_total',
+    help: 'Write transactions run again after a serialisation failure, deadlock or version conflict',
+    registers: [this.registry],
+  });
   readonly droppedSlowClients = new Counter({ name: 'parley_dropped_slow_clients_total', help: 'Connections closed because their send buffer was full', registers: [this.registry] });
 
   constructor() {

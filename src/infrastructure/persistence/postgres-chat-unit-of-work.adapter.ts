@@ -20,6 +20,8 @@ export interface WriteBatchOptions {
   concurrency?: number;
   /** Told of each transaction that committed: how many commands it carried and how long it took. */
   onBatch?(commands: number, seconds: number): void;
+  /** Told of each transaction run again (a serialisation failure, deadlock or version conflict). */
+  onRetry?(): void;
 }
 
 const MAX_ATTEMPTS = 20;
@@ -36,6 +38,14 @@ const PLANNER_SETTINGS = [
   'set local enable_mergejoin = off',
 ];
 
+/**
+ * Every sender's batches wait for the one holding the append lock. A batch is idle inside its
+ * transaction only while this process decides (milliseconds); one whose process hangs mid-batch (a
+ * frozen host, a stuck event loop) is ended by PostgreSQL after this, and the lock with it. Its
+ * commands were not answered; clients retry with their clientMessageId.
+ */
+const HUNG_WRITER_TIMEOUT = `set local idle_in_transaction_session_timeout = '5s'`;
+
 const UNKNOWN_PREPARED_STATEMENT = '26000';
 /** Serialisation failure, deadlock, and a connection that lost its prepared statements (prepared again). */
 const RETRYABLE_SQLSTATES = new Set(['40001', '40P01', UNKNOWN_PREPARED_STATEMENT]);
@@ -50,10 +60,10 @@ interface Waiting extends BatchEntry {
  * one, so a busy sender writes many posts, across many chats, with one transaction of two round
  * trips: begin, lock and load; append (one multi-row statement) and commit.
  *
- * - **Order.** The transaction takes the advisory locks of all its chats first, in ascending key
- *   order (no deadlock between batches of different senders), before anything assigns it a
- *   transaction id, so within a chat transaction-id order is lock order is `seq` order
- *   (docs/architecture.md "Group commit").
+ * - **Order.** The transaction takes the append lock (commit-order.ts) first, before anything
+ *   assigns it a transaction id, so appends commit one batch at a time and transaction-id order is
+ *   commit order is `seq` order (docs/architecture.md "Why the relay's ordering still holds"). One
+ *   lock: no lock order, no deadlock between batches of different senders.
  * - **Own outcomes.** A command whose decision breaks a rule is answered with its error and left out;
  *   the rest commit. If the database refuses the batch, each command is run again alone, so only the
  *   one at fault fails. A serialisation failure, deadlock or version conflict retries the batch.
@@ -67,6 +77,7 @@ export class PostgresChatUnitOfWork extends ChatUnitOfWork {
   private readonly maxBatch: number;
   private readonly concurrency: number;
   private readonly onBatch: WriteBatchOptions['onBatch'];
+  private readonly onRetry: WriteBatchOptions['onRetry'];
 
   constructor(orm: MikroORM, options: WriteBatchOptions = {}) {
     super();
@@ -74,6 +85,7 @@ export class PostgresChatUnitOfWork extends ChatUnitOfWork {
     this.maxBatch = options.maxBatch ?? 64;
     this.concurrency = options.concurrency ?? 1;
     this.onBatch = options.onBatch;
+    this.onRetry = options.onRetry;
   }
 
   onCommit(listener: CommitListener): void {
@@ -108,6 +120,7 @@ export class PostgresChatUnitOfWork extends ChatUnitOfWork {
         this.onBatch?.(batch.length, (performance.now() - started) / 1000);
       } catch (error) {
         if (isRetryable(error) && attempt < MAX_ATTEMPTS) {
+          this.onRetry?.();
           await backoff(attempt);
           continue;
         }
@@ -155,8 +168,11 @@ export class PostgresChatUnitOfWork extends ChatUnitOfWork {
     try {
       const opened = await client.query(
         [
-          'begin',
+          // Read committed whatever the server's default: the load must see the batch before ours,
+          // committed while we waited for the lock (a snapshot from before the wait would not).
+          'begin isolation level read committed',
           ...PLANNER_SETTINGS,
+          HUNG_WRITER_TIMEOUT,
           TAKE_APPEND_LOCK,
           ...(load.sql ? [load.sql] : []),
         ].join(';\n'),

@@ -22,9 +22,9 @@ interface StoredEvent {
  * `parley projections rebuild read-models`: the read models the write transactions keep (chats,
  * participants and their read marks, messages, receipts), which commands are decided on and unread
  * counts are computed from, derived again from the event store with the very statements that wrote
- * them, in one transaction. It holds the barrier that every write batch takes shared, so writes wait
- * while it runs and carry on after it; readers see the old rows until it commits. Like any long
- * transaction it holds back the relay, resumes and `head` meanwhile. Answers the events replayed.
+ * them, in one transaction. It holds the append lock that every write batch takes, so writes wait
+ * while it runs and carry on after it (it appends nothing itself); readers see the old rows until it
+ * commits, and delivery of what was committed goes on. Answers the events replayed.
  */
 export async function rebuildReadModels(orm: MikroORM): Promise<number> {
   return new PooledClients(orm).with(async (client) => {

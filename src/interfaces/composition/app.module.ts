@@ -40,6 +40,7 @@ export class AppModule {
         runtime.metrics.writeBatchCommands.observe(commands);
         runtime.metrics.writeBatchSeconds.observe(seconds);
       },
+      onRetry: () => runtime.metrics.writeRetries.inc(),
     });
     return {
       module: AppModule,

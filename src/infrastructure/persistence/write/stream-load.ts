@@ -3,11 +3,11 @@ import { isUuid } from '../uuid';
 import { execute, type PreparedStatement } from './pooled-client';
 
 /**
- * The first steps of a write transaction: lock the chats, then load what their commands' decisions
- * need (`decisionNeeds`) and no more.
+ * The first step of a write transaction after it took the append lock: load what its commands'
+ * decisions need (`decisionNeeds`) and no more.
  *
  * The state comes from the tables the write transactions keep beside the stream (`chats`,
- * `chat_participants`, `messages`), written in the same transactions under the same chat locks, so
+ * `chat_participants`, `messages`), written in the same transactions under the same lock, so
  * they are exactly as current as the stream; `parley projections rebuild` derives them from the
  * events again. A post reads its chat's row, the poster's membership and the earlier post with its
  * clientMessageId: three index lookups, whatever the size of the chat.
