@@ -38,7 +38,14 @@ export class OutboxReader {
       },
       { ...OUTBOX_PAGE, ...options.limits },
     );
-    return { records: chain(rows.map(toRelayedRecord), after), more };
+    // Each record links to the one before it, the first to `after`.
+    let previous = after;
+    const records = rows.map((row) => {
+      const record = toRelayedRecord(row, previous);
+      previous = record.position;
+      return record;
+    });
+    return { records, more };
   }
 
   /** Rows after `after`, at most `limit` and one page of bytes. */
@@ -47,19 +54,11 @@ export class OutboxReader {
   }
 }
 
-export function toRelayedRecord(row: OutboxRow): RelayedRecord {
+/** `previous`: the position published just before it, when the record is part of the relayed chain. */
+export function toRelayedRecord(row: OutboxRow, previous?: string): RelayedRecord {
   const position = encodeCursor(row.tx_id, row.id);
   // Domain rows get their event's cursor; derived rows (projections) carry the cursor of their source event.
   const cursor = row.event_position === null ? null : encodeCursor(row.tx_id, row.event_position);
-  return { position, messages: unpackStamped(row.payload, cursor) };
-}
-
-/** Links each record to the one before it, the first to `previous`. */
-export function chain(records: RelayedRecord[], previous: string): RelayedRecord[] {
-  let last = previous;
-  return records.map((record) => {
-    const linked = { ...record, previous: last };
-    last = record.position;
-    return linked;
-  });
+  const messages = unpackStamped(row.payload, cursor);
+  return previous === undefined ? { position, messages } : { position, previous, messages };
 }
