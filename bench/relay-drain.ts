@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { Client } from 'pg';
 import { TAKE_APPEND_LOCK } from '../src/infrastructure/persistence/commit-order';
 import { Api } from './cluster-figures';
-import { runCommand, startInstance, type Instance } from './processes';
+import { cpuMillis, runCommand, startInstance, type Instance } from './processes';
 
 export interface RelayDrainFigures {
   rows: number;
@@ -48,7 +47,7 @@ export async function measureRelayDrain(databaseUrl: string, redisUrl: string, s
     const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
     relay = await startInstance('relay', env, profile);
     const started = process.hrtime.bigint();
-    const cpuBefore = cpuMicros(relay.child.pid!);
+    const cpuBefore = cpuMillis(relay.child.pid);
     const target = rows + 2;
     for (;;) {
       if ((await relayedRecords(relay.url)) >= target) break;
@@ -56,7 +55,9 @@ export async function measureRelayDrain(databaseUrl: string, redisUrl: string, s
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    const cpu = cpuMicros(relay.child.pid!) - cpuBefore;
+    const cpuAfter = cpuMillis(relay.child.pid);
+    // NaN where /proc cannot be read (not Linux).
+    const cpu = cpuBefore === null || cpuAfter === null ? Number.NaN : (cpuAfter - cpuBefore) * 1000;
     return { rows, seconds: round(seconds), eventsPerSecond: Math.round(rows / seconds), relayCpuMicrosPerEvent: round(cpu / rows) };
   } finally {
     await relay?.stop();
@@ -68,12 +69,6 @@ async function relayedRecords(graphqlUrl: string): Promise<number> {
   const text = await (await fetch(graphqlUrl.replace('/graphql', '/metrics'))).text();
   const line = text.split('\n').find((l) => l.startsWith('parley_relay_records_total '));
   return line ? Number(line.split(' ')[1]) : 0;
-}
-
-/** User and system CPU of a process so far, from /proc (clock ticks of 10 ms on Linux). */
-function cpuMicros(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
 async function withClient(url: string, work: (client: Client) => Promise<unknown>): Promise<void> {

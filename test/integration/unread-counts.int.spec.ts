@@ -1,6 +1,5 @@
 import type { Client } from 'graphql-ws';
 import type { RunningServer } from '../../src/interfaces/composition/server';
-import { eventually } from '../support/eventually';
 import { unreadCountsFromEvents, unreadCountsFromReadModel } from '../support/ground-truth';
 import { ok } from '../support/graphql-http';
 import { createTestDatabase, withClient, type TestDatabase } from '../support/test-database';

@@ -1,5 +1,5 @@
 import type { EventTransport } from '../../application';
-import { hasRole, type Config } from '../../infrastructure/config/config';
+import { hasRole } from '../../infrastructure/config/config';
 import type { PostgresChatUnitOfWork } from '../../infrastructure/persistence/postgres-chat-unit-of-work.adapter';
 import type { GaplessFeed } from '../../infrastructure/receiver/gapless-feed';
 import { RedisTransport } from '../../infrastructure/redis/redis-transport.adapter';
