@@ -49,4 +49,10 @@ export interface RelayedRecord {
   position: string;
   previous?: string;
   messages: ChannelMessage[];
+  /**
+   * The row as stored, when it was read from the outbox: its packed channel messages as JSON text and
+   * the cursor they are stamped with. A transport may write its wire form from this text without
+   * building `messages` (the relay's largest cost per event was that parse and the serialising back).
+   */
+  readonly stored?: { json: string; cursor: string | null };
 }

@@ -1,11 +1,14 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 
-/** An outbox row as readers take it: positions as text, the stored channel messages as parsed JSON. */
+/**
+ * An outbox row as readers take it: positions as text, and the stored channel messages as their JSON
+ * text, which the relay writes to Redis mostly as it is (redis/wire-splice.ts) and other readers parse.
+ */
 export interface OutboxRow {
   id: string;
   tx_id: string;
   event_position: string | null;
-  payload: unknown[];
+  payload: string;
 }
 
 export interface OutboxPageLimits {
@@ -30,10 +33,11 @@ export async function readOutboxPage(
 ): Promise<{ rows: OutboxRow[]; more: boolean }> {
   const rows = await em.execute<(OutboxRow & { fetched: number })[]>(
     `with candidates as (
-       select o.id, o.tx_id, o.event_position, o.payload, octet_length(o.payload::text) as bytes
+       select o.id, o.tx_id, o.event_position, o.payload::text as payload
        from outbox o where ${query.where} order by ${prefixed(query.orderBy, 'o')} limit ?),
+     sized as (select c.*, octet_length(c.payload) as bytes from candidates c),
      running as (
-       select c.*, sum(c.bytes) over (order by ${query.orderBy} rows unbounded preceding) as total from candidates c)
+       select s.*, sum(s.bytes) over (order by ${query.orderBy} rows unbounded preceding) as total from sized s)
      select r.id::text as id, r.tx_id::text as tx_id, r.event_position::text as event_position, r.payload,
             (select count(*) from candidates)::int as fetched
      from running r where r.total - r.bytes < ? order by ${prefixed(query.orderBy, 'r')}`,

@@ -81,7 +81,7 @@ export class PostgresEventHistory extends EventHistory {
 
 function toHistoryRecord(row: OutboxRow): HistoryRecord {
   const cursor = encodeCursor(row.tx_id, row.event_position!);
-  return { cursor, messages: unpackStamped(row.payload, cursor) };
+  return { cursor, messages: unpackStamped(JSON.parse(row.payload) as unknown[], cursor) };
 }
 
 type HistoryRecord = HistoryPage['records'][number];

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
 import { CHANNELS, decodeCursor, EventTransport, type ChannelMessage, type ChannelName, type PublishOutcome, type RelayedRecord } from '../../application';
+import { WireWriter } from './wire-writer';
+import { splicedWireMessages } from './wire-splice';
 
 export interface RedisTransportOptions {
   url: string;
@@ -84,7 +86,9 @@ export class RedisTransport extends EventTransport {
     const args = [this.channelName(RELAY_EPOCH_KEY), epoch === undefined ? '' : String(epoch)];
     const wire = new WireWriter();
     for (const record of records) {
-      record.messages.forEach((message, index) => args.push(this.channelName(message.channel), wire.message(record, message, index)));
+      const spliced = record.stored ? splicedWireMessages(record.stored.json, record.stored.cursor, record) : null;
+      if (spliced) for (const message of spliced) args.push(this.channelName(message.channel), message.text);
+      else record.messages.forEach((message, index) => args.push(this.channelName(message.channel), wire.message(record, message, index)));
     }
     const answer = await this.publisher.parleyFencedPublish(args);
     return answer === -1 ? { published: true } : { published: false, fencedBy: Number(answer) };
@@ -190,36 +194,6 @@ export class RedisTransport extends EventTransport {
       this.building = null;
       for (const listener of this.listeners) listener(record);
     }
-  }
-}
-
-const NESTED = '\u0000parley:nested\u0000';
-const NESTED_JSON = JSON.stringify(NESTED);
-
-/**
- * Writes wire messages (DESIGN.md §3: `{ "<channel>": payload, "meta": {…} }`, meta last). A payload
- * that several channels of a row share (a post's message is in three) is serialised once per batch, as
- * is a message nested in a list item; no string a client sends can hold the NUL of the placeholder.
- */
-class WireWriter {
-  private readonly json = new Map<object, string>();
-
-  message(record: RelayedRecord, message: ChannelMessage, index: number): string {
-    const previous = record.previous === undefined ? '' : `,"previous":${JSON.stringify(record.previous)}`;
-    const fields = JSON.stringify(message.meta);
-    const meta = `${fields === '{}' ? '{' : `${fields.slice(0, -1)},`}"position":${JSON.stringify(record.position)}${previous},"index":${index},"count":${record.messages.length}}`;
-    return `{${JSON.stringify(message.channel)}:${this.payload(message.payload)},"meta":${meta}}`;
-  }
-
-  private payload(payload: Record<string, unknown>): string {
-    let text = this.json.get(payload);
-    if (text !== undefined) return text;
-    const nested = payload.message;
-    text = nested && typeof nested === 'object'
-      ? JSON.stringify({ ...payload, message: NESTED }).replace(NESTED_JSON, () => this.payload(nested as Record<string, unknown>))
-      : JSON.stringify(payload);
-    this.json.set(payload, text);
-    return text;
   }
 }
 

@@ -1,5 +1,5 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { decodeCursor, encodeCursor, unpackStamped, type RelayedRecord } from '../../application';
+import { decodeCursor, encodeCursor, unpackStamped, type ChannelMessage, type RelayedRecord } from '../../application';
 import { OUTBOX_PAGE, readOutboxPage, type OutboxPageLimits, type OutboxRow } from '../persistence/outbox-page';
 
 export interface RelayedPage {
@@ -54,11 +54,23 @@ export class OutboxReader {
   }
 }
 
-/** `previous`: the position published just before it, when the record is part of the relayed chain. */
+/**
+ * `previous`: the position published just before it, when the record is part of the relayed chain.
+ * The messages are parsed on first use only: the Redis transport writes them from `stored`.
+ */
 export function toRelayedRecord(row: OutboxRow, previous?: string): RelayedRecord {
   const position = encodeCursor(row.tx_id, row.id);
   // Domain rows get their event's cursor; derived rows (projections) carry the cursor of their source event.
   const cursor = row.event_position === null ? null : encodeCursor(row.tx_id, row.event_position);
-  const messages = unpackStamped(row.payload, cursor);
-  return previous === undefined ? { position, messages } : { position, previous, messages };
+  const stored = { json: row.payload, cursor };
+  let messages: ChannelMessage[] | undefined;
+  return {
+    position,
+    ...(previous === undefined ? {} : { previous }),
+    stored,
+    get messages() {
+      messages ??= unpackStamped(JSON.parse(stored.json) as unknown[], cursor);
+      return messages;
+    },
+  };
 }
