@@ -1,7 +1,8 @@
-import { execute, GraphQLError, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import { GraphQLError, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { isChatChannel, OrderedWork, type ChannelMessage, type RelayedRecord } from '../../application';
 import type { GraphQLContext } from '../graphql/graphql-context';
 import { toGraphQLError } from '../graphql/graphql-errors';
+import { PayloadExecutor } from './payload-executor';
 import type { ClientError, PayloadGroup, Subscription } from './subscription';
 
 export interface RouterDependencies {
@@ -32,9 +33,11 @@ export class SubscriptionRouter {
   private readonly work: OrderedWork;
   private readonly groups = new Map<string, PayloadGroup>();
   private subscriptionCount = 0;
+  private readonly executor: PayloadExecutor;
 
   constructor(private readonly deps: RouterDependencies) {
     this.work = new OrderedWork((error) => deps.onError(error));
+    this.executor = new PayloadExecutor(deps.schema);
   }
 
   get size(): number {
@@ -228,14 +231,7 @@ export class SubscriptionRouter {
     if (cached !== undefined) return cached;
     let payload: Payload | Promise<Payload>;
     try {
-      const executed = execute({
-        schema: this.deps.schema,
-        document: group.document,
-        operationName: group.operationName,
-        variableValues: group.variables,
-        rootValue: { [group.fieldName]: message.payload },
-        contextValue: this.deps.contextFor(viewerId),
-      });
+      const executed = this.executor.execute(group, { [group.fieldName]: message.payload }, this.deps.contextFor(viewerId));
       payload = isPromise(executed)
         ? executed.then((result) => this.toPayload(result), (error: unknown) => ({ errors: this.clientErrors([error]) }))
         : this.toPayload(executed);
