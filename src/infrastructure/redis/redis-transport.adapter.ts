@@ -86,7 +86,7 @@ export class RedisTransport extends EventTransport {
     const args = [this.channelName(RELAY_EPOCH_KEY), epoch === undefined ? '' : String(epoch)];
     const wire = new WireWriter();
     for (const record of records) {
-      const spliced = record.stored ? splicedWireMessages(record.stored.json, record.stored.cursor, record) : null;
+      const spliced = record.stored ? spliceOrNull(record.stored, record) : null;
       if (spliced) for (const message of spliced) args.push(this.channelName(message.channel), message.text);
       else record.messages.forEach((message, index) => args.push(this.channelName(message.channel), wire.message(record, message, index)));
     }
@@ -246,6 +246,15 @@ function isWireMessage(value: unknown): value is WireMessage {
     typeof meta.chatId === 'string' &&
     Number.isInteger(meta.index) && Number.isInteger(meta.count) && (meta.count as number) > (meta.index as number)
   );
+}
+
+/** The spliced wire messages, or null for the parsed path to decide (also when the text is not JSON at all). */
+function spliceOrNull(stored: NonNullable<RelayedRecord['stored']>, record: RelayedRecord) {
+  try {
+    return splicedWireMessages(stored.json, stored.cursor, record);
+  } catch {
+    return null;
+  }
 }
 
 function backoff(attempt: number): number {
