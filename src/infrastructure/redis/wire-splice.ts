@@ -54,6 +54,7 @@ export function splicedWireMessages(
  * its two members by their keys: in JSON text, `"cursor"` followed by a colon can only be a key.
  */
 function metaText(text: string, span: Span, resolved: Resolved[], cursorJson: string | undefined): { open: string; userIds: string | undefined } | null {
+  if (text.charCodeAt(span.start) !== 0x7b) return null;
   if (!within(text, { start: span.start + 1, end: span.end }, '{')) {
     const cursor = keyedValue(text, span, 'cursor');
     const userIds = keyedValue(text, span, 'userIds');
@@ -106,9 +107,7 @@ function within(text: string, span: Span, needle: string): boolean {
 interface StoredParts {
   channel: string;
   meta: Span;
-  metaMembers: Member[];
   payload: Span;
-  userIds: Span | undefined;
 }
 
 /** `{ "channel", "payload", "meta" }` of one stored channel message, in any order. */
@@ -118,15 +117,7 @@ function storedMessage(text: string, element: Span): StoredParts | null {
   const meta = members?.find((m) => m.key === 'meta');
   const payload = members?.find((m) => m.key === 'payload');
   if (!channel || !meta || !payload || text.charCodeAt(channel.start) !== 0x22) return null;
-  const metaMembers = objectMembers(text, meta.start);
-  if (!metaMembers) return null;
-  return {
-    channel: JSON.parse(text.slice(channel.start, channel.end)) as string,
-    meta,
-    metaMembers,
-    payload,
-    userIds: metaMembers.find((m) => m.key === 'userIds'),
-  };
+  return { channel: JSON.parse(text.slice(channel.start, channel.end)) as string, meta, payload };
 }
 
 /** A payload as unpackStamped leaves it: a reference resolved, or the object stamped (and its nested message). */

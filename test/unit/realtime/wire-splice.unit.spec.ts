@@ -114,6 +114,7 @@ describe('wire messages spliced from the stored text', () => {
     expect(splicedWireMessages('{"channel": "messageAdded"}', '1.2', ordering)).toBeNull();
     expect(splicedWireMessages('[{"channel": "messageAdded", "payload": {}}]', '1.2', ordering)).toBeNull();
     expect(splicedWireMessages('[{"channel": "messageAdded", "payload": "text", "meta": {}}]', '1.2', ordering)).toBeNull();
+    expect(splicedWireMessages('[{"channel": "messageAdded", "payload": {}, "meta": "text"}]', '1.2', ordering)).toBeNull();
     // A reference to a message the row does not hold: the parsed path throws for it, as it always did.
     const dangling = '[{"channel": "messageUpdateForChatList", "payload": {"$ref": [3, "payload"]}, "meta": {"cursor": ""}}]';
     expect(splicedWireMessages(dangling, '1.2', ordering)).toBeNull();
