@@ -29,6 +29,8 @@ export class HistoryReplay {
           if (!subscription.active) return;
         }
         cursor = record.cursor;
+        // A record skipped above (posted while the viewer was out) must not go out later from `pending`.
+        subscription.passedThrough(cursor);
       }
       connection.checkPending(subscription);
       if (!page.more) return;

@@ -88,6 +88,15 @@ export class Subscription {
     else this.lastCursor = message.meta.cursor;
   }
 
+  /**
+   * History has gone through this cursor, sending or skipping what it held (what the viewer may not
+   * see is skipped, not sent): a live copy of anything up to it that waited meanwhile is not new.
+   */
+  passedThrough(cursor: string): void {
+    if (this.field.orderedPer === 'chat') return;
+    if (this.lastCursor === null || compareCursors(cursor, this.lastCursor) > 0) this.lastCursor = cursor;
+  }
+
   /** The protocol frame, with the payload already serialised once for the whole group. */
   frame(payloadJson: string): string {
     return `{"id":${JSON.stringify(this.id)},"type":"next","payload":${payloadJson}}`;

@@ -218,6 +218,39 @@ describe('SubscriptionServer, over a socket whose client reads at a given pace',
     expect(seqsOf(socket, 'live')).toEqual([1, 2]);
   });
 
+  it('drops the held copy of a message history skipped because the viewer was out then', async () => {
+    // Given bob's history after 1.1: removed at 1.2, a message at 1.3 while he was out, re-added at 1.4
+    const membershipChange = (cursor: string, channel: 'chatUpdated' | 'chatAdded', bob: 'removedUserIds' | 'userIds'): ChannelMessage => ({
+      channel,
+      payload: { id: CHAT },
+      meta: { eventId: `e${cursor}`, cursor, chatId: CHAT, occurredAt: '2026-12-01T00:00:00.000Z', userIds: ['alice'], [bob]: ['bob'] },
+    });
+    const removal = membershipChange('1.2', 'chatUpdated', 'removedUserIds');
+    const readd = membershipChange('1.4', 'chatAdded', 'userIds');
+    history.records = [
+      { cursor: '1.1', messages: [added(1)] },
+      { cursor: '1.2', messages: [removal] },
+      { cursor: '1.3', messages: [added(3)] },
+      { cursor: '1.4', messages: [readd] },
+    ];
+    let openGate!: () => void;
+    history.gate = new Promise<void>((resolve) => (openGate = resolve));
+    const socket = (await connect()).readAt(1 << 20);
+    socket.deliver({ id: 'r', type: 'subscribe', payload: { query: QUERY, variables: { c: CHAT, a: '1.1' } } });
+    await until(() => router.size === 1, 'the subscription to join the routes');
+
+    // When delivery lags the commits: the live copies of 1.3 and 1.4 reach the router while history is read
+    await router.receive({ position: '1.3', previous: '1.2', messages: [added(3)] });
+    await router.receive({ position: '1.4', previous: '1.3', messages: [readd] });
+    history.gate = null;
+    openGate();
+    await router.receive({ position: '1.5', previous: '1.4', messages: [added(5)] });
+
+    // Then bob gets only what was posted while he was a participant
+    await until(() => seqsOf(socket, 'r').includes(5), 'the message after the re-add');
+    expect(seqsOf(socket, 'r')).toEqual([5]);
+  });
+
   it('executes a payload once for subscribers whose selections differ only in operation name and layout', async () => {
     // Given two clients with the same selection, named and laid out differently
     const [first, second] = [(await connect('bob')).readAt(1 << 20), (await connect('carol')).readAt(1 << 20)];
