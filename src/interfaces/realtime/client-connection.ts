@@ -3,6 +3,7 @@ import type { WebSocket } from 'ws';
 import type { VerifiedAccessToken } from '../../application';
 import { TokenBucket } from '../graphql/rate-limit';
 import type { ClientError, FrameSink, Subscription } from './subscription';
+import { UNCOALESCED, type FrameOutput } from './write-coalescer';
 
 /** Close codes of ours, beside graphql-ws's 44xx (documented in the README). */
 export const SLOW_CONSUMER_CLOSE_CODE = 4503;
@@ -53,7 +54,12 @@ export class ClientConnection implements FrameSink {
   private readonly initTimer: NodeJS.Timeout;
   private expiryTimer?: NodeJS.Timeout;
 
-  constructor(readonly socket: WebSocket, private readonly limits: ConnectionLimits, private readonly handlers: ConnectionHandlers) {
+  constructor(
+    readonly socket: WebSocket,
+    private readonly limits: ConnectionLimits,
+    private readonly handlers: ConnectionHandlers,
+    private readonly output: FrameOutput = UNCOALESCED,
+  ) {
     this.operations = new TokenBucket(limits.operationsPerSecond);
     this.initTimer = setTimeout(() => this.close(CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout'), limits.connectionInitTimeoutMs);
     socket.on('message', (data, isBinary) => {
@@ -98,6 +104,7 @@ export class ClientConnection implements FrameSink {
 
   send(frame: string): void {
     if (this.closed) return;
+    this.output.hold();
     this.socket.send(frame);
     if (this.socket.bufferedAmount > this.limits.maxBufferedBytes) this.cutOff();
   }
@@ -143,6 +150,8 @@ export class ClientConnection implements FrameSink {
   close(code: number, reason: string): void {
     if (this.closed) return;
     try {
+      // Behind whatever this turn already wrote: the close frame is held with it, in order.
+      this.output.hold();
       this.socket.close(code, truncate(reason));
     } catch {
       this.socket.terminate();

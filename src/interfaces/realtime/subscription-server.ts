@@ -13,6 +13,7 @@ import { HistoryReplay } from './history-replay';
 import { OperationPreparer } from './operation-request';
 import { SocketOperations } from './socket-operations';
 import { SubscriptionStarter } from './subscription-starter';
+import { WriteCoalescer, type CorkableStream } from './write-coalescer';
 import type { SubscriptionRouter } from './subscription-router';
 
 export interface SocketServerLimits {
@@ -56,13 +57,15 @@ export class SubscriptionServer {
   private readonly operations: SocketOperations;
   private readonly starter: SubscriptionStarter;
   private readonly preparer: OperationPreparer;
+  /** One for every connection here: a turn's frames to one client leave in one system call. */
+  private readonly coalescer = new WriteCoalescer();
   private readonly onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (request.url ?? '').split('?')[0];
     if (path !== this.deps.path) {
       socket.destroy();
       return;
     }
-    this.sockets.handleUpgrade(request, socket, head, (ws) => this.accept(ws));
+    this.sockets.handleUpgrade(request, socket, head, (ws) => this.accept(ws, socket));
   };
 
   constructor(private readonly server: Server, private readonly deps: SubscriptionServerDependencies) {
@@ -94,8 +97,11 @@ export class SubscriptionServer {
     await new Promise<void>((resolve) => this.sockets.close(() => resolve()));
   }
 
-  /** Takes one upgraded socket (public so that tests can hand it a socket of their own). */
-  accept(ws: WebSocket): void {
+  /**
+   * Takes one upgraded socket (public so that tests can hand it a socket of their own); `stream` is the
+   * connection the upgrade came on, which the socket writes to.
+   */
+  accept(ws: WebSocket, stream?: CorkableStream): void {
     if (ws.protocol !== GRAPHQL_TRANSPORT_WS_PROTOCOL) {
       ws.close(CloseCode.SubprotocolNotAcceptable, 'Subprotocol not acceptable');
       return;
@@ -116,7 +122,7 @@ export class SubscriptionServer {
       closed: (conn) => this.forget(conn),
       slowConsumer: () => this.deps.onSlowConsumer?.(),
       failed: (error) => this.deps.onError(error),
-    });
+    }, stream && this.coalescer.outputFor(stream));
     this.connections.add(connection);
     this.deps.onConnectionCountChanged?.(this.connections.size);
   }

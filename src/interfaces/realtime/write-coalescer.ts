@@ -1,0 +1,56 @@
+/** The part of a socket's stream the coalescer needs (net.Socket has it; so does any stream.Writable). */
+export interface CorkableStream {
+  cork(): void;
+  uncork(): void;
+  readonly destroyed: boolean;
+}
+
+/** What one connection calls before it writes a frame. */
+export interface FrameOutput {
+  /** Holds this connection's writes until the end of the current event-loop turn. */
+  hold(): void;
+}
+
+/** For a connection without a stream of its own (a test's socket): every write goes out as it is made. */
+export const UNCOALESCED: FrameOutput = { hold: () => undefined };
+
+/**
+ * Sends every frame one event-loop turn writes to one client in one system call. A loopback write costs
+ * about as much as building a small frame, and a burst of events (a backlog read from Redis in one
+ * chunk, a fan-out that outlasts the next posts) writes several frames to each socket in one turn: the
+ * first write corks the socket's stream, and one `setImmediate` for all of them uncorks them after the
+ * turn, so each stream leaves in one `writev`. Corked bytes count in `ws.bufferedAmount`, so the
+ * slow-consumer bound still sees them, and frames keep their order (a stream's buffer is FIFO).
+ */
+export class WriteCoalescer {
+  private held: CorkableStream[] = [];
+  private readonly corked = new WeakSet<CorkableStream>();
+  private scheduled = false;
+
+  /** The output of one connection writing to `stream`. */
+  outputFor(stream: CorkableStream): FrameOutput {
+    return { hold: () => this.hold(stream) };
+  }
+
+  hold(stream: CorkableStream): void {
+    if (this.corked.has(stream) || stream.destroyed) return;
+    stream.cork();
+    this.corked.add(stream);
+    this.held.push(stream);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flush);
+    }
+  }
+
+  /** Uncorks everything held in this turn; a stream destroyed meanwhile has nothing left to send. */
+  readonly flush = (): void => {
+    const streams = this.held;
+    this.held = [];
+    this.scheduled = false;
+    for (const stream of streams) {
+      this.corked.delete(stream);
+      if (!stream.destroyed) stream.uncork();
+    }
+  };
+}
