@@ -27,8 +27,37 @@ export function decodeCursor(cursor: string): Cursor | null {
   return decoded.txId > MAX_PART || decoded.position > MAX_PART ? null : decoded;
 }
 
-/** Negative, zero or positive as `a` comes before, at or after `b`. Both must be valid cursors. */
+/**
+ * Negative, zero or positive as `a` comes before, at or after `b`. Both must be valid cursors.
+ * Routing compares cursors for every subscriber of every message, so cursors as this server writes
+ * them (no leading zeros) are compared as digit strings: a longer part is larger, equal lengths
+ * compare like their characters. Only a cursor with a leading zero (from a client) is decoded.
+ */
 export function compareCursors(a: string, b: string): number {
+  if (a === b) return 0;
+  const aDot = a.indexOf('.');
+  const bDot = b.indexOf('.');
+  if (isCanonical(a, aDot) && isCanonical(b, bDot)) {
+    return compareDigits(a, 0, aDot, b, 0, bDot) || compareDigits(a, aDot + 1, a.length, b, bDot + 1, b.length);
+  }
+  return compareDecoded(a, b);
+}
+
+/** No part starts with a zero unless it is the single digit 0. */
+function isCanonical(cursor: string, dot: number): boolean {
+  return (cursor.charCodeAt(0) !== 48 || dot === 1) && (cursor.charCodeAt(dot + 1) !== 48 || dot + 2 === cursor.length);
+}
+
+function compareDigits(a: string, aFrom: number, aTo: number, b: string, bFrom: number, bTo: number): number {
+  if (aTo - aFrom !== bTo - bFrom) return aTo - aFrom < bTo - bFrom ? -1 : 1;
+  for (let i = 0; i < aTo - aFrom; i++) {
+    const difference = a.charCodeAt(aFrom + i) - b.charCodeAt(bFrom + i);
+    if (difference !== 0) return difference < 0 ? -1 : 1;
+  }
+  return 0;
+}
+
+function compareDecoded(a: string, b: string): number {
   const left = decodeCursor(a)!;
   const right = decodeCursor(b)!;
   if (left.txId !== right.txId) return left.txId < right.txId ? -1 : 1;

@@ -1,0 +1,35 @@
+import { compareCursors, decodeCursor } from '../../../src/application';
+
+/** The order by decoded numbers, which the fast comparison must agree with. */
+function byNumbers(a: string, b: string): number {
+  const left = decodeCursor(a)!;
+  const right = decodeCursor(b)!;
+  if (left.txId !== right.txId) return left.txId < right.txId ? -1 : 1;
+  if (left.position !== right.position) return left.position < right.position ? -1 : 1;
+  return 0;
+}
+
+describe('compareCursors', () => {
+  it('given cursors as the server writes them, then it orders by transaction, then position, as numbers', () => {
+    expect(compareCursors('9.100', '10.1')).toBe(-1);
+    expect(compareCursors('10.1', '9.100')).toBe(1);
+    expect(compareCursors('10.9', '10.10')).toBe(-1);
+    expect(compareCursors('10.10', '10.10')).toBe(0);
+    expect(compareCursors('0.0', '0.1')).toBe(-1);
+    expect(compareCursors('0.0', '0.0')).toBe(0);
+    expect(compareCursors('9223372036854775807.1', '999.2')).toBe(1);
+  });
+
+  it('given a cursor with leading zeros (a client may send one), then it still compares by value', () => {
+    expect(compareCursors('010.5', '10.5')).toBe(0);
+    expect(compareCursors('10.05', '10.4')).toBe(1);
+    expect(compareCursors('00.0', '0.0')).toBe(0);
+    expect(compareCursors('9.1', '0010.1')).toBe(-1);
+  });
+
+  it('agrees with the numeric order on many pairs of mixed shapes', () => {
+    const parts = ['0', '1', '7', '9', '10', '11', '99', '100', '101', '1000', '123456789', '0123', '007', '00'];
+    const cursors = parts.flatMap((tx) => parts.map((position) => `${tx}.${position}`));
+    for (const a of cursors) for (const b of cursors) expect([a, b, compareCursors(a, b)]).toEqual([a, b, byNumbers(a, b)]);
+  });
+});
