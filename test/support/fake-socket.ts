@@ -22,10 +22,10 @@ export class FakeSocket extends EventEmitter {
     return this;
   }
 
-  send(data: string): void {
+  send(data: string | Buffer): void {
     if (this.closed) return;
     this.bufferedAmount += Buffer.byteLength(data);
-    this.received.push(JSON.parse(data));
+    this.received.push(JSON.parse(String(data)));
   }
 
   close(code = 1000, reason = ''): void {

@@ -102,10 +102,10 @@ export class ClientConnection implements FrameSink {
     return this.userId;
   }
 
-  send(frame: string): void {
+  send(frame: string | Buffer): void {
     if (this.closed) return;
     this.output.hold();
-    this.socket.send(frame);
+    this.socket.send(frame, TEXT_FRAME);
     if (this.socket.bufferedAmount > this.limits.maxBufferedBytes) this.cutOff();
   }
 
@@ -256,6 +256,9 @@ export class ClientConnection implements FrameSink {
     return this.operations.take();
   }
 }
+
+/** `ws` sends a Buffer as a binary frame unless told otherwise; every frame here is graphql-ws JSON text. */
+const TEXT_FRAME = { binary: false } as const;
 
 /** WebSocket close reasons are limited to 123 bytes of UTF-8; a longer one makes `close` throw. */
 function truncate(reason: string): string {

@@ -153,7 +153,8 @@ export class SubscriptionRouter {
     return this.write(subscription, message, payload);
   }
 
-  private write(subscription: Subscription, message: ChannelMessage, payload: Payload): boolean {
+  /** `frames`: a group's frames by subscription id, encoded once and shared (most clients use the same ids). */
+  private write(subscription: Subscription, message: ChannelMessage, payload: Payload, frames?: Map<string, Buffer>): boolean {
     if (!subscription.active) return false;
     if ('errors' in payload) {
       // Not counted as sent (DESIGN.md §4): the client resumes from its last cursor and gets it then.
@@ -161,7 +162,7 @@ export class SubscriptionRouter {
       return false;
     }
     subscription.markSent(message);
-    subscription.sink.send(subscription.frame(payload.json));
+    subscription.sink.send(frames ? sharedFrame(frames, subscription, payload.json) : subscription.frame(payload.json));
     return true;
   }
 
@@ -179,7 +180,8 @@ export class SubscriptionRouter {
         const first = subscribers[0]!;
         const pending = this.payloadFor(first.group, message, first.viewerId, payloads);
         const payload = isPromise(pending) ? await pending : pending;
-        for (const subscription of subscribers) if (this.write(subscription, message, payload)) frames++;
+        const shared = subscribers.length > 1 ? new Map<string, Buffer>() : undefined;
+        for (const subscription of subscribers) if (this.write(subscription, message, payload, shared)) frames++;
       }
       this.deps.onDelivered?.(message, frames);
       if (message.meta.removedUserIds) this.endRemoved(message.meta.chatId, message.meta.removedUserIds);
@@ -255,6 +257,12 @@ export class SubscriptionRouter {
       return { message: 'this event could not be delivered; resume with your last cursor', extensions: { code: 'INTERNAL_SERVER_ERROR' } };
     });
   }
+}
+
+function sharedFrame(frames: Map<string, Buffer>, subscription: Subscription, payloadJson: string): Buffer {
+  let frame = frames.get(subscription.id);
+  if (!frame) frames.set(subscription.id, (frame = Buffer.from(subscription.frame(payloadJson))));
+  return frame;
 }
 
 function takeHeld(subscription: Subscription): ChannelMessage[] {

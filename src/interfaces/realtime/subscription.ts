@@ -25,8 +25,11 @@ export interface ClientError {
 /** Where a subscription's frames go: its connection. */
 export interface FrameSink {
   readonly viewerId: string;
-  /** Queues one text frame; closes the connection instead when its bounded send buffer is full. */
-  send(frame: string): void;
+  /**
+   * Queues one text frame (a Buffer is its UTF-8, which may be shared by many subscribers); closes the
+   * connection instead when its bounded send buffer is full.
+   */
+  send(frame: string | Buffer): void;
   /**
    * Null when a frame may go out now, else a promise that resolves once the client has read enough
    * (or the connection closed). Senders that can wait (history, held frames) wait on it, so a client

@@ -15,13 +15,16 @@ function group(chatId: string, query = QUERY): PayloadGroup {
 
 class Sink implements FrameSink {
   readonly frames: string[] = [];
+  /** What `send` was given, to see which frames are one shared encoding. */
+  readonly sent: (string | Buffer)[] = [];
   readonly errors: { id: string; errors: ClientError[] }[] = [];
   readonly released: Subscription[] = [];
   /** While set, the client is "not reading": paced senders must wait on it. */
   blocked: { promise: Promise<void>; open: () => void } | null = null;
   constructor(readonly viewerId: string) {}
-  send(frame: string): void {
-    this.frames.push(frame);
+  send(frame: string | Buffer): void {
+    this.sent.push(frame);
+    this.frames.push(String(frame));
   }
   writable(): Promise<void> | null {
     return this.blocked?.promise ?? null;
@@ -85,6 +88,20 @@ describe('SubscriptionRouter', () => {
       type: 'next',
       payload: { data: { messageAdded: { id: 'm1', content: 'hello 1', seq: 1, cursor: '1.1' } } },
     });
+  });
+
+  it('encodes a group’s frame once per subscription id, and shares those bytes among its subscribers', async () => {
+    const shared = group('chat-a');
+    const sameId = Array.from({ length: 3 }, (_, i) => subscribe('chat-a', `user-${i}`, '1', shared));
+    const otherId = subscribe('chat-a', 'user-9', '2', shared);
+    router.receive({ position: '1.1', messages: [added('chat-a', 1)] });
+    await router.enqueue(() => undefined);
+    const [first, ...rest] = sameId.map((sink) => sink.sent[0]);
+    expect(Buffer.isBuffer(first)).toBe(true);
+    expect(rest.every((frame) => frame === first)).toBe(true);
+    expect(otherId.sent[0]).not.toBe(first);
+    expect(JSON.parse(otherId.frames[0]!)).toMatchObject({ id: '2', type: 'next' });
+    expect(JSON.parse(sameId[2]!.frames[0]!)).toMatchObject({ id: '1', payload: { data: { messageAdded: { seq: 1 } } } });
   });
 
   it('touches only the subscribers of the event’s chat, however many watch other chats', async () => {
