@@ -27,6 +27,21 @@ export function decodeCursor(cursor: string): Cursor | null {
   return decoded.txId > MAX_PART || decoded.position > MAX_PART ? null : decoded;
 }
 
+/** Whether `decodeCursor` would accept it, without decoding: checked for every message a receiver hears. */
+export function isCursor(cursor: string): boolean {
+  const match = CURSOR_PATTERN.exec(cursor);
+  return match !== null && fitsInBigint(match[1]!) && fitsInBigint(match[2]!);
+}
+
+const MAX_PART_DIGITS = String(MAX_PART);
+
+/** At most MAX_PART, compared as digit strings (leading zeros aside). */
+function fitsInBigint(digits: string): boolean {
+  const significant = digits.replace(/^0+(?=\d)/, '');
+  if (significant.length !== MAX_PART_DIGITS.length) return significant.length < MAX_PART_DIGITS.length;
+  return significant <= MAX_PART_DIGITS;
+}
+
 /**
  * Negative, zero or positive as `a` comes before, at or after `b`. Both must be valid cursors.
  * Routing compares cursors for every subscriber of every message, so cursors as this server writes

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
-import { CHANNELS, decodeCursor, EventTransport, type ChannelMessage, type ChannelName, type PublishOutcome, type RelayedRecord } from '../../application';
+import { CHANNELS, EventTransport, isCursor, type ChannelMessage, type ChannelName, type PublishOutcome, type RelayedRecord } from '../../application';
 import { WireWriter } from './wire-writer';
 import { splicedWireMessages } from './wire-splice';
 
@@ -60,10 +60,13 @@ export class RedisTransport extends EventTransport {
   private lastProbeSeen = 0;
   private readySince = 0;
   private readonly probeIntervalMs: number;
+  /** Made once: every message received is checked against it. */
+  private readonly probePrefix: string;
 
   constructor(private readonly options: RedisTransportOptions) {
     super();
     this.probeIntervalMs = options.probeIntervalMs ?? 2000;
+    this.probePrefix = this.channelName(PROBE_CHANNEL);
     // Publishing fails at once while Redis is away: the relay backs off and resumes from its checkpoint.
     this.publisher = new Redis(options.url, {
       enableOfflineQueue: false,
@@ -177,7 +180,7 @@ export class RedisTransport extends EventTransport {
   }
 
   private onMessage(channel: string, text: string): void {
-    if (channel.startsWith(this.channelName(PROBE_CHANNEL))) {
+    if (channel.startsWith(this.probePrefix)) {
       this.lastProbeSeen = Date.now();
       return;
     }
@@ -203,8 +206,11 @@ export class RedisTransport extends EventTransport {
  * most chats). A message laid out otherwise is parsed whole. A payload that turns out malformed reads
  * as `{}`: its subscribers' payloads fail, and they resume from the outbox.
  */
+/** How a wire message of each channel begins, made once rather than per message. */
+const WIRE_HEADS = new Map<string, string>(CHANNELS.map((channel) => [channel, `{${JSON.stringify(channel)}:`]));
+
 function parseWireMessage(name: ChannelName, text: string, onError: (error: unknown) => void) {
-  const head = `{${JSON.stringify(name)}:`;
+  const head = WIRE_HEADS.get(name) ?? `{${JSON.stringify(name)}:`;
   const metaAt = text.lastIndexOf(',"meta":');
   if (!text.startsWith(head) || metaAt < head.length || !text.endsWith('}')) return fromWhole(name, JSON.parse(text));
   const wireMeta = JSON.parse(text.slice(metaAt + ',"meta":'.length, -1)) as WireMessage['meta'];
@@ -241,8 +247,8 @@ function isWireMessage(value: unknown): value is WireMessage {
   const meta = (value as { meta?: Record<string, unknown> } | null)?.meta;
   return (
     typeof meta === 'object' && meta !== null &&
-    typeof meta.position === 'string' && decodeCursor(meta.position) !== null &&
-    typeof meta.cursor === 'string' && decodeCursor(meta.cursor) !== null &&
+    typeof meta.position === 'string' && isCursor(meta.position) &&
+    typeof meta.cursor === 'string' && isCursor(meta.cursor) &&
     typeof meta.chatId === 'string' &&
     Number.isInteger(meta.index) && Number.isInteger(meta.count) && (meta.count as number) > (meta.index as number)
   );

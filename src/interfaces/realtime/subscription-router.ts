@@ -173,41 +173,50 @@ export class SubscriptionRouter {
    */
   private async deliver(messages: ChannelMessage[]): Promise<void> {
     for (const message of messages) {
+      // Most messages have nobody here: for them nothing is allocated.
       const groups = this.subscribersByGroup(message);
-      const payloads = new Map<string, Payload | Promise<Payload>>();
       let frames = 0;
-      for (const subscribers of groups.values()) {
-        const first = subscribers[0]!;
-        const pending = this.payloadFor(first.group, message, first.viewerId, payloads);
-        const payload = isPromise(pending) ? await pending : pending;
-        const shared = subscribers.length > 1 ? new Map<string, Buffer>() : undefined;
-        for (const subscription of subscribers) if (this.write(subscription, message, payload, shared)) frames++;
+      if (groups) {
+        const payloads = new Map<string, Payload | Promise<Payload>>();
+        for (const subscribers of groups.values()) {
+          const first = subscribers[0]!;
+          const pending = this.payloadFor(first.group, message, first.viewerId, payloads);
+          const payload = isPromise(pending) ? await pending : pending;
+          const shared = subscribers.length > 1 ? new Map<string, Buffer>() : undefined;
+          for (const subscription of subscribers) if (this.write(subscription, message, payload, shared)) frames++;
+        }
       }
       this.deps.onDelivered?.(message, frames);
       if (message.meta.removedUserIds) this.endRemoved(message.meta.chatId, message.meta.removedUserIds);
     }
   }
 
-  /** Who gets the message now, by payload group; held subscriptions keep it for later instead. */
-  private subscribersByGroup(message: ChannelMessage): Map<string, Subscription[]> {
-    const groups = new Map<string, Subscription[]>();
+  /** Who gets the message now, by payload group (null: nobody); held subscriptions keep it for later instead. */
+  private subscribersByGroup(message: ChannelMessage): Map<string, Subscription[]> | null {
     const byTarget = this.routes.get(message.channel);
-    if (!byTarget) return groups;
-    const targets = isChatChannel(message.channel) ? [message.meta.chatId] : (message.meta.userIds ?? []);
-    for (const target of targets) {
-      const subscribers = byTarget.get(target);
-      if (!subscribers) continue;
-      for (const subscription of subscribers) {
-        if (subscription.pending) {
-          subscription.pending.push(message);
-          subscription.sink.checkPending?.(subscription);
-        } else if (subscription.isNew(message)) {
-          const group = groups.get(subscription.group.key);
-          if (group) group.push(subscription);
-          else groups.set(subscription.group.key, [subscription]);
-        }
-      }
+    if (!byTarget) return null;
+    if (isChatChannel(message.channel)) return this.routeAll(byTarget.get(message.meta.chatId), message, null);
+    let groups: Map<string, Subscription[]> | null = null;
+    for (const userId of message.meta.userIds ?? NOBODY) groups = this.routeAll(byTarget.get(userId), message, groups);
+    return groups;
+  }
+
+  private routeAll(subscribers: Set<Subscription> | undefined, message: ChannelMessage, groups: Map<string, Subscription[]> | null) {
+    if (subscribers) for (const subscription of subscribers) groups = this.route(subscription, message, groups);
+    return groups;
+  }
+
+  private route(subscription: Subscription, message: ChannelMessage, groups: Map<string, Subscription[]> | null): Map<string, Subscription[]> | null {
+    if (subscription.pending) {
+      subscription.pending.push(message);
+      subscription.sink.checkPending?.(subscription);
+      return groups;
     }
+    if (!subscription.isNew(message)) return groups;
+    groups ??= new Map();
+    const group = groups.get(subscription.group.key);
+    if (group) group.push(subscription);
+    else groups.set(subscription.group.key, [subscription]);
     return groups;
   }
 
@@ -258,6 +267,8 @@ export class SubscriptionRouter {
     });
   }
 }
+
+const NOBODY: readonly string[] = [];
 
 function sharedFrame(frames: Map<string, Buffer>, subscription: Subscription, payloadJson: string): Buffer {
   let frame = frames.get(subscription.id);

@@ -1,4 +1,4 @@
-import { compareCursors, decodeCursor } from '../../../src/application';
+import { compareCursors, decodeCursor, isCursor } from '../../../src/application';
 
 /** The order by decoded numbers, which the fast comparison must agree with. */
 function byNumbers(a: string, b: string): number {
@@ -31,5 +31,16 @@ describe('compareCursors', () => {
     const parts = ['0', '1', '7', '9', '10', '11', '99', '100', '101', '1000', '123456789', '0123', '007', '00'];
     const cursors = parts.flatMap((tx) => parts.map((position) => `${tx}.${position}`));
     for (const a of cursors) for (const b of cursors) expect([a, b, compareCursors(a, b)]).toEqual([a, b, byNumbers(a, b)]);
+  });
+});
+
+describe('isCursor', () => {
+  it('accepts exactly what decodeCursor decodes, up to the bigint bound', () => {
+    const max = '9223372036854775807';
+    const candidates = [
+      '0.0', '1.2', '010.5', `${max}.${max}`, `${max}.0`, `0${max}.1`, '9223372036854775808.1', `1.${max.slice(0, -1)}8`,
+      '99999999999999999999.1', '000000000000000000001.1', '1.', '.1', '1.2.3', '', 'a.1', '1.-1', ' 1.1', '1.1 ', '１.1',
+    ];
+    for (const candidate of candidates) expect([candidate, isCursor(candidate)]).toEqual([candidate, decodeCursor(candidate) !== null]);
   });
 });
