@@ -3,7 +3,7 @@ import type { WebSocket } from 'ws';
 import type { VerifiedAccessToken } from '../../application';
 import { TokenBucket } from '../graphql/rate-limit';
 import type { ClientError, FrameSink, Subscription } from './subscription';
-import { UNCOALESCED, type FrameOutput } from './write-coalescer';
+import type { CorkableStream, WriteCoalescer } from './write-coalescer';
 
 /** Close codes of ours, beside graphql-ws's 44xx (documented in the README). */
 export const SLOW_CONSUMER_CLOSE_CODE = 4503;
@@ -36,29 +36,37 @@ export interface ConnectionHandlers {
   closed(connection: ClientConnection): void;
   slowConsumer(connection: ClientConnection): void;
   failed(error: unknown): void;
+  /** Holds a connection's writes to the end of the event-loop turn (when it has a stream of its own). */
+  readonly coalescer?: WriteCoalescer;
 }
 
-/** One graphql-transport-ws connection: the protocol state, its subscriptions and its bounded send buffer. */
+/**
+ * One graphql-transport-ws connection: the protocol state, its subscriptions and its bounded send
+ * buffer. Thousands are idle at once, so it holds little: handlers and limits are shared, and what only
+ * a starting subscription or the first seconds need is made on demand and let go.
+ */
 export class ClientConnection implements FrameSink {
   readonly subscriptions = new Map<string, Subscription>();
-  /** Ids whose subscribe is being handled (access check, replay): taken at once, so a repeat is refused. */
-  readonly starting = new Set<string>();
-  /** Ids the client completed while they were starting: they must not go live. */
-  readonly cancelled = new Set<string>();
+  /**
+   * Ids whose subscribe is being handled (access check, replay), taken at once so a repeat is refused;
+   * true once the client completed it meanwhile (it must not go live). Null while nothing starts.
+   */
+  private starts: Map<string, boolean> | null = null;
   /** Set by each server ping, cleared by the pong: still set at the next ping means the client is gone. */
   awaitingPong = false;
   private userId: string | null = null;
   private initReceived = false;
   private closed = false;
   private readonly operations: TokenBucket;
-  private readonly initTimer: NodeJS.Timeout;
+  private initTimer: NodeJS.Timeout | undefined;
   private expiryTimer?: NodeJS.Timeout;
 
   constructor(
     readonly socket: WebSocket,
     private readonly limits: ConnectionLimits,
     private readonly handlers: ConnectionHandlers,
-    private readonly output: FrameOutput = UNCOALESCED,
+    /** The TCP stream the socket writes to, for the coalescer; none for a test's socket. */
+    private readonly stream: CorkableStream | null = null,
   ) {
     this.operations = new TokenBucket(limits.operationsPerSecond);
     this.initTimer = setTimeout(() => this.close(CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout'), limits.connectionInitTimeoutMs);
@@ -97,6 +105,11 @@ export class ClientConnection implements FrameSink {
     return !this.closed;
   }
 
+  /** Whether the client completed this subscription while it was starting: it must not go live. */
+  wasCancelled(id: string): boolean {
+    return this.starts?.get(id) === true;
+  }
+
   /** The acknowledged user, or null before the acknowledgement. */
   get acknowledgedUser(): string | null {
     return this.userId;
@@ -104,7 +117,7 @@ export class ClientConnection implements FrameSink {
 
   send(frame: string | Buffer): void {
     if (this.closed) return;
-    this.output.hold();
+    if (this.stream) this.handlers.coalescer?.hold(this.stream);
     this.socket.send(frame, TEXT_FRAME);
     if (this.socket.bufferedAmount > this.limits.maxBufferedBytes) this.cutOff();
   }
@@ -151,7 +164,7 @@ export class ClientConnection implements FrameSink {
     if (this.closed) return;
     try {
       // Behind whatever this turn already wrote: the close frame is held with it, in order.
-      this.output.hold();
+      if (this.stream) this.handlers.coalescer?.hold(this.stream);
       this.socket.close(code, truncate(reason));
     } catch {
       this.socket.terminate();
@@ -186,26 +199,26 @@ export class ClientConnection implements FrameSink {
         return;
       case MessageType.Subscribe:
         if (this.userId === null) return this.close(CloseCode.Unauthorized, 'Unauthorized');
-        if (this.subscriptions.has(message.id) || this.starting.has(message.id)) {
+        if (this.subscriptions.has(message.id) || this.starts?.has(message.id)) {
           return this.close(CloseCode.SubscriberAlreadyExists, `Subscriber for ${message.id} already exists`);
         }
         if (!this.takeToken()) {
           return this.sendError(message.id, [{ message: 'too many operations on this connection; slow down', extensions: { code: 'RATE_LIMITED' } }]);
         }
-        if (this.subscriptions.size + this.starting.size >= this.limits.maxSubscriptions) {
+        if (this.subscriptions.size + (this.starts?.size ?? 0) >= this.limits.maxSubscriptions) {
           return this.sendError(message.id, [
             { message: `at most ${this.limits.maxSubscriptions} subscriptions per connection`, extensions: { code: 'RATE_LIMITED' } },
           ]);
         }
-        this.starting.add(message.id);
+        (this.starts ??= new Map()).set(message.id, false);
         try {
           return await this.handlers.subscribe(this, message);
         } finally {
-          this.starting.delete(message.id);
-          this.cancelled.delete(message.id);
+          this.starts?.delete(message.id);
+          if (this.starts?.size === 0) this.starts = null;
         }
       case MessageType.Complete: {
-        if (this.starting.has(message.id)) this.cancelled.add(message.id);
+        if (this.starts?.has(message.id)) this.starts.set(message.id, true);
         const subscription = this.subscriptions.get(message.id);
         if (subscription) {
           this.subscriptions.delete(message.id);
@@ -223,6 +236,7 @@ export class ClientConnection implements FrameSink {
     this.initReceived = true;
     const token = await this.handlers.authenticate(this, payload);
     clearTimeout(this.initTimer);
+    this.initTimer = undefined;
     if (token === null) return this.close(CloseCode.Unauthorized, 'Unauthorized: connectionParams.authorization must be "Bearer <valid token>"');
     if (this.closed) return;
     if (!this.handlers.admit(this, token.userId)) {

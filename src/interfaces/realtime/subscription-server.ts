@@ -8,7 +8,7 @@ import { authenticate, type GraphQLContext } from '../graphql/graphql-context';
 import { toGraphQLError } from '../graphql/graphql-errors';
 import type { GraphQLLimits } from '../graphql/graphql-limits';
 import type { RateLimiter } from '../graphql/rate-limit';
-import { ClientConnection, GOING_AWAY_CLOSE_CODE, type ConnectionLimits } from './client-connection';
+import { ClientConnection, GOING_AWAY_CLOSE_CODE, type ConnectionHandlers, type ConnectionLimits } from './client-connection';
 import { HistoryReplay } from './history-replay';
 import { OperationPreparer } from './operation-request';
 import { SocketOperations } from './socket-operations';
@@ -57,8 +57,8 @@ export class SubscriptionServer {
   private readonly operations: SocketOperations;
   private readonly starter: SubscriptionStarter;
   private readonly preparer: OperationPreparer;
-  /** One for every connection here: a turn's frames to one client leave in one system call. */
-  private readonly coalescer = new WriteCoalescer();
+  /** One object for every connection (an idle connection should cost little): they pass themselves in. */
+  private readonly handlers: ConnectionHandlers;
   private readonly onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (request.url ?? '').split('?')[0];
     if (path !== this.deps.path) {
@@ -83,6 +83,25 @@ export class SubscriptionServer {
     }, deps.limits.pingIntervalMs);
     this.pinger.unref();
     this.starter = new SubscriptionStarter({ ...deps, replay: new HistoryReplay(deps.history, deps.router) });
+    this.handlers = {
+      authenticate: async (_, payload) => {
+        const viewer = await authenticate(this.deps.verifier, stringOrNull(payload?.authorization ?? payload?.Authorization));
+        return 'userId' in viewer ? viewer : null;
+      },
+      admit: (_, userId) => {
+        const open = this.connectionsPerUser.get(userId) ?? 0;
+        if (open >= this.deps.limits.maxConnectionsPerUser) return false;
+        this.connectionsPerUser.set(userId, open + 1);
+        return true;
+      },
+      subscribe: (conn, message) => this.subscribe(conn, message).catch((error: unknown) => this.fail(conn, message.id, error)),
+      unsubscribe: (subscription) => this.deps.router.remove(subscription),
+      closed: (conn) => this.forget(conn),
+      slowConsumer: () => this.deps.onSlowConsumer?.(),
+      failed: (error) => this.deps.onError(error),
+      // A turn's frames to one client leave in one system call.
+      coalescer: new WriteCoalescer(),
+    };
   }
 
   get connectionCount(): number {
@@ -106,23 +125,7 @@ export class SubscriptionServer {
       ws.close(CloseCode.SubprotocolNotAcceptable, 'Subprotocol not acceptable');
       return;
     }
-    const connection = new ClientConnection(ws, this.deps.limits, {
-      authenticate: async (_, payload) => {
-        const viewer = await authenticate(this.deps.verifier, stringOrNull(payload?.authorization ?? payload?.Authorization));
-        return 'userId' in viewer ? viewer : null;
-      },
-      admit: (_, userId) => {
-        const open = this.connectionsPerUser.get(userId) ?? 0;
-        if (open >= this.deps.limits.maxConnectionsPerUser) return false;
-        this.connectionsPerUser.set(userId, open + 1);
-        return true;
-      },
-      subscribe: (conn, message) => this.subscribe(conn, message).catch((error: unknown) => this.fail(conn, message.id, error)),
-      unsubscribe: (subscription) => this.deps.router.remove(subscription),
-      closed: (conn) => this.forget(conn),
-      slowConsumer: () => this.deps.onSlowConsumer?.(),
-      failed: (error) => this.deps.onError(error),
-    }, stream && this.coalescer.outputFor(stream));
+    const connection = new ClientConnection(ws, this.deps.limits, this.handlers, stream);
     this.connections.add(connection);
     this.deps.onConnectionCountChanged?.(this.connections.size);
   }

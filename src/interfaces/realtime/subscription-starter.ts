@@ -40,7 +40,7 @@ export class SubscriptionStarter {
     if (field.scope === 'chat') args.chatId = String(args.chatId).toLowerCase();
     if (typeof args.messageId === 'string') args.messageId = args.messageId.toLowerCase();
     if (field.scope === 'chat') await requireReader(this.deps.readModel, String(args.chatId), viewerId);
-    if (!connection.isOpen || connection.cancelled.has(id)) return;
+    if (!connection.isOpen || connection.wasCancelled(id)) return;
 
     const target = field.scope === 'chat' ? String(args.chatId) : viewerId;
     const group = this.deps.router.groupFor(payloadGroupKey(request, field, viewerId), () => ({
@@ -60,7 +60,7 @@ export class SubscriptionStarter {
     }
     if (after !== null) await this.deps.replay.replay(connection, subscription, target, after);
     if (subscription.active) await this.deps.router.goLive(subscription);
-    if (connection.cancelled.has(id)) {
+    if (connection.wasCancelled(id)) {
       connection.subscriptions.delete(id);
       this.deps.router.remove(subscription);
     }

@@ -5,15 +5,6 @@ export interface CorkableStream {
   readonly destroyed: boolean;
 }
 
-/** What one connection calls before it writes a frame. */
-export interface FrameOutput {
-  /** Holds this connection's writes until the end of the current event-loop turn. */
-  hold(): void;
-}
-
-/** For a connection without a stream of its own (a test's socket): every write goes out as it is made. */
-export const UNCOALESCED: FrameOutput = { hold: () => undefined };
-
 /**
  * Sends every frame one event-loop turn writes to one client in one system call. A loopback write costs
  * about as much as building a small frame, and a burst of events (a backlog read from Redis in one
@@ -27,11 +18,7 @@ export class WriteCoalescer {
   private readonly corked = new WeakSet<CorkableStream>();
   private scheduled = false;
 
-  /** The output of one connection writing to `stream`. */
-  outputFor(stream: CorkableStream): FrameOutput {
-    return { hold: () => this.hold(stream) };
-  }
-
+  /** Called before each write to `stream`: holds its writes until the end of the current event-loop turn. */
   hold(stream: CorkableStream): void {
     if (this.corked.has(stream) || stream.destroyed) return;
     stream.cork();

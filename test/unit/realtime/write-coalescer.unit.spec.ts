@@ -27,7 +27,7 @@ describe('WriteCoalescer', () => {
   it('given three writes to one stream in one turn, when the turn ends, then they leave in one batch, in order', async () => {
     const coalescer = new WriteCoalescer();
     const { stream, batches } = recordingStream();
-    const output = coalescer.outputFor(stream);
+    const output = { hold: () => coalescer.hold(stream) };
 
     for (const frame of ['a', 'b', 'c']) {
       output.hold();
@@ -42,7 +42,7 @@ describe('WriteCoalescer', () => {
   it('given writes in two turns, then each turn is its own batch and the stream is not left corked', async () => {
     const coalescer = new WriteCoalescer();
     const { stream, batches } = recordingStream();
-    const output = coalescer.outputFor(stream);
+    const output = { hold: () => coalescer.hold(stream) };
 
     output.hold();
     stream.write('a');
@@ -62,7 +62,7 @@ describe('WriteCoalescer', () => {
     const streams = Array.from({ length: 3 }, recordingStream);
     for (const round of [1, 2]) {
       streams.forEach(({ stream }, i) => {
-        coalescer.outputFor(stream).hold();
+        coalescer.hold(stream);
         stream.write(`${i}.${round}`);
       });
     }
@@ -74,9 +74,9 @@ describe('WriteCoalescer', () => {
     const coalescer = new WriteCoalescer();
     const gone = recordingStream();
     const kept = recordingStream();
-    coalescer.outputFor(gone.stream).hold();
+    coalescer.hold(gone.stream);
     gone.stream.write('lost');
-    coalescer.outputFor(kept.stream).hold();
+    coalescer.hold(kept.stream);
     kept.stream.write('kept');
     gone.stream.on('error', () => undefined);
     gone.stream.destroy();
@@ -111,7 +111,8 @@ describe('WriteCoalescer', () => {
 
     it('counts held frames in bufferedAmount, so the slow-consumer bound sees them, and delivers them in order', async () => {
       const { ws, stream } = await accepted;
-      const output = new WriteCoalescer().outputFor(stream);
+      const coalescer = new WriteCoalescer();
+      const output = { hold: () => coalescer.hold(stream) };
       const received: string[] = [];
       const all = new Promise<void>((resolve) =>
         client.on('message', (data) => {
@@ -133,7 +134,8 @@ describe('WriteCoalescer', () => {
 
     it('sends a close frame held behind data after the data', async () => {
       const { ws, stream } = await accepted;
-      const output = new WriteCoalescer().outputFor(stream);
+      const coalescer = new WriteCoalescer();
+      const output = { hold: () => coalescer.hold(stream) };
       const received: string[] = [];
       client.on('message', (data) => received.push(String(data)));
       const closed = new Promise<number>((resolve) => client.once('close', (code) => resolve(code)));
