@@ -1,4 +1,7 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocket } from 'ws';
 import {
   AccessTokenVerifier,
   EventHistory,
@@ -14,7 +17,7 @@ import type { GraphQLContext } from '../../../src/interfaces/graphql/graphql-con
 import { RateLimiter } from '../../../src/interfaces/graphql/rate-limit';
 import { SLOW_CONSUMER_CLOSE_CODE, TOO_MANY_CONNECTIONS_CLOSE_CODE } from '../../../src/interfaces/realtime/client-connection';
 import { SubscriptionRouter } from '../../../src/interfaces/realtime/subscription-router';
-import { SubscriptionServer } from '../../../src/interfaces/realtime/subscription-server';
+import { SubscriptionServer, type SubscriptionServerDependencies } from '../../../src/interfaces/realtime/subscription-server';
 import { FakeSocket } from '../../support/fake-socket';
 
 const CHAT = '00000000-0000-4000-8000-000000000001';
@@ -67,6 +70,8 @@ describe('SubscriptionServer, over a socket whose client reads at a given pace',
   let history: History;
   let router: SubscriptionRouter;
   let server: SubscriptionServer;
+  /** What `server` was made with, for a second server on a real HTTP server. */
+  let dependencies: SubscriptionServerDependencies;
   let membership: (call: number) => Promise<ChatMembership>;
   let membershipCalls: number;
   let executions: number;
@@ -84,7 +89,7 @@ describe('SubscriptionServer, over a socket whose client reads at a given pace',
     };
     router = new SubscriptionRouter({ schema, contextFor, onError: (error) => { throw error; } });
     const readModel = { membership: () => membership(++membershipCalls) } as unknown as ChatReadModel;
-    server = new SubscriptionServer({ on: () => undefined, off: () => undefined } as unknown as Server, {
+    dependencies = {
       schema,
       router,
       history,
@@ -107,7 +112,8 @@ describe('SubscriptionServer, over a socket whose client reads at a given pace',
       onError: (error) => {
         throw error;
       },
-    });
+    };
+    server = new SubscriptionServer({ on: () => undefined, off: () => undefined } as unknown as Server, dependencies);
   });
 
   afterEach(async () => {
@@ -267,6 +273,43 @@ describe('SubscriptionServer, over a socket whose client reads at a given pace',
     // Then its payload was executed once, and both got the same bytes
     expect(executions).toBe(1);
     expect(first.framesOf('a')[0].payload).toEqual(second.framesOf('b')[0].payload);
+  });
+
+  it('over a real upgraded socket, holds the frames one turn routes to a client and writes them together after it', async () => {
+    // Given a client of a server on a real HTTP server, and the server's end of its TCP connection
+    const http = createServer();
+    const real = new SubscriptionServer(http, dependencies);
+    let stream: Duplex | undefined;
+    http.on('upgrade', (_request, socket: Duplex) => (stream = socket));
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    const client = new WebSocket(`ws://127.0.0.1:${(http.address() as AddressInfo).port}/graphql`, 'graphql-transport-ws');
+    const frames: { id?: string; type: string; payload?: any }[] = [];
+    client.on('message', (data) => frames.push(JSON.parse(String(data))));
+    try {
+      await new Promise((resolve) => client.once('open', resolve));
+      client.send(JSON.stringify({ type: 'connection_init', payload: { authorization: 'Bearer bob' } }));
+      await until(() => frames.some((frame) => frame.type === 'connection_ack'), 'the acknowledgement');
+      client.send(JSON.stringify({ id: 'live', type: 'subscribe', payload: { query: QUERY, variables: { c: CHAT } } }));
+      await until(() => router.size === 1 && membershipCalls === 2, 'the subscription');
+      await new Promise((resolve) => setImmediate(resolve));
+
+      // When three records reach the router in one turn
+      for (const seq of [1, 2, 3]) void router.receive({ position: `1.${seq}`, previous: `1.${seq - 1}`, messages: [added(seq)] });
+      await router.enqueue(() => undefined);
+
+      // Then until the turn ends the stream holds all three frames (a write would have sent them at once),
+      // then they leave together and arrive in order
+      expect(stream!.writableCorked).toBe(1);
+      expect(stream!.writableLength).toBeGreaterThan(3 * CONTENT.length);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(stream!.writableCorked).toBe(0);
+      await until(() => frames.filter((frame) => frame.type === 'next').length === 3, 'the three frames');
+      expect(frames.filter((frame) => frame.type === 'next').map((frame) => frame.payload.data.messageAdded.seq)).toEqual([1, 2, 3]);
+    } finally {
+      client.terminate();
+      await real.close();
+      await new Promise((resolve) => http.close(resolve));
+    }
   });
 
   it('acknowledges at most WS_MAX_CONNECTIONS_PER_USER sockets of one user, and one more once one closes', async () => {
