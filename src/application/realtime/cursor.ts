@@ -18,24 +18,25 @@ export function encodeCursor(txId: string | number | bigint, position: string | 
 }
 
 /** Both parts are PostgreSQL bigints (xid8 fits too); anything larger was never issued. */
-const MAX_PART = 2n ** 63n - 1n;
+const MAX_PART_DIGITS = String(2n ** 63n - 1n);
 
 export function decodeCursor(cursor: string): Cursor | null {
-  const match = CURSOR_PATTERN.exec(cursor);
-  if (!match) return null;
-  const decoded = { txId: BigInt(match[1]!), position: BigInt(match[2]!) };
-  return decoded.txId > MAX_PART || decoded.position > MAX_PART ? null : decoded;
+  const parts = cursorParts(cursor);
+  return parts && { txId: BigInt(parts[1]!), position: BigInt(parts[2]!) };
 }
 
 /** Whether `decodeCursor` would accept it, without decoding: checked for every message a receiver hears. */
 export function isCursor(cursor: string): boolean {
-  const match = CURSOR_PATTERN.exec(cursor);
-  return match !== null && fitsInBigint(match[1]!) && fitsInBigint(match[2]!);
+  return cursorParts(cursor) !== null;
 }
 
-const MAX_PART_DIGITS = String(MAX_PART);
+/** The two digit strings of a cursor this server could have issued, or null. */
+function cursorParts(cursor: string): RegExpExecArray | null {
+  const match = CURSOR_PATTERN.exec(cursor);
+  return match !== null && fitsInBigint(match[1]!) && fitsInBigint(match[2]!) ? match : null;
+}
 
-/** At most MAX_PART, compared as digit strings (leading zeros aside). */
+/** At most the bigint bound, compared as digit strings (leading zeros aside). */
 function fitsInBigint(digits: string): boolean {
   const significant = digits.replace(/^0+(?=\d)/, '');
   if (significant.length !== MAX_PART_DIGITS.length) return significant.length < MAX_PART_DIGITS.length;

@@ -200,15 +200,15 @@ export class RedisTransport extends EventTransport {
   }
 }
 
+/** How a wire message of each channel begins, made once rather than per message. */
+const WIRE_HEADS = new Map<string, string>(CHANNELS.map((channel) => [channel, `{${JSON.stringify(channel)}:`]));
+
 /**
  * A wire message as the router needs it. Routing needs only `meta`, which the relay writes last: it is
  * parsed at once, and the payload only when a subscriber here needs it (most receivers have nobody in
  * most chats). A message laid out otherwise is parsed whole. A payload that turns out malformed reads
  * as `{}`: its subscribers' payloads fail, and they resume from the outbox.
  */
-/** How a wire message of each channel begins, made once rather than per message. */
-const WIRE_HEADS = new Map<string, string>(CHANNELS.map((channel) => [channel, `{${JSON.stringify(channel)}:`]));
-
 function parseWireMessage(name: ChannelName, text: string, onError: (error: unknown) => void) {
   const head = WIRE_HEADS.get(name) ?? `{${JSON.stringify(name)}:`;
   const metaAt = text.lastIndexOf(',"meta":');
