@@ -3,6 +3,8 @@ export interface CorkableStream {
   cork(): void;
   uncork(): void;
   readonly destroyed: boolean;
+  /** Above 0 while corked: `ws` corks only within one synchronous send, so here that means held already. */
+  readonly writableCorked: number;
 }
 
 /**
@@ -15,14 +17,12 @@ export interface CorkableStream {
  */
 export class WriteCoalescer {
   private held: CorkableStream[] = [];
-  private readonly corked = new WeakSet<CorkableStream>();
   private scheduled = false;
 
   /** Called before each write to `stream`: holds its writes until the end of the current event-loop turn. */
   hold(stream: CorkableStream): void {
-    if (this.corked.has(stream) || stream.destroyed) return;
+    if (stream.writableCorked > 0 || stream.destroyed) return;
     stream.cork();
-    this.corked.add(stream);
     this.held.push(stream);
     if (!this.scheduled) {
       this.scheduled = true;
@@ -35,9 +35,6 @@ export class WriteCoalescer {
     const streams = this.held;
     this.held = [];
     this.scheduled = false;
-    for (const stream of streams) {
-      this.corked.delete(stream);
-      if (!stream.destroyed) stream.uncork();
-    }
+    for (const stream of streams) if (!stream.destroyed) stream.uncork();
   };
 }
