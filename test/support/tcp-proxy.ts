@@ -1,21 +1,32 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 
+/** One client connection through the proxy and its upstream twin. */
+interface Link {
+  client: Socket;
+  upstream: Socket | null;
+}
+
 /**
- * A TCP proxy in front of a server, to cut a client's connection for real: `cut()` closes every
- * connection through it and refuses new ones until `restore()`. (A browser's `setOffline` does not
- * close an open WebSocket, and closing the server would cut every client.)
+ * A TCP proxy in front of a server, to hurt a client's connection for real:
+ * - `cut()` closes every connection through it and refuses new ones until `restore()` (a browser's
+ *   `setOffline` does not close an open WebSocket, and closing the server would cut every client);
+ * - `blackhole()` stops forwarding in both directions while every connection stays open, as a dropped
+ *   route, a frozen NAT or a host gone without a FIN do: bytes sent either way wait in the kernel's
+ *   buffers, a new connection is accepted but never reaches the server. `heal()` forwards again
+ *   (what waited is delivered, late); `reset()` ends every connection instead, as a peer's RST would.
  */
 export class TcpProxy {
   private server: Server | null = null;
-  private readonly sockets = new Set<Socket>();
+  private readonly links = new Set<Link>();
+  private blackholed = false;
   port = 0;
 
-  private constructor(private readonly targetPort: number) {}
+  private constructor(private readonly targetPort: number, private readonly targetHost: string) {}
 
-  static async start(targetPort: number): Promise<TcpProxy> {
-    const proxy = new TcpProxy(targetPort);
-    await proxy.listen(0);
+  static async start(targetPort: number, options: { port?: number; targetHost?: string } = {}): Promise<TcpProxy> {
+    const proxy = new TcpProxy(targetPort, options.targetHost ?? '127.0.0.1');
+    await proxy.listen(options.port ?? 0);
     return proxy;
   }
 
@@ -27,15 +38,18 @@ export class TcpProxy {
   }
 
   get connectionCount(): number {
-    return this.sockets.size / 2;
+    return this.links.size;
+  }
+
+  get isBlackholed(): boolean {
+    return this.blackholed;
   }
 
   /** Closes every connection and refuses new ones. */
   async cut(): Promise<void> {
     const server = this.server;
     this.server = null;
-    for (const socket of this.sockets) socket.destroy();
-    this.sockets.clear();
+    this.destroyAll(false);
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
@@ -44,24 +58,72 @@ export class TcpProxy {
     if (!this.server) await this.listen(this.port);
   }
 
+  /** Stops forwarding anything, either way, without closing a connection or refusing a new one. */
+  blackhole(): void {
+    this.blackholed = true;
+    for (const link of this.links) {
+      link.client.pause();
+      link.upstream?.pause();
+    }
+  }
+
+  /** Forwards again: what waited in the buffers is delivered, connections accepted meanwhile go through. */
+  heal(): void {
+    this.blackholed = false;
+    for (const link of this.links) {
+      if (!link.upstream) this.connectUpstream(link);
+      link.client.resume();
+      link.upstream!.resume();
+    }
+  }
+
+  /** Ends every connection with a reset (nothing that waited is delivered) and forwards new ones again. */
+  reset(): void {
+    this.destroyAll(true);
+    this.blackholed = false;
+  }
+
   stop(): Promise<void> {
     return this.cut();
   }
 
+  private destroyAll(reset: boolean): void {
+    for (const link of this.links) {
+      for (const socket of [link.client, link.upstream]) {
+        if (!socket) continue;
+        if (reset && !socket.destroyed) socket.resetAndDestroy();
+        else socket.destroy();
+      }
+    }
+    this.links.clear();
+  }
+
+  private connectUpstream(link: Link): void {
+    const upstream = connect(this.targetPort, this.targetHost);
+    link.upstream = upstream;
+    this.watch(link, upstream);
+    forward(link.client, upstream, () => this.blackholed);
+    forward(upstream, link.client, () => this.blackholed);
+    if (this.blackholed) upstream.pause();
+  }
+
+  private watch(link: Link, socket: Socket): void {
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      if (!this.links.delete(link)) return;
+      link.client.destroy();
+      link.upstream?.destroy();
+    });
+  }
+
   private async listen(port: number): Promise<void> {
     const server = createServer((client) => {
-      const upstream = connect(this.targetPort, '127.0.0.1');
-      for (const socket of [client, upstream]) {
-        this.sockets.add(socket);
-        socket.on('error', () => undefined);
-        socket.on('close', () => {
-          this.sockets.delete(socket);
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      client.pipe(upstream);
-      upstream.pipe(client);
+      const link: Link = { client, upstream: null };
+      this.links.add(link);
+      this.watch(link, client);
+      // While blackholed a new connection is held, never forwarded: the client waits for a server that does not answer.
+      if (this.blackholed) client.pause();
+      else this.connectUpstream(link);
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -70,4 +132,18 @@ export class TcpProxy {
     this.server = server;
     this.port = (server.address() as AddressInfo).port;
   }
+}
+
+/**
+ * `from` → `to`, pausing `from` while `to` is full, by hand rather than with `pipe`: a pipe resumes its
+ * source when the destination drains, which would let bytes through a blackhole.
+ */
+function forward(from: Socket, to: Socket, blackholed: () => boolean): void {
+  from.on('data', (chunk) => {
+    if (!to.write(chunk)) from.pause();
+  });
+  to.on('drain', () => {
+    if (!blackholed()) from.resume();
+  });
+  from.on('end', () => to.end());
 }
