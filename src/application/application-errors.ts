@@ -15,3 +15,17 @@ export class InvalidArgument extends DomainError {
     super(`${argument} ${reason}`);
   }
 }
+
+/**
+ * A dependency (PostgreSQL, Redis) is down or did not answer within its deadline (DESIGN.md §5): the
+ * client should retry later. `outcomeUnknown` says that a write was sent and may have been applied:
+ * only an operation that is safe to repeat (a post with a clientMessageId, an edit, a read mark) may
+ * simply be sent again.
+ */
+export class Unavailable extends Error {
+  readonly code = 'UNAVAILABLE';
+  constructor(readonly dependency: string, reason: string, readonly outcomeUnknown = false) {
+    super(`${dependency} is unavailable: ${reason}${outcomeUnknown ? '; whether the change was applied is unknown' : ''}; retry later`);
+    this.name = 'Unavailable';
+  }
+}
