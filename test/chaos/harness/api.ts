@@ -2,18 +2,27 @@ import type { ChaosCluster } from './cluster';
 
 export interface GraphQLAnswer<T = any> {
   data?: T | null;
-  errors?: { message: string; extensions?: { code?: string } }[];
+  errors?: { message: string; extensions?: { code?: string; outcomeUnknown?: boolean } }[];
   status: number;
 }
 
-/** What one operation ended with, after the retries a careful client makes. */
+/**
+ * What one operation ended with, after the retries a careful client makes. `unknown`: some attempt may
+ * have been applied without the client learning it (an UNAVAILABLE with `outcomeUnknown`, a request
+ * that got no answer); the retry with the same input settles it, and the oracle checks that it did.
+ */
 export type Outcome<T = any> =
-  | { ok: true; data: T; attempts: number; transient: string[] }
-  | { ok: false; code: string; attempts: number; transient: string[] };
+  | { ok: true; data: T; attempts: number; transient: string[]; unknown: boolean }
+  | { ok: false; code: string; attempts: number; transient: string[]; unknown: boolean };
 
 /** Failures that say nothing about the operation itself: the client tries again, on the other sender. */
 const TRANSIENT_CODES = new Set(['INTERNAL_SERVER_ERROR', 'RATE_LIMITED', 'UNAVAILABLE']);
-const MAX_ATTEMPTS = 25;
+/**
+ * How long a client keeps retrying before it gives up: longer than the longest fault (a 40 s
+ * partition, during which a request may hang for REQUEST_TIMEOUT_MS), so that giving up means the
+ * system did not come back, not that the fault was long.
+ */
+const PATIENCE_MS = 90_000;
 const REQUEST_TIMEOUT_MS = 20_000;
 
 /**
@@ -42,27 +51,41 @@ export class Api {
     token: string | null,
     query: string,
     variables: Record<string, unknown>,
-    options: { prefer?: string; maxAttempts?: number } = {},
+    options: { prefer?: string; maxAttempts?: number; unsafeToRepeat?: boolean } = {},
   ): Promise<Outcome<T>> {
-    const maxAttempts = options.maxAttempts ?? MAX_ATTEMPTS;
+    const maxAttempts = options.maxAttempts ?? Infinity;
+    const began = Date.now();
     const transient: string[] = [];
+    let unknown = false;
     let url: string | undefined;
     for (let attempt = 1; ; attempt++) {
       let reason: string;
       try {
         url = this.senderUrl(url, attempt === 1 ? options.prefer : undefined);
         const answer = await post<T>(url, token, query, variables);
-        const code = answer.errors?.[0]?.extensions?.code ?? (answer.errors?.length ? 'NO_CODE' : undefined);
-        if (!code && answer.data) return { ok: true, data: answer.data, attempts: attempt, transient };
+        const error = answer.errors?.[0];
+        const code = error?.extensions?.code ?? (answer.errors?.length ? 'NO_CODE' : undefined);
+        if (!code && answer.data) return { ok: true, data: answer.data, attempts: attempt, transient, unknown };
         if (code && !TRANSIENT_CODES.has(code) && answer.status < 500) {
-          return { ok: false, code, attempts: attempt, transient };
+          return { ok: false, code, attempts: attempt, transient, unknown };
         }
-        reason = `${code ?? 'no data'} (HTTP ${answer.status})`;
+        const outcomeUnknown = error?.extensions?.outcomeUnknown === true;
+        unknown ||= outcomeUnknown;
+        reason = `${code ?? 'no data'}${outcomeUnknown ? ' outcomeUnknown' : ''} (HTTP ${answer.status})`;
+        // A client never repeats what is not safe to repeat (createChat) once it may have been applied.
+        if (outcomeUnknown && options.unsafeToRepeat) {
+          transient.push(reason);
+          return { ok: false, code: `${code} outcomeUnknown`, attempts: attempt, transient, unknown };
+        }
       } catch (error) {
         reason = networkReason(error);
+        // Refused before it was sent: surely not applied; anything else may have reached the sender.
+        unknown ||= !reason.includes('ECONNREFUSED');
       }
       transient.push(reason);
-      if (attempt >= maxAttempts) return { ok: false, code: `GAVE_UP: ${transient.slice(-3).join('; ')}`, attempts: attempt, transient };
+      if (attempt >= maxAttempts || Date.now() - began > PATIENCE_MS) {
+        return { ok: false, code: `GAVE_UP: ${transient.slice(-3).join('; ')}`, attempts: attempt, transient, unknown };
+      }
       // A client's backoff between retries, not a wait for an effect.
       await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** attempt)));
     }
@@ -94,6 +117,8 @@ async function post<T>(url: string, token: string | null, query: string, variabl
 }
 
 function networkReason(error: unknown): string {
+  // No answer within REQUEST_TIMEOUT_MS: the request hung (and may still be applied later).
+  if ((error as Error).name === 'TimeoutError') return `network: TimeoutError (no answer in ${REQUEST_TIMEOUT_MS} ms)`;
   const cause = (error as { cause?: { code?: string; message?: string } }).cause;
   return `network: ${cause?.code ?? cause?.message ?? (error as Error).message}`;
 }

@@ -5,7 +5,9 @@ import { Oracle, type Failure } from '../oracle/oracle';
 import { Api } from './api';
 import { tryBadSubscriptions } from './bad-subscriptions';
 import { ChaosCluster } from './cluster';
-import { FAULTS, type Fault } from './faults';
+import { chooseFaults, isSlow, type Fault } from './faults';
+import { Liveness, type Measure } from './liveness';
+import { DeliveryProbe } from './probe';
 import { Prng } from './prng';
 import type { ChaosProfile } from './profile';
 import { UserSession, type ClientNote, type SessionEvents } from './resuming-client';
@@ -26,6 +28,10 @@ export interface RoundReport {
   checked: Record<string, number>;
   /** messageAdded delay (post's createdAt → frame received) of what arrived during the round. */
   delayMs: { count: number; p50: number; p99: number; max: number };
+  /** The fault's timings (time to 503, until another relay led, until delivery resumed), with their bounds. */
+  measures: Measure[];
+  /** Kinds of the failures that appeared in this round (the oracle's and the liveness bounds'). */
+  failureKinds: string[];
 }
 
 export interface RunReport {
@@ -55,6 +61,7 @@ export async function runChaos(seed: number, profile: ChaosProfile, progress: (l
   const rounds: RoundReport[] = [];
   let oracle: Oracle | null = null;
   let workload: Workload | null = null;
+  let probe: DeliveryProbe | null = null;
   let logs: string | null = null;
   let reportFile: string | null = null;
   /** A harness or cluster step that threw: the run still reports, with its seed, what it saw until then. */
@@ -85,28 +92,33 @@ export async function runChaos(seed: number, profile: ChaosProfile, progress: (l
     oracle = new Oracle(cluster, api, sessions, tokens, workload);
     await workload.seedChats();
     await tryBadSubscriptions(cluster, workload, tokens, STRANGER);
+    probe = await DeliveryProbe.create(cluster, api);
 
-    const faults = chooseFaults(profile, rng.fork('faults'));
+    const faults = chooseFaults(profile.name, profile.faults, rng.fork('faults'));
+    const budgetMs = profile.budgetMs + faults.filter(isSlow).length * profile.slowFaultBudgetMs;
     const all = [null, ...faults];
+    progress(`seed ${seed}: rounds ${all.map((f) => f?.name ?? 'calm').join(', ')}`);
     for (const [index, fault] of all.entries()) {
       const name = fault?.name ?? 'calm';
       // Only a run that already failed is cut short: a slow green run on a busy machine is not a failure.
-      if (oracle.failures.length > 0 && Date.now() - began > profile.budgetMs) {
+      if (oracle.failures.length > 0 && Date.now() - began > budgetMs) {
         const skipped = all.slice(index).map((f) => f?.name ?? 'calm');
-        oracle.failures.push({ kind: 'run over its time budget', detail: `${profile.budgetMs} ms gone; rounds not run: ${skipped.join(', ')}`, round: name });
+        oracle.failures.push({ kind: 'run over its time budget', detail: `${budgetMs} ms gone; rounds not run: ${skipped.join(', ')}`, round: name });
         break;
       }
       progress(`seed ${seed}: round ${name}`);
-      rounds.push(await round(name, fault, { cluster, sessions, workload, oracle, profile, rng: rng.fork(name) }));
+      rounds.push(await round(name, fault, { cluster, sessions, workload, oracle, probe, profile, rng: rng.fork(name) }));
       const done = rounds.at(-1)!;
       progress(`seed ${seed}: round ${name} done in ${done.durationMs} ms (quiet ${done.caughtUp ? 'after' : 'NOT within'} ${done.quiesceMs} ms), ${done.newFailures} new failures; messageAdded delay p50 ${done.delayMs.p50} ms, max ${done.delayMs.max} ms`);
       for (const line of done.observed) progress(`  observed: ${line}`);
+      for (const measure of done.measures) progress(`  measured: ${formatMeasure(measure)}`);
       for (const f of oracle.failures.slice(oracle.failures.length - done.newFailures)) progress(`  FAILURE ${formatFailure(f).slice(0, 600)}`);
     }
   } catch (error) {
     errors.push({ kind: 'the run could not go on', detail: (error as Error).stack ?? String(error), round: rounds.length ? `after ${rounds.at(-1)!.name}` : 'setup' });
   } finally {
     await Promise.all([...sessions.values()].map((s) => s.close()));
+    await probe?.close();
     const failed = errors.length > 0 || (oracle?.failures.length ?? 1) > 0;
     if (failed || process.env.CHAOS_KEEP_LOGS) logs = cluster.saveLogs();
     await cluster.stop().catch((error: unknown) => errors.push({ kind: 'the cluster did not stop cleanly', detail: String(error), round: 'teardown' }));
@@ -135,34 +147,49 @@ interface RoundContext {
   sessions: Map<string, UserSession>;
   workload: Workload;
   oracle: Oracle;
+  probe: DeliveryProbe;
   profile: ChaosProfile;
   rng: Prng;
 }
 
 async function round(name: string, fault: Fault | null, context: RoundContext): Promise<RoundReport> {
-  const { cluster, sessions, workload, oracle, profile, rng } = context;
+  const { cluster, sessions, workload, oracle, probe, profile, rng } = context;
   const started = Date.now();
   const before = oracle.failures.length;
   const operations = workload.completed;
   const observed: string[] = [];
+  const measures: Measure[] = [];
   workload.round = oracle.round = name;
   rebalance(cluster, sessions);
   await Promise.all([...sessions.values()].map((s) => s.whenConnected()));
+  const liveness = new Liveness(cluster, probe, {
+    measure: (measure) => measures.push(measure),
+    breach: (bound, detail) => oracle.failures.push({ kind: `liveness: ${bound}`, detail, round: name }),
+  });
 
   const third = Math.floor(profile.opsPerRound / 3);
   if (!fault) {
     await workload.run(profile.opsPerRound, profile.concurrency);
   } else {
     await workload.run(third, profile.concurrency);
+    await liveness.baseline();
     const during = workload.start(profile.concurrency, profile.thinkMs);
     try {
-      await fault.inject({ cluster, workload, sessions, rng, opsDuringFault: profile.opsDuringFault, freezeMs: profile.freezeMs, observe: (note) => observed.push(note) });
+      await fault.inject({
+        cluster, workload, sessions, rng, liveness,
+        opsDuringFault: profile.opsDuringFault, freezeMs: profile.freezeMs, partitionMs: profile.partitionMs,
+        observe: (note) => observed.push(note),
+      });
     } catch (error) {
-      oracle.failures.push({ kind: 'fault did not heal', detail: `${name}: ${(error as Error).message}`, round: name });
-      await heal(cluster);
+      oracle.failures.push({ kind: 'fault did not heal', detail: `${name}: ${(error as Error).stack ?? (error as Error).message}`, round: name });
+      // Before the workload is told to stop: its requests may be waiting on what the fault left hurt.
+      observed.push(`the harness healed after the fault failed: ${(await heal(cluster)).join(', ') || 'nothing left hurt'}`);
     } finally {
       await during.stop();
     }
+    for (const exit of cluster.takeExits()) oracle.failures.push({ kind: 'a process exited on its own', detail: exit, round: name });
+    const healed = await heal(cluster);
+    if (healed.length) observed.push(`the harness had to heal what the fault left: ${healed.join(', ')}`);
     await workload.run(third, profile.concurrency);
   }
   await cluster.allReady(60_000);
@@ -179,6 +206,8 @@ async function round(name: string, fault: Fault | null, context: RoundContext): 
     newFailures: oracle.failures.length - before,
     checked: { ...oracle.stats },
     delayMs: deliveryDelays(sessions, started),
+    measures,
+    failureKinds: [...new Set(oracle.failures.slice(before).map((f) => f.kind))],
   };
 }
 
@@ -199,25 +228,31 @@ function rebalance(cluster: ChaosCluster, sessions: Map<string, UserSession>): v
   });
 }
 
-/** After a fault that failed half-way: nothing frozen, nothing dead, before the next one starts. */
-async function heal(cluster: ChaosCluster): Promise<void> {
-  if (!(await cluster.redisAnswers())) await cluster.redis.start();
+/**
+ * After each fault, and above all after one that failed half-way: nothing blackholed, stopped,
+ * frozen or dead before the next one starts. Answers what it had to heal.
+ */
+async function heal(cluster: ChaosCluster): Promise<string[]> {
+  const healed = cluster.links.healAll().map((link) => `link ${link}`);
+  if (!cluster.postgres.running) {
+    await cluster.startPostgres();
+    healed.push('PostgreSQL started');
+  }
+  if (!(await cluster.redisAnswers())) {
+    await cluster.redis.start();
+    healed.push('Redis started');
+  }
   for (const instance of cluster.instances.values()) {
-    if (instance.paused) cluster.resume(instance.name);
-    if (!instance.alive) await cluster.restart(instance.name);
+    if (instance.paused) {
+      cluster.resume(instance.name);
+      healed.push(`${instance.name} thawed`);
+    }
+    if (!instance.alive) {
+      await cluster.restart(instance.name);
+      healed.push(`${instance.name} started`);
+    }
   }
-}
-
-function chooseFaults(profile: ChaosProfile, rng: Prng): Fault[] {
-  const known = new Map(FAULTS.map((f) => [f.name, f]));
-  if (profile.faults) {
-    return profile.faults.map((name) => {
-      const fault = known.get(name);
-      if (!fault) throw new Error(`unknown fault ${name}; known: ${[...known.keys()].join(', ')}`);
-      return fault;
-    });
-  }
-  return profile.name === 'full' ? rng.shuffle(FAULTS) : FAULTS;
+  return healed;
 }
 
 export function formatReport(report: RunReport): string {
@@ -225,8 +260,11 @@ export function formatReport(report: RunReport): string {
     `chaos run: seed ${report.seed} (${report.profile}${process.env.CHAOS_AVOID_KNOWN_DEFECTS === '1' ? ', avoiding the known defects' : ''}); rerun with CHAOS_SEED=${report.seed}${report.profile === 'full' ? ' npm run test:chaos' : ' npx jest test/chaos'}`,
     '',
     'rounds:',
-    ...report.rounds.map((r) => `  ${r.name}: ${r.operations} operations, ${r.durationMs} ms, quiet ${r.caughtUp ? 'after' : 'NOT within'} ${r.quiesceMs} ms, ${r.newFailures} new failures${r.observed.length ? `\n    ${r.observed.join('\n    ')}` : ''}\n    messageAdded delay ms (live and resumed frames): p50 ${r.delayMs.p50}, p99 ${r.delayMs.p99}, max ${r.delayMs.max} (${r.delayMs.count} frames)\n    checked: ${Object.entries(r.checked).map(([k, v]) => `${k} ${v}`).join(', ')}`),
+    ...report.rounds.map((r) => `  ${r.name}: ${r.operations} operations, ${r.durationMs} ms, quiet ${r.caughtUp ? 'after' : 'NOT within'} ${r.quiesceMs} ms, ${r.newFailures} new failures${r.observed.length ? `\n    ${r.observed.join('\n    ')}` : ''}${r.measures.map((m) => `\n    measured: ${formatMeasure(m)}`).join('')}\n    messageAdded delay ms (live and resumed frames): p50 ${r.delayMs.p50}, p99 ${r.delayMs.p99}, max ${r.delayMs.max} (${r.delayMs.count} frames)\n    checked: ${Object.entries(r.checked).map(([k, v]) => `${k} ${v}`).join(', ')}`),
     `client resumes (resubscriptions with a last cursor): ${report.resumes}`,
+    '',
+    'per fault (time to 503 | another relay led | delivery resumed after healing | every process ready again | operations that met INTERNAL_SERVER_ERROR / UNAVAILABLE / an unknown outcome / no answer | failures):',
+    ...report.rounds.filter((r) => r.name !== 'calm').map((r) => `  ${r.name}: ${faultSummary(r, report.outcomes)}`),
     '',
     `failures (${report.failures.length}, first per kind/user/chat):`,
     ...report.failures.map((f) => `  ${formatFailure(f)}`),
@@ -239,6 +277,27 @@ export function formatReport(report: RunReport): string {
   ];
   if (report.logs) lines.push('', `process logs: ${report.logs}`);
   return lines.join('\n');
+}
+
+function formatMeasure(m: Measure): string {
+  const late = m.bound !== undefined && (m.ms === null || m.ms > m.bound);
+  const time = m.ms === null ? (m.bound === undefined && m.detail ? '' : 'never') : `${m.ms} ms`;
+  return `${m.what}${time ? `: ${time}` : ''}${m.bound !== undefined ? ` (bound ${m.bound} ms${late ? ', BROKEN' : ''})` : ''}${m.detail ? ` [${m.detail}]` : ''}`;
+}
+
+/** One line per fault: its timings, the coded errors operations met in its round, and what failed. */
+function faultSummary(r: RoundReport, outcomes: Map<string, number>): string {
+  const times = (prefix: string) => r.measures.filter((m) => m.what.startsWith(prefix) || m.what.endsWith(prefix))
+    .map((m) => `${m.what.endsWith(prefix) ? `${m.what.slice(0, -prefix.length).trim()} ` : ''}${m.ms === null ? 'never' : `${m.ms} ms`}`).join(', ') || '-';
+  const met = (needle: string) => [...outcomes.entries()].filter(([key]) => key.startsWith(`${r.name} | `) && key.includes(needle) && !key.includes('outcome unknown at an attempt')).reduce((n, [, v]) => n + v, 0);
+  return [
+    times('/readyz 503'),
+    times('another relay led'),
+    times('delivery resumed after healing'),
+    times('every process ready again after healing'),
+    `${met('INTERNAL_SERVER_ERROR')} / ${met('UNAVAILABLE')} / ${met('outcomeUnknown')} / ${met('TimeoutError')}`,
+    r.failureKinds.length ? r.failureKinds.join('; ') : 'none (nothing lost or repeated)',
+  ].join(' | ');
 }
 
 function formatFailure(f: Failure): string {

@@ -5,14 +5,18 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { eventually } from '../../support/eventually';
 import { ParleyProcess, runParley } from '../../support/parley-process';
+import { TestPostgresServer, type ShutdownMode } from '../../support/postgres-server';
 import { freePort, TestRedisServer } from '../../support/redis-server';
 import { answers } from '../../support/service-urls';
-import { createTestDatabase, type TestDatabase } from '../../support/test-database';
 import { TEST_JWT_SECRET } from '../../support/test-server';
+import { NetworkLinks } from './links';
 
 const STARTED = /Parley GraphQL: (http:\/\/\S+) \(roles: /;
 const GAINED_LEAD = 'this instance is now the relay leader';
 const LOST_LEAD = 'this instance lost the relay lead';
+/** A readiness probe that has not answered by then is hung, which is an answer too (not ready). */
+const READYZ_DEADLINE_MS = 2000;
+const DATABASE = 'parley_chaos';
 
 export type Role = 'sender' | 'receiver' | 'relay';
 
@@ -40,17 +44,25 @@ export async function stopAllClusters(): Promise<void> {
 
 /**
  * 2 senders, 2 receivers and 2 relays as real processes (as in test/e2e/cluster.e2e.spec.ts) on a
- * database and a Redis server of the run's own, with the means to hurt them one at a time: kill,
- * freeze and thaw a process, stop and start Redis, cut every database connection. A killed process
- * is started again under the same name, on a new port.
+ * PostgreSQL and a Redis server of the run's own, with the means to hurt them: kill, freeze and thaw a
+ * process, stop and start Redis or PostgreSQL, cut every database connection, and blackhole one
+ * process's own link to Redis or PostgreSQL (`links`). A killed process is started again under the
+ * same name, on a new port, behind the same links.
  */
 export class ChaosCluster {
   readonly instances = new Map<string, Instance>();
   /** Logs of incarnations that ended (killed or stopped), kept for the failure report. */
   private readonly pastLogs: { file: string; log: string }[] = [];
-  database!: TestDatabase;
+  /** Processes that exited without being told to, not yet reported (see `takeExits`). */
+  private exits: string[] = [];
+  database!: { name: string; url: string };
+  postgres!: TestPostgresServer;
   redis!: TestRedisServer;
-  /** The run's own connection: for the oracle's reads and for pg_terminate_backend, which spares it. */
+  links!: NetworkLinks;
+  /**
+   * The run's own connection, straight to the server (no link): for the oracle's reads and for
+   * pg_terminate_backend, which spares it. Replaced when PostgreSQL starts again.
+   */
   db!: Client;
   env!: NodeJS.ProcessEnv;
 
@@ -64,9 +76,15 @@ export class ChaosCluster {
   }
 
   private async boot(): Promise<void> {
-    this.database = await createTestDatabase();
+    this.postgres = await TestPostgresServer.create(await freePort());
+    await this.postgres.start();
+    const admin = await this.connect(this.postgres.url());
+    await admin.query(`create database ${DATABASE}`);
+    await admin.end();
+    this.database = { name: DATABASE, url: this.postgres.url(DATABASE) };
     this.redis = new TestRedisServer(await freePort());
     await this.redis.start();
+    this.links = new NetworkLinks({ redis: this.redis.port, postgres: this.postgres.port });
     this.env = {
       DATABASE_URL: this.database.url,
       REDIS_URL: this.redis.url,
@@ -74,14 +92,13 @@ export class ChaosCluster {
       AUTH_JWT_SECRET: TEST_JWT_SECRET,
       MIGRATE_ON_START: 'false',
       POLL_INTERVAL_MS: '500',
-      // Six processes share the machine's PostgreSQL with other test files: keep the pools small.
+      // Six processes on a 2-core machine shared with other test files: keep the pools small.
       DATABASE_POOL_MAX: '4',
       LOG_LEVEL: 'info',
     };
     const migrated = await runParley(['migrate'], this.env);
     if (migrated.code !== 0) throw new Error(`parley migrate failed:\n${migrated.output}`);
-    this.db = new Client({ connectionString: this.database.url, application_name: 'chaos-oracle' });
-    await this.db.connect();
+    this.db = await this.connect(this.database.url);
     await Promise.all([
       this.launch('sender-1', 'sender'),
       this.launch('sender-2', 'sender'),
@@ -95,7 +112,8 @@ export class ChaosCluster {
 
   private async launch(name: string, role: Role): Promise<Instance> {
     const previous = this.instances.get(name);
-    const child = ParleyProcess.start(['serve', '--role', role, '--port', '0'], this.env, 'bin');
+    const links = await this.links.env(name, { databaseUrl: this.database.url, redisUrl: this.redis.url });
+    const child = ParleyProcess.start(['serve', '--role', role, '--port', '0'], { ...this.env, ...links }, 'bin');
     const [, url] = await child.waitFor(STARTED);
     const instance: Instance = {
       name,
@@ -107,15 +125,32 @@ export class ChaosCluster {
       paused: false,
     };
     this.instances.set(name, instance);
+    void child.exited.then((code) => {
+      if (this.instances.get(name) !== instance || !instance.alive) return;
+      instance.alive = false;
+      this.exits.push(`${name}#${instance.incarnation} exited on its own (${code ?? child.child.signalCode}); its log: ${name}#${instance.incarnation}.log`);
+      this.keepLog(instance);
+    });
     await this.ready(instance);
     return instance;
   }
 
   async ready(instance: Instance, timeoutMs = 30_000): Promise<void> {
     await eventually(async () => {
-      const response = await fetch(instance.url.replace('/graphql', '/readyz'));
-      if (response.status !== 200) throw new Error(`${instance.name} is not ready: ${response.status} ${await response.text()}`);
+      const answer = await this.readiness(instance);
+      if (answer.status !== 200) throw new Error(`${instance.name} is not ready: ${answer.status} ${answer.body}`);
     }, timeoutMs);
+  }
+
+  /** One `/readyz` probe with a deadline: its status, or `hung` (no answer within the deadline) or `refused`. */
+  async readiness(instance: Instance): Promise<{ status: number | 'hung' | 'refused'; body: string }> {
+    try {
+      const response = await fetch(instance.url.replace('/graphql', '/readyz'), { signal: AbortSignal.timeout(READYZ_DEADLINE_MS) });
+      return { status: response.status, body: (await response.text()).slice(0, 300) };
+    } catch (error) {
+      const hung = (error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError';
+      return { status: hung ? 'hung' : 'refused', body: String((error as { cause?: Error }).cause?.message ?? (error as Error).message) };
+    }
   }
 
   async allReady(timeoutMs = 30_000): Promise<void> {
@@ -132,6 +167,16 @@ export class ChaosCluster {
     return [...this.instances.values()].filter((i) => i.alive && (!role || i.role === role));
   }
 
+  /** Where each alive process's log is now: `ledSince` then tells who gained the lead after this moment. */
+  logMarks(): Map<ParleyProcess, number> {
+    return new Map(this.alive().map((i) => [i.process, i.process.log.length]));
+  }
+
+  /** The relays (other than `except`) that said they gained the lead after `marks` were taken (a relay started since: anything it said). */
+  ledSince(marks: Map<ParleyProcess, number>, except?: string): Instance[] {
+    return this.alive('relay').filter((relay) => relay.name !== except && relay.process.log.indexOf(GAINED_LEAD, marks.get(relay.process) ?? 0) >= 0);
+  }
+
   /** The relay that holds the lead now, by what each relay last said about it. */
   async relayLeader(timeoutMs = 20_000): Promise<Instance> {
     return eventually(() => {
@@ -142,6 +187,13 @@ export class ChaosCluster {
       if (leaders.length !== 1) throw new Error(`expected one relay leader, found ${leaders.map((l) => l.name).join(', ') || 'none'}`);
       return leaders[0]!;
     }, timeoutMs);
+  }
+
+  /** The processes that exited on their own since the last call. */
+  takeExits(): string[] {
+    const exits = this.exits;
+    this.exits = [];
+    return exits;
   }
 
   /** SIGKILL: no drain, no goodbye; sockets and database sessions just end. */
@@ -176,6 +228,27 @@ export class ChaosCluster {
     return answers('127.0.0.1', this.redis.port);
   }
 
+  /** Stops the run's PostgreSQL by its pid; every session of every process ends. */
+  async stopPostgres(mode: ShutdownMode): Promise<void> {
+    await this.postgres.stop(mode);
+  }
+
+  /** Starts it again on the same port and reconnects the run's own connection. */
+  async startPostgres(): Promise<void> {
+    await this.postgres.start();
+    const previous = this.db;
+    this.db = await this.connect(this.database.url);
+    await previous.end().catch(() => undefined);
+  }
+
+  private async connect(url: string): Promise<Client> {
+    const client = new Client({ connectionString: url, application_name: 'chaos-oracle' });
+    // A stopped or restarted server ends this session too: an unhandled 'error' would end the test worker.
+    client.on('error', () => undefined);
+    await client.connect();
+    return client;
+  }
+
   /** `select pg_terminate_backend(pid)` of every session on the run's database but the run's own. */
   async terminateDatabaseSessions(): Promise<number> {
     const { rows } = await this.db.query<{ terminated: boolean }>(
@@ -200,6 +273,7 @@ export class ChaosCluster {
     mkdirSync(folder, { recursive: true });
     const current = [...this.instances.values()].filter((i) => i.alive).map((i) => ({ file: `${i.name}#${i.incarnation}.log`, log: i.process.log }));
     for (const { file, log } of [...this.pastLogs, ...current]) writeFileSync(join(folder, file), log);
+    if (this.postgres) writeFileSync(join(folder, 'postgres.log'), this.postgres.log);
     return folder;
   }
 
@@ -213,6 +287,7 @@ export class ChaosCluster {
 
   private async shutdown(): Promise<void> {
     for (const instance of this.instances.values()) if (instance.paused) this.resume(instance.name);
+    this.links?.healAll();
     await Promise.all(
       this.alive().map(async (instance) => {
         instance.alive = false;
@@ -223,8 +298,9 @@ export class ChaosCluster {
       }),
     );
     await this.db?.end().catch(() => undefined);
+    await this.links?.stop();
     await this.redis?.stop();
-    await this.database?.drop();
+    await this.postgres?.destroy();
     running.delete(this);
   }
 
@@ -235,5 +311,6 @@ export class ChaosCluster {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }
     void this.redis?.stop();
+    this.postgres?.killNow();
   }
 }

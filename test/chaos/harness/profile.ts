@@ -1,6 +1,7 @@
 /**
- * How big a chaos run is. `bounded` runs inside `npm test` (one seed, every fault once, a small
- * workload); `full` is `npm run test:chaos` (several seeds, more operations). CHAOS_SEED=<n> runs
+ * How big a chaos run is. `bounded` runs inside `npm test` (one seed, every quick fault once, one
+ * blackhole and on every other seed one more slow fault, a small workload); `full` is
+ * `npm run test:chaos` (several seeds, every fault, more operations). CHAOS_SEED=<n> runs
  * exactly that seed, CHAOS_SEEDS=<n> that many random seeds, CHAOS_FAULTS=a,b only those faults (`none`: only the calm round).
  */
 export interface ChaosProfile {
@@ -16,10 +17,16 @@ export interface ChaosProfile {
   /** A user's pause between operations while a fault lasts (the workload then runs for the fault's length). */
   thinkMs: [number, number];
   freezeMs: number;
+  /** A blackholed link stays so for a seeded length in this range. */
+  partitionMs: [number, number];
   /** How long the oracle waits for the system to catch up after a round. */
   quiesceTimeoutMs: number;
-  /** A failing seed's rounds stop (and say so) once this much time has gone, so a failing run ends in bounded time. */
+  /**
+   * A failing seed's rounds stop (and say so) once this much time has gone, so a failing run ends in
+   * bounded time; each slow fault (a partition, a restart of PostgreSQL, two at once) adds `slowFaultBudgetMs`.
+   */
   budgetMs: number;
+  slowFaultBudgetMs: number;
   faults: string[] | null;
   /** CHAOS_AVOID_KNOWN_DEFECTS=1: a diagnostic workload that steers around the known defects (see Workload). */
   avoidKnownDefects: boolean;
@@ -35,6 +42,6 @@ export function chaosProfile(env: NodeJS.ProcessEnv = process.env): ChaosProfile
   const faults = env.CHAOS_FAULTS === 'none' ? [] : env.CHAOS_FAULTS ? env.CHAOS_FAULTS.split(',').map((f) => f.trim()) : null;
   const avoidKnownDefects = env.CHAOS_AVOID_KNOWN_DEFECTS === '1';
   return name === 'full'
-    ? { name, seeds, users: 5, maxChats: 10, opsPerRound: 150, opsDuringFault: 50, concurrency: 4, thinkMs: [20, 150], freezeMs: 10_000, quiesceTimeoutMs: 90_000, budgetMs: 4 * 60_000, faults, avoidKnownDefects }
-    : { name, seeds, users: 4, maxChats: 6, opsPerRound: 45, opsDuringFault: 15, concurrency: 3, thinkMs: [30, 200], freezeMs: 10_000, quiesceTimeoutMs: 60_000, budgetMs: 3.5 * 60_000, faults, avoidKnownDefects };
+    ? { name, seeds, users: 5, maxChats: 10, opsPerRound: 150, opsDuringFault: 50, concurrency: 4, thinkMs: [20, 150], freezeMs: 10_000, partitionMs: [20_000, 40_000], quiesceTimeoutMs: 90_000, budgetMs: 4 * 60_000, slowFaultBudgetMs: 2.5 * 60_000, faults, avoidKnownDefects }
+    : { name, seeds, users: 4, maxChats: 6, opsPerRound: 45, opsDuringFault: 15, concurrency: 3, thinkMs: [30, 200], freezeMs: 10_000, partitionMs: [20_000, 40_000], quiesceTimeoutMs: 60_000, budgetMs: 3.5 * 60_000, slowFaultBudgetMs: 2.5 * 60_000, faults, avoidKnownDefects };
 }

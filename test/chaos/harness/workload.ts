@@ -161,6 +161,33 @@ export class Workload {
     return { firstAnswer, all };
   }
 
+  /**
+   * Posts through one sender without pause, `concurrency` at a time, until stopped: so that writes are
+   * in flight on it whenever a fault strikes, and later ones queue behind them.
+   */
+  flood(concurrency: number, sender: string): { firstAnswer: Promise<void>; stop(): Promise<Outcome[]> } {
+    let stopped = false;
+    let first!: () => void;
+    const firstAnswer = new Promise<void>((resolve) => (first = resolve));
+    const outcomes: Outcome[] = [];
+    const worker = async () => {
+      while (!stopped) {
+        const chat = this.rng.pick([...this.chats.values()]);
+        outcomes.push(await this.post(chat.creator, chat, sender));
+        first();
+      }
+    };
+    const workers = Promise.all(Array.from({ length: concurrency }, worker));
+    return {
+      firstAnswer,
+      stop: async () => {
+        stopped = true;
+        await workers;
+        return outcomes;
+      },
+    };
+  }
+
   private async step(): Promise<void> {
     const kind = this.rng.weighted(WEIGHTS);
     const handled = await this.attempt(kind);
@@ -247,7 +274,8 @@ export class Workload {
 
   private async createChat(creator: string): Promise<void> {
     const others = this.rng.shuffle(this.options.users.filter((u) => u !== creator)).slice(0, this.rng.int(1, 3));
-    const outcome = await this.api.request(this.token(creator), CREATE_CHAT, { input: { name: `chat ${++this.counter}`, participantIds: others } });
+    // Not safe to repeat: a second createChat would make a second chat.
+    const outcome = await this.api.request(this.token(creator), CREATE_CHAT, { input: { name: `chat ${++this.counter}`, participantIds: others } }, { unsafeToRepeat: true });
     this.record('createChat', outcome);
     if (!outcome.ok) return;
     const { id, createdBy, participantIds } = outcome.data.createChat;
@@ -351,6 +379,8 @@ export class Workload {
     this.count(op, result);
     if (!outcome.ok && outcome.code.startsWith('GAVE_UP')) this.anomalies.push({ kind: `${op} gave up after ${outcome.attempts} tries`, detail: outcome.code });
     for (const reason of new Set(outcome.transient)) this.count(op, `transient ${reason}`);
+    // May have been applied by an attempt whose answer was lost: the retry with the same input settled it (the oracle checks posts).
+    if (outcome.unknown) this.count(op, `outcome unknown at an attempt, ${outcome.ok ? 'settled by a retry' : 'not settled'}`);
   }
 
   noteOutcome(op: string, result: string): void {
