@@ -1,14 +1,15 @@
 import { formatReport, runChaos } from './harness/chaos-run';
 import { stopAllClusters } from './harness/cluster';
+import { mostSlowFaults } from './harness/faults';
 import { chaosProfile } from './harness/profile';
 
 const profile = chaosProfile();
 /**
  * A green seed takes 2–5 min (bounded) or 15–20 min (full, every fault) on a busy 2-core machine; a
- * failing one stops itself after its budget (profile.ts), which grows with its slow faults. Generous,
- * so that only a hang (not a slow machine) hits it.
+ * failing one stops itself once its budget (profile.ts, more for each slow fault) is gone and the
+ * round in progress ends. Generous, so that only a hang (not a slow machine) hits it.
  */
-const PER_SEED_MS = profile.name === 'full' ? 45 * 60_000 : 15 * 60_000;
+const PER_SEED_MS = profile.budgetMs + mostSlowFaults(profile.name, profile.faults) * profile.slowFaultBudgetMs + 8 * 60_000;
 
 /**
  * The chaos suite (see test/README.md "Chaos"): a seeded random workload over 2 senders, 2 receivers

@@ -31,6 +31,8 @@ export interface Delivery {
  */
 export class DeliveryProbe {
   private readonly subscribers = new Map<string, Subscriber>();
+  /** Per receiver name, the cursor of the last probe it delivered: where its next subscriber resumes. */
+  private readonly resumeFrom = new Map<string, string>();
   private posted = 0;
   /** Probe posts carry a clientMessageId too, so that a retry after a lost answer posts once. */
   private readonly run = randomBytes(4).toString('hex');
@@ -76,17 +78,25 @@ export class DeliveryProbe {
     this.subscribers.clear();
   }
 
-  /** A subscriber on each live receiver, (re)subscribed where the old one was cut, ended, or on a receiver since restarted. */
+  /**
+   * A subscriber on each live receiver, (re)subscribed where the old one was cut, ended, or on a
+   * receiver since restarted; none for a receiver that is dead or frozen now.
+   */
   private subscribeEverywhere(): void {
-    for (const receiver of this.cluster.alive('receiver').filter((r) => !r.paused)) {
-      const current = this.subscribers.get(receiver.name);
-      if (current && current.url === receiver.url && !current.closed && current.received.errors.length === 0 && !current.received.completed) continue;
-      void current?.client.dispose();
-      const after = current?.received.items.at(-1)?.cursor ?? this.chat.cursor;
-      const subscriber: Subscriber = { url: receiver.url, closed: false } as Subscriber;
+    const receivers = this.cluster.alive('receiver').filter((r) => !r.paused);
+    for (const [name, subscriber] of this.subscribers) {
+      const receiver = receivers.find((r) => r.name === name);
+      if (receiver && receiver.url === subscriber.url && !subscriber.closed && subscriber.received.errors.length === 0 && !subscriber.received.completed) continue;
+      const last = subscriber.received.items.at(-1)?.cursor;
+      if (last) this.resumeFrom.set(name, last);
+      void subscriber.client.dispose();
+      this.subscribers.delete(name);
+    }
+    for (const receiver of receivers) {
+      if (this.subscribers.has(receiver.name)) continue;
+      const subscriber = { url: receiver.url, closed: false } as Subscriber;
       subscriber.client = connectClient(receiver.url, this.tokens.reader, () => (subscriber.closed = true));
-      subscriber.received = subscribe(subscriber.client, MESSAGE_ADDED, { chatId: this.chat.id, after });
-      if (current) subscriber.received.items.push(...current.received.items);
+      subscriber.received = subscribe(subscriber.client, MESSAGE_ADDED, { chatId: this.chat.id, after: this.resumeFrom.get(receiver.name) ?? this.chat.cursor });
       this.subscribers.set(receiver.name, subscriber);
     }
   }

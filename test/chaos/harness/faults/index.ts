@@ -37,3 +37,9 @@ export function chooseFaults(profile: 'bounded' | 'full', named: string[] | null
 export function isSlow(fault: Fault): boolean {
   return !QUICK.includes(fault);
 }
+
+/** The most slow faults one seed of this profile can run: what its time budget must allow for. */
+export function mostSlowFaults(profile: 'bounded' | 'full', named: string[] | null): number {
+  if (named) return FAULTS.filter((f) => named.includes(f.name) && isSlow(f)).length;
+  return profile === 'full' ? FAULTS.filter(isSlow).length : 2;
+}
