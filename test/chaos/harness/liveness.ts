@@ -84,10 +84,24 @@ export class Liveness {
    * subscriber on every receiver within the bound, and every process says ready again (timed).
    */
   async recovered(healedAt: number, via?: string): Promise<void> {
-    const [delivery] = await Promise.all([this.probe.deliver(healedAt, LIVENESS_BOUND_MS + OVERTIME_MS, via), this.readyAgain(healedAt)]);
+    const [delivery] = await Promise.all([this.probe.deliver(healedAt, LIVENESS_BOUND_MS + OVERTIME_MS, { via }), this.readyAgain(healedAt)]);
     this.sink.measure({ what: 'delivery resumed after healing', ms: delivery.ms, bound: LIVENESS_BOUND_MS, detail: delivery.detail });
     if (delivery.ms === null || delivery.ms > LIVENESS_BOUND_MS) {
       this.sink.breach('delivery not resumed within 10 s of healing', delivery.detail);
+    }
+  }
+
+  /**
+   * While one process is cut off, the rest of the cluster goes on: a probe posted now (through `via`,
+   * a sender that was not hurt) reaches every receiver but `except` (the one that was) within the bound
+   * (watched for `watchMs`, the partition's length).
+   */
+  async goesOn(cause: string, watchMs: number, options: { via?: string; except?: string }): Promise<void> {
+    const since = Date.now();
+    const delivery = await this.probe.deliver(since, watchMs, options);
+    this.sink.measure({ what: 'delivery elsewhere during the partition', ms: delivery.ms, bound: LIVENESS_BOUND_MS, detail: delivery.detail });
+    if (delivery.ms === null || delivery.ms > LIVENESS_BOUND_MS) {
+      this.sink.breach('the rest of the cluster stalled while one process was cut off', `${cause}: ${delivery.detail}`);
     }
   }
 

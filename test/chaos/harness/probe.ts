@@ -52,15 +52,17 @@ export class DeliveryProbe {
 
   /**
    * Posts a probe (through `via` when given, else any sender, retrying until the deadline) and waits
-   * until every receiver's subscriber has it, timed from `since`.
+   * until every receiver's subscriber (but those of `except`) has it, timed from `since`.
    */
-  async deliver(since: number, timeoutMs: number, via?: string): Promise<Delivery> {
+  async deliver(since: number, timeoutMs: number, options: { via?: string; except?: string } = {}): Promise<Delivery> {
+    const { via, except } = options;
     const deadline = since + timeoutMs;
     this.subscribeEverywhere();
     const content = `probe ${++this.posted}`;
     const posted = await this.post(content, `probe-${this.run}-${this.posted}`, deadline, via);
     if (!posted.id) return { ms: null, detail: `the probe post was not answered within ${timeoutMs} ms (${posted.tries.slice(-3).join('; ')})` };
-    const arrivals = await Promise.all([...this.subscribers.entries()].map(async ([name, subscriber]) => {
+    const watched = [...this.subscribers.entries()].filter(([name]) => name !== except);
+    const arrivals = await Promise.all(watched.map(async ([name, subscriber]) => {
       try {
         await subscriber.received.until(() => subscriber.received.items.some((item) => item.id === posted.id), Math.max(1, deadline - Date.now()), content);
         return { name, ms: Date.now() - since };

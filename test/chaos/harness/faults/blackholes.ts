@@ -38,8 +38,11 @@ function blackhole(name: string, dependency: Dependency, pick: (context: FaultCo
       let healedAt: number;
       try {
         const watchMs = lengthMs - WATCH_MARGIN_MS;
-        const watches = [liveness.turnsNotReady([victim], since, `its ${dependency} link blackholed`, watchMs)];
+        const cause = `${victim.name}'s ${dependency} link blackholed`;
+        const watches = [liveness.turnsNotReady([victim], since, cause, watchMs)];
         if (leader) watches.push(liveness.leadMoved(victim.name, marks, since, watchMs, true));
+        // A relay leader cut off stops delivery until it is replaced: the bound on that is the lead moving.
+        else watches.push(liveness.goesOn(cause, watchMs, victim.role === 'sender' ? { via: otherThan(victim, cluster.alive('sender')) } : { except: victim.name }));
         // The partition's length is the fault itself, not a wait for an effect.
         await hold(since + lengthMs - Date.now());
         await Promise.all(watches);
@@ -57,6 +60,10 @@ function blackhole(name: string, dependency: Dependency, pick: (context: FaultCo
       observe(`${victim.name}'s ${dependency} link blackholed for ${healedAt - since} ms, then ${end === 'reset' ? 'reset (RST)' : 'healed'}; ${during} operations completed meanwhile${floodNote}`);
     },
   };
+}
+
+function otherThan(victim: Instance, instances: Instance[]): string | undefined {
+  return instances.find((i) => i.name !== victim.name)?.name;
 }
 
 function describeFlood(sender: string, outcomes: Outcome[]): string {
