@@ -5,7 +5,7 @@ import { chaosProfile } from './harness/profile';
 
 const profile = chaosProfile();
 /**
- * A green seed takes 2–5 min (bounded) or 15–20 min (full, every fault) on a busy 2-core machine; a
+ * A green seed takes 1–3 min (bounded) or 3–5 min (full, every fault) on a busy 2-core machine; a
  * failing one stops itself once its budget (profile.ts, more for each slow fault) is gone and the
  * round in progress ends. Generous, so that only a hang (not a slow machine) hits it.
  */

@@ -42,6 +42,6 @@ export function chaosProfile(env: NodeJS.ProcessEnv = process.env): ChaosProfile
   const faults = env.CHAOS_FAULTS === 'none' ? [] : env.CHAOS_FAULTS ? env.CHAOS_FAULTS.split(',').map((f) => f.trim()) : null;
   const avoidKnownDefects = env.CHAOS_AVOID_KNOWN_DEFECTS === '1';
   return name === 'full'
-    ? { name, seeds, users: 5, maxChats: 10, opsPerRound: 150, opsDuringFault: 50, concurrency: 4, thinkMs: [20, 150], freezeMs: 10_000, partitionMs: [20_000, 40_000], quiesceTimeoutMs: 90_000, budgetMs: 4 * 60_000, slowFaultBudgetMs: 2.5 * 60_000, faults, avoidKnownDefects }
-    : { name, seeds, users: 4, maxChats: 6, opsPerRound: 45, opsDuringFault: 15, concurrency: 3, thinkMs: [30, 200], freezeMs: 10_000, partitionMs: [20_000, 40_000], quiesceTimeoutMs: 60_000, budgetMs: 3.5 * 60_000, slowFaultBudgetMs: 2.5 * 60_000, faults, avoidKnownDefects };
+    ? { name, seeds, users: 5, maxChats: 10, opsPerRound: 150, opsDuringFault: 50, concurrency: 4, thinkMs: [20, 150], freezeMs: 10_000, partitionMs: [20_000, 40_000], quiesceTimeoutMs: 90_000, budgetMs: 4 * 60_000, slowFaultBudgetMs: 1.5 * 60_000, faults, avoidKnownDefects }
+    : { name, seeds, users: 4, maxChats: 6, opsPerRound: 45, opsDuringFault: 15, concurrency: 3, thinkMs: [30, 200], freezeMs: 10_000, partitionMs: [20_000, 40_000], quiesceTimeoutMs: 60_000, budgetMs: 3.5 * 60_000, slowFaultBudgetMs: 1.5 * 60_000, faults, avoidKnownDefects };
 }
