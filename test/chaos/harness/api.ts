@@ -57,6 +57,11 @@ export class Api {
     const began = Date.now();
     const transient: string[] = [];
     let unknown = false;
+    /**
+     * Attempts that count against `maxAttempts`: those that failed inside the server. An UNAVAILABLE, a
+     * rate limit or a network failure says the way to the data is down, nothing about the request.
+     */
+    let failedInside = 0;
     let url: string | undefined;
     for (let attempt = 1; ; attempt++) {
       let reason: string;
@@ -71,6 +76,7 @@ export class Api {
         }
         const outcomeUnknown = error?.extensions?.outcomeUnknown === true;
         unknown ||= outcomeUnknown;
+        if (code !== 'UNAVAILABLE' && code !== 'RATE_LIMITED') failedInside++;
         reason = `${code ?? 'no data'}${outcomeUnknown ? ' outcomeUnknown' : ''} (HTTP ${answer.status})`;
         // A client never repeats what is not safe to repeat (createChat) once it may have been applied.
         if (outcomeUnknown && options.unsafeToRepeat) {
@@ -83,7 +89,7 @@ export class Api {
         unknown ||= !reason.includes('ECONNREFUSED');
       }
       transient.push(reason);
-      if (attempt >= maxAttempts || Date.now() - began > PATIENCE_MS) {
+      if (failedInside >= maxAttempts || Date.now() - began > PATIENCE_MS) {
         return { ok: false, code: `GAVE_UP: ${transient.slice(-3).join('; ')}`, attempts: attempt, transient, unknown };
       }
       // A client's backoff between retries, not a wait for an effect.
