@@ -1,7 +1,8 @@
-import { formatReport, runChaos } from './harness/chaos-run';
+import { runChaos } from './harness/chaos-run';
 import { stopAllClusters } from './harness/cluster';
 import { mostSlowFaults } from './harness/faults';
 import { chaosProfile } from './harness/profile';
+import { formatReport } from './harness/report';
 
 const profile = chaosProfile();
 /**
