@@ -60,7 +60,7 @@ describe('group commit: many commands, one transaction, each its own outcome', (
   beforeAll(async () => {
     database = await createTestDatabase();
     server = await startTestServer(database.url);
-    writes = new PostgresChatUnitOfWork(server.database.orm);
+    writes = new PostgresChatUnitOfWork(server.database);
   });
 
   afterAll(async () => {

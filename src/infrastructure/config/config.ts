@@ -46,6 +46,9 @@ const schema = z.object({
   DATABASE_POOL_MAX: positiveInt(200).default(10),
   WRITE_CONCURRENCY: positiveInt(64).default(1),
   WRITE_BATCH_MAX: positiveInt(1000).default(64),
+  WRITE_QUEUE_MAX: positiveInt(1_000_000).default(5000),
+  DATABASE_STATEMENT_TIMEOUT_MS: positiveInt(3_600_000).default(10_000),
+  DATABASE_CONNECT_TIMEOUT_MS: positiveInt(600_000).default(5000),
   MAX_BODY_BYTES: positiveInt(64 * 1024 * 1024).default(100 * 1024),
   MAX_QUERY_DEPTH: positiveInt(100).default(8),
   MAX_QUERY_COST: positiveInt(1_000_000).default(5000),
@@ -73,8 +76,10 @@ export interface Config {
   migrateOnStart: boolean;
   logLevel: string;
   databasePoolMax: number;
-  /** Group commit: write transactions in flight at once per process, and commands in one at most. */
-  writes: { concurrency: number; maxBatch: number };
+  /** Group commit: write transactions in flight at once per process, commands in one at most, commands waiting at most. */
+  writes: { concurrency: number; maxBatch: number; maxQueued: number };
+  /** Client-side deadlines of PostgreSQL: each statement (and write batch), and connection setup. */
+  database: { statementTimeoutMs: number; connectTimeoutMs: number };
   limits: { maxBodyBytes: number; maxQueryDepth: number; maxQueryCost: number };
   websocket: {
     maxBufferedBytes: number;
@@ -139,7 +144,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     migrateOnStart: e.MIGRATE_ON_START,
     logLevel: e.LOG_LEVEL,
     databasePoolMax: e.DATABASE_POOL_MAX,
-    writes: { concurrency: e.WRITE_CONCURRENCY, maxBatch: e.WRITE_BATCH_MAX },
+    writes: { concurrency: e.WRITE_CONCURRENCY, maxBatch: e.WRITE_BATCH_MAX, maxQueued: e.WRITE_QUEUE_MAX },
+    database: { statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS, connectTimeoutMs: e.DATABASE_CONNECT_TIMEOUT_MS },
     limits: { maxBodyBytes: e.MAX_BODY_BYTES, maxQueryDepth: e.MAX_QUERY_DEPTH, maxQueryCost: e.MAX_QUERY_COST },
     websocket: {
       maxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
