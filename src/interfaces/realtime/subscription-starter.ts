@@ -2,6 +2,7 @@ import { getArgumentValues, type FieldNode, type GraphQLSchema } from 'graphql';
 import { decodeCursor, InvalidArgument, requireReader, type ChatReadModel } from '../../application';
 import type { ClientConnection } from './client-connection';
 import type { HistoryReplay } from './history-replay';
+import type { OperationStart } from './operation-start';
 import type { OperationRequest } from './operation-request';
 import { SUBSCRIPTION_FIELDS, type SubscriptionField } from './subscription-fields';
 import { Subscription } from './subscription';
@@ -21,7 +22,8 @@ export interface SubscriptionStarterDependencies {
 export class SubscriptionStarter {
   constructor(private readonly deps: SubscriptionStarterDependencies) {}
 
-  async start(connection: ClientConnection, id: string, request: OperationRequest): Promise<void> {
+  async start(connection: ClientConnection, start: OperationStart, request: OperationRequest): Promise<void> {
+    const { id } = start;
     const { operation } = request;
     const fieldNodes = operation.selectionSet.selections.filter((node): node is FieldNode => node.kind === 'Field');
     if (fieldNodes.length !== 1 || operation.selectionSet.selections.length !== 1) {
@@ -40,7 +42,9 @@ export class SubscriptionStarter {
     if (field.scope === 'chat') args.chatId = String(args.chatId).toLowerCase();
     if (typeof args.messageId === 'string') args.messageId = args.messageId.toLowerCase();
     if (field.scope === 'chat') await requireReader(this.deps.readModel, String(args.chatId), viewerId);
-    if (!connection.isOpen || connection.wasCancelled(id)) return;
+    // Completed meanwhile, its id may already be another subscription's: this one must not join. From
+    // here on it is in `connection.subscriptions`, where a complete ends it at once.
+    if (!connection.isOpen || start.cancelled) return;
 
     const target = field.scope === 'chat' ? String(args.chatId) : viewerId;
     const group = this.deps.router.groupFor(payloadGroupKey(request, field, viewerId), () => ({
@@ -60,10 +64,6 @@ export class SubscriptionStarter {
     }
     if (after !== null) await this.deps.replay.replay(connection, subscription, target, after);
     if (subscription.active) await this.deps.router.goLive(subscription);
-    if (connection.wasCancelled(id)) {
-      connection.subscriptions.delete(id);
-      this.deps.router.remove(subscription);
-    }
   }
 }
 
