@@ -76,7 +76,8 @@ export class ClientConnection implements FrameSink {
     this.operations = new TokenBucket(limits.operationsPerSecond);
     this.initTimer = setTimeout(() => this.close(CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout'), limits.connectionInitTimeoutMs);
     socket.on('message', (data, isBinary) => {
-      this.onMessage(isBinary ? '' : data.toString()).catch((error: unknown) => {
+      if (isBinary) return this.close(CloseCode.BadRequest, 'Binary frames are not supported: graphql-transport-ws messages are JSON text frames');
+      this.onMessage(data.toString()).catch((error: unknown) => {
         this.close(CloseCode.InternalServerError, 'Internal server error');
         this.handlers.failed(error);
       });
@@ -197,7 +198,8 @@ export class ClientConnection implements FrameSink {
       case MessageType.ConnectionInit:
         return this.onInit(message.payload as Record<string, unknown> | undefined);
       case MessageType.Ping:
-        this.send(JSON.stringify({ type: MessageType.Pong }));
+        // Echoed, as graphql-ws's own server does: a client may match its pings to the answers.
+        this.send(JSON.stringify(message.payload ? { type: MessageType.Pong, payload: message.payload } : { type: MessageType.Pong }));
         return;
       case MessageType.Pong:
         return;

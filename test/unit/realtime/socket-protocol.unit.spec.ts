@@ -148,6 +148,29 @@ describe('graphql-transport-ws as graphql-ws speaks it', () => {
   const seqsOf = (socket: FakeSocket, id: string) =>
     socket.framesOf(id).filter((frame) => frame.type === 'next').map((frame) => frame.payload.data.messageAdded.seq);
 
+  describe('small frames', () => {
+    it('given a ping with a payload, when the server answers, then the pong echoes that payload', async () => {
+      const socket = await connect();
+
+      socket.deliver({ type: 'ping', payload: { sentAt: 12, note: 'é' } });
+      socket.deliver({ type: 'ping' });
+
+      await until(() => socket.received.filter((frame) => frame.type === 'pong').length === 2, 'both pongs');
+      expect(socket.received.filter((frame) => frame.type === 'pong')).toEqual([{ type: 'pong', payload: { sentAt: 12, note: 'é' } }, { type: 'pong' }]);
+    });
+
+    it('given an acknowledged socket, when the client sends a binary frame, then it is closed with 4400 saying the protocol is JSON text', async () => {
+      const socket = await connect();
+
+      socket.emit('message', Buffer.from(JSON.stringify({ type: 'ping' })), true);
+
+      await until(() => socket.closed !== null, 'the close');
+      expect(socket.closed!.code).toBe(4400);
+      expect(socket.closed!.reason).toMatch(/binary frames are not supported/i);
+      expect(socket.closed!.reason).toMatch(/JSON text/);
+    });
+  });
+
   describe('a complete from the client', () => {
     it.each([
       ['query', '{ head }'],
