@@ -4,7 +4,8 @@ import type { ClientConnection } from './client-connection';
 import type { HistoryReplay } from './history-replay';
 import type { OperationStart } from './operation-start';
 import type { OperationRequest } from './operation-request';
-import { SUBSCRIPTION_FIELDS, type SubscriptionField } from './subscription-fields';
+import { payloadGroupKey } from './payload-group-key';
+import { SUBSCRIPTION_FIELDS } from './subscription-fields';
 import { Subscription } from './subscription';
 import { NO_LONGER_A_PARTICIPANT, type SubscriptionRouter } from './subscription-router';
 
@@ -47,7 +48,7 @@ export class SubscriptionStarter {
     if (!connection.isOpen || start.cancelled) return;
 
     const target = field.scope === 'chat' ? String(args.chatId) : viewerId;
-    const group = this.deps.router.groupFor(payloadGroupKey(request, field, viewerId), () => ({
+    const group = this.deps.router.groupFor(payloadGroupKey(request, fieldNode, field, viewerId), () => ({
       document: request.document,
       operationName: request.operationName,
       variables: request.variables,
@@ -65,13 +66,4 @@ export class SubscriptionStarter {
     if (after !== null) await this.deps.replay.replay(connection, subscription, target, after);
     if (subscription.active) await this.deps.router.goLive(subscription);
   }
-}
-
-/**
- * Subscribers share a payload when the selection (normalized: no operation name, no layout), the
- * variables that shape it and (if it matters) the viewer match.
- */
-function payloadGroupKey(request: OperationRequest, field: SubscriptionField, viewerId: string): string {
-  const { after: _after, ...shaping } = request.variables;
-  return [request.normalized, JSON.stringify(shaping), field.viewerDependent ? viewerId : ''].join('\u0000');
 }
