@@ -1,3 +1,4 @@
+import proxyAddr from 'proxy-addr';
 import { z } from 'zod';
 import { DEVELOPMENT_JWT_SECRET, EXAMPLE_JWT_SECRETS, PRODUCTION_MIN_SECRET_BYTES } from './example-secrets';
 
@@ -24,6 +25,19 @@ const url = (protocols: string[]) =>
   }, `must be a URL starting with ${protocols.map((protocol) => `${protocol}//`).join(' or ')}`);
 
 const positiveInt = (max: number) => z.coerce.number().int().min(1).max(max);
+
+/** Checked with the very library that applies the list (interfaces/http/client-address.ts). */
+const proxyList = z
+  .string()
+  .transform((value) => value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== ''))
+  .refine((entries) => {
+    try {
+      proxyAddr.compile(entries);
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'must be a comma-separated list of IP addresses, CIDR subnets, or the names loopback, linklocal, uniquelocal');
 
 const schema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -61,6 +75,7 @@ const schema = z.object({
   WS_MAX_CONNECTIONS_PER_USER: positiveInt(100_000).default(20),
   WS_PING_INTERVAL_MS: positiveInt(3_600_000).default(30_000),
   HTTP_OPERATIONS_PER_SECOND: positiveInt(1_000_000).default(100),
+  TRUST_PROXY: proxyList.optional(),
   POLL_INTERVAL_MS: positiveInt(600_000).default(1000),
 });
 
@@ -92,6 +107,11 @@ export interface Config {
   };
   /** GraphQL operations per user per second over HTTP, per instance. */
   httpOperationsPerSecond: number;
+  /**
+   * Proxies whose `x-forwarded-for` is believed, as proxy-addr reads them (addresses, subnets, names);
+   * empty: nobody's, and a request's address is its socket's peer.
+   */
+  trustProxy: string[];
   /** How often the relay and projections look for work when no wake-up came. */
   pollIntervalMs: number;
   graphiql: boolean;
@@ -157,6 +177,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       pingIntervalMs: e.WS_PING_INTERVAL_MS,
     },
     httpOperationsPerSecond: e.HTTP_OPERATIONS_PER_SECOND,
+    trustProxy: e.TRUST_PROXY ?? [],
     pollIntervalMs: e.POLL_INTERVAL_MS,
     graphiql: e.GRAPHIQL ?? e.NODE_ENV !== 'production',
   };

@@ -17,6 +17,7 @@ import { asUnavailable } from '../../infrastructure/persistence/postgres-failure
 import { createGraphQLSchema, createGraphQLServer, GRAPHQL_PATH } from '../graphql/create-yoga';
 import { RateLimiter } from '../graphql/rate-limit';
 import { withLimitedBody } from '../http/body-limit';
+import { clientAddressOf } from '../http/client-address';
 import { devTokenRoute } from '../http/dev-token';
 import { serveFirst } from '../http/graphql-route';
 import { WEB_CLIENT_PATH, webClient } from '../http/web-client';
@@ -82,6 +83,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         verifier,
         limits: config.limits,
         rateLimiter,
+        clientAddress: clientAddressOf(config.trustProxy),
         graphiql: config.graphiql,
         onUnexpectedError: (error) => logger.error({ err: error }, 'unexpected error in a GraphQL operation'),
       });
