@@ -1,5 +1,5 @@
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
-import { ChatNotFound, decide, type CreateChat } from '../../domain';
+import { ChatNotFound, checkArguments, decide, type CreateChat } from '../../domain';
 import { ChatReadModel, ChatUnitOfWork, Clock, IdGenerator, type ChatView } from '../ports';
 import { CreateChatCommand } from './create-chat.command';
 
@@ -14,6 +14,8 @@ export class CreateChatHandler implements ICommandHandler<CreateChatCommand, Cha
 
   async execute({ userId, name, participantIds }: CreateChatCommand): Promise<ChatView> {
     const command: CreateChat = { type: 'CreateChat', chatId: this.ids.newId(), userId, name, participantIds, at: this.clock.now().toISOString() };
+    // Refused before it joins a write batch: see checkArguments.
+    checkArguments(command);
     await this.chats.execute(command, (state) => decide(command, state));
     const chat = await this.readModel.chat(command.chatId, userId);
     if (!chat) throw new ChatNotFound(command.chatId);
