@@ -1,5 +1,5 @@
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
-import { ChatNotFound, decide, type UpdateChat } from '../../domain';
+import { ChatNotFound, checkArguments, decide, type UpdateChat } from '../../domain';
 import { ChatUnitOfWork, Clock, type ChatView } from '../ports';
 import { UpdateChatCommand } from './update-chat.command';
 
@@ -14,6 +14,8 @@ export class UpdateChatHandler implements ICommandHandler<UpdateChatCommand, Cha
    */
   async execute({ userId, chatId, name, addParticipantIds, removeParticipantIds }: UpdateChatCommand): Promise<ChatView> {
     const command: UpdateChat = { type: 'UpdateChat', chatId, userId, name, addParticipantIds, removeParticipantIds, at: this.clock.now().toISOString() };
+    // Refused before it joins a write batch: see checkArguments.
+    checkArguments(command);
     const { chat } = await this.chats.execute(command, (state) => decide(command, state));
     if (!chat) throw new ChatNotFound(chatId);
     return chat;
