@@ -115,18 +115,13 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 /**
  * Every statement MikroORM runs (queries, the relay's and the feed's reads) fails as `Unavailable`
  * when the database is down or silent, so that callers and the GraphQL edge tell "retry later" from a
- * refusal or a bug. One place, the connection all EntityManager forks share.
+ * refusal or a bug. One place: the driver's own exception conversion, which every EntityManager
+ * fork goes through.
  */
 function reportUnavailability(orm: MikroORM): void {
-  const connection = orm.em.getConnection() as unknown as { execute: (...args: unknown[]) => Promise<unknown> };
-  const execute = connection.execute.bind(connection);
-  connection.execute = async (...args: unknown[]) => {
-    try {
-      return await execute(...args);
-    } catch (error) {
-      throw asUnavailable(error) ?? error;
-    }
-  };
+  const driver = orm.em.getDriver() as unknown as { convertException: (error: Error) => Error };
+  const convert = driver.convertException.bind(driver);
+  driver.convertException = (error) => asUnavailable(error) ?? convert(error);
 }
 
 /** The readiness probe's own connection, made again after any failure; one probe in flight at a time. */
