@@ -5,14 +5,22 @@ export interface ParleyGraphQLError {
   extensions?: { code?: string } & Record<string, unknown>;
 }
 
-/** An operation (HTTP request or subscription) the server refused; `code` is the first error's code. */
+/**
+ * An operation (HTTP request or subscription) the server refused; `code` is the first error's code.
+ * `attempts` says how many times the request was sent (more than 1 after retries of `UNAVAILABLE`).
+ */
 export class ParleyError extends Error {
   override name = 'ParleyError';
   readonly code: string;
 
-  constructor(readonly errors: readonly ParleyGraphQLError[], readonly status?: number) {
+  constructor(readonly errors: readonly ParleyGraphQLError[], readonly status?: number, readonly attempts = 1) {
     super(errors.map((error) => error.message).join('; ') || 'request failed');
     this.code = errors[0]?.extensions?.code ?? 'INTERNAL_SERVER_ERROR';
+  }
+
+  /** The server may have applied the write before it failed (`UNAVAILABLE` with `extensions.outcomeUnknown`). */
+  get outcomeUnknown(): boolean {
+    return this.errors.some((error) => error.extensions?.outcomeUnknown === true);
   }
 }
 
@@ -25,5 +33,8 @@ export class ParleyConnectionError extends Error {
   }
 }
 
-/** Subscription errors worth another try: the payload could not be produced, or the client went too fast. */
-export const RETRYABLE_CODES: ReadonlySet<string> = new Set(['INTERNAL_SERVER_ERROR', 'RATE_LIMITED']);
+/**
+ * Subscription errors worth another try: the payload could not be produced, the client went too fast,
+ * or a dependency of the server is down (a subscription only reads, and resumes from its cursor).
+ */
+export const RETRYABLE_CODES: ReadonlySet<string> = new Set(['INTERNAL_SERVER_ERROR', 'RATE_LIMITED', 'UNAVAILABLE']);

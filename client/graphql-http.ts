@@ -35,5 +35,7 @@ export async function postGraphQL<T>(
 function codeOfStatus(status: number): string {
   if (status === 401) return 'UNAUTHENTICATED';
   if (status === 429) return 'RATE_LIMITED';
+  // A load balancer with no healthy instance behind it says the same as Parley's own 503.
+  if (status === 503) return 'UNAVAILABLE';
   return status >= 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_USER_INPUT';
 }

@@ -2,7 +2,8 @@
  * The Parley client library (README "Client library"): what every client of Parley needs and would
  * otherwise write, and get wrong, on its own. Standalone: it imports nothing from the server.
  */
-export { ParleyClient, type ConnectionState, type ParleyClientOptions, type Timers } from './parley-client';
+export { ParleyClient, DEFAULT_RETRY_UNAVAILABLE, type ConnectionState, type ParleyClientOptions, type RetryOptions, type Timers } from './parley-client';
+export { isSafeToRepeat } from './operation-safety';
 export type { ResumableSubscription, SubscriptionHandlers, SubscriptionRequest } from './resumable-subscription';
 export { ParleyError, ParleyConnectionError, type ParleyGraphQLError } from './errors';
 export { reconnectDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff';

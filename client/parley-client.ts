@@ -2,6 +2,7 @@ import { createClient, type Client as SocketClient } from 'graphql-ws';
 import { DEFAULT_BACKOFF, reconnectDelay, type BackoffOptions } from './backoff';
 import { ParleyConnectionError, ParleyError } from './errors';
 import { postGraphQL, type FetchLike } from './graphql-http';
+import { isSafeToRepeat } from './operation-safety';
 import {
   ManagedSubscription,
   type ResumableSubscription,
@@ -41,6 +42,12 @@ export interface ParleyClientOptions {
   /** Defaults to the global `fetch`. */
   fetch?: FetchLike;
   backoff?: Partial<BackoffOptions>;
+  /**
+   * How long `request` keeps trying an operation that is safe to repeat while the server answers
+   * `UNAVAILABLE`: at most `attempts` requests in all (5), and no wait that would end past `withinMs`
+   * after the first was sent (20 000). Waits follow `backoff`.
+   */
+  retryUnavailable?: Partial<RetryOptions>;
   /** Defaults to Math.random; tests pass a fixed one. */
   random?: () => number;
   /** Defaults to the global timers and Date.now; tests pass their own. */
@@ -53,6 +60,13 @@ export interface ParleyClientOptions {
   /** Errors that end nothing but are worth logging: a failed token source, a handler that threw, a fatal close. */
   onError?: (error: unknown) => void;
 }
+
+export interface RetryOptions {
+  attempts: number;
+  withinMs: number;
+}
+
+export const DEFAULT_RETRY_UNAVAILABLE: RetryOptions = { attempts: 5, withinMs: 20_000 };
 
 interface Session {
   socket: SocketClient | null;
@@ -89,10 +103,12 @@ export class ParleyClient {
   private readonly wsUrl: string;
   private readonly timers: Timers;
   private readonly host: SubscriptionHost;
+  private readonly retry: RetryOptions;
 
   constructor(private readonly options: ParleyClientOptions) {
     this.wsUrl = options.wsUrl ?? options.url.replace(/^http/, 'ws');
     this.timers = options.timers ?? systemTimers;
+    this.retry = { ...DEFAULT_RETRY_UNAVAILABLE, ...options.retryUnavailable };
     const backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
     this.host = {
       backoff,
@@ -115,15 +131,35 @@ export class ParleyClient {
     return () => this.stateListeners.delete(listener);
   }
 
-  /** A query or mutation over HTTP; throws a ParleyError with the server's code. One retry with a fresh token after UNAUTHENTICATED. */
+  /**
+   * A query or mutation over HTTP; throws a ParleyError with the server's code. One retry with a fresh
+   * token after UNAUTHENTICATED. After UNAVAILABLE, an operation that is safe to repeat
+   * (`isSafeToRepeat`: queries, posts with a clientMessageId, edits, deletions, read marks) is sent
+   * again with backoff, within `retryUnavailable`; any other, such as createChat, fails at once, as
+   * does the last attempt, with `attempts` set.
+   */
   async request<T = Record<string, any>>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
     const fetchImpl = this.options.fetch ?? (globalThis.fetch as unknown as FetchLike);
-    for (let refresh = false; ; refresh = true) {
+    const started = this.timers.now();
+    let refresh = false;
+    let unavailable = 0;
+    for (let attempts = 1; ; attempts++) {
       const token = await this.options.getToken({ refresh });
       try {
         return await postGraphQL<T>(fetchImpl, this.options.url, token, query, variables);
       } catch (error) {
-        if (refresh || !(error instanceof ParleyError) || error.code !== 'UNAUTHENTICATED') throw error;
+        if (!(error instanceof ParleyError)) throw error;
+        if (error.code === 'UNAUTHENTICATED' && !refresh) {
+          refresh = true;
+          continue;
+        }
+        const failure = attempts > 1 ? new ParleyError(error.errors, error.status, attempts) : error;
+        if (error.code !== 'UNAVAILABLE' || attempts >= this.retry.attempts || !isSafeToRepeat(query, variables)) throw failure;
+        const delay = reconnectDelay(unavailable++, this.host.backoff, () => this.random());
+        if (this.isClosed() || this.timers.now() + delay - started > this.retry.withinMs) throw failure;
+        await new Promise<void>((resolve) => this.timers.setTimeout(resolve, delay));
+        // close() ends what the client does; a request it had put off ends with its last answer.
+        if (this.isClosed()) throw failure;
       }
     }
   }
@@ -284,6 +320,10 @@ export class ParleyClient {
         this.report(error);
       }
     }
+  }
+
+  private isClosed(): boolean {
+    return this.currentState === 'closed';
   }
 
   private random(): number {

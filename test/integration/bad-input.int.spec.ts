@@ -1,12 +1,15 @@
 import type { Client } from 'graphql-ws';
 import type { RunningServer } from '../../src/interfaces/composition/server';
 import { errorCodes, graphql, ok, type GraphQLResponse } from '../support/graphql-http';
+import { HUGE_GRAPHEME } from '../support/huge-grapheme';
 import { createTestDatabase, withClient, type TestDatabase } from '../support/test-database';
 import { startTestServer, tokenFor } from '../support/test-server';
 import { connectClient, subscribe } from '../support/ws-client';
 
 const NUL = 'a\u0000b';
 const LONE_SURROGATE = 'a\ud800b';
+/** One character of 1201 bytes: over a chat name's 1 KiB. */
+const HEAVY_NAME = 'a' + '\u0301'.repeat(600);
 
 const POST = `mutation($chatId: ID!, $content: String!, $clientMessageId: String) {
   createMessage(createMessageInput: { chatId: $chatId, content: $content, clientMessageId: $clientMessageId }) { id }
@@ -24,8 +27,10 @@ interface BadOperation {
  * DESIGN.md §5: no NUL and no unpaired surrogate anywhere in a string argument. PostgreSQL cannot store
  * them; they must come back as BAD_USER_INPUT and change nothing, never as an internal error, over
  * HTTP and WebSocket alike, whether they come in a variable (however nested) or in a literal.
+ * Ids and names are bounded in bytes as well as characters: one character can be 12 kB, more than an
+ * index row holds.
  */
-describe('string arguments PostgreSQL cannot store, and content over 16 KiB', () => {
+describe('string arguments PostgreSQL cannot store, content over 16 KiB, and ids and names over their bytes', () => {
   let database: TestDatabase;
   let server: RunningServer;
   let alice: string;
@@ -80,10 +85,35 @@ describe('string arguments PostgreSQL cannot store, and content over 16 KiB', ()
     ['a variable default', () => ({ query: 'query($id: ID! = "a\\u0000b") { chat(id: $id) { id } }', variables: {} })],
   ];
 
+  /** One character by count, but more bytes than its field may hold (DESIGN.md §5): refused before any database work. */
+  const oversizedOperations: [string, () => BadOperation][] = [
+    ['a 12 kB grapheme as clientMessageId', () => ({ query: POST, variables: { chatId, content: 'fine', clientMessageId: HUGE_GRAPHEME } })],
+    // PostgreSQL compresses this one into its index and would store it: only the byte limit refuses it.
+    ['a 12 kB grapheme of one repeated mark as clientMessageId', () => ({ query: POST, variables: { chatId, content: 'fine', clientMessageId: 'a' + '\u0301'.repeat(6000) } })],
+    ['a 12 kB grapheme as a participant id of a new chat', () => ({ query: CREATE_CHAT, variables: { name: 'fine', ids: ['bob', HUGE_GRAPHEME] } })],
+    ['a 12 kB grapheme as a participant id to add', () => ({ query: UPDATE_CHAT, variables: { input: { chatId, addParticipantIds: ['carol', HUGE_GRAPHEME] } } })],
+    ['a 12 kB grapheme as a participant id to remove', () => ({ query: UPDATE_CHAT, variables: { input: { chatId, removeParticipantIds: [HUGE_GRAPHEME] } } })],
+    ['a chat name of one character over 1 KiB', () => ({ query: CREATE_CHAT, variables: { name: HEAVY_NAME, ids: ['bob'] } })],
+    ['a new chat name of one character over 1 KiB', () => ({ query: UPDATE_CHAT, variables: { input: { chatId, name: HEAVY_NAME } } })],
+  ];
+
+  /** Chat and message ids are uuids: any other string, however long, names nothing and never reaches PostgreSQL. */
+  const unknownIdOperations: [string, () => BadOperation][] = [
+    ['chat(id:)', () => ({ query: 'query($id: ID!) { chat(id: $id) { id } }', variables: { id: HUGE_GRAPHEME } })],
+    ['messages(chatId:)', () => ({ query: 'query($id: ID!) { messages(chatId: $id) { hasMore } }', variables: { id: HUGE_GRAPHEME } })],
+    ['createMessage chatId', () => ({ query: POST, variables: { chatId: HUGE_GRAPHEME, content: 'fine', clientMessageId: 'c-1' } })],
+    ['updateChat chatId', () => ({ query: UPDATE_CHAT, variables: { input: { chatId: HUGE_GRAPHEME, name: 'fine' } } })],
+    ['updateMessage messageId', () => ({ query: EDIT, variables: { id: HUGE_GRAPHEME, content: 'fine' } })],
+    ['deleteMessage messageId', () => ({ query: 'mutation($id: ID!) { deleteMessage(messageId: $id) { id } }', variables: { id: HUGE_GRAPHEME } })],
+    ['markMessageAsRead messageId', () => ({ query: 'mutation($id: ID!) { markMessageAsRead(messageId: $id) { readAt } }', variables: { id: HUGE_GRAPHEME } })],
+    ['messageReads(messageId:)', () => ({ query: 'query($id: ID!) { messageReads(messageId: $id) { userId } }', variables: { id: HUGE_GRAPHEME } })],
+  ];
+
   const cases = [
     ...badOperations(NUL).map(([name, operation]) => [`NUL in ${name}`, operation] as const),
     ...badOperations(LONE_SURROGATE).map(([name, operation]) => [`a lone surrogate in ${name}`, operation] as const),
     ...literalOperations.map(([name, operation]) => [`NUL in ${name}`, operation] as const),
+    ...oversizedOperations,
   ];
 
   describe('over HTTP', () => {
@@ -94,6 +124,24 @@ describe('string arguments PostgreSQL cannot store, and content over 16 KiB', ()
       expect(errorCodes(response)).toEqual(['BAD_USER_INPUT']);
       expect(response.data ?? null).toBeNull();
       expect(await countRows()).toEqual(before);
+    });
+
+    it.each(unknownIdOperations)('answers a 12 kB %s with NOT_FOUND and writes nothing', async (_, operation) => {
+      const { query, variables } = operation();
+      const before = await countRows();
+      const response = await graphql(server.url, alice, query, variables);
+      expect(errorCodes(response)).toEqual(['NOT_FOUND']);
+      expect(await countRows()).toEqual(before);
+    });
+
+    it('accepts ids of 128 characters and 512 bytes, and refuses 513 bytes', async () => {
+      // 😀 is one character of 4 bytes.
+      const widest = '😀'.repeat(128);
+      const { createChat } = await ok(server.url, alice, CREATE_CHAT, { name: 'widest ids', ids: [widest] });
+      const posted = await ok(server.url, alice, POST, { chatId: createChat.id, content: 'fine', clientMessageId: widest });
+      expect(posted.createMessage.id).toEqual(expect.any(String));
+      const over = await graphql(server.url, alice, POST, { chatId: createChat.id, content: 'fine', clientMessageId: `${'😀'.repeat(127)}e\u0301\u0301` });
+      expect(errorCodes(over)).toEqual(['BAD_USER_INPUT']);
     });
 
     it('names the variable or argument that holds it', async () => {
@@ -149,6 +197,21 @@ describe('string arguments PostgreSQL cannot store, and content over 16 KiB', ()
       const errors = await errorsOf(query, variables);
       expect(errors?.map((error) => error.extensions?.code)).toEqual(['BAD_USER_INPUT']);
       expect(await countRows()).toEqual(before);
+    });
+
+    it.each(unknownIdOperations)('answers a 12 kB %s with NOT_FOUND and writes nothing', async (_, operation) => {
+      const { query, variables } = operation();
+      const before = await countRows();
+      const errors = await errorsOf(query, variables);
+      expect(errors?.map((error) => error.extensions?.code)).toEqual(['NOT_FOUND']);
+      expect(await countRows()).toEqual(before);
+    });
+
+    it('answers a subscription to a 12 kB chatId with NOT_FOUND, and the socket stays usable', async () => {
+      const errors = await errorsOf('subscription($c: ID!) { messageAdded(chatId: $c) { id } }', { c: HUGE_GRAPHEME });
+      expect(errors?.map((error) => error.extensions?.code)).toEqual(['NOT_FOUND']);
+      const again = subscribe(client, 'query { me }');
+      expect(await again.count(1)).toEqual(['alice']);
     });
 
     it.each([

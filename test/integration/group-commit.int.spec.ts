@@ -7,7 +7,9 @@ import { PostgresChatUnitOfWork } from '../../src/infrastructure/persistence/pos
 import type { RunningServer } from '../../src/interfaces/composition/server';
 import { eventually } from '../support/eventually';
 import { createTestDatabase, withClient, type TestDatabase } from '../support/test-database';
-import { startTestServer } from '../support/test-server';
+import { errorCodes, graphql, ok } from '../support/graphql-http';
+import { HUGE_GRAPHEME } from '../support/huge-grapheme';
+import { startTestServer, tokenFor } from '../support/test-server';
 
 /**
  * Group commit against the real PostgreSQL: commands queued while a transaction is in flight share
@@ -35,11 +37,16 @@ describe('group commit: many commands, one transaction, each its own outcome', (
   /** Holds the append lock until released, with a batch waiting for it, so that the next commands queue behind it. */
   async function holdingABatch(): Promise<{ release(): Promise<void>; held: Promise<ChatCommandOutcome> }> {
     const blocked = await createChat('holder', []);
+    return holdingTheAppendLock(() => run(post('holder', blocked, 'first in line')));
+  }
+
+  /** Holds the append lock until released, with `first` in flight and waiting for it. */
+  async function holdingTheAppendLock<T>(first: () => Promise<T>): Promise<{ release(): Promise<void>; held: Promise<T> }> {
     const locker = new Client({ connectionString: database.url });
     await locker.connect();
     await locker.query('begin');
     await locker.query(TAKE_APPEND_LOCK);
-    const held = run(post('holder', blocked, 'first in line'));
+    const held = first();
     // The held batch is in flight once it waits for that lock.
     await eventually(async () => {
       const { rows } = await locker.query(
@@ -60,7 +67,7 @@ describe('group commit: many commands, one transaction, each its own outcome', (
   beforeAll(async () => {
     database = await createTestDatabase();
     server = await startTestServer(database.url);
-    writes = new PostgresChatUnitOfWork(server.database.orm);
+    writes = new PostgresChatUnitOfWork(server.database);
   });
 
   afterAll(async () => {
@@ -159,5 +166,58 @@ describe('group commit: many commands, one transaction, each its own outcome', (
       expect(positions).toHaveLength(30);
       expect([...positions].sort((a, b) => a - b)).toEqual(positions);
     });
+  });
+
+  it('keeps group commit for the good posts when one post carries a clientMessageId over 512 bytes', async () => {
+    let transactions = 0;
+    let commands = 0;
+    const counted = new PostgresChatUnitOfWork(server.database, {
+      onBatch: (size) => {
+        transactions++;
+        commands += size;
+      },
+    });
+    const runCounted = (command: ChatCommand) => counted.execute(command, (state) => decide(command, state));
+    const chatId = await createChat('alice', ['bob']);
+    const blocked = await createChat('holder', []);
+    const batch = await holdingTheAppendLock(() => runCounted(post('holder', blocked, 'first in line')));
+
+    // When 12 good posts and one whose clientMessageId is a single 12 kB grapheme arrive together
+    const good = Array.from({ length: 12 }, (_, i) => runCounted(post(i % 2 ? 'alice' : 'bob', chatId, `good ${i}`, { clientMessageId: `good-${i}` })));
+    const bad = runCounted(post('alice', chatId, 'bad', { clientMessageId: HUGE_GRAPHEME }));
+    await batch.release();
+    await batch.held;
+
+    // Then the bad one is refused by its rule, and the 12 good ones commit together: one transaction, not one each
+    await expect(bad).rejects.toMatchObject({ code: 'BAD_USER_INPUT', name: 'InvalidClientMessageId' });
+    const outcomes = await Promise.all(good);
+    expect(new Set(outcomes.map(txOf)).size).toBe(1);
+    expect({ transactions, commands }).toEqual({ transactions: 2, commands: 1 + 13 });
+    await withClient(database.url, async (client) => {
+      const { rows } = await client.query('select count(*)::int as n from messages where chat_id = $1', [chatId]);
+      expect(rows[0].n).toBe(12);
+    });
+  });
+
+  it('answers a post whose clientMessageId is over 512 bytes while the write path is blocked: no database work', async () => {
+    const alice = await tokenFor('alice');
+    const POST = `mutation($chatId: ID!, $content: String!, $clientMessageId: String) {
+      createMessage(createMessageInput: { chatId: $chatId, content: $content, clientMessageId: $clientMessageId }) { id seq } }`;
+    const { createChat: chat } = await ok(server.url, alice, 'mutation { createChat(input: { name: "blocked", participantIds: ["bob"] }) { id } }');
+    // Given the server's own write path stuck behind the append lock
+    const batch = await holdingTheAppendLock(() => ok(server.url, alice, POST, { chatId: chat.id, content: 'first in line' }));
+
+    // When a post with a 12 kB clientMessageId comes in, it is answered while nothing can be written
+    let bad;
+    try {
+      bad = await Promise.race([
+        graphql(server.url, alice, POST, { chatId: chat.id, content: 'bad', clientMessageId: HUGE_GRAPHEME }),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('not answered while the write path was blocked')), 10_000).unref()),
+      ]);
+    } finally {
+      await batch.release();
+    }
+    expect(errorCodes(bad)).toEqual(['BAD_USER_INPUT']);
+    expect((await batch.held).createMessage.seq).toBe(1);
   });
 });

@@ -107,6 +107,49 @@ describe('hostile or careless clients', () => {
     }
   });
 
+  describe('unauthenticated requests, limited per client address', () => {
+    /** 20 unauthenticated requests from this process, each naming another client in x-forwarded-for. */
+    async function forwardedBurst(url: string): Promise<{ status: number; codes: (string | undefined)[] }[]> {
+      return Promise.all(
+        Array.from({ length: 20 }, async (_, i) => {
+          const response = await fetch(url, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'x-forwarded-for': `203.0.113.${i + 1}` },
+            body: JSON.stringify({ query: '{ me }' }),
+          });
+          return { status: response.status, codes: errorCodes({ status: response.status, ...((await response.json()) as object) }) };
+        }),
+      );
+    }
+
+    it('given no TRUST_PROXY, when one client names a new address in x-forwarded-for each time, then its requests share one bucket', async () => {
+      // Given a limit of 2 per second (20 requests exceed it unless answering them takes over 9 s)
+      const limitedServer = await startTestServer(database.url, { HTTP_OPERATIONS_PER_SECOND: '2', MIGRATE_ON_START: 'false' });
+      try {
+        // When one client sends 20 requests, each claiming to come from another address
+        const answers = await forwardedBurst(limitedServer.url);
+
+        // Then the header is not believed: they count against the one peer address, past its limit
+        const limited = answers.filter((answer) => answer.codes.includes('RATE_LIMITED'));
+        expect(limited.length).toBeGreaterThan(0);
+        expect(limited.every((answer) => answer.status === 429)).toBe(true);
+      } finally {
+        await limitedServer.stop();
+      }
+    });
+
+    it('given TRUST_PROXY=loopback, when a proxy on this host forwards 20 clients, then each has a bucket of its own', async () => {
+      const limitedServer = await startTestServer(database.url, { HTTP_OPERATIONS_PER_SECOND: '2', MIGRATE_ON_START: 'false', TRUST_PROXY: 'loopback' });
+      try {
+        const answers = await forwardedBurst(limitedServer.url);
+
+        expect(answers.map((answer) => answer.codes)).toEqual(answers.map(() => ['UNAUTHENTICATED']));
+      } finally {
+        await limitedServer.stop();
+      }
+    });
+  });
+
   it('applies the per-user operation limit of HTTP to queries and mutations over WebSocket, across sockets', async () => {
     // Given dave within the per-connection limit (50/s) but past the per-user one (20/s), over two sockets
     const dave = await tokenFor('dave');

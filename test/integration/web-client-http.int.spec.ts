@@ -55,6 +55,7 @@ describe('web client over HTTP: the page at /, POST /dev/token, GraphiQL from th
   it.each([
     ['an empty user id', JSON.stringify({ userId: '' }), /1\.\.128 characters/],
     ['a user id over 128 characters', JSON.stringify({ userId: 'x'.repeat(129) }), /1\.\.128 characters \(got 129\)/],
+    ['a user id of one character over 512 bytes', JSON.stringify({ userId: 'a' + '\u0301'.repeat(300) }), /at most 512 bytes of UTF-8 \(got 601\)/],
     ['a user id with NUL', JSON.stringify({ userId: 'a\u0000b' }), /NUL/],
     ['a user id with an unpaired surrogate', '{"userId":"a\\ud800"}', /unpaired surrogate/],
     ['a user id with surrounding spaces', JSON.stringify({ userId: ' alice' }), /white space/],

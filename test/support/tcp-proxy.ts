@@ -5,6 +5,25 @@ import type { AddressInfo } from 'node:net';
 interface Link {
   client: Socket;
   upstream: Socket | null;
+  /** Bytes from the client held back by a blackhole that began in the middle of them. */
+  held: Buffer[];
+  /** Blackholed: nothing crosses it, either way. */
+  silent: boolean;
+  /** One side closed while blackholed: the other learns of it only when the link heals. */
+  closedWhileBlackholed: boolean;
+}
+
+export interface BlackholeOptions {
+  /** 'hold' (default): a new connection is accepted and never reaches the server; 'forward': it goes through. */
+  newConnections?: 'hold' | 'forward';
+}
+
+/** A trigger on the bytes a client sends, for a blackhole at a precise moment of a protocol. */
+interface Trigger {
+  matches(chunk: Buffer): boolean;
+  /** Whether the matching bytes reach the server before the blackhole ('after') or are held by it ('before'). */
+  when: 'before' | 'after';
+  options: BlackholeOptions;
 }
 
 /**
@@ -13,13 +32,17 @@ interface Link {
  *   `setOffline` does not close an open WebSocket, and closing the server would cut every client);
  * - `blackhole()` stops forwarding in both directions while every connection stays open, as a dropped
  *   route, a frozen NAT or a host gone without a FIN do: bytes sent either way wait in the kernel's
- *   buffers, a new connection is accepted but never reaches the server. `heal()` forwards again
- *   (what waited is delivered, late); `reset()` ends every connection instead, as a peer's RST would.
+ *   buffers, a close on one side does not reach the other, a new connection is accepted but never
+ *   reaches the server. `heal()` forwards again (what waited is delivered, late); `reset()` ends every
+ *   connection instead, as a peer's RST would. `blackholeWhen()` starts one at a given message.
  */
 export class TcpProxy {
   private server: Server | null = null;
   private readonly links = new Set<Link>();
-  private blackholed = false;
+  /** Whether a new connection is held (blackholed) or forwarded. */
+  private holdNew = false;
+  private trigger: Trigger | null = null;
+  private triggered: (() => void) | null = null;
   port = 0;
 
   private constructor(private readonly targetPort: number, private readonly targetHost: string) {}
@@ -42,7 +65,7 @@ export class TcpProxy {
   }
 
   get isBlackholed(): boolean {
-    return this.blackholed;
+    return this.holdNew || [...this.links].some((link) => link.silent);
   }
 
   /** Closes every connection and refuses new ones. */
@@ -58,20 +81,39 @@ export class TcpProxy {
     if (!this.server) await this.listen(this.port);
   }
 
-  /** Stops forwarding anything, either way, without closing a connection or refusing a new one. */
-  blackhole(): void {
-    this.blackholed = true;
+  /** Stops forwarding anything on the connections open now, either way, without closing them. */
+  blackhole(options: BlackholeOptions = {}): void {
+    this.holdNew = (options.newConnections ?? 'hold') === 'hold';
     for (const link of this.links) {
+      link.silent = true;
       link.client.pause();
       link.upstream?.pause();
     }
   }
 
-  /** Forwards again: what waited in the buffers is delivered, connections accepted meanwhile go through. */
+  /**
+   * Blackholes the moment a client sends bytes that `matches` (say, a COMMIT), letting those bytes
+   * through first (`when: 'after'`) or holding them (`'before'`). Resolves when it happened.
+   */
+  blackholeWhen(matches: (chunk: Buffer) => boolean, when: 'before' | 'after', options: BlackholeOptions = {}): Promise<void> {
+    return new Promise((resolve) => {
+      this.trigger = { matches, when, options };
+      this.triggered = resolve;
+    });
+  }
+
+  /** Forwards again: what waited is delivered, connections accepted meanwhile go through, held closes arrive. */
   heal(): void {
-    this.blackholed = false;
-    for (const link of this.links) {
+    this.holdNew = false;
+    this.trigger = null;
+    for (const link of [...this.links]) {
+      link.silent = false;
+      if (link.closedWhileBlackholed) {
+        this.endLink(link);
+        continue;
+      }
       if (!link.upstream) this.connectUpstream(link);
+      for (const chunk of link.held.splice(0)) link.upstream!.write(chunk);
       link.client.resume();
       link.upstream!.resume();
     }
@@ -80,7 +122,8 @@ export class TcpProxy {
   /** Ends every connection with a reset (nothing that waited is delivered) and forwards new ones again. */
   reset(): void {
     this.destroyAll(true);
-    this.blackholed = false;
+    this.holdNew = false;
+    this.trigger = null;
   }
 
   stop(): Promise<void> {
@@ -98,31 +141,72 @@ export class TcpProxy {
     this.links.clear();
   }
 
+  private endLink(link: Link): void {
+    this.links.delete(link);
+    link.client.destroy();
+    link.upstream?.destroy();
+  }
+
   private connectUpstream(link: Link): void {
     const upstream = connect(this.targetPort, this.targetHost);
     link.upstream = upstream;
     this.watch(link, upstream);
-    forward(link.client, upstream, () => this.blackholed);
-    forward(upstream, link.client, () => this.blackholed);
-    if (this.blackholed) upstream.pause();
+    this.forward(link, link.client, upstream, true);
+    this.forward(link, upstream, link.client, false);
+    if (link.silent) upstream.pause();
+  }
+
+  /**
+   * `from` → `to`, pausing `from` while `to` is full, by hand rather than with `pipe`: a pipe resumes its
+   * source when the destination drains, which would let bytes through a blackhole.
+   */
+  private forward(link: Link, from: Socket, to: Socket, fromClient: boolean): void {
+    from.on('data', (chunk: Buffer) => {
+      if (fromClient && !link.silent && this.trigger?.matches(chunk)) {
+        const { when, options } = this.trigger;
+        this.trigger = null;
+        if (when === 'after') to.write(chunk);
+        else link.held.push(chunk);
+        this.blackhole(options);
+        this.triggered?.();
+        this.triggered = null;
+        return;
+      }
+      if (link.silent) {
+        // Already read when the blackhole began: held, as if still in the kernel's buffer.
+        if (fromClient) link.held.push(chunk);
+        return;
+      }
+      if (!to.write(chunk)) from.pause();
+    });
+    to.on('drain', () => {
+      if (!link.silent) from.resume();
+    });
+    from.on('end', () => {
+      if (!link.silent) to.end();
+    });
   }
 
   private watch(link: Link, socket: Socket): void {
     socket.on('error', () => undefined);
     socket.on('close', () => {
-      if (!this.links.delete(link)) return;
-      link.client.destroy();
-      link.upstream?.destroy();
+      if (!this.links.has(link)) return;
+      // A FIN or RST does not cross a blackhole: the other side still thinks the connection is open.
+      if (link.silent) {
+        link.closedWhileBlackholed = true;
+        return;
+      }
+      this.endLink(link);
     });
   }
 
   private async listen(port: number): Promise<void> {
     const server = createServer((client) => {
-      const link: Link = { client, upstream: null };
+      const link: Link = { client, upstream: null, held: [], silent: this.holdNew, closedWhileBlackholed: false };
       this.links.add(link);
       this.watch(link, client);
       // While blackholed a new connection is held, never forwarded: the client waits for a server that does not answer.
-      if (this.blackholed) client.pause();
+      if (link.silent) client.pause();
       else this.connectUpstream(link);
     });
     await new Promise<void>((resolve, reject) => {
@@ -132,18 +216,4 @@ export class TcpProxy {
     this.server = server;
     this.port = (server.address() as AddressInfo).port;
   }
-}
-
-/**
- * `from` → `to`, pausing `from` while `to` is full, by hand rather than with `pipe`: a pipe resumes its
- * source when the destination drains, which would let bytes through a blackhole.
- */
-function forward(from: Socket, to: Socket, blackholed: () => boolean): void {
-  from.on('data', (chunk) => {
-    if (!to.write(chunk)) from.pause();
-  });
-  to.on('drain', () => {
-    if (!blackholed()) from.resume();
-  });
-  from.on('end', () => to.end());
 }

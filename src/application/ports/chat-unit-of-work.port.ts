@@ -1,4 +1,5 @@
 import type { ChatCommand, ChatEvent, DecisionState } from '../../domain';
+import type { ChatView } from './chat-read-model.port';
 
 /** An event as stored: its place in the global order (`cursor`) and in its chat's stream (`version`). */
 export interface RecordedEvent {
@@ -14,6 +15,12 @@ export interface RecordedEvent {
 export interface ChatCommandOutcome {
   recorded: RecordedEvent[];
   state: DecisionState;
+  /**
+   * For CreateChat and UpdateChat: the chat as this command left it, seen by its user and read in
+   * the command's own transaction (null when it no longer exists). A read after the commit could show
+   * a later change, such as a message posted after the user removed themselves.
+   */
+  chat?: ChatView | null;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
-import { decide, MessageNotFound, type MessagePosted, type PostMessage } from '../../domain';
+import { checkArguments, decide, MessageNotFound, type MessagePosted, type PostMessage } from '../../domain';
 import { ChatReadModel, ChatUnitOfWork, Clock, IdGenerator, type MessageView, type RecordedEvent } from '../ports';
 import { PostMessageCommand } from './post-message.command';
 
@@ -23,6 +23,8 @@ export class PostMessageHandler implements ICommandHandler<PostMessageCommand, M
       clientMessageId,
       at: this.clock.now().toISOString(),
     };
+    // Refused before it joins a write batch: see checkArguments.
+    checkArguments(command);
     const { recorded, state } = await this.chats.execute(command, (loaded) => decide(command, loaded));
     const posted = recorded.find((record) => record.event.type === 'MessagePosted');
     // The answer comes from the event and its cursor: no read after the write.

@@ -97,6 +97,13 @@ export class InvalidChatName extends DomainError {
   }
 }
 
+export class ChatNameTooLarge extends DomainError {
+  readonly code = 'BAD_USER_INPUT';
+  constructor(readonly bytes: number, readonly max: number) {
+    super(`chat name must be at most ${max} bytes of UTF-8 after trimming (got ${bytes})`);
+  }
+}
+
 export class TooManyParticipants extends DomainError {
   readonly code = 'BAD_USER_INPUT';
   constructor(readonly count: number, readonly max: number) {
@@ -104,17 +111,18 @@ export class TooManyParticipants extends DomainError {
   }
 }
 
+/** `problem` says which rule, e.g. "must be at most 512 bytes of UTF-8 (got 12001)". */
 export class InvalidUserId extends DomainError {
   readonly code = 'BAD_USER_INPUT';
-  constructor(readonly max: number) {
-    super(`participant ids must be 1..${max} characters`);
+  constructor(readonly problem: string) {
+    super(`participant ids ${problem}`);
   }
 }
 
 export class InvalidClientMessageId extends DomainError {
   readonly code = 'BAD_USER_INPUT';
-  constructor(readonly max: number) {
-    super(`clientMessageId must be 1..${max} characters`);
+  constructor(readonly problem: string) {
+    super(`clientMessageId ${problem}`);
   }
 }
 

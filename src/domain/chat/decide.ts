@@ -10,6 +10,7 @@ import type {
 import type { ChatEvent } from './chat-events';
 import {
   ChatAlreadyExists,
+  ChatNameTooLarge,
   ChatNotFound,
   ContentTooLarge,
   CreatorMustStay,
@@ -27,7 +28,8 @@ import {
   UnstorableText,
 } from './chat-errors';
 import { CHAT_LIMITS } from './chat-limits';
-import { charCount, isStorableText, utf8ByteLength } from './text';
+import { clientMessageIdProblem, userIdProblem } from './identifiers';
+import { charCountOutside, isStorableText, utf8ByteLength } from './text';
 import { isParticipant, type ChatState, type MessageState } from './chat-state';
 import { assertNever } from './evolve';
 
@@ -42,6 +44,7 @@ export interface DecisionState {
 
 /** Pure: the events a command produces in a given state, or a named DomainError. No events means no change. */
 export function decide(command: ChatCommand, state: DecisionState): ChatEvent[] {
+  checkArguments(command);
   switch (command.type) {
     case 'CreateChat':
       return createChat(command, state.chat);
@@ -60,11 +63,47 @@ export function decide(command: ChatCommand, state: DecisionState): ChatEvent[] 
   }
 }
 
+/**
+ * The rules on what a command names that need no state (DESIGN.md §5): participant ids,
+ * clientMessageId, chat names, and that an update asks for something. `decide` applies them before
+ * any other rule, and the application before any database work, so that input breaking them never
+ * joins a write batch nor becomes a lookup key: an id too large for its index row would make
+ * PostgreSQL refuse the whole batch. Content is left to `decide`: it is never a key, and a retried post
+ * is answered with the first one whatever it carries.
+ */
+export function checkArguments(command: ChatCommand): void {
+  switch (command.type) {
+    case 'CreateChat':
+      validName(command.name);
+      validUserIds(command.participantIds);
+      return;
+    case 'UpdateChat': {
+      const { name, addParticipantIds, removeParticipantIds } = command;
+      if (name == null && addParticipantIds == null && removeParticipantIds == null) throw new NothingToUpdate();
+      if (name != null) validName(name);
+      validUserIds(removeParticipantIds ?? []);
+      validUserIds(addParticipantIds ?? []);
+      return;
+    }
+    case 'PostMessage':
+      validClientMessageId(command.clientMessageId);
+      return;
+    case 'EditMessage':
+    case 'DeleteMessage':
+    case 'MarkMessageRead':
+      return;
+    default:
+      return assertNever(command);
+  }
+}
+
+// The functions below run after checkArguments: the names and ids they take are valid.
+
 function createChat(command: CreateChat, chat: ChatState): ChatEvent[] {
   if (chat.exists) throw new ChatAlreadyExists(command.chatId);
-  const name = validName(command.name);
+  const name = command.name.trim();
   // The creator is always a participant, whether or not they listed themselves.
-  const participantIds = distinct([command.userId, ...validUserIds(command.participantIds)]);
+  const participantIds = distinct([command.userId, ...command.participantIds]);
   if (participantIds.length > CHAT_LIMITS.maxParticipants) {
     throw new TooManyParticipants(participantIds.length, CHAT_LIMITS.maxParticipants);
   }
@@ -79,11 +118,10 @@ function createChat(command: CreateChat, chat: ChatState): ChatEvent[] {
 function updateChat(command: UpdateChat, chat: ChatState): ChatEvent[] {
   requireParticipant(chat, command.chatId, command.userId);
   const { name, addParticipantIds, removeParticipantIds } = command;
-  if (name == null && addParticipantIds == null && removeParticipantIds == null) throw new NothingToUpdate();
 
   const events: ChatEvent[] = [];
   if (name != null) {
-    const newName = validName(name);
+    const newName = name.trim();
     if (newName !== chat.name) {
       events.push({
         type: 'ChatRenamed',
@@ -92,12 +130,12 @@ function updateChat(command: UpdateChat, chat: ChatState): ChatEvent[] {
     }
   }
 
-  const toRemove = distinct(validUserIds(removeParticipantIds ?? [])).filter((id) => isParticipant(chat, id));
+  const toRemove = distinct(removeParticipantIds ?? []).filter((id) => isParticipant(chat, id));
   if (toRemove.includes(chat.createdBy)) throw new CreatorMustStay(chat.chatId);
   const removesOthers = toRemove.some((id) => id !== command.userId);
   if (removesOthers && command.userId !== chat.createdBy) throw new OnlyCreatorRemovesOthers(chat.chatId);
 
-  const toAdd = distinct(validUserIds(addParticipantIds ?? [])).filter((id) => !isParticipant(chat, id));
+  const toAdd = distinct(addParticipantIds ?? []).filter((id) => !isParticipant(chat, id));
   const finalCount = chat.participantIds.length + toAdd.length - toRemove.length;
   if (finalCount > CHAT_LIMITS.maxParticipants) {
     throw new TooManyParticipants(finalCount, CHAT_LIMITS.maxParticipants);
@@ -119,7 +157,7 @@ function updateChat(command: UpdateChat, chat: ChatState): ChatEvent[] {
 
 function postMessage(command: PostMessage, chat: ChatState, previousPost: MessageState | null): ChatEvent[] {
   requireParticipant(chat, command.chatId, command.userId);
-  const clientMessageId = validClientMessageId(command.clientMessageId);
+  const clientMessageId = command.clientMessageId ?? null;
   // A retried post (same sender, chat and clientMessageId) is the same message: nothing new happens.
   if (clientMessageId !== null && previousPost && previousPost.senderId === command.userId
       && previousPost.clientMessageId === clientMessageId) {
@@ -222,41 +260,36 @@ function validContent(content: string): string {
   // Bytes first: cheap, and it bounds the work of counting graphemes.
   const bytes = utf8ByteLength(trimmed);
   if (bytes > CHAT_LIMITS.contentMaxBytes) throw new ContentTooLarge(bytes, CHAT_LIMITS.contentMaxBytes);
-  const length = charCount(trimmed);
-  if (length < 1 || length > CHAT_LIMITS.contentMaxChars) {
-    throw new InvalidContent(length, CHAT_LIMITS.contentMaxChars);
-  }
+  const length = charCountOutside(trimmed, CHAT_LIMITS.contentMaxChars);
+  if (length !== null) throw new InvalidContent(length, CHAT_LIMITS.contentMaxChars);
   return trimmed;
 }
 
-function validName(name: string): string {
+function validName(name: string): void {
   const trimmed = storable(name.trim(), 'chat name');
-  const length = charCount(trimmed);
-  if (length < 1 || length > CHAT_LIMITS.nameMaxChars) throw new InvalidChatName(length, CHAT_LIMITS.nameMaxChars);
-  return trimmed;
+  const bytes = utf8ByteLength(trimmed);
+  if (bytes > CHAT_LIMITS.nameMaxBytes) throw new ChatNameTooLarge(bytes, CHAT_LIMITS.nameMaxBytes);
+  const length = charCountOutside(trimmed, CHAT_LIMITS.nameMaxChars);
+  if (length !== null) throw new InvalidChatName(length, CHAT_LIMITS.nameMaxChars);
 }
 
-function validUserIds(ids: string[]): string[] {
+function validUserIds(ids: readonly string[]): void {
   // Checked before de-duplication so that a huge list fails fast instead of being copied around.
   if (ids.length > CHAT_LIMITS.maxParticipants * 2) {
     throw new TooManyParticipants(ids.length, CHAT_LIMITS.maxParticipants);
   }
   for (const id of ids) {
     storable(id, 'participant ids');
-    if (id.trim().length === 0 || id !== id.trim() || charCount(id) > CHAT_LIMITS.userIdMaxChars) {
-      throw new InvalidUserId(CHAT_LIMITS.userIdMaxChars);
-    }
+    const problem = userIdProblem(id);
+    if (problem) throw new InvalidUserId(problem);
   }
-  return ids;
 }
 
-function validClientMessageId(id: string | null | undefined): string | null {
-  if (id == null) return null;
+function validClientMessageId(id: string | null | undefined): void {
+  if (id == null) return;
   storable(id, 'clientMessageId');
-  if (id.length < 1 || charCount(id) > CHAT_LIMITS.clientMessageIdMaxChars) {
-    throw new InvalidClientMessageId(CHAT_LIMITS.clientMessageIdMaxChars);
-  }
-  return id;
+  const problem = clientMessageIdProblem(id);
+  if (problem) throw new InvalidClientMessageId(problem);
 }
 
 function storable(text: string, field: string): string {

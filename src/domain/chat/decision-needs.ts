@@ -1,6 +1,5 @@
 import type { ChatCommand } from './chat-commands';
-import { CHAT_LIMITS } from './chat-limits';
-import { charCount, isStorableText } from './text';
+import { clientMessageIdProblem } from './identifiers';
 
 /**
  * What `decide` looks at for a command, so that a store can load exactly that and no more
@@ -42,5 +41,5 @@ export function decisionNeeds(command: ChatCommand): DecisionNeeds {
 }
 
 function loadableClientMessageId(id: string | null | undefined): boolean {
-  return id != null && id.length > 0 && isStorableText(id) && charCount(id) <= CHAT_LIMITS.clientMessageIdMaxChars;
+  return id != null && clientMessageIdProblem(id) === null;
 }

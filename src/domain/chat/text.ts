@@ -17,6 +17,31 @@ export function charCount(text: string): number {
   return count;
 }
 
+/**
+ * Why the text is not 1..maxChars characters and at most maxBytes bytes of UTF-8, or null when it is.
+ * Bytes first: they are cheap to count, and they bound the work of counting graphemes (one grapheme
+ * can be any size: 'a' and 6000 combining marks are one character of 12001 bytes).
+ */
+export function sizeProblem(text: string, maxChars: number, maxBytes: number): string | null {
+  const bytes = utf8ByteLength(text);
+  if (bytes > maxBytes) return `must be at most ${maxBytes} bytes of UTF-8 (got ${bytes})`;
+  const length = charCountOutside(text, maxChars);
+  if (length !== null) return `must be 1..${maxChars} characters (got ${length})`;
+  return null;
+}
+
+/**
+ * The length in characters when it is outside 1..max, else null. A character is at least one UTF-16
+ * unit, so text of 1..max units is inside without counting: the segmenter costs about a microsecond
+ * per character, and most text never needs it.
+ */
+export function charCountOutside(text: string, max: number): number | null {
+  if (text.length === 0) return 0;
+  if (text.length <= max) return null;
+  const length = charCount(text);
+  return length > max ? length : null;
+}
+
 /** Bytes of the text in UTF-8 (an unpaired surrogate counts 3, as the U+FFFD an encoder writes for it). */
 export function utf8ByteLength(text: string): number {
   let bytes = 0;

@@ -1,7 +1,7 @@
 import { createSecretKey, type KeyObject } from 'node:crypto';
 import { createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
 import { AccessTokenVerifier, Unauthenticated, type VerifiedAccessToken } from '../../application';
-import { CHAT_LIMITS, isStorableText } from '../../domain';
+import { userIdProblem } from '../../domain';
 
 export interface JwtVerifierOptions {
   jwtSecret?: string;
@@ -71,10 +71,11 @@ export class JwtAccessTokenVerifier extends AccessTokenVerifier {
         ? await jwtVerify(token, this.jwks, { ...this.claims, algorithms: ['RS256', 'ES256'] })
         : await jwtVerify(token, this.secret ?? new Uint8Array(), { ...this.claims, algorithms: ['HS256'] });
       const { sub, exp } = payload;
-      // The user id is stored with every event: it obeys the same rules as ids in arguments.
-      if (typeof sub !== 'string' || sub.length === 0 || sub.length > CHAT_LIMITS.userIdMaxChars || !isStorableText(sub)) {
-        throw new Unauthenticated('the token has no valid sub claim');
-      }
+      // The user id is stored with every event and is a key: it obeys the rules of participant ids,
+      // counted the same way (characters and bytes), so every user who signs in can be added to a chat.
+      if (typeof sub !== 'string') throw new Unauthenticated('the token has no sub claim');
+      const problem = userIdProblem(sub);
+      if (problem) throw new Unauthenticated(`the token's sub claim (the user id) ${problem}`);
       return { userId: sub, expiresAt: exp! * 1000 };
     } catch (error) {
       if (error instanceof Unauthenticated) throw error;

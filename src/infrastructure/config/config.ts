@@ -1,3 +1,4 @@
+import proxyAddr from 'proxy-addr';
 import { z } from 'zod';
 import { DEVELOPMENT_JWT_SECRET, EXAMPLE_JWT_SECRETS, PRODUCTION_MIN_SECRET_BYTES } from './example-secrets';
 
@@ -25,6 +26,19 @@ const url = (protocols: string[]) =>
 
 const positiveInt = (max: number) => z.coerce.number().int().min(1).max(max);
 
+/** Checked with the very library that applies the list (interfaces/http/client-address.ts). */
+const proxyList = z
+  .string()
+  .transform((value) => value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== ''))
+  .refine((entries) => {
+    try {
+      proxyAddr.compile(entries);
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'must be a comma-separated list of IP addresses, CIDR subnets, or the names loopback, linklocal, uniquelocal');
+
 const schema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
@@ -46,6 +60,9 @@ const schema = z.object({
   DATABASE_POOL_MAX: positiveInt(200).default(10),
   WRITE_CONCURRENCY: positiveInt(64).default(1),
   WRITE_BATCH_MAX: positiveInt(1000).default(64),
+  WRITE_QUEUE_MAX: positiveInt(1_000_000).default(5000),
+  DATABASE_STATEMENT_TIMEOUT_MS: positiveInt(3_600_000).default(10_000),
+  DATABASE_CONNECT_TIMEOUT_MS: positiveInt(600_000).default(5000),
   MAX_BODY_BYTES: positiveInt(64 * 1024 * 1024).default(100 * 1024),
   MAX_QUERY_DEPTH: positiveInt(100).default(8),
   MAX_QUERY_COST: positiveInt(1_000_000).default(5000),
@@ -58,6 +75,7 @@ const schema = z.object({
   WS_MAX_CONNECTIONS_PER_USER: positiveInt(100_000).default(20),
   WS_PING_INTERVAL_MS: positiveInt(3_600_000).default(30_000),
   HTTP_OPERATIONS_PER_SECOND: positiveInt(1_000_000).default(100),
+  TRUST_PROXY: proxyList.optional(),
   POLL_INTERVAL_MS: positiveInt(600_000).default(1000),
 });
 
@@ -73,8 +91,10 @@ export interface Config {
   migrateOnStart: boolean;
   logLevel: string;
   databasePoolMax: number;
-  /** Group commit: write transactions in flight at once per process, and commands in one at most. */
-  writes: { concurrency: number; maxBatch: number };
+  /** Group commit: write transactions in flight at once per process, commands in one at most, commands waiting at most. */
+  writes: { concurrency: number; maxBatch: number; maxQueued: number };
+  /** Client-side deadlines of PostgreSQL: each statement (and write batch), and connection setup. */
+  database: { statementTimeoutMs: number; connectTimeoutMs: number };
   limits: { maxBodyBytes: number; maxQueryDepth: number; maxQueryCost: number };
   websocket: {
     maxBufferedBytes: number;
@@ -87,6 +107,11 @@ export interface Config {
   };
   /** GraphQL operations per user per second over HTTP, per instance. */
   httpOperationsPerSecond: number;
+  /**
+   * Proxies whose `x-forwarded-for` is believed, as proxy-addr reads them (addresses, subnets, names);
+   * empty: nobody's, and a request's address is its socket's peer.
+   */
+  trustProxy: string[];
   /** How often the relay and projections look for work when no wake-up came. */
   pollIntervalMs: number;
   graphiql: boolean;
@@ -139,7 +164,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     migrateOnStart: e.MIGRATE_ON_START,
     logLevel: e.LOG_LEVEL,
     databasePoolMax: e.DATABASE_POOL_MAX,
-    writes: { concurrency: e.WRITE_CONCURRENCY, maxBatch: e.WRITE_BATCH_MAX },
+    writes: { concurrency: e.WRITE_CONCURRENCY, maxBatch: e.WRITE_BATCH_MAX, maxQueued: e.WRITE_QUEUE_MAX },
+    database: { statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS, connectTimeoutMs: e.DATABASE_CONNECT_TIMEOUT_MS },
     limits: { maxBodyBytes: e.MAX_BODY_BYTES, maxQueryDepth: e.MAX_QUERY_DEPTH, maxQueryCost: e.MAX_QUERY_COST },
     websocket: {
       maxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
@@ -151,6 +177,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       pingIntervalMs: e.WS_PING_INTERVAL_MS,
     },
     httpOperationsPerSecond: e.HTTP_OPERATIONS_PER_SECOND,
+    trustProxy: e.TRUST_PROXY ?? [],
     pollIntervalMs: e.POLL_INTERVAL_MS,
     graphiql: e.GRAPHIQL ?? e.NODE_ENV !== 'production',
   };

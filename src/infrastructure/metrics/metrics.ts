@@ -38,6 +38,12 @@ export class ParleyMetrics {
     help: 'Write transactions run again after a serialisation failure, deadlock or version conflict',
     registers: [this.registry],
   });
+  readonly writeSessionsLost = new Counter({
+    name: 'parley_write_sessions_lost_total',
+    help: 'Write batches whose database session ended or went silent, by what became of them (committed, not committed, unknown)',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
   readonly droppedSlowClients = new Counter({ name: 'parley_dropped_slow_clients_total', help: 'Connections closed because their send buffer was full', registers: [this.registry] });
 
   constructor() {

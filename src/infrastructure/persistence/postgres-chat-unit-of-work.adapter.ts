@@ -1,14 +1,13 @@
-import { randomUUID } from 'node:crypto';
-import type { MikroORM } from '@mikro-orm/postgresql';
-import { DatabaseError, type Client } from 'pg';
-import { ChatUnitOfWork, type ChatCommandOutcome, type RecordedEvent } from '../../application';
-import { decisionNeeds, type ChatCommand, type ChatEvent, type DecisionState } from '../../domain';
-import { canonicalId } from './uuid';
-import { decideBatch, outcomeOf, type BatchEntry, type Decision } from './write/batch-decisions';
-import { forgetPrepared, lastResult, PooledClients, prepareOnce } from './write/pooled-client';
-import { APPEND_BATCHED, appendAlone, batchedAppend, splitForAppend, type AppendedRow } from './write/stream-append';
-import { TAKE_APPEND_LOCK } from './commit-order';
-import { LOAD, loadStatement, mergeNeeds, type ChatNeeds, type LoadRow } from './write/stream-load';
+import type { Client } from 'pg';
+import { ChatUnitOfWork, Unavailable, type ChatCommandOutcome, type RecordedEvent } from '../../application';
+import type { ChatCommand, ChatEvent, DecisionState } from '../../domain';
+import type { Database } from './database';
+import { asUnavailable } from './postgres-failures';
+import { destroyConnection } from './statement-deadline';
+import { outcomeOf, type BatchEntry } from './write/batch-decisions';
+import { PooledClients, withFreshClient } from './write/pooled-client';
+import { SessionEnding } from './write/session-ending';
+import { SessionLost, UNKNOWN_PREPARED_STATEMENT, writeTransaction, type WrittenBatch } from './write/write-transaction';
 
 /** Listeners told after a transaction with new events has committed (the relay's wake-up in one process). */
 export type CommitListener = (events: RecordedEvent[]) => void;
@@ -18,41 +17,37 @@ export interface WriteBatchOptions {
   maxBatch?: number;
   /** Transactions of this process in flight at once; commands arriving meanwhile wait for the next. */
   concurrency?: number;
+  /**
+   * The longest a batch may take, and a command may wait to be started, in ms (the database's
+   * statement deadline when not given; null: none). Past it the batch's connection is destroyed and
+   * its outcome settled (see SessionEnding); a command that waited that long is answered UNAVAILABLE.
+   */
+  deadlineMs?: number | null;
+  /** Commands waiting at most; one more is answered UNAVAILABLE at once, with nothing written (5000). */
+  maxQueued?: number;
   /** Told of each transaction that committed: how many commands it carried and how long it took. */
   onBatch?(commands: number, seconds: number): void;
-  /** Told of each transaction run again (a serialisation failure, deadlock or version conflict). */
+  /** Told of each transaction run again (a serialisation failure, deadlock, version conflict, a lost session that did not commit). */
   onRetry?(): void;
+  /** Told of each batch whose session was lost or went silent, with what became of it. */
+  onSessionLost?(outcome: 'committed' | 'not committed' | 'unknown', error: unknown): void;
 }
 
+/** What the unit of work needs of the database: its pool, and how to reach it from a connection of its own. */
+export type WriteDatabase = Pick<Database, 'orm' | 'url' | 'embedded' | 'connection'>;
+
 const MAX_ATTEMPTS = 20;
-/**
- * How the write transaction's statements are planned. Their parameters are JSON, of a few rows
- * whatever the batch, so a plan made once fits them all; and every row they touch is found by key,
- * which the planner cannot tell from a JSON parameter (it guesses 100 rows, and on small or freshly
- * grown tables then prefers to scan them whole). `set local` ends with the transaction.
- */
-const PLANNER_SETTINGS = [
-  'set local plan_cache_mode = force_generic_plan',
-  'set local enable_seqscan = off',
-  'set local enable_hashjoin = off',
-  'set local enable_mergejoin = off',
-];
-
-/**
- * Every sender's batches wait for the one holding the append lock. A batch is idle inside its
- * transaction only while this process decides (milliseconds); one whose process hangs mid-batch (a
- * frozen host, a stuck event loop) is ended by PostgreSQL after this, and the lock with it. Its
- * commands were not answered; clients retry with their clientMessageId.
- */
-const HUNG_WRITER_TIMEOUT = `set local idle_in_transaction_session_timeout = '5s'`;
-
-const UNKNOWN_PREPARED_STATEMENT = '26000';
+const DEFAULT_MAX_QUEUED = 5000;
+/** A batch whose session was lost without committing runs again this often, so its answer comes within about two deadlines. */
+const LOST_SESSION_RETRIES = 1;
 /** Serialisation failure, deadlock, and a connection that lost its prepared statements (prepared again). */
 const RETRYABLE_SQLSTATES = new Set(['40001', '40P01', UNKNOWN_PREPARED_STATEMENT]);
 
 interface Waiting extends BatchEntry {
   resolve(outcome: ChatCommandOutcome): void;
   reject(error: unknown): void;
+  /** performance.now() when it was queued. */
+  queuedAt: number;
 }
 
 /**
@@ -68,24 +63,36 @@ interface Waiting extends BatchEntry {
  *   the rest commit. If the database refuses the batch, each command is run again alone, so only the
  *   one at fault fails. A serialisation failure, deadlock or version conflict retries the batch.
  * - **Answers after the commit**, never before: a sender that dies mid-batch has answered nothing of it.
+ * - **Deadlines** (DESIGN.md §5). A batch that gets no answer in time, or whose session ends, has its
+ *   connection destroyed; its backend is ended from another connection and the database is asked
+ *   whether it committed: committed, its commands are answered from what is stored; not, it runs
+ *   again while the deadline allows; the database out of reach, its commands get UNAVAILABLE, saying
+ *   whether a COMMIT was sent. The queue is bounded, and a command that waits too long to start is
+ *   answered UNAVAILABLE with nothing written.
  */
 export class PostgresChatUnitOfWork extends ChatUnitOfWork {
   private readonly listeners: CommitListener[] = [];
   private readonly clients: PooledClients;
+  private readonly sessions: SessionEnding;
+  /** A batch run again after a lost session goes on a new connection, when one can be made beside the pool. */
+  private readonly fresh: (<T>(work: (client: Client) => Promise<T>) => Promise<T>) | null;
   private readonly queue: Waiting[] = [];
   private inFlight = 0;
   private readonly maxBatch: number;
   private readonly concurrency: number;
-  private readonly onBatch: WriteBatchOptions['onBatch'];
-  private readonly onRetry: WriteBatchOptions['onRetry'];
+  private readonly deadlineMs: number | null;
+  private readonly maxQueued: number;
 
-  constructor(orm: MikroORM, options: WriteBatchOptions = {}) {
+  constructor(database: WriteDatabase, private readonly options: WriteBatchOptions = {}) {
     super();
-    this.clients = new PooledClients(orm);
+    this.clients = new PooledClients(database.orm);
+    this.sessions = new SessionEnding(database.embedded ? null : database.url, database.connection);
+    // The embedded database takes one connection: there, the pool's is the only one.
+    this.fresh = database.embedded ? null : (work) => withFreshClient(database.url, database.connection, work);
     this.maxBatch = options.maxBatch ?? 64;
     this.concurrency = options.concurrency ?? 1;
-    this.onBatch = options.onBatch;
-    this.onRetry = options.onRetry;
+    this.deadlineMs = options.deadlineMs === undefined ? database.connection.statementTimeoutMs : options.deadlineMs;
+    this.maxQueued = options.maxQueued ?? DEFAULT_MAX_QUEUED;
   }
 
   onCommit(listener: CommitListener): void {
@@ -93,15 +100,19 @@ export class PostgresChatUnitOfWork extends ChatUnitOfWork {
   }
 
   execute(command: ChatCommand, decide: (state: DecisionState) => ChatEvent[]): Promise<ChatCommandOutcome> {
+    if (this.queue.length >= this.maxQueued) {
+      return Promise.reject(new Unavailable('postgres', `${this.maxQueued} writes are already waiting on this instance; nothing was written`));
+    }
     return new Promise((resolve, reject) => {
-      this.queue.push({ command, decide, resolve, reject });
+      this.queue.push({ command, decide, resolve, reject, queuedAt: performance.now() });
       this.drain();
     });
   }
 
   private drain(): void {
     while (this.inFlight < this.concurrency && this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.maxBatch);
+      const batch = this.startable(this.queue.splice(0, this.maxBatch));
+      if (batch.length === 0) continue;
       this.inFlight++;
       void this.runBatch(batch).finally(() => {
         this.inFlight--;
@@ -110,37 +121,106 @@ export class PostgresChatUnitOfWork extends ChatUnitOfWork {
     }
   }
 
+  /** Commands that waited past the deadline are answered now, unstarted: their clients retry later. */
+  private startable(taken: Waiting[]): Waiting[] {
+    if (this.deadlineMs === null) return taken;
+    const now = performance.now();
+    return taken.filter((waiting) => {
+      if (now - waiting.queuedAt <= this.deadlineMs!) return true;
+      waiting.reject(new Unavailable('postgres', `this write waited ${this.deadlineMs} ms for the database without starting; nothing was written`));
+      return false;
+    });
+  }
+
   private async runBatch(batch: Waiting[]): Promise<void> {
+    let lostAgain = 0;
     for (let attempt = 1; ; attempt++) {
-      let decisions: Decision[];
-      let cursors: Map<string, string>;
+      let written: WrittenBatch;
       const started = performance.now();
       try {
-        ({ decisions, cursors } = await this.clients.with((client) => this.transaction(client, batch)));
-        this.onBatch?.(batch.length, (performance.now() - started) / 1000);
+        const transaction = (client: Client) => this.withinDeadline(client, () => writeTransaction(client, batch));
+        written = await (lostAgain > 0 && this.fresh ? this.fresh(transaction) : this.clients.with(transaction));
       } catch (error) {
+        if (error instanceof SessionLost) {
+          const settled = await this.settle(batch, error);
+          if (settled === 'answered') return;
+          // Certainly not committed: once more on another connection, which need not be silent too.
+          if (lostAgain++ < LOST_SESSION_RETRIES) {
+            this.options.onRetry?.();
+            continue;
+          }
+          return rejectAll(batch, new Unavailable('postgres', 'the database did not answer the write in time; nothing was written'));
+        }
         if (isRetryable(error) && attempt < MAX_ATTEMPTS) {
-          this.onRetry?.();
+          this.options.onRetry?.();
           await backoff(attempt);
           continue;
         }
-        // Whether it committed is unknown: retrying could write it twice, so everyone hears of the failure.
-        if (batch.length > 1 && !(error instanceof CommitUnknown)) return this.eachAlone(batch);
-        for (const waiting of batch) waiting.reject(error instanceof CommitUnknown ? error.cause : error);
-        return;
+        const unavailable = asUnavailable(error);
+        if (unavailable) return rejectAll(batch, unavailable);
+        // Refused by the database: each command again on its own, so that only the one at fault fails.
+        if (batch.length > 1) return this.eachAlone(batch);
+        return rejectAll(batch, error);
       }
-      const recorded: RecordedEvent[] = [];
-      batch.forEach((waiting, index) => {
-        const decision = decisions[index]!;
-        if (!decision.ok) return waiting.reject(decision.error);
-        const outcome = outcomeOf(decision, cursors);
-        recorded.push(...outcome.recorded);
-        waiting.resolve(outcome);
-      });
-      // After the answers have gone out: waking the relay (a NOTIFY on another connection) can wait that long.
-      if (recorded.length > 0) setImmediate(() => this.notify(recorded));
+      this.answer(batch, written, written.cursors);
+      this.told(() => this.options.onBatch?.(batch.length, (performance.now() - started) / 1000));
       return;
     }
+  }
+
+  /**
+   * A lost session: ends its backend and asks the database what became of the batch. Answers
+   * 'answered' when its commands have their answers (it committed, or the database could not be asked),
+   * 'again' when it certainly did not commit.
+   */
+  private async settle(batch: Waiting[], lost: SessionLost): Promise<'answered' | 'again'> {
+    let outcome;
+    try {
+      outcome = await this.sessions.outcome(lost.pid, lost.eventIds);
+    } catch (unknown) {
+      this.told(() => this.options.onSessionLost?.('unknown', lost.cause));
+      rejectAll(batch, unknown);
+      return 'answered';
+    }
+    this.told(() => this.options.onSessionLost?.(outcome.committed ? 'committed' : 'not committed', lost.cause));
+    if (!outcome.committed) return 'again';
+    this.answer(batch, lost.decided!, outcome.cursors);
+    return 'answered';
+  }
+
+  /** The whole transaction within the deadline: past it the connection is destroyed, which fails what is in flight. */
+  private async withinDeadline<T>(client: Client, work: () => Promise<T>): Promise<T> {
+    if (this.deadlineMs === null) return work();
+    const timer = setTimeout(() => destroyConnection(client), this.deadlineMs);
+    try {
+      return await work();
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** A listener (metrics, logs) that fails changes nothing about a batch that committed. */
+  private told(listener: () => void): void {
+    try {
+      listener();
+    } catch {
+      // Deliberately ignored: the batch is answered; a broken metric must not turn it into a failure.
+    }
+  }
+
+  /** Every command of a committed batch: its outcome, or the rule it broke. */
+  private answer(batch: Waiting[], written: WrittenBatch, cursors: Map<string, string>): void {
+    const recorded: RecordedEvent[] = [];
+    batch.forEach((waiting, index) => {
+      const decision = written.decisions[index]!;
+      if (!decision.ok) return waiting.reject(decision.error);
+      const outcome = outcomeOf(decision, cursors);
+      if (written.views.has(index)) outcome.chat = written.views.get(index)!;
+      recorded.push(...outcome.recorded);
+      waiting.resolve(outcome);
+    });
+    // After the answers have gone out: waking the relay (a NOTIFY on another connection) can wait that long.
+    if (recorded.length > 0) setImmediate(() => this.notify(recorded));
   }
 
   private notify(recorded: RecordedEvent[]): void {
@@ -151,72 +231,10 @@ export class PostgresChatUnitOfWork extends ChatUnitOfWork {
   private async eachAlone(batch: Waiting[]): Promise<void> {
     for (const waiting of batch) await this.runBatch([waiting]);
   }
-
-  /**
-   * One transaction, two round trips: `begin`, the locks and the load; then, once decided, the
-   * append and `commit`. Events that do not fold into the batched append (chat-level commands,
-   * deletions) take a round trip each in between.
-   */
-  private async transaction(client: Client, batch: Waiting[]): Promise<{ decisions: Decision[]; cursors: Map<string, string> }> {
-    const needs = new Map<string, ChatNeeds>();
-    for (const { command } of batch) {
-      const chatId = canonicalId(command.chatId);
-      needs.set(chatId, mergeNeeds(needs.get(chatId), decisionNeeds(command)));
-    }
-    await prepareOnce(client, [LOAD, APPEND_BATCHED]);
-    const load = loadStatement(needs);
-    try {
-      const opened = await client.query(
-        [
-          // Read committed whatever the server's default: the load must see the batch before ours,
-          // committed while we waited for the lock (a snapshot from before the wait would not).
-          'begin isolation level read committed',
-          ...PLANNER_SETTINGS,
-          HUNG_WRITER_TIMEOUT,
-          TAKE_APPEND_LOCK,
-          ...(load.sql ? [load.sql] : []),
-        ].join(';\n'),
-      );
-      const streams = load.read(load.sql ? lastResult<LoadRow>(opened).rows[0]! : null);
-      const decisions = decideBatch(batch, streams, randomUUID);
-      const { batched, alone } = splitForAppend(decisions.flatMap((decision) => (decision.ok ? decision.events : [])));
-      const cursors = await appendAlone(client, alone);
-      const append = batched.length > 0 ? batchedAppend(batched) : null;
-      try {
-        const committed = await client.query(append ? `${append.sql};\ncommit` : 'commit');
-        if (append) for (const [eventId, cursor] of append.read(firstResult<AppendedRow>(committed).rows)) cursors.set(eventId, cursor);
-      } catch (error) {
-        // PostgreSQL's own refusal means nothing was committed; a lost connection leaves it unknown.
-        if (!(error instanceof DatabaseError)) throw new CommitUnknown(error);
-        throw error;
-      }
-      return { decisions, cursors };
-    } catch (error) {
-      if (!(error instanceof CommitUnknown)) await rollback(client);
-      if ((error as { code?: string }).code === UNKNOWN_PREPARED_STATEMENT) forgetPrepared(client);
-      throw error;
-    }
-  }
 }
 
-function firstResult<R>(results: unknown): { rows: R[] } {
-  return (Array.isArray(results) ? results[0] : results) as { rows: R[] };
-}
-
-/** The commit was sent but not confirmed: the transaction may or may not have committed. */
-class CommitUnknown extends Error {
-  constructor(override readonly cause: unknown) {
-    super('the commit of a write batch was not confirmed');
-  }
-}
-
-async function rollback(client: Client): Promise<void> {
-  try {
-    await client.query('rollback');
-  } catch {
-    // A connection that cannot roll back is not fit for the pool: ending it makes the pool drop it.
-    await client.end().catch(() => undefined);
-  }
+function rejectAll(batch: Waiting[], error: unknown): void {
+  for (const waiting of batch) waiting.reject(error);
 }
 
 function isRetryable(error: unknown): boolean {

@@ -10,8 +10,8 @@ import {
   serve,
   type Config,
 } from '../composition/commands';
+import { userIdProblem } from '../../domain';
 
-const USER_ID_PATTERN = /^\S{1,128}$/;
 const TTL_PATTERN = /^\d+\s*(s|m|h|d|w)$/;
 
 /** `parley …` (DESIGN.md §6). Exit codes: 0 ok, 1 failure, 2 bad usage or configuration. */
@@ -142,7 +142,9 @@ function parsePort(value: string): number {
 }
 
 function parseUserId(value: string): string {
-  if (!USER_ID_PATTERN.test(value)) throw new InvalidArgumentError('must be 1..128 characters without spaces');
+  // The rules of every user id (DESIGN.md §5): a token the server would refuse is never printed.
+  const problem = userIdProblem(value);
+  if (problem) throw new InvalidArgumentError(problem);
   return value;
 }
 

@@ -15,6 +15,7 @@ import { PostgresChatReadModel } from '../../infrastructure/persistence/postgres
 import { PostgresChatUnitOfWork } from '../../infrastructure/persistence/postgres-chat-unit-of-work.adapter';
 import { RandomIdGenerator } from '../../infrastructure/system/random-id-generator.adapter';
 import { SystemClock } from '../../infrastructure/system/system-clock.adapter';
+import type { Logger } from '../../infrastructure/logging/logger';
 import type { ParleyMetrics } from '../../infrastructure/metrics/metrics';
 import { HealthController } from '../http/health.controller';
 import { MetricsController, MetricsSource } from '../http/metrics.controller';
@@ -24,6 +25,7 @@ export interface AppRuntime {
   config: Config;
   database: Database;
   metrics: ParleyMetrics;
+  logger: Logger;
   readinessChecks: ReadinessCheck[];
 }
 
@@ -33,14 +35,19 @@ export class AppModule {
   static register(runtime: AppRuntime): DynamicModule {
     // Embedded PGlite has one connection: a second transaction in flight would only wait for it.
     const { concurrency, maxBatch } = runtime.config.writes;
-    const unitOfWork = new PostgresChatUnitOfWork(runtime.database.orm, {
+    const unitOfWork = new PostgresChatUnitOfWork(runtime.database, {
       concurrency: runtime.database.embedded ? 1 : concurrency,
       maxBatch,
+      maxQueued: runtime.config.writes.maxQueued,
       onBatch: (commands, seconds) => {
         runtime.metrics.writeBatchCommands.observe(commands);
         runtime.metrics.writeBatchSeconds.observe(seconds);
       },
       onRetry: () => runtime.metrics.writeRetries.inc(),
+      onSessionLost: (outcome, error) => {
+        runtime.metrics.writeSessionsLost.inc({ outcome });
+        runtime.logger.warn({ err: error, outcome }, 'a write batch lost its database session; its outcome was settled from the database');
+      },
     });
     return {
       module: AppModule,

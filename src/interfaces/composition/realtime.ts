@@ -42,7 +42,7 @@ export function startRealtime(deps: RealtimeDependencies): Realtime {
   const log = componentErrorLog(logger);
   const redis = config.redisUrl ? new RedisTransport({ url: config.redisUrl, prefix: config.redisChannelPrefix, onError: log('redis') }) : null;
   const transport: EventTransport = redis ?? new InProcessTransport(log('receiver'));
-  const signal = config.databaseUrl ? new PostgresCommitSignal(config.databaseUrl, log('commit-signal')) : null;
+  const signal = config.databaseUrl ? new PostgresCommitSignal(config.databaseUrl, log('commit-signal'), deps.database.connection) : null;
 
   const relayRole = hasRole(config, 'relay') ? startRelayRole({ ...deps, transport, signal, log }) : null;
   const receiverRole = hasRole(config, 'receiver')

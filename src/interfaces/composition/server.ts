@@ -13,9 +13,11 @@ import type { Logger } from '../../infrastructure/logging/logger';
 import { ParleyMetrics } from '../../infrastructure/metrics/metrics';
 import { openDatabase, type Database } from '../../infrastructure/persistence/database';
 import { PostgresChatUnitOfWork } from '../../infrastructure/persistence/postgres-chat-unit-of-work.adapter';
+import { asUnavailable } from '../../infrastructure/persistence/postgres-failures';
 import { createGraphQLSchema, createGraphQLServer, GRAPHQL_PATH } from '../graphql/create-yoga';
 import { RateLimiter } from '../graphql/rate-limit';
 import { withLimitedBody } from '../http/body-limit';
+import { clientAddressOf } from '../http/client-address';
 import { devTokenRoute } from '../http/dev-token';
 import { serveFirst } from '../http/graphql-route';
 import { WEB_CLIENT_PATH, webClient } from '../http/web-client';
@@ -48,22 +50,23 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
     poolMax: config.databasePoolMax,
+    statementTimeoutMs: config.database.statementTimeoutMs,
+    connectTimeoutMs: config.database.connectTimeoutMs,
     logger: (message) => logger.debug({ component: 'mikro-orm' }, message),
   });
-  let migrated = !config.migrateOnStart;
+  let migrated = false;
+  let started = false;
+  let app: NestExpressApplication | null = null;
   try {
-    if (config.migrateOnStart) {
-      const applied = await database.migrate();
-      if (applied.length > 0) logger.info({ applied }, 'applied database migrations');
-      migrated = true;
-    }
     const metrics = new ParleyMetrics();
     const readinessChecks: ReadinessCheck[] = [
       { name: 'migrations', check: async () => migrated },
       { name: 'postgres', check: () => database.isReachable() },
+      // Until the roles run (they start once PostgreSQL answers), this instance serves nothing it should be sent.
+      { name: 'started', check: async () => started },
     ];
-    const app = await NestFactory.create<NestExpressApplication>(
-      AppModule.register({ config, database, metrics, readinessChecks }),
+    app = await NestFactory.create<NestExpressApplication>(
+      AppModule.register({ config, database, metrics, logger, readinessChecks }),
       { bodyParser: false, logger: nestLogger(logger), abortOnError: false },
     );
     const schema = createGraphQLSchema();
@@ -80,6 +83,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         verifier,
         limits: config.limits,
         rateLimiter,
+        clientAddress: clientAddressOf(config.trustProxy),
         graphiql: config.graphiql,
         onUnexpectedError: (error) => logger.error({ err: error }, 'unexpected error in a GraphQL operation'),
       });
@@ -94,6 +98,16 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     // hands out the same files, and the page's requests go to /graphql like any client's.
     app.use(WEB_CLIENT_PATH, webClient(join(packageRoot(), 'dist', 'web')));
     await app.init();
+    // Listening before PostgreSQL answers: /healthz says alive and /readyz says why it is not ready.
+    await app.listen(config.port, '0.0.0.0');
+    const port = (app.getHttpServer().address() as AddressInfo).port;
+    await whenDatabaseAnswers(database, logger, port);
+    const nest = app;
+    if (config.migrateOnStart) {
+      const applied = await migrateWhenReachable(database, logger, port);
+      if (applied.length > 0) logger.info({ applied }, 'applied database migrations');
+    }
+    migrated = true;
     const realtime = startRealtime({
       config,
       database,
@@ -109,8 +123,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       metrics,
     });
     readinessChecks.push(...realtime.readinessChecks);
-    await app.listen(config.port, '0.0.0.0');
-    const port = (app.getHttpServer().address() as AddressInfo).port;
+    started = true;
     return {
       url: `http://localhost:${port}${GRAPHQL_PATH}`,
       webUrl: `http://localhost:${port}${WEB_CLIENT_PATH}`,
@@ -121,13 +134,41 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       async stop() {
         // Sockets first (clients resume elsewhere), then the relay's batch, then HTTP, then the pool.
         await realtime.stop();
-        await app.close();
+        await nest.close();
         await database.close();
       },
     };
   } catch (error) {
+    await app?.close().catch(() => undefined);
     await database.close();
     throw error;
+  }
+}
+
+const STARTUP_RETRY_MAX_MS = 10_000;
+
+/**
+ * A process started while PostgreSQL is down waits for it, not ready, instead of exiting: an
+ * orchestrator that starts everything at once, or a database that restarts, needs no start order.
+ */
+async function whenDatabaseAnswers(database: Database, logger: Logger, port: number): Promise<void> {
+  for (let attempt = 1; !(await database.isReachable()); attempt++) {
+    const retryInMs = Math.min(STARTUP_RETRY_MAX_MS, 250 * 2 ** attempt);
+    logger.warn({ port, attempt, retryInMs }, 'PostgreSQL does not answer; waiting for it before starting (/readyz says 503 meanwhile)');
+    await new Promise((resolve) => setTimeout(resolve, retryInMs));
+  }
+}
+
+/** Migrations, tried again while the database is unavailable (it may go away between the probe and them). */
+async function migrateWhenReachable(database: Database, logger: Logger, port: number): Promise<string[]> {
+  for (;;) {
+    try {
+      return await database.migrate();
+    } catch (error) {
+      if (!asUnavailable(error)) throw error;
+      logger.warn({ err: error, port }, 'PostgreSQL became unavailable while migrating; trying again once it answers');
+      await whenDatabaseAnswers(database, logger, port);
+    }
   }
 }
 

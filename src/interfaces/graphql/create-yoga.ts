@@ -1,7 +1,9 @@
 import type { CommandBus, QueryBus } from '@nestjs/cqrs';
+import type { IncomingMessage } from 'node:http';
 import { GraphQLError, type GraphQLSchema } from 'graphql';
 import { createSchema, createYoga, type GraphiQLOptions, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { AccessTokenVerifier } from '../../application';
+import { clientAddressOf } from '../http/client-address';
 import { authenticate, type GraphQLContext } from './graphql-context';
 import { toGraphQLError } from './graphql-errors';
 import { resolvers } from './resolvers';
@@ -16,6 +18,8 @@ export interface YogaDependencies {
   verifier: AccessTokenVerifier;
   limits: GraphQLLimits;
   rateLimiter: RateLimiter;
+  /** A request's address for the limit of unauthenticated requests (TRUST_PROXY); default: its socket's peer. */
+  clientAddress?: (request: IncomingMessage) => string;
   graphiql: boolean;
   onUnexpectedError: (error: unknown) => void;
   /** More Yoga plugins, after Parley's own (observability, tests). */
@@ -29,6 +33,12 @@ export function createGraphQLSchema() {
 }
 
 export function createGraphQLServer(deps: YogaDependencies): YogaServerInstance<object, GraphQLContext> {
+  const clientAddress = deps.clientAddress ?? clientAddressOf([]);
+  // Yoga served from Node's HTTP server puts the Node request in the context as `req`.
+  const addressOf = (context: GraphQLContext) => {
+    const { req } = context as GraphQLContext & { req?: IncomingMessage };
+    return req ? clientAddress(req) : 'unknown';
+  };
   return createYoga<object, GraphQLContext>({
     schema: deps.schema,
     graphqlEndpoint: GRAPHQL_PATH,
@@ -57,7 +67,7 @@ export function createGraphQLServer(deps: YogaDependencies): YogaServerInstance<
         return new GraphQLError(message, { extensions: { code: 'INTERNAL_SERVER_ERROR' } });
       },
     },
-    plugins: [...limitPlugins(deps.limits), rateLimitPlugin(deps.rateLimiter), ...(deps.plugins ?? [])],
+    plugins: [...limitPlugins(deps.limits), rateLimitPlugin(deps.rateLimiter, addressOf), ...(deps.plugins ?? [])],
   });
 }
 

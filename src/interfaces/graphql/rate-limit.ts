@@ -42,11 +42,12 @@ export class RateLimiter {
   }
 }
 
-export function rateLimitPlugin(limiter: RateLimiter): Plugin<GraphQLContext> {
+/** `addressOf`: where an unauthenticated request comes from (never a header the client chose freely). */
+export function rateLimitPlugin(limiter: RateLimiter, addressOf: (context: GraphQLContext) => string): Plugin<GraphQLContext> {
   return {
     onExecute({ args, setResultAndStopExecution }) {
-      const context = args.contextValue as GraphQLContext & { request?: Request };
-      const key = 'userId' in context.viewer ? `user:${context.viewer.userId}` : `address:${context.request?.headers.get('x-forwarded-for') ?? 'unknown'}`;
+      const context = args.contextValue as GraphQLContext;
+      const key = 'userId' in context.viewer ? `user:${context.viewer.userId}` : `address:${addressOf(context)}`;
       if (limiter.take(key)) return;
       setResultAndStopExecution({
         errors: [

@@ -1,5 +1,5 @@
 import express, { Router, type ErrorRequestHandler } from 'express';
-import { CHAT_LIMITS, charCount } from '../../domain';
+import { userIdProblem as domainUserIdProblem } from '../../domain';
 
 /** `POST /dev/token {"userId": …}` → `{ token, userId }`: the web client's development sign-in (DESIGN.md §9). */
 export const DEV_TOKEN_PATH = '/dev/token';
@@ -38,16 +38,8 @@ export function devTokenRoute(issue: TokenIssuer): Router {
 /** The same rules as a participant id (DESIGN.md §5), so every signed-in user can be added to a chat. */
 function userIdProblem(userId: unknown): string | null {
   if (typeof userId !== 'string') return 'userId must be a string';
-  if (userId.includes('\u0000')) return 'userId must not contain NUL';
-  if (/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(userId)) {
-    return 'userId must not contain an unpaired surrogate';
-  }
-  if (userId.trim() !== userId) return 'userId must not start or end with white space';
-  const length = charCount(userId);
-  if (length < 1 || length > CHAT_LIMITS.userIdMaxChars) {
-    return `userId must be 1..${CHAT_LIMITS.userIdMaxChars} characters (got ${length})`;
-  }
-  return null;
+  const problem = domainUserIdProblem(userId);
+  return problem ? `userId ${problem}` : null;
 }
 
 function badInput(message: string) {

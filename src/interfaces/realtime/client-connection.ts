@@ -2,6 +2,7 @@ import { CloseCode, MessageType, parseMessage, type SubscribeMessage } from 'gra
 import type { WebSocket } from 'ws';
 import type { VerifiedAccessToken } from '../../application';
 import { TokenBucket } from '../graphql/rate-limit';
+import { OperationStart } from './operation-start';
 import type { ClientError, FrameSink, Subscription } from './subscription';
 import type { CorkableStream, WriteCoalescer } from './write-coalescer';
 
@@ -31,7 +32,8 @@ export interface ConnectionHandlers {
   authenticate(connection: ClientConnection, payload: Record<string, unknown> | undefined): Promise<VerifiedAccessToken | null>;
   /** Whether one more connection of this user may be acknowledged here. */
   admit(connection: ClientConnection, userId: string): boolean;
-  subscribe(connection: ClientConnection, message: SubscribeMessage): Promise<void>;
+  /** Handles one `subscribe`; whatever it still does after an await, it first asks `start.cancelled`. */
+  subscribe(connection: ClientConnection, message: SubscribeMessage, start: OperationStart): Promise<void>;
   unsubscribe(subscription: Subscription): void;
   closed(connection: ClientConnection): void;
   slowConsumer(connection: ClientConnection): void;
@@ -48,10 +50,13 @@ export interface ConnectionHandlers {
 export class ClientConnection implements FrameSink {
   readonly subscriptions = new Map<string, Subscription>();
   /**
-   * Ids whose subscribe is being handled (access check, replay), taken at once so a repeat is refused;
-   * true once the client completed it meanwhile (it must not go live). Null while nothing starts.
+   * The start that owns each id whose `subscribe` is being handled (a query running, a subscription's
+   * access check or replay), taken at once so a repeat is refused. A `complete` cancels it and frees the
+   * id at once, while the cancelled start may still be finishing. Null while nothing starts.
    */
-  private starts: Map<string, boolean> | null = null;
+  private starts: Map<string, OperationStart> | null = null;
+  /** Starts still being handled, cancelled ones included: each holds work, so each counts against the limit. */
+  private running = 0;
   /** Set by each server ping, cleared by the pong: still set at the next ping means the client is gone. */
   awaitingPong = false;
   private userId: string | null = null;
@@ -71,7 +76,8 @@ export class ClientConnection implements FrameSink {
     this.operations = new TokenBucket(limits.operationsPerSecond);
     this.initTimer = setTimeout(() => this.close(CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout'), limits.connectionInitTimeoutMs);
     socket.on('message', (data, isBinary) => {
-      this.onMessage(isBinary ? '' : data.toString()).catch((error: unknown) => {
+      if (isBinary) return this.close(CloseCode.BadRequest, 'Binary frames are not supported: graphql-transport-ws messages are JSON text frames');
+      this.onMessage(data.toString()).catch((error: unknown) => {
         this.close(CloseCode.InternalServerError, 'Internal server error');
         this.handlers.failed(error);
       });
@@ -105,11 +111,6 @@ export class ClientConnection implements FrameSink {
     return !this.closed;
   }
 
-  /** Whether the client completed this subscription while it was starting: it must not go live. */
-  wasCancelled(id: string): boolean {
-    return this.starts?.get(id) === true;
-  }
-
   /** The acknowledged user, or null before the acknowledgement. */
   get acknowledgedUser(): string | null {
     return this.userId;
@@ -139,7 +140,11 @@ export class ClientConnection implements FrameSink {
   }
 
   release(subscription: Subscription): void {
-    if (this.subscriptions.get(subscription.id) === subscription) this.subscriptions.delete(subscription.id);
+    if (this.subscriptions.get(subscription.id) !== subscription) return;
+    this.subscriptions.delete(subscription.id);
+    // Ended by the server while its start still runs (removed from the chat during a replay): the
+    // client has the error and may reuse the id at once.
+    this.cancelStart(subscription.id);
   }
 
   /** Resolves once the socket has sent most of what it holds (or closed), polling its buffer. */
@@ -193,7 +198,8 @@ export class ClientConnection implements FrameSink {
       case MessageType.ConnectionInit:
         return this.onInit(message.payload as Record<string, unknown> | undefined);
       case MessageType.Ping:
-        this.send(JSON.stringify({ type: MessageType.Pong }));
+        // Echoed, as graphql-ws's own server does: a client may match its pings to the answers.
+        this.send(JSON.stringify(message.payload ? { type: MessageType.Pong, payload: message.payload } : { type: MessageType.Pong }));
         return;
       case MessageType.Pong:
         return;
@@ -205,20 +211,14 @@ export class ClientConnection implements FrameSink {
         if (!this.takeToken()) {
           return this.sendError(message.id, [{ message: 'too many operations on this connection; slow down', extensions: { code: 'RATE_LIMITED' } }]);
         }
-        if (this.subscriptions.size + (this.starts?.size ?? 0) >= this.limits.maxSubscriptions) {
+        if (this.subscriptions.size + this.running >= this.limits.maxSubscriptions) {
           return this.sendError(message.id, [
             { message: `at most ${this.limits.maxSubscriptions} subscriptions per connection`, extensions: { code: 'RATE_LIMITED' } },
           ]);
         }
-        (this.starts ??= new Map()).set(message.id, false);
-        try {
-          return await this.handlers.subscribe(this, message);
-        } finally {
-          this.starts?.delete(message.id);
-          if (this.starts?.size === 0) this.starts = null;
-        }
+        return this.handleStart(message);
       case MessageType.Complete: {
-        if (this.starts?.has(message.id)) this.starts.set(message.id, true);
+        this.cancelStart(message.id);
         const subscription = this.subscriptions.get(message.id);
         if (subscription) {
           this.subscriptions.delete(message.id);
@@ -229,6 +229,27 @@ export class ClientConnection implements FrameSink {
       default:
         return this.close(CloseCode.BadRequest, `Unexpected message of type ${message.type} received`);
     }
+  }
+
+  private async handleStart(message: SubscribeMessage): Promise<void> {
+    const start = new OperationStart(message.id);
+    (this.starts ??= new Map()).set(message.id, start);
+    this.running++;
+    try {
+      return await this.handlers.subscribe(this, message, start);
+    } finally {
+      this.running--;
+      // Unless the id was completed meanwhile and now belongs to a newer start.
+      if (this.starts?.get(message.id) === start) this.starts.delete(message.id);
+      if (this.starts?.size === 0) this.starts = null;
+    }
+  }
+
+  private cancelStart(id: string): void {
+    const start = this.starts?.get(id);
+    if (!start) return;
+    start.cancel();
+    this.starts!.delete(id);
   }
 
   private async onInit(payload: Record<string, unknown> | undefined): Promise<void> {

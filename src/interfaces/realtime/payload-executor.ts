@@ -1,4 +1,4 @@
-import { execute, type DocumentNode, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import { BREAK, execute, Kind, visit, type DocumentNode, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
 import type { GraphQLContext } from '../graphql/graphql-context';
 import type { PayloadGroup } from './subscription';
@@ -8,8 +8,10 @@ import type { PayloadGroup } from './subscription';
  * and operation into a function (graphql-jit) instead of being interpreted by graphql-js for every
  * event: a receiver spent a quarter of its time per event in `execute` for one small payload, and a
  * compiled selection costs a fifth of that. A document graphql-jit does not compile is executed by
- * graphql-js, as before. Documents are shared per query text (one parse per text), so this holds one
- * compiled function per distinct subscription text and operation.
+ * graphql-js, and so is one with a response key `__proto__`: graphql-jit builds results as object
+ * literals, where that key sets the prototype and drops the field from the JSON, while graphql-js's
+ * results have no prototype and keep it. Documents are shared per query text (one parse per text), so
+ * this holds one compiled function per distinct subscription text and operation.
  */
 export class PayloadExecutor {
   private readonly compiled = new WeakMap<DocumentNode, Map<string, CompiledQuery | null>>();
@@ -35,10 +37,23 @@ export class PayloadExecutor {
     const key = operationName ?? '';
     let query = byOperation.get(key);
     if (query === undefined) {
-      const result = compileQuery(this.schema, document, operationName ?? undefined);
-      query = isCompiledQuery(result) ? result : null;
+      const result = hasProtoResponseKey(document) ? null : compileQuery(this.schema, document, operationName ?? undefined);
+      query = result && isCompiledQuery(result) ? result : null;
       byOperation.set(key, query);
     }
     return query;
   }
+}
+
+/** Whether any field of the document (fragments included) answers under the key `__proto__`. */
+function hasProtoResponseKey(document: DocumentNode): boolean {
+  let found = false;
+  visit(document, {
+    [Kind.FIELD](field) {
+      if ((field.alias ?? field.name).value !== '__proto__') return undefined;
+      found = true;
+      return BREAK;
+    },
+  });
+  return found;
 }

@@ -4,6 +4,7 @@ import { toGraphQLError } from '../graphql/graphql-errors';
 import type { RateLimiter } from '../graphql/rate-limit';
 import type { ClientConnection } from './client-connection';
 import type { OperationRequest } from './operation-request';
+import type { OperationStart } from './operation-start';
 
 export interface SocketOperationsDependencies {
   schema: GraphQLSchema;
@@ -13,11 +14,15 @@ export interface SocketOperationsDependencies {
   onError(error: unknown): void;
 }
 
-/** Queries and mutations sent over the socket: one `next` with the result, then `complete`. */
+/**
+ * Queries and mutations sent over the socket: one `next` with the result, then `complete`; nothing once
+ * the client has completed it (a mutation still takes effect: only its frames are left out).
+ */
 export class SocketOperations {
   constructor(private readonly deps: SocketOperationsDependencies) {}
 
-  async run(connection: ClientConnection, id: string, request: OperationRequest): Promise<void> {
+  async run(connection: ClientConnection, start: OperationStart, request: OperationRequest): Promise<void> {
+    const { id } = start;
     if (!this.deps.rateLimiter.take(`user:${connection.viewerId}`)) {
       return connection.sendError(id, [{ message: 'too many operations; slow down', extensions: { code: 'RATE_LIMITED' } }]);
     }
@@ -28,6 +33,7 @@ export class SocketOperations {
       variableValues: request.variables,
       contextValue: this.deps.contextFor(connection.viewerId),
     });
+    if (start.cancelled) return;
     // As over HTTP (create-yoga.ts): known failures keep their code, request errors are the client's, the rest is masked.
     const errors = result.errors?.map((error) => {
       const known = toGraphQLError(error);

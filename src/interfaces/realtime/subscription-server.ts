@@ -11,6 +11,7 @@ import type { RateLimiter } from '../graphql/rate-limit';
 import { ClientConnection, GOING_AWAY_CLOSE_CODE, type ConnectionHandlers, type ConnectionLimits } from './client-connection';
 import { HistoryReplay } from './history-replay';
 import { OperationPreparer } from './operation-request';
+import type { OperationStart } from './operation-start';
 import { SocketOperations } from './socket-operations';
 import { SubscriptionStarter } from './subscription-starter';
 import { WriteCoalescer, type CorkableStream } from './write-coalescer';
@@ -94,7 +95,7 @@ export class SubscriptionServer {
         this.connectionsPerUser.set(userId, open + 1);
         return true;
       },
-      subscribe: (conn, message) => this.subscribe(conn, message).catch((error: unknown) => this.fail(conn, message.id, error)),
+      subscribe: (conn, message, start) => this.subscribe(conn, message, start).catch((error: unknown) => this.fail(conn, start, error)),
       unsubscribe: (subscription) => this.deps.router.remove(subscription),
       closed: (conn) => this.forget(conn),
       slowConsumer: () => this.deps.onSlowConsumer?.(),
@@ -142,16 +143,19 @@ export class SubscriptionServer {
     if (this.connections.delete(connection)) this.deps.onConnectionCountChanged?.(this.connections.size);
   }
 
-  private async subscribe(connection: ClientConnection, message: SubscribeMessage): Promise<void> {
+  private async subscribe(connection: ClientConnection, message: SubscribeMessage, start: OperationStart): Promise<void> {
     const request = this.preparer.prepare(message.payload);
     if ('errors' in request) return connection.sendError(message.id, request.errors);
-    if (request.operation.operation !== 'subscription') return this.operations.run(connection, message.id, request);
-    return this.starter.start(connection, message.id, request);
+    if (request.operation.operation !== 'subscription') return this.operations.run(connection, start, request);
+    return this.starter.start(connection, start, request);
   }
 
-  private fail(connection: ClientConnection, id: string, error: unknown): void {
+  private fail(connection: ClientConnection, start: OperationStart, error: unknown): void {
     const known = toGraphQLError(error);
     if (!known) this.deps.onError(error);
+    // The client no longer listens for it, and its id may belong to a newer start by now.
+    if (start.cancelled) return;
+    const { id } = start;
     const subscription = connection.subscriptions.get(id);
     if (subscription) {
       connection.subscriptions.delete(id);

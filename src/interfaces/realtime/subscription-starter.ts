@@ -2,8 +2,10 @@ import { getArgumentValues, type FieldNode, type GraphQLSchema } from 'graphql';
 import { decodeCursor, InvalidArgument, requireReader, type ChatReadModel } from '../../application';
 import type { ClientConnection } from './client-connection';
 import type { HistoryReplay } from './history-replay';
+import type { OperationStart } from './operation-start';
 import type { OperationRequest } from './operation-request';
-import { SUBSCRIPTION_FIELDS, type SubscriptionField } from './subscription-fields';
+import { payloadGroupKey } from './payload-group-key';
+import { SUBSCRIPTION_FIELDS } from './subscription-fields';
 import { Subscription } from './subscription';
 import { NO_LONGER_A_PARTICIPANT, type SubscriptionRouter } from './subscription-router';
 
@@ -21,7 +23,8 @@ export interface SubscriptionStarterDependencies {
 export class SubscriptionStarter {
   constructor(private readonly deps: SubscriptionStarterDependencies) {}
 
-  async start(connection: ClientConnection, id: string, request: OperationRequest): Promise<void> {
+  async start(connection: ClientConnection, start: OperationStart, request: OperationRequest): Promise<void> {
+    const { id } = start;
     const { operation } = request;
     const fieldNodes = operation.selectionSet.selections.filter((node): node is FieldNode => node.kind === 'Field');
     if (fieldNodes.length !== 1 || operation.selectionSet.selections.length !== 1) {
@@ -40,10 +43,12 @@ export class SubscriptionStarter {
     if (field.scope === 'chat') args.chatId = String(args.chatId).toLowerCase();
     if (typeof args.messageId === 'string') args.messageId = args.messageId.toLowerCase();
     if (field.scope === 'chat') await requireReader(this.deps.readModel, String(args.chatId), viewerId);
-    if (!connection.isOpen || connection.wasCancelled(id)) return;
+    // Completed meanwhile, its id may already be another subscription's: this one must not join. From
+    // here on it is in `connection.subscriptions`, where a complete ends it at once.
+    if (!connection.isOpen || start.cancelled) return;
 
     const target = field.scope === 'chat' ? String(args.chatId) : viewerId;
-    const group = this.deps.router.groupFor(payloadGroupKey(request, field, viewerId), () => ({
+    const group = this.deps.router.groupFor(payloadGroupKey(request, fieldNode, field, viewerId), () => ({
       document: request.document,
       operationName: request.operationName,
       variables: request.variables,
@@ -60,18 +65,5 @@ export class SubscriptionStarter {
     }
     if (after !== null) await this.deps.replay.replay(connection, subscription, target, after);
     if (subscription.active) await this.deps.router.goLive(subscription);
-    if (connection.wasCancelled(id)) {
-      connection.subscriptions.delete(id);
-      this.deps.router.remove(subscription);
-    }
   }
-}
-
-/**
- * Subscribers share a payload when the selection (normalized: no operation name, no layout), the
- * variables that shape it and (if it matters) the viewer match.
- */
-function payloadGroupKey(request: OperationRequest, field: SubscriptionField, viewerId: string): string {
-  const { after: _after, ...shaping } = request.variables;
-  return [request.normalized, JSON.stringify(shaping), field.viewerDependent ? viewerId : ''].join('\u0000');
 }

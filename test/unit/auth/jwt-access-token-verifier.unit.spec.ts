@@ -33,6 +33,27 @@ describe('JwtAccessTokenVerifier (DESIGN.md §5 "Identity and access")', () => {
     await expect(plain.verify(await token({ sub: 'a\u0000b' }))).rejects.toThrow(Unauthenticated);
   });
 
+  describe('counts the sub as every user id is counted (DESIGN.md §5): graphemes, and bytes of UTF-8', () => {
+    it('accepts 128 characters that are 200 UTF-16 units', async () => {
+      // 56 letters and 72 emoji: 128 characters, 56 + 144 UTF-16 units, 56 + 288 bytes.
+      const sub = 'a'.repeat(56) + '😀'.repeat(72);
+      expect(sub.length).toBe(200);
+      expect((await plain.verify(await token({ sub }))).userId).toBe(sub);
+    });
+
+    it.each([
+      ['129 characters', 'a'.repeat(129)],
+      ['one character of 601 bytes', 'a' + '\u0301'.repeat(300)],
+      ['128 characters of 513 bytes', '😀'.repeat(127) + 'e\u0301\u0301'],
+      ['an empty string', ''],
+      ['surrounding white space', ' alice'],
+    ])('refuses a sub of %s as Unauthenticated, saying why', async (_, sub) => {
+      const refused = plain.verify(await token({ sub }));
+      await expect(refused).rejects.toThrow(Unauthenticated);
+      await expect(refused).rejects.toThrow(/sub/);
+    });
+  });
+
   describe('with AUTH_JWT_ISSUER', () => {
     const verifier = new JwtAccessTokenVerifier({ jwtSecret: SECRET, issuer: 'https://issuer.example' });
 

@@ -37,6 +37,22 @@ function configError(env: Record<string, string>): ConfigError {
 }
 
 describe('configuration', () => {
+  describe('TRUST_PROXY', () => {
+    it('trusts no proxy when unset', () => {
+      expect(loadConfig({}).trustProxy).toEqual([]);
+    });
+
+    it('reads a comma-separated list of addresses, subnets and names', () => {
+      expect(loadConfig({ TRUST_PROXY: ' 10.0.0.0/8, loopback,fd00::1 ' }).trustProxy).toEqual(['10.0.0.0/8', 'loopback', 'fd00::1']);
+    });
+
+    it.each(['true', '10.0.0.0/33', 'proxy.example'])('refuses %s, naming TRUST_PROXY', (value) => {
+      const error = configError({ TRUST_PROXY: value });
+      expect(error.variable).toBe('TRUST_PROXY');
+      expect(error.message).toMatch(/^invalid configuration: TRUST_PROXY must be a comma-separated list/);
+    });
+  });
+
   describe('AUTH_JWT_SECRET with NODE_ENV=production', () => {
     it.each([
       ['31 ASCII bytes', 'x'.repeat(31)],

@@ -45,6 +45,15 @@ describe('payload execution', () => {
       'subscription { chatMessageNotification { chatId senderId message { id content createdAt } cursor } }',
       'chatMessageNotification',
     ), { chatMessageNotification: { chatId: 'c1', senderId: 'alice', message, cursor: '12.40' } }],
+    // graphql-jit builds results as object literals, where `__proto__` sets the prototype instead of a key
+    ['a field aliased __proto__', group(
+      'subscription { messageAdded(chatId: "c1") { __proto__: id seq } }',
+      'messageAdded',
+    ), { messageAdded: message }],
+    ['an object aliased __proto__, inside a fragment', group(
+      'subscription { chatMessageNotification { ...N } } fragment N on ChatMessageNotification { chatId __proto__: message { id } }',
+      'chatMessageNotification',
+    ), { chatMessageNotification: { chatId: 'c1', senderId: 'alice', message, cursor: '12.40' } }],
   ];
 
   for (const [name, g, root] of cases) {

@@ -275,6 +275,41 @@ describe('SubscriptionServer, over a socket whose client reads at a given pace',
     expect(first.framesOf('a')[0].payload).toEqual(second.framesOf('b')[0].payload);
   });
 
+  it('never shares a payload between subscribers whose frames differ through a variable named after', async () => {
+    // Given two clients whose `$after` decides whether the content is in the frame (not a cursor at all)
+    const query = 'subscription($c: ID!, $after: Boolean!) { messageAdded(chatId: $c) { seq content @include(if: $after) } }';
+    const [first, second] = [(await connect('bob')).readAt(1 << 20), (await connect('carol')).readAt(1 << 20)];
+    first.deliver({ id: 'a', type: 'subscribe', payload: { query, variables: { c: CHAT, after: true } } });
+    second.deliver({ id: 'a', type: 'subscribe', payload: { query, variables: { c: CHAT, after: false } } });
+    await until(() => router.size === 2 && membershipCalls === 4, 'both subscriptions');
+
+    // When a message is routed to both
+    await router.receive({ position: '1.1', previous: '1.0', messages: [added(1)] });
+    await until(() => first.framesOf('a').length === 1 && second.framesOf('a').length === 1, 'both frames');
+
+    // Then each gets its own selection
+    expect(first.framesOf('a')[0].payload.data.messageAdded).toEqual({ seq: 1, content: CONTENT });
+    expect(second.framesOf('a')[0].payload.data.messageAdded).toEqual({ seq: 1 });
+  });
+
+  it('executes a payload once for subscribers that differ only in the cursor they resumed from', async () => {
+    // Given two clients with the same selection, resuming from different cursors (nothing to replay)
+    const [first, second] = [(await connect('bob')).readAt(1 << 20), (await connect('carol')).readAt(1 << 20)];
+    first.deliver({ id: 'a', type: 'subscribe', payload: { query: QUERY, variables: { c: CHAT, a: '0.0' } } });
+    second.deliver({ id: 'b', type: 'subscribe', payload: { query: QUERY, variables: { c: CHAT, a: '0.1' } } });
+    await until(() => router.size === 2 && membershipCalls === 4, 'both subscriptions');
+    // Their replays and switches to live run on promise callbacks alone: one turn lets them finish.
+    await new Promise((resolve) => setImmediate(resolve));
+    executions = 0;
+
+    // When a message is routed to both
+    await router.receive({ position: '1.1', previous: '1.0', messages: [added(1)] });
+    await until(() => seqsOf(first, 'a').length === 1 && seqsOf(second, 'b').length === 1, 'both frames');
+
+    // Then its payload was executed once
+    expect(executions).toBe(1);
+  });
+
   it('over a real upgraded socket, holds the frames one turn routes to a client and writes them together after it', async () => {
     // Given a client of a server on a real HTTP server, and the server's end of its TCP connection
     const http = createServer();

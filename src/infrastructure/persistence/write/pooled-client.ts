@@ -1,5 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Client } from 'pg';
+import { connectDirect, type PostgresConnectionOptions } from '../postgres-connection';
 
 /**
  * node-postgres connections of the pool MikroORM already manages, for the write path: one pool for
@@ -17,6 +18,20 @@ export class PooledClients {
     } finally {
       await knex.client.releaseConnection(client);
     }
+  }
+}
+
+/**
+ * A connection made for one piece of work and closed after it, never one of the pool's: after a
+ * connection went silent, the pool's other idle ones may be on the same dead path (a dropped route, a
+ * NAT that forgot them) while a new one gets through.
+ */
+export async function withFreshClient<T>(url: string, options: PostgresConnectionOptions, work: (client: Client) => Promise<T>): Promise<T> {
+  const client = await connectDirect(url, options, 'parley-write');
+  try {
+    return await work(client);
+  } finally {
+    await client.end().catch(() => undefined);
   }
 }
 

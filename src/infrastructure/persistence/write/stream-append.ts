@@ -1,5 +1,7 @@
 import type { Client } from 'pg';
-import { encodeCursor } from '../../../application';
+import { encodeCursor, type ChatView } from '../../../application';
+import { CHAT_SELECT, toChatView, type ChatRow } from '../chat-view-rows';
+import type { AloneStep } from './append-plan';
 import { isMessageEvent, type ChatEvent, type ChatState } from '../../../domain';
 import { BatchedReadModels, eventParts, type SqlPart } from './inline-projections';
 import { outboxPayload, withRecipients, type OutboxPayload } from './outbox-payload';
@@ -14,22 +16,6 @@ export interface PendingEvent {
   event: ChatEvent;
   /** The chat as the event's channel messages show it. */
   chat: ChatState;
-}
-
-/**
- * Chats whose events all fold (posts, reads, edits of distinct messages) share one statement
- * (`batchedAppend`); the events of any other chat go one statement each (`appendAlone`), in stream
- * order, so that each sees what the one before it wrote.
- */
-export function splitForAppend(events: PendingEvent[]): { batched: PendingEvent[]; alone: PendingEvent[] } {
-  const byChat = new Map<string, PendingEvent[]>();
-  for (const pending of events) byChat.set(pending.chatId, [...(byChat.get(pending.chatId) ?? []), pending]);
-  const batched: PendingEvent[] = [];
-  const alone: PendingEvent[] = [];
-  for (const chatEvents of byChat.values()) {
-    (BatchedReadModels.folds(chatEvents.map((pending) => pending.event)) ? batched : alone).push(...chatEvents);
-  }
-  return { batched, alone };
 }
 
 /**
@@ -113,9 +99,30 @@ function cursorsOf(events: PendingEvent[], rows: AppendedRow[]): Map<string, str
 
 /** Events one statement each, in the order given; answers their cursors by event id. */
 export async function appendAlone(client: Client, events: PendingEvent[]): Promise<Map<string, string>> {
+  return (await appendSteps(client, events.map((event) => ({ event })))).cursors;
+}
+
+/**
+ * The steps of `planAppend` that go one statement each, in order: each event, and where a command
+ * answers with its chat, the chat as that command left it, read in this transaction (so no later
+ * change can slip into the answer: the append lock keeps every other writer out until commit).
+ */
+export async function appendSteps(client: Client, steps: AloneStep[]): Promise<{ cursors: Map<string, string>; views: Map<number, ChatView | null> }> {
   const cursors = new Map<string, string>();
-  for (const pending of events) cursors.set(pending.eventId, await appendOne(client, pending));
-  return cursors;
+  const views = new Map<number, ChatView | null>();
+  for (const step of steps) {
+    if ('event' in step) cursors.set(step.event.eventId, await appendOne(client, step.event));
+    else views.set(step.view.index, await chatAsSeenBy(client, step.view.chatId, step.view.viewerId));
+  }
+  return { cursors, views };
+}
+
+async function chatAsSeenBy(client: Client, chatId: string, viewerId: string): Promise<ChatView | null> {
+  const { rows } = await client.query<ChatRow>(
+    `${CHAT_SELECT} left join chat_participants me on me.chat_id = c.id and me.user_id = $1 where c.id = $2`,
+    [viewerId, chatId],
+  );
+  return rows[0] ? toChatView(rows[0]) : null;
 }
 
 /** One event in its own statement: the event, its outbox row and its read-model changes; answers its cursor. */
