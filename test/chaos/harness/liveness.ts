@@ -35,15 +35,17 @@ export class Liveness {
       const seen = new Map<string, number>();
       let ms: number | null = null;
       let body = '';
-      while (Date.now() - since <= watchMs) {
-        const answer = await this.cluster.readiness(instance);
-        seen.set(String(answer.status), (seen.get(String(answer.status)) ?? 0) + 1);
-        if (answer.status === 503) {
-          [ms, body] = [Date.now() - since, answer.body];
-          break;
-        }
+      // Probes overlap (one every poll, each with its own deadline), so that a hung one does not hide
+      // for its whole deadline the moment the answer turns 503.
+      const probes: Promise<void>[] = [];
+      while (ms === null && Date.now() - since <= watchMs) {
+        probes.push(this.cluster.readiness(instance).then((answer) => {
+          seen.set(String(answer.status), (seen.get(String(answer.status)) ?? 0) + 1);
+          if (answer.status === 503 && ms === null) [ms, body] = [Date.now() - since, answer.body];
+        }));
         await poll();
       }
+      await Promise.all(probes);
       const answers = [...seen.entries()].map(([status, n]) => `${status}×${n}`).join(', ');
       this.sink.measure({ what: `${instance.name} /readyz 503`, ms, bound: LIVENESS_BOUND_MS, detail: ms === null ? `answers ${answers}` : body });
       if (ms === null || ms > LIVENESS_BOUND_MS) {
