@@ -163,8 +163,9 @@ export class ChaosCluster {
     return instance;
   }
 
+  /** In name order, whatever order they started in: a seeded pick among them then picks the same one. */
   alive(role?: Role): Instance[] {
-    return [...this.instances.values()].filter((i) => i.alive && (!role || i.role === role));
+    return [...this.instances.values()].filter((i) => i.alive && (!role || i.role === role)).sort((a, b) => a.name.localeCompare(b.name));
   }
 
   /** Where each alive process's log is now: `ledSince` then tells who gained the lead after this moment. */
