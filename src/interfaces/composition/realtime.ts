@@ -40,7 +40,9 @@ export interface Realtime {
 export function startRealtime(deps: RealtimeDependencies): Realtime {
   const { config, logger } = deps;
   const log = componentErrorLog(logger);
-  const redis = config.redisUrl ? new RedisTransport({ url: config.redisUrl, prefix: config.redisChannelPrefix, onError: log('redis') }) : null;
+  const redis = config.redisUrl
+    ? new RedisTransport({ url: config.redisUrl, prefix: config.redisChannelPrefix, commandTimeoutMs: config.redisCommandTimeoutMs, onError: log('redis') })
+    : null;
   const transport: EventTransport = redis ?? new InProcessTransport(log('receiver'));
   const signal = config.databaseUrl ? new PostgresCommitSignal(config.databaseUrl, log('commit-signal')) : null;
 
