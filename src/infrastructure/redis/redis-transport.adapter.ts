@@ -167,9 +167,10 @@ export class RedisTransport extends EventTransport {
     return this.subscriber !== null && Date.now() - this.lastProbeSeen < this.probeIntervalMs * 3;
   }
 
-  /** Whether the publisher connection answers PING within the command deadline. */
+  /** Whether the publisher connection answers PING within the command deadline (after waiting for one being made). */
   async publisherHealthy(): Promise<boolean> {
     try {
+      await this.publisherReady();
       return (await this.onPublisher(() => this.publisher.ping())) === 'PONG';
     } catch {
       return false;

@@ -46,7 +46,9 @@ export function startRealtime(deps: RealtimeDependencies): Realtime {
   const transport: EventTransport = redis ?? new InProcessTransport(log('receiver'));
   const signal = config.databaseUrl ? new PostgresCommitSignal(config.databaseUrl, log('commit-signal')) : null;
 
-  const relayRole = hasRole(config, 'relay') ? startRelayRole({ ...deps, transport, signal, log }) : null;
+  const relayRole = hasRole(config, 'relay')
+    ? startRelayRole({ ...deps, transport, signal, transportAnswers: redis ? () => redis.publisherHealthy() : null, log })
+    : null;
   const receiverRole = hasRole(config, 'receiver')
     ? startReceiverRole({ ...deps, transport, subscriberHealthy: redis ? () => redis.subscriberHealthy() : null, log })
     : null;
