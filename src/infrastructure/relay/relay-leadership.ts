@@ -114,6 +114,8 @@ export class RelayLeadership implements RelayLead {
   private queue: Promise<unknown> = Promise.resolve();
   private sighting: Sighting | null = null;
   private standingAside = false;
+  /** After stepping down, no try for the lead before this (monotonic): the other relays try first. */
+  private holdOffUntil = 0;
   private readonly retryIntervalMs: number;
   private readonly leaseMs: number;
   private readonly holder: string;
@@ -187,6 +189,9 @@ export class RelayLeadership implements RelayLead {
     return this.serially(async () => {
       if (!this.leader) return;
       this.options.onSteppedDown?.(reason);
+      // Our ping may pass where our publishes failed (a link that carries small commands only): every
+      // other standby gets a try at the free lock before we may take it back.
+      this.holdOffUntil = performance.now() + 2 * this.retryIntervalMs;
       this.dropSession();
     });
   }
@@ -194,7 +199,7 @@ export class RelayLeadership implements RelayLead {
   /** A standby whose transport answers tries for the lead, replacing a frozen leader; the leader heartbeats. */
   private async attempt(): Promise<void> {
     if (this.stopped) return;
-    if (!this.options.frozen?.() && (this.leader || (await this.transportAnswers()))) {
+    if (!this.options.frozen?.() && (this.leader || (await this.mayTryForLead()))) {
       await this.serially(async () => {
         try {
           const client = this.client ?? (await this.connect());
@@ -207,6 +212,10 @@ export class RelayLeadership implements RelayLead {
       });
     }
     this.schedule();
+  }
+
+  private async mayTryForLead(): Promise<boolean> {
+    return performance.now() >= this.holdOffUntil && (await this.transportAnswers());
   }
 
   private async transportAnswers(): Promise<boolean> {
