@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { RunningServer } from '../../src/interfaces/composition/server';
 import { eventually } from '../support/eventually';
+import { reportTiming } from '../support/report-timing';
 import { TcpProxy } from '../support/tcp-proxy';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { startTestServer } from '../support/test-server';
@@ -90,6 +91,7 @@ describe('readiness during a partition', () => {
     expect({ status: answer.status, failing: Object.keys(answer.body.failing ?? {}).sort() }).toEqual({ status: 503, failing: [...failing].sort() });
     for (const name of failing) expect(answer.body.checks[name]).toBe(false);
     expect(answer.ms).toBeLessThan(ANSWER_BOUND_MS);
+    reportTiming(`readiness-partition: 503 naming ${failing.join(', ')} ${Math.round(answer.ms)} ms after the cut`);
     return answer;
   }
 

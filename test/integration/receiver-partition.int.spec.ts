@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { Client } from 'graphql-ws';
 import type { RunningServer } from '../../src/interfaces/composition/server';
 import { eventually } from '../support/eventually';
+import { reportTiming } from '../support/report-timing';
 import { ok } from '../support/graphql-http';
 import { TcpProxy } from '../support/tcp-proxy';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
@@ -84,8 +85,8 @@ describe('a receiver cut off from Redis', () => {
     await post();
     await watcher.count(posted, LIVENESS_BOUND_MS);
     expect(watcher.items.map((item) => item.seq)).toEqual([1, 2, 3, 4]);
-    process.stdout.write(
-      `receiver-partition: 503 after ${Math.round(notReadyAfterMs)} ms; after healing, delivered in ${Math.round(deliveredAfterMs)} ms, ready in ${Math.round(readyAfterMs)} ms\n`,
+    reportTiming(
+      `receiver-partition: 503 after ${Math.round(notReadyAfterMs)} ms; after healing, delivered in ${Math.round(deliveredAfterMs)} ms, ready in ${Math.round(readyAfterMs)} ms`,
     );
   }, 60_000);
 });

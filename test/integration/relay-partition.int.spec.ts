@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { Client } from 'graphql-ws';
 import type { RunningServer } from '../../src/interfaces/composition/server';
 import { eventually } from '../support/eventually';
+import { reportTiming } from '../support/report-timing';
 import { ok } from '../support/graphql-http';
 import { TcpProxy } from '../support/tcp-proxy';
 import { createTestDatabase, withClient, type TestDatabase } from '../support/test-database';
@@ -126,7 +127,7 @@ describe('relay leadership follows Redis reachability', () => {
     expect({ a: leads(a), b: leads(b) }).toEqual({ a: false, b: true });
     expect(await counter(a, 'relayedRecords')).toBe(relayedByA);
     expect(seqs()).toEqual(upTo(posted));
-    process.stdout.write(`relay-partition: the other relay led ${Math.round(ledAfterMs)} ms after the leader's Redis was blackholed\n`);
+    reportTiming(`relay-partition: the other relay led ${Math.round(ledAfterMs)} ms after the leader's Redis was blackholed`);
   }, 60_000);
 
   it('does not give the lead to a standby that cannot reach Redis, and gives it once it can', async () => {
@@ -160,6 +161,6 @@ describe('relay leadership follows Redis reachability', () => {
     await post();
     await watcher.count(posted, 20_000);
     expect(seqs()).toEqual(upTo(posted));
-    process.stdout.write(`relay-partition: the standby led ${Math.round(ledAfterMs)} ms after its Redis healed\n`);
+    reportTiming(`relay-partition: the standby led ${Math.round(ledAfterMs)} ms after its Redis healed`);
   }, 60_000);
 });
