@@ -60,6 +60,12 @@ describe('PostgreSQL down', () => {
       await eventually(async () => expect((await graphql(server.url, alice, POST, { chatId })).errors).toBeUndefined());
     });
 
+    it('opens every pooled connection with TCP keepalive and a bounded connect', () => {
+      const settings = (server.database.orm.em.getConnection().getKnex().client as { connectionSettings: Record<string, unknown> }).connectionSettings;
+
+      expect(settings).toMatchObject({ keepAlive: true, connectionTimeoutMillis: 1000 });
+    });
+
     it('refuses a subscription it cannot check with UNAVAILABLE', async () => {
       const client = connectClient(server.url, alice);
       clients.push(client);

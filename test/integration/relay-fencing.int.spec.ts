@@ -80,6 +80,7 @@ describe('relay fencing: a frozen leader is replaced and cannot publish after', 
         return null;
       },
       whenGained: () => undefined,
+      stepDown: async () => undefined,
     };
     const carrier = transport();
     return { relay: new OutboxRelay(db.orm, carrier, { lead, onError: () => undefined, ...options }), transport: carrier, refusals };

@@ -51,6 +51,7 @@ const schema = z.object({
   DATA_DIR: z.string().min(1).default('./data'),
   REDIS_URL: url(['redis:', 'rediss:']).optional(),
   REDIS_CHANNEL_PREFIX: z.string().default(''),
+  REDIS_COMMAND_TIMEOUT_MS: positiveInt(600_000).default(1000),
   AUTH_JWT_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   AUTH_JWKS_URL: url(['https:', 'http:']).optional(),
   AUTH_JWT_ISSUER: z.string().optional(),
@@ -87,6 +88,8 @@ export interface Config {
   dataDir: string;
   redisUrl?: string;
   redisChannelPrefix: string;
+  /** How long any Redis command may take; past it the command fails and its connection is replaced. */
+  redisCommandTimeoutMs: number;
   auth: { jwtSecret?: string; jwksUrl?: string; issuer?: string; audience?: string; usingDevelopmentSecret: boolean };
   migrateOnStart: boolean;
   logLevel: string;
@@ -154,6 +157,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: e.DATA_DIR,
     redisUrl: e.REDIS_URL,
     redisChannelPrefix: e.REDIS_CHANNEL_PREFIX,
+    redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
     auth: {
       jwtSecret: e.AUTH_JWT_SECRET ?? (usingDevelopmentSecret ? DEVELOPMENT_JWT_SECRET : undefined),
       jwksUrl: e.AUTH_JWKS_URL,

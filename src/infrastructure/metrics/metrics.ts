@@ -7,6 +7,11 @@ export class ParleyMetrics {
   readonly registry = new Registry();
   readonly relayedRecords = new Counter({ name: 'parley_relay_records_total', help: 'Outbox rows published by the relay', registers: [this.registry] });
   readonly relayLeader = new Gauge({ name: 'parley_relay_leader', help: '1 while this instance is the relay leader, else 0', registers: [this.registry] });
+  readonly relayStepDowns = new Counter({
+    name: 'parley_relay_step_downs_total',
+    help: 'Times this instance gave the relay lead up because it could not publish',
+    registers: [this.registry],
+  });
   readonly outboxLag = new Gauge({ name: 'parley_outbox_lag_seconds', help: 'Age of the newest outbox row when the relay published it', registers: [this.registry] });
   readonly deliveryLatency = new Histogram({
     name: 'parley_delivery_latency_seconds',

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import Redis from 'ioredis';
+import Redis, { type RedisOptions } from 'ioredis';
 import { CHANNELS, EventTransport, isCursor, type ChannelMessage, type ChannelName, type PublishOutcome, type RelayedRecord } from '../../application';
 import { WireWriter } from './wire-writer';
 import { splicedWireMessages } from './wire-splice';
@@ -9,8 +9,20 @@ export interface RedisTransportOptions {
   prefix: string;
   /** How often the subscriber connection is proven alive by a message through Redis. */
   probeIntervalMs?: number;
+  /** How long any one Redis command may take before it fails and its connection is replaced (1000 ms). */
+  commandTimeoutMs?: number;
   onError(error: unknown): void;
 }
+
+const DEFAULT_COMMAND_TIMEOUT_MS = 1000;
+/** Idle time before TCP keepalive probes start: a peer gone without a FIN is found on an idle connection too. */
+const KEEPALIVE_DELAY_MS = 1000;
+/** A TCP connect that takes longer is abandoned and retried with backoff. */
+const CONNECT_TIMEOUT_MS = 2000;
+/** How long a publish waits for a connection that is being made. */
+const READY_WAIT_MS = 1000;
+/** A closing connection whose peer does not answer our FIN (a blackhole) is destroyed after this. */
+const DISCONNECT_TIMEOUT_MS = 200;
 
 /** The wire format of DESIGN.md §3: `{ "<channel>": payload, "meta": {…} }`, plus the relay's ordering fields. */
 interface WireMessage {
@@ -60,6 +72,9 @@ export class RedisTransport extends EventTransport {
   private lastProbeSeen = 0;
   private readySince = 0;
   private readonly probeIntervalMs: number;
+  private readonly commandTimeoutMs: number;
+  /** Counts the publisher's connections, so that only a timeout on the current one replaces it. */
+  private publisherConnection = 0;
   /** Made once: every message received is checked against it. */
   private readonly probePrefix: string;
 
@@ -67,16 +82,38 @@ export class RedisTransport extends EventTransport {
     super();
     this.probeIntervalMs = options.probeIntervalMs ?? 2000;
     this.probePrefix = this.channelName(PROBE_CHANNEL);
+    this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     // Publishing fails at once while Redis is away: the relay backs off and resumes from its checkpoint.
     this.publisher = new Redis(options.url, {
+      ...connectionOptions(this.commandTimeoutMs),
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
-      retryStrategy: backoff,
       lazyConnect: false,
     }) as FencedPublisher;
     // EVALSHA, falling back to EVAL when Redis does not know the script (first use, after a restart).
     this.publisher.defineCommand('parleyFencedPublish', { numberOfKeys: 1, lua: FENCED_PUBLISH });
     this.publisher.on('error', (error) => options.onError(error));
+    this.publisher.on('ready', () => this.publisherConnection++);
+  }
+
+  /**
+   * Runs a command on the publisher. A command past its deadline on a connection that claims to be
+   * ready means the link carries nothing (a blackholed socket stays "ready" until TCP gives up, which
+   * takes minutes): that connection is dropped and a new one made, rather than every later command
+   * waiting out its deadline behind it.
+   */
+  private async onPublisher<T>(command: () => Promise<T>): Promise<T> {
+    const connection = this.publisherConnection;
+    try {
+      return await command();
+    } catch (error) {
+      if (isTimeout(error) && connection === this.publisherConnection && this.publisher.status === 'ready') {
+        this.options.onError(new Error(`Redis publisher: no answer within ${this.commandTimeoutMs} ms; replacing the connection`));
+        this.publisherConnection++;
+        this.publisher.disconnect(true);
+      }
+      throw error;
+    }
   }
 
   private channelName(channel: string): string {
@@ -93,7 +130,7 @@ export class RedisTransport extends EventTransport {
       if (spliced) for (const message of spliced) args.push(this.channelName(message.channel), message.text);
       else record.messages.forEach((message, index) => args.push(this.channelName(message.channel), wire.message(record, message, index)));
     }
-    const answer = await this.publisher.parleyFencedPublish(args);
+    const answer = await this.onPublisher(() => this.publisher.parleyFencedPublish(args));
     return answer === -1 ? { published: true } : { published: false, fencedBy: Number(answer) };
   }
 
@@ -101,10 +138,15 @@ export class RedisTransport extends EventTransport {
   private async publisherReady(): Promise<void> {
     if (this.publisher.status === 'ready') return;
     if (this.publisher.status === 'connecting' || this.publisher.status === 'connect') {
-      await Promise.race([
-        new Promise((resolve) => this.publisher.once('ready', resolve)),
-        new Promise((resolve) => setTimeout(resolve, 1000).unref()),
-      ]);
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.publisher.off('ready', done);
+          resolve();
+        };
+        const timer = setTimeout(done, READY_WAIT_MS);
+        this.publisher.once('ready', done);
+      });
     }
     const status: string = this.publisher.status;
     if (status !== 'ready') throw new Error(`Redis publisher is ${status}`);
@@ -125,9 +167,11 @@ export class RedisTransport extends EventTransport {
     return this.subscriber !== null && Date.now() - this.lastProbeSeen < this.probeIntervalMs * 3;
   }
 
+  /** Whether the publisher connection answers PING within the command deadline (after waiting for one being made). */
   async publisherHealthy(): Promise<boolean> {
     try {
-      return (await this.publisher.ping()) === 'PONG';
+      await this.publisherReady();
+      return (await this.onPublisher(() => this.publisher.ping())) === 'PONG';
     } catch {
       return false;
     }
@@ -142,7 +186,7 @@ export class RedisTransport extends EventTransport {
 
   private openSubscriber(): void {
     // Subscribed anew on every connection, rather than replaying whatever the old one had.
-    const subscriber = new Redis(this.options.url, { retryStrategy: backoff, autoResubscribe: false, maxRetriesPerRequest: null });
+    const subscriber = new Redis(this.options.url, { ...connectionOptions(this.commandTimeoutMs), autoResubscribe: false, maxRetriesPerRequest: null });
     this.subscriber = subscriber;
     subscriber.on('error', (error) => this.options.onError(error));
     subscriber.on('ready', () => {
@@ -152,7 +196,11 @@ export class RedisTransport extends EventTransport {
         .subscribe(...CHANNELS.map((channel) => this.channelName(channel)), this.channelName(`${PROBE_CHANNEL}:${this.instance}`))
         // Every (re)subscription may have lost messages: subscribers read them from the store.
         .then(() => this.missedListeners.forEach((missed) => missed()))
-        .catch((error: unknown) => this.options.onError(error));
+        .catch((error: unknown) => {
+          // Not subscribed, this connection would only wait for the probe to find it deaf.
+          this.options.onError(error);
+          if (this.subscriber === subscriber && subscriber.status === 'ready') subscriber.disconnect(true);
+        });
     });
     subscriber.on('message', (channel: string, text: string) => {
       // Anyone may publish on these channels; nothing they send may take the receiver down.
@@ -176,7 +224,7 @@ export class RedisTransport extends EventTransport {
       this.subscriber.disconnect(true);
       return;
     }
-    this.publisher.publish(this.channelName(`${PROBE_CHANNEL}:${this.instance}`), String(Date.now())).catch(() => undefined);
+    this.onPublisher(() => this.publisher.publish(this.channelName(`${PROBE_CHANNEL}:${this.instance}`), String(Date.now()))).catch(() => undefined);
   }
 
   private onMessage(channel: string, text: string): void {
@@ -261,6 +309,26 @@ function spliceOrNull(stored: NonNullable<RelayedRecord['stored']>, record: Rela
   } catch {
     return null;
   }
+}
+
+/**
+ * What every connection gets, so that nothing waits without a deadline (DESIGN.md §5). A command that
+ * timed out is never sent again by ioredis on a new connection: its caller was told it failed (the relay
+ * publishes again from its checkpoint; the subscriber subscribes afresh on every connection).
+ */
+function connectionOptions(commandTimeoutMs: number): RedisOptions {
+  return {
+    retryStrategy: backoff,
+    commandTimeout: commandTimeoutMs,
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    keepAlive: KEEPALIVE_DELAY_MS,
+    disconnectTimeout: DISCONNECT_TIMEOUT_MS,
+    autoResendUnfulfilledCommands: false,
+  };
+}
+
+function isTimeout(error: unknown): boolean {
+  return error instanceof Error && error.message === 'Command timed out';
 }
 
 function backoff(attempt: number): number {

@@ -1,11 +1,20 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { decodeCursor, encodeCursor, type EventTransport, type RelayedRecord } from '../../application';
+import { performance } from 'node:perf_hooks';
+import { decodeCursor, encodeCursor, type EventTransport, type PublishOutcome, type RelayedRecord } from '../../application';
 import { OutboxReader, type RelayedPage } from './outbox-reader';
+import { PublishStall } from './publish-stall';
 import type { RelayLead } from './relay-lead';
 import { BackgroundLoop } from '../system/background-loop';
 import { CAUGHT_UP_TIMEOUT_MS, Progress } from '../system/progress';
 
 const CHECKPOINT_EVERY_MS = 1000;
+/**
+ * How long a leader may fail to publish before it gives the lead up. Three seconds is at least two
+ * attempts past the 1 s Redis command deadline, so one slow command or one reconnect does not move the
+ * lead; and it is shorter than the 5 s lease after which a frozen leader is replaced, so a leader cut off
+ * from Redis makes way about as fast as a frozen one is pushed out.
+ */
+const STEP_DOWN_AFTER_MS = 3000;
 /**
  * Bigger pages than other readers take: fewer round trips per event when draining a backlog. A page
  * of 4 MiB stored is about 12 MiB on the wire (a post is published on three channels), well within
@@ -19,6 +28,8 @@ export interface OutboxRelayOptions {
   pollIntervalMs?: number;
   /** How often progress is saved while busy (1000 ms). */
   checkpointEveryMs?: number;
+  /** How long publishes may fail before a leader steps down (3000 ms). */
+  stepDownAfterMs?: number;
   onError: (error: unknown) => void;
   onPublished?: (records: RelayedRecord[]) => void;
   /**
@@ -48,6 +59,7 @@ export class OutboxRelay {
   private readonly progress: Progress;
   /** The next page, read while the one before it is being published: the two round trips overlap. */
   private prefetched: { after: string; page: Promise<RelayedPage> } | null = null;
+  private readonly stall = new PublishStall();
 
   constructor(private readonly orm: MikroORM, private readonly transport: EventTransport, private readonly options: OutboxRelayOptions) {
     this.name = options.name ?? 'default';
@@ -63,6 +75,7 @@ export class OutboxRelay {
     // leader before us published, or behind it.
     options.lead?.whenGained(() => {
       this.forgetCheckpoint();
+      this.stall.clear();
       this.wake();
     });
   }
@@ -146,7 +159,12 @@ export class OutboxRelay {
    */
   private async claimLead(): Promise<boolean> {
     const epoch = this.options.lead!.epoch();
-    return epoch !== null && (epoch === this.claimedEpoch || (await this.publishFenced([])));
+    if (epoch === null) {
+      // Not leading (or the lease is not confirmed): no attempt of ours is failing meanwhile.
+      this.stall.clear();
+      return false;
+    }
+    return epoch === this.claimedEpoch || (await this.publishFenced([]));
   }
 
   /** The epoch is read again just before sending: reading the batch may have taken long. */
@@ -154,7 +172,17 @@ export class OutboxRelay {
     const lead = this.options.lead;
     const epoch = lead ? lead.epoch() : undefined;
     if (epoch === null) return false;
-    const outcome = await this.transport.publish(records, epoch);
+    const startedAt = performance.now();
+    let outcome: PublishOutcome;
+    try {
+      outcome = await this.transport.publish(records, epoch);
+    } catch (error) {
+      const failingMs = this.stall.failed(startedAt);
+      if (lead && failingMs >= (this.options.stepDownAfterMs ?? STEP_DOWN_AFTER_MS)) await this.stepDown(lead, failingMs, error);
+      throw error;
+    }
+    // Even a refusal is an answer: the transport works.
+    this.stall.clear();
     if (outcome.published) {
       this.claimedEpoch = epoch ?? null;
       return true;
@@ -163,6 +191,18 @@ export class OutboxRelay {
     this.forgetCheckpoint();
     if ((await lead!.refused(outcome.fencedBy)) !== null) this.loop.wake();
     return false;
+  }
+
+  /**
+   * Leadership follows progress: a leader that cannot publish (its link to Redis is down or carries
+   * nothing) holds every receiver back while a relay that can reach Redis waits. It saves what it did
+   * publish, fenced as always, so that the next leader repeats less, and frees the lock.
+   */
+  private async stepDown(lead: RelayLead, failingMs: number, error: unknown): Promise<void> {
+    this.stall.clear();
+    await this.saveCheckpoint().catch((saveError: unknown) => this.options.onError(saveError));
+    this.forgetCheckpoint();
+    await lead.stepDown(`no publish went through for ${Math.round(failingMs)} ms (last: ${(error as Error)?.message ?? String(error)})`);
   }
 
   /**

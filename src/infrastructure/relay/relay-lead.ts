@@ -14,4 +14,9 @@ export interface RelayLead {
   refused(fencedBy?: number): Promise<number | null>;
   /** Calls `listener` each time this instance takes the lead under a new epoch. */
   whenGained(listener: () => void): void;
+  /**
+   * This relay cannot publish, so it gives the lead up for one that can: resolves once it no longer
+   * leads. `reason` is for the log.
+   */
+  stepDown(reason: string): Promise<void>;
 }

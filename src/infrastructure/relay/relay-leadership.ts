@@ -24,6 +24,16 @@ export interface RelayLeadershipOptions {
   onLost?(): void;
   /** We ended the session of a leader whose heartbeat had stopped, so that a standby can lead. */
   onEndedFrozenLeader?(leader: { holder: string; epoch: number }): void;
+  /**
+   * Whether this relay's transport answers now (a ping within its deadline). A standby tries for the lead,
+   * or replaces a frozen leader, only while it does: the lead goes to a relay that can publish. Absent,
+   * the transport is taken to answer.
+   */
+  transportAnswers?(): Promise<boolean>;
+  /** We gave the lead up because we could not publish (see `stepDown`). */
+  onSteppedDown?(reason: string): void;
+  /** The transport stopped (true) or started again (false) answering: meanwhile we do not try for the lead. */
+  onStandingAside?(aside: boolean): void;
   onError(error: unknown): void;
   /** Tests only: while true this instance's timer does nothing, as if its process were stopped. */
   frozen?(): boolean;
@@ -103,6 +113,9 @@ export class RelayLeadership implements RelayLead {
   /** Heartbeats, tries and refusals run one at a time on the session, each seeing the last one's epoch. */
   private queue: Promise<unknown> = Promise.resolve();
   private sighting: Sighting | null = null;
+  private standingAside = false;
+  /** After stepping down, no try for the lead before this (monotonic): the other relays try first. */
+  private holdOffUntil = 0;
   private readonly retryIntervalMs: number;
   private readonly leaseMs: number;
   private readonly holder: string;
@@ -167,10 +180,26 @@ export class RelayLeadership implements RelayLead {
     });
   }
 
-  /** A standby tries for the lead, replacing a frozen leader; the leader heartbeats. */
+  /**
+   * Gives the lead up: ending the session frees the lock at once, and the row keeps our epoch, so the
+   * next leader raises it and fences whatever we still have on its way, as after any change of leader.
+   * We try for the lead again only once our transport answers (see `attempt`).
+   */
+  stepDown(reason: string): Promise<void> {
+    return this.serially(async () => {
+      if (!this.leader) return;
+      this.options.onSteppedDown?.(reason);
+      // Our ping may pass where our publishes failed (a link that carries small commands only): every
+      // other standby gets a try at the free lock before we may take it back.
+      this.holdOffUntil = performance.now() + 2 * this.retryIntervalMs;
+      this.dropSession();
+    });
+  }
+
+  /** A standby whose transport answers tries for the lead, replacing a frozen leader; the leader heartbeats. */
   private async attempt(): Promise<void> {
     if (this.stopped) return;
-    if (!this.options.frozen?.()) {
+    if (!this.options.frozen?.() && (this.leader || (await this.mayTryForLead()))) {
       await this.serially(async () => {
         try {
           const client = this.client ?? (await this.connect());
@@ -183,6 +212,20 @@ export class RelayLeadership implements RelayLead {
       });
     }
     this.schedule();
+  }
+
+  private async mayTryForLead(): Promise<boolean> {
+    return performance.now() >= this.holdOffUntil && (await this.transportAnswers());
+  }
+
+  private async transportAnswers(): Promise<boolean> {
+    if (!this.options.transportAnswers) return true;
+    const answers = await this.options.transportAnswers().catch(() => false);
+    if (answers === this.standingAside) {
+      this.standingAside = !answers;
+      this.options.onStandingAside?.(this.standingAside);
+    }
+    return answers;
   }
 
   private async tryToLead(client: Client): Promise<boolean> {

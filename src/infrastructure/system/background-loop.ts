@@ -13,6 +13,8 @@ export class BackgroundLoop {
   private woken = false;
   private running = false;
   private wakeWaiter: (() => void) | null = null;
+  /** While set, a wake-up is remembered but does not cut the sleep short. */
+  private backingOff = false;
   private loop: Promise<void> | null = null;
   private failures = 0;
 
@@ -28,7 +30,7 @@ export class BackgroundLoop {
 
   wake(): void {
     this.woken = true;
-    this.wakeWaiter?.();
+    if (!this.backingOff) this.wakeWaiter?.();
   }
 
   /** Lets the step in progress finish, then stops. */
@@ -40,11 +42,12 @@ export class BackgroundLoop {
 
   private async run(): Promise<void> {
     while (this.running) {
-      // After a failure the backoff is slept even when woken: wake-ups keep coming while, say, Redis is down.
+      // After a failure the backoff is slept even when woken: wake-ups keep coming while, say, Redis is
+      // down, and each would start another attempt that fails the same way.
       if (this.failures > 0) {
-        const woken = this.woken;
+        this.backingOff = true;
         await this.sleep(this.backoffMs());
-        this.woken = this.woken || woken;
+        this.backingOff = false;
       } else if (!this.woken) {
         await this.sleep(this.options.pollIntervalMs);
       }

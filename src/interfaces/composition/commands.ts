@@ -53,7 +53,12 @@ export async function replayOutboxRange(config: Config, logger: Logger, from: st
   if (!fromBound) throw new UsageError(`--from must be a cursor ("<txid>.<position>") or an ISO-8601 time (got "${from}")`);
   if (toBound === null) throw new UsageError(`--to must be a cursor ("<txid>.<position>") or an ISO-8601 time (got "${to}")`);
   if (!config.redisUrl) throw new UsageError('outbox replay publishes to Redis: set REDIS_URL');
-  const transport = new RedisTransport({ url: config.redisUrl, prefix: config.redisChannelPrefix, onError: (error) => logger.warn({ err: error }, 'redis') });
+  const transport = new RedisTransport({
+    url: config.redisUrl,
+    prefix: config.redisChannelPrefix,
+    commandTimeoutMs: config.redisCommandTimeoutMs,
+    onError: (error) => logger.warn({ err: error }, 'redis'),
+  });
   try {
     return await withDatabase(config, logger, (database) => replayOutbox(database.orm, transport, { from: fromBound, to: toBound }));
   } finally {

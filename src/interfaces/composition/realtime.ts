@@ -40,11 +40,15 @@ export interface Realtime {
 export function startRealtime(deps: RealtimeDependencies): Realtime {
   const { config, logger } = deps;
   const log = componentErrorLog(logger);
-  const redis = config.redisUrl ? new RedisTransport({ url: config.redisUrl, prefix: config.redisChannelPrefix, onError: log('redis') }) : null;
+  const redis = config.redisUrl
+    ? new RedisTransport({ url: config.redisUrl, prefix: config.redisChannelPrefix, commandTimeoutMs: config.redisCommandTimeoutMs, onError: log('redis') })
+    : null;
   const transport: EventTransport = redis ?? new InProcessTransport(log('receiver'));
   const signal = config.databaseUrl ? new PostgresCommitSignal(config.databaseUrl, log('commit-signal'), deps.database.connection) : null;
 
-  const relayRole = hasRole(config, 'relay') ? startRelayRole({ ...deps, transport, signal, log }) : null;
+  const relayRole = hasRole(config, 'relay')
+    ? startRelayRole({ ...deps, transport, signal, transportAnswers: redis ? () => redis.publisherHealthy() : null, log })
+    : null;
   const receiverRole = hasRole(config, 'receiver')
     ? startReceiverRole({ ...deps, transport, subscriberHealthy: redis ? () => redis.subscriberHealthy() : null, log })
     : null;

@@ -15,6 +15,8 @@ export interface RelayRoleDependencies {
   transport: EventTransport;
   /** Commits of other processes (LISTEN); null with the embedded database. */
   signal: PostgresCommitSignal | null;
+  /** Whether the transport answers now; null for the in-process bus, which always does. */
+  transportAnswers: (() => Promise<boolean>) | null;
   logger: Logger;
   metrics: ParleyMetrics;
   log: ComponentErrorLog;
@@ -48,6 +50,15 @@ export function startRelayRole(deps: RelayRoleDependencies): RelayRole {
           logger.warn('this instance lost the relay lead');
         },
         onEndedFrozenLeader: (leader) => logger.warn(leader, 'ended the session of a relay leader whose heartbeat had stopped, to replace it'),
+        transportAnswers: deps.transportAnswers ?? undefined,
+        onSteppedDown: (reason) => {
+          metrics.relayStepDowns.inc();
+          logger.warn({ reason }, `this instance stepped down as relay leader: it cannot publish to Redis (${reason}); a relay that can takes the lead`);
+        },
+        onStandingAside: (aside) => {
+          if (aside) logger.warn('Redis does not answer this relay: it does not try for the relay lead until it does');
+          else logger.info('Redis answers this relay again: it may take the relay lead');
+        },
         onError: log('relay-leadership'),
       })
     : null;
