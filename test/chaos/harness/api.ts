@@ -12,8 +12,8 @@ export interface GraphQLAnswer<T = any> {
  * that got no answer); the retry with the same input settles it, and the oracle checks that it did.
  */
 export type Outcome<T = any> =
-  | { ok: true; data: T; attempts: number; transient: string[]; unknown: boolean }
-  | { ok: false; code: string; attempts: number; transient: string[]; unknown: boolean };
+  | { ok: true; data: T; attempts: number; transient: string[]; unknown: boolean; longestAttemptMs: number }
+  | { ok: false; code: string; attempts: number; transient: string[]; unknown: boolean; longestAttemptMs: number };
 
 /** Failures that say nothing about the operation itself: the client tries again, on the other sender. */
 const TRANSIENT_CODES = new Set(['INTERNAL_SERVER_ERROR', 'RATE_LIMITED', 'UNAVAILABLE']);
@@ -63,16 +63,18 @@ export class Api {
      */
     let failedInside = 0;
     let url: string | undefined;
+    let longestAttemptMs = 0;
     for (let attempt = 1; ; attempt++) {
       let reason: string;
+      const sent = Date.now();
       try {
         url = this.senderUrl(url, attempt === 1 ? options.prefer : undefined);
-        const answer = await post<T>(url, token, query, variables);
+        const answer = await post<T>(url, token, query, variables).finally(() => (longestAttemptMs = Math.max(longestAttemptMs, Date.now() - sent)));
         const error = answer.errors?.[0];
         const code = error?.extensions?.code ?? (answer.errors?.length ? 'NO_CODE' : undefined);
-        if (!code && answer.data) return { ok: true, data: answer.data, attempts: attempt, transient, unknown };
+        if (!code && answer.data) return { ok: true, data: answer.data, attempts: attempt, transient, unknown, longestAttemptMs };
         if (code && !TRANSIENT_CODES.has(code) && answer.status < 500) {
-          return { ok: false, code, attempts: attempt, transient, unknown };
+          return { ok: false, code, attempts: attempt, transient, unknown, longestAttemptMs };
         }
         const outcomeUnknown = error?.extensions?.outcomeUnknown === true;
         unknown ||= outcomeUnknown;
@@ -81,7 +83,7 @@ export class Api {
         // A client never repeats what is not safe to repeat (createChat) once it may have been applied.
         if (outcomeUnknown && options.unsafeToRepeat) {
           transient.push(reason);
-          return { ok: false, code: `${code} outcomeUnknown`, attempts: attempt, transient, unknown };
+          return { ok: false, code: `${code} outcomeUnknown`, attempts: attempt, transient, unknown, longestAttemptMs };
         }
       } catch (error) {
         reason = networkReason(error);
@@ -90,7 +92,7 @@ export class Api {
       }
       transient.push(reason);
       if (failedInside >= maxAttempts || Date.now() - began > PATIENCE_MS) {
-        return { ok: false, code: `GAVE_UP: ${transient.slice(-3).join('; ')}`, attempts: attempt, transient, unknown };
+        return { ok: false, code: `GAVE_UP: ${transient.slice(-3).join('; ')}`, attempts: attempt, transient, unknown, longestAttemptMs };
       }
       // A client's backoff between retries, not a wait for an effect.
       await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** attempt)));

@@ -70,6 +70,7 @@ function describeFlood(sender: string, outcomes: Outcome[]): string {
   const reasons = new Map<string, number>();
   for (const outcome of outcomes) for (const reason of outcome.transient) reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
   return `a flood of posts to ${sender} (4 at a time): ${outcomes.length} posts, ${outcomes.filter((o) => o.ok).length} answered in the end, `
-    + `${outcomes.filter((o) => o.attempts > 1).length} retried, ${outcomes.filter((o) => o.unknown).length} with an unknown outcome at some attempt; `
+    + `${outcomes.filter((o) => o.attempts > 1).length} retried, ${outcomes.filter((o) => o.unknown).length} with an unknown outcome at some attempt, `
+    + `the slowest attempt ${Math.max(0, ...outcomes.map((o) => o.longestAttemptMs))} ms; `
     + `failed attempts: ${[...reasons.entries()].map(([r, n]) => `${r} ×${n}`).join(', ') || 'none'}`;
 }
