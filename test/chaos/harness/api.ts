@@ -22,8 +22,13 @@ const TRANSIENT_CODES = new Set(['INTERNAL_SERVER_ERROR', 'RATE_LIMITED', 'UNAVA
  * partition, during which a request may hang for REQUEST_TIMEOUT_MS), so that giving up means the
  * system did not come back, not that the fault was long.
  */
-const PATIENCE_MS = 90_000;
-const REQUEST_TIMEOUT_MS = 20_000;
+const PATIENCE_MS = 100_000;
+/**
+ * A client's deadline per request: above what the server may take to answer a write that met a silent
+ * database (its statement deadline, then settling the lost session, about 2 × 10 s), so that such a
+ * write is seen answered with its code rather than as "no answer".
+ */
+const REQUEST_TIMEOUT_MS = 30_000;
 
 /**
  * GraphQL over HTTP as a client that retries would use it: a request that fails for a reason outside
