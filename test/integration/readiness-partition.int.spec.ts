@@ -63,10 +63,8 @@ describe('readiness during a partition', () => {
   });
 
   async function start(role: string): Promise<Instance> {
-    const redisUrl = new URL(process.env.TEST_REDIS_URL!);
-    const postgresUrl = new URL(database.url);
-    const redis = await TcpProxy.start(Number(redisUrl.port || 6379), { targetHost: redisUrl.hostname });
-    const postgres = await TcpProxy.start(Number(postgresUrl.port || 5432), { targetHost: postgresUrl.hostname });
+    const redis = await TcpProxy.inFrontOf(process.env.TEST_REDIS_URL!);
+    const postgres = await TcpProxy.inFrontOf(database.url);
     const server = await startTestServer(postgres.url(database.url), {
       ROLE: role,
       REDIS_URL: redis.url(process.env.TEST_REDIS_URL!),
