@@ -81,7 +81,7 @@ describe('npm start without DATABASE_URL (embedded PostgreSQL, built server as a
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
     const ready = await fetch(`${base}/readyz`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ status: 'ready', checks: { migrations: true, postgres: true } });
+    expect(await ready.json()).toEqual({ status: 'ready', checks: { migrations: true, postgres: true, started: true } });
   }, STARTS_TIMEOUT_MS);
 
   it('stops at start with one line naming a malformed variable', async () => {

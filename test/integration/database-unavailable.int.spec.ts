@@ -21,7 +21,7 @@ describe('PostgreSQL down', () => {
 
   beforeAll(async () => {
     database = await createTestDatabase();
-    proxy = await TcpProxy.start(Number(new URL(database.url).port || 5432));
+    proxy = await TcpProxy.inFrontOf(database.url);
   });
 
   afterAll(async () => {

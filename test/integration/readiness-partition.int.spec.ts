@@ -63,10 +63,8 @@ describe('readiness during a partition', () => {
   });
 
   async function start(role: string): Promise<Instance> {
-    const redisUrl = new URL(process.env.TEST_REDIS_URL!);
-    const postgresUrl = new URL(database.url);
-    const redis = await TcpProxy.start(Number(redisUrl.port || 6379), { targetHost: redisUrl.hostname });
-    const postgres = await TcpProxy.start(Number(postgresUrl.port || 5432), { targetHost: postgresUrl.hostname });
+    const redis = await TcpProxy.inFrontOf(process.env.TEST_REDIS_URL!);
+    const postgres = await TcpProxy.inFrontOf(database.url);
     const server = await startTestServer(postgres.url(database.url), {
       ROLE: role,
       REDIS_URL: redis.url(process.env.TEST_REDIS_URL!),
@@ -102,7 +100,7 @@ describe('readiness during a partition', () => {
 
   it('a sender stays ready with Redis blackholed, and is not ready within a second with PostgreSQL blackholed', async () => {
     const sender = await start('sender');
-    expect(Object.keys((await probe(sender)).body.checks).sort()).toEqual(['migrations', 'postgres']);
+    expect(Object.keys((await probe(sender)).body.checks).sort()).toEqual(['migrations', 'postgres', 'started']);
 
     sender.redis.blackhole();
     const withoutRedis = await probe(sender);
@@ -117,7 +115,7 @@ describe('readiness during a partition', () => {
 
   it('a relay is not ready within a second with Redis or PostgreSQL blackholed, naming the one cut', async () => {
     const relay = await start('relay');
-    expect(Object.keys((await probe(relay)).body.checks).sort()).toEqual(['migrations', 'postgres', 'redis']);
+    expect(Object.keys((await probe(relay)).body.checks).sort()).toEqual(['migrations', 'postgres', 'redis', 'started']);
 
     relay.redis.blackhole();
     await expectNotReady(relay, ['redis']);
@@ -130,7 +128,7 @@ describe('readiness during a partition', () => {
 
   it('a receiver is not ready within a second with Redis or PostgreSQL blackholed; concurrent probes share one ping or query', async () => {
     const receiver = await start('receiver');
-    expect(Object.keys((await probe(receiver)).body.checks).sort()).toEqual(['migrations', 'postgres', 'redis', 'redis-subscriber']);
+    expect(Object.keys((await probe(receiver)).body.checks).sort()).toEqual(['migrations', 'postgres', 'redis', 'redis-subscriber', 'started']);
     const pings = inFlightOf(receiver.server.realtime.transport as unknown as { publisherHealthy(): Promise<boolean> }, 'publisherHealthy');
     const queries = inFlightOf(receiver.server.database, 'isReachable');
 

@@ -36,8 +36,7 @@ describe('a receiver cut off from Redis', () => {
   beforeAll(async () => {
     database = await createTestDatabase();
     const redisUrl = process.env.TEST_REDIS_URL!;
-    const target = new URL(redisUrl);
-    proxy = await TcpProxy.start(Number(target.port || 6379), { targetHost: target.hostname });
+    proxy = await TcpProxy.inFrontOf(redisUrl);
     hub = await startTestServer(database.url, { ROLE: 'sender,relay', REDIS_URL: redisUrl, REDIS_CHANNEL_PREFIX: prefix });
     receiver = await startTestServer(database.url, { ROLE: 'receiver', REDIS_URL: proxy.url(redisUrl), REDIS_CHANNEL_PREFIX: prefix, MIGRATE_ON_START: 'false' });
   });

@@ -43,8 +43,7 @@ describe('relay leadership follows Redis reachability', () => {
   const env = (redisUrl: string, role: string) => ({ ROLE: role, REDIS_URL: redisUrl, REDIS_CHANNEL_PREFIX: prefix, POLL_INTERVAL_MS: '500' });
 
   async function startRelay(): Promise<Relay> {
-    const target = new URL(process.env.TEST_REDIS_URL!);
-    const proxy = await TcpProxy.start(Number(target.port || 6379), { targetHost: target.hostname });
+    const proxy = await TcpProxy.inFrontOf(process.env.TEST_REDIS_URL!);
     const server = await startTestServer(database.url, env(proxy.url(process.env.TEST_REDIS_URL!), 'relay'));
     return { server, proxy };
   }

@@ -31,7 +31,7 @@ describe('writes behind a silent or lost PostgreSQL connection', () => {
 
   beforeAll(async () => {
     database = await createTestDatabase();
-    proxy = await TcpProxy.start(Number(new URL(database.url).port || 5432));
+    proxy = await TcpProxy.inFrontOf(database.url);
   });
 
   afterAll(async () => {

@@ -1,6 +1,8 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 
+const DEFAULT_PORTS: Record<string, number> = { 'postgresql:': 5432, 'postgres:': 5432, 'redis:': 6379, 'http:': 80 };
+
 /** One client connection through the proxy and its upstream twin. */
 interface Link {
   client: Socket;
@@ -51,6 +53,14 @@ export class TcpProxy {
     const proxy = new TcpProxy(targetPort, options.targetHost ?? '127.0.0.1');
     await proxy.listen(options.port ?? 0);
     return proxy;
+  }
+
+  /** A proxy in front of the server a `postgresql://`, `redis://` or `http://` URL names (its default port when it names none). */
+  static inFrontOf(targetUrl: string): Promise<TcpProxy> {
+    const url = new URL(targetUrl);
+    const defaultPort = DEFAULT_PORTS[url.protocol];
+    if (!url.port && !defaultPort) throw new Error(`no port in ${targetUrl}`);
+    return TcpProxy.start(Number(url.port || defaultPort), { targetHost: url.hostname });
   }
 
   /** The target's URL as seen through the proxy, e.g. `http://localhost:PORT/graphql` for `http://localhost:4000/graphql`. */

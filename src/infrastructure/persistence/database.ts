@@ -68,6 +68,8 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       },
       driverOptions: {
         connection: connectionSettings(connection),
+        // knex writes to the console by default ("Connection Error: …" when it drops a broken connection).
+        log: knexLog(options.logger ?? (() => undefined)),
         // Waiting for a free connection counts against the same bound as a statement.
         ...(connection.statementTimeoutMs ? { acquireConnectionTimeout: connection.statementTimeoutMs } : {}),
       },
@@ -122,6 +124,11 @@ function reportUnavailability(orm: MikroORM): void {
   const driver = orm.em.getDriver() as unknown as { convertException: (error: Error) => Error };
   const convert = driver.convertException.bind(driver);
   driver.convertException = (error) => asUnavailable(error) ?? convert(error);
+}
+
+function knexLog(logger: (message: string) => void) {
+  const write = (message: unknown) => logger(`knex: ${String(message)}`);
+  return { warn: write, error: write, deprecate: write, debug: write };
 }
 
 /** The readiness probe's own connection, made again after any failure; one probe in flight at a time. */
