@@ -53,6 +53,11 @@ export type MessagePageRequest =
 export interface ChatMembership {
   exists: boolean;
   isParticipant: boolean;
+  /**
+   * The newest committed event when this was read, in the same snapshot: the answer holds after every
+   * event up to it, and says nothing of later ones. Absent when the adapter cannot tell.
+   */
+  asOf?: string;
 }
 
 export abstract class ChatReadModel {

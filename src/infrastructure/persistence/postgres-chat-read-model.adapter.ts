@@ -14,6 +14,12 @@ import { CHAT_SELECT, MESSAGE_COLUMNS, toChatView, toMessageView, type ChatRow, 
 import { UNREAD_COUNT } from './unread-count';
 import { isUuid } from './uuid';
 
+/**
+ * The newest committed event by (tx_id, position), ordered by the raw columns (qualified): the bare
+ * names would sort their text, "9" after "10".
+ */
+const NEWEST_EVENT = `select e.tx_id::text as tx_id, e.position::text as position from events e order by e.tx_id desc, e.position desc limit 1`;
+
 export class PostgresChatReadModel extends ChatReadModel {
   constructor(private readonly orm: MikroORM) {
     super();
@@ -25,12 +31,20 @@ export class PostgresChatReadModel extends ChatReadModel {
 
   async membership(chatId: string, userId: string): Promise<ChatMembership> {
     if (!isUuid(chatId)) return { exists: false, isParticipant: false };
-    const [row] = await this.em.execute<{ exists: boolean; is_participant: boolean }[]>(
+    // One statement, so one snapshot: the membership is as of exactly that newest event.
+    const [row] = await this.em.execute<{ exists: boolean; is_participant: boolean; tx_id: string | null; position: string | null }[]>(
       `select exists(select 1 from chats where id = ?) as exists,
-              exists(select 1 from chat_participants where chat_id = ? and user_id = ?) as is_participant`,
+              exists(select 1 from chat_participants where chat_id = ? and user_id = ?) as is_participant,
+              latest.tx_id, latest.position
+       from (select 1) one
+       left join (${NEWEST_EVENT}) latest on true`,
       [chatId, chatId, userId],
     );
-    return { exists: row!.exists, isParticipant: row!.is_participant };
+    return {
+      exists: row!.exists,
+      isParticipant: row!.is_participant,
+      asOf: row!.tx_id === null ? START_CURSOR : encodeCursor(row!.tx_id, row!.position!),
+    };
   }
 
   async chat(chatId: string, viewerId: string): Promise<ChatView | null> {
@@ -156,12 +170,10 @@ export class PostgresChatReadModel extends ChatReadModel {
    * answered, and a later `after: head` can never skip a late commit. Nothing to wait for.
    */
   async head(): Promise<string> {
-    const [latest] = await this.em.execute<{ tx_id: string; position: string }[]>(
-      // Ordered by the raw columns (qualified): the bare names would sort their text, "9" after "10".
-      `select e.tx_id::text as tx_id, e.position::text as position from events e order by e.tx_id desc, e.position desc limit 1`,
-    );
+    const [latest] = await this.em.execute<{ tx_id: string; position: string }[]>(NEWEST_EVENT);
     return latest ? encodeCursor(latest.tx_id, latest.position) : START_CURSOR;
   }
+
 }
 
 interface ReadRow {

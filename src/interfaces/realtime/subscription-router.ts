@@ -187,7 +187,7 @@ export class SubscriptionRouter {
         }
       }
       this.deps.onDelivered?.(message, frames);
-      if (message.meta.removedUserIds) this.endRemoved(message.meta.chatId, message.meta.removedUserIds);
+      if (message.meta.removedUserIds) this.endRemoved(message.meta.chatId, message.meta.removedUserIds, message.meta.cursor);
     }
   }
 
@@ -220,10 +220,12 @@ export class SubscriptionRouter {
     return groups;
   }
 
-  private endRemoved(chatId: string, userIds: string[]): void {
+  private endRemoved(chatId: string, userIds: string[], cursor: string): void {
     for (const userId of userIds) {
       for (const subscription of this.subscriptionsOf(userId)) {
-        if (subscription.field.scope === 'chat' && subscription.args.chatId === chatId) this.end(subscription, [NO_LONGER_A_PARTICIPANT]);
+        if (subscription.field.scope !== 'chat' || subscription.args.chatId !== chatId) continue;
+        // A receiver catching up delivers a removal the viewer's later re-addition already undid.
+        if (subscription.removedAt(cursor)) this.end(subscription, [NO_LONGER_A_PARTICIPANT]);
       }
     }
   }

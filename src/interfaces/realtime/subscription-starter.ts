@@ -60,8 +60,10 @@ export class SubscriptionStarter {
     connection.subscriptions.set(id, subscription);
     this.deps.router.add(subscription);
     // Removed between the check above and joining the routes? Then the removal went by unseen.
-    if (field.scope === 'chat' && !(await this.deps.readModel.membership(target, viewerId)).isParticipant) {
-      return this.deps.router.end(subscription, [NO_LONGER_A_PARTICIPANT]);
+    if (field.scope === 'chat') {
+      const { isParticipant, asOf } = await this.deps.readModel.membership(target, viewerId);
+      if (!isParticipant) return this.deps.router.end(subscription, [NO_LONGER_A_PARTICIPANT]);
+      if (asOf) subscription.confirmMembership(asOf, after === null);
     }
     if (after !== null) await this.deps.replay.replay(connection, subscription, target, after);
     if (subscription.active) await this.deps.router.goLive(subscription);

@@ -50,6 +50,11 @@ export class Subscription {
   /** False once completed, revoked or closed: nothing more may be sent for it. */
   active = true;
   private lastCursor: string | null;
+  /**
+   * The position as of which the viewer was found to be a participant (chat-scoped subscriptions),
+   * once the access re-check has answered: a removal at or before it is history, undone since.
+   */
+  private memberAsOf: string | null = null;
   /** Only for counts (orderedPer 'chat'), made on first use: most subscriptions never need it. */
   private lastSentByChat: Map<string, { cursor: string; payload: string }> | null = null;
 
@@ -98,6 +103,21 @@ export class Subscription {
   passedThrough(cursor: string): void {
     if (this.field.orderedPer === 'chat') return;
     if (this.lastCursor === null || compareCursors(cursor, this.lastCursor) > 0) this.lastCursor = cursor;
+  }
+
+  /**
+   * The viewer is a participant as of `asOf` (the re-check's snapshot). A subscription without `after`
+   * is live from there: anything committed up to it, which a receiver still catching up may deliver
+   * later, is not sent, since it may come from a time the viewer was not a participant.
+   */
+  confirmMembership(asOf: string, live: boolean): void {
+    this.memberAsOf = asOf;
+    if (live) this.passedThrough(asOf);
+  }
+
+  /** Whether a removal at `cursor` ends this subscription: not one from before its membership was confirmed. */
+  removedAt(cursor: string): boolean {
+    return this.memberAsOf === null || compareCursors(cursor, this.memberAsOf) > 0;
   }
 
   /** The protocol frame, with the payload already serialised once for the whole group. */

@@ -214,6 +214,48 @@ describe('SubscriptionServer, over a socket whose client reads at a given pace',
     expect(router.size).toBe(0);
   });
 
+  describe('a receiver still catching up (delivery lags the commits)', () => {
+    const removal = (cursor: string): ChannelMessage => ({
+      channel: 'chatUpdated',
+      payload: { id: CHAT },
+      meta: { eventId: `e${cursor}`, cursor, chatId: CHAT, occurredAt: '2026-12-01T00:00:00.000Z', userIds: ['alice'], removedUserIds: ['bob'] },
+    });
+
+    it('does not send a live subscription what was committed before its access re-check, such as a message from before the viewer joined', async () => {
+      // Given bob, found a participant as of 1.5 (he joined at 1.4, after a message at 1.3)
+      membership = async () => ({ exists: true, isParticipant: true, asOf: '1.5' });
+      const socket = (await connect()).readAt(1 << 20);
+      socket.deliver({ id: 'live', type: 'subscribe', payload: { query: QUERY, variables: { c: CHAT } } });
+      await until(() => router.size === 1 && membershipCalls === 2, 'the subscription');
+
+      // When the receiver, catching up, delivers 1.3 only now, then a message posted after the check
+      await router.receive({ position: '1.3', previous: '1.2', messages: [added(3)] });
+      await router.receive({ position: '1.6', previous: '1.5', messages: [added(6)] });
+
+      // Then bob gets only what came after he subscribed
+      await until(() => seqsOf(socket, 'live').includes(6), 'the new message');
+      expect(seqsOf(socket, 'live')).toEqual([6]);
+    });
+
+    it('ends a chat subscription on a removal after its access re-check, not on one from before it that a re-addition undid', async () => {
+      // Given bob, removed at 1.2, added again, and found a participant as of 1.5
+      membership = async () => ({ exists: true, isParticipant: true, asOf: '1.5' });
+      const socket = (await connect()).readAt(1 << 20);
+      socket.deliver({ id: 'live', type: 'subscribe', payload: { query: QUERY, variables: { c: CHAT } } });
+      await until(() => router.size === 1 && membershipCalls === 2, 'the subscription');
+
+      // When the old removal arrives late, then a message, then a removal after the check
+      await router.receive({ position: '1.2', previous: '1.1', messages: [removal('1.2')] });
+      await router.receive({ position: '1.6', previous: '1.5', messages: [added(6)] });
+      await until(() => seqsOf(socket, 'live').includes(6), 'the message after the check');
+      await router.receive({ position: '1.7', previous: '1.6', messages: [removal('1.7')] });
+
+      // Then only the removal after the check ends it
+      await until(() => socket.framesOf('live').some((frame) => frame.type === 'error'), 'the refusal');
+      expect(socket.framesOf('live').map((frame) => frame.type)).toEqual(['next', 'error']);
+    });
+  });
+
   it('sends what arrived during the re-check once it passes, in order', async () => {
     const { socket, answerRecheck } = await subscribedAwaitingRecheck();
     await router.receive({ position: '1.1', previous: '1.0', messages: [added(1)] });
