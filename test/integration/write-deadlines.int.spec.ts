@@ -163,6 +163,28 @@ describe('writes behind a silent or lost PostgreSQL connection', () => {
       for (const id of ['queue-0', 'queue-1', 'queue-2']) expect(await storedPosts(id)).toHaveLength(1);
       for (const id of ['queue-3', 'queue-4']) expect(await storedPosts(id)).toEqual([]);
     });
+    it('given a batch in flight past the deadline, answers a command waiting behind it at its own deadline, with nothing written', async () => {
+      const writes = new PostgresChatUnitOfWork(server.database, { deadlineMs: 1000 });
+      const run = (command: ChatCommand) => writes.execute(command, (state) => decide(command, state));
+      const lock = await holdAppendLock(database.url);
+      let inFlightAnswered = false;
+      const inFlight = run(aPost('alice', chatId, 'behind-the-lock')).then(
+        () => (inFlightAnswered = true),
+        () => (inFlightAnswered = true),
+      );
+      await lock.untilSomeoneWaits();
+
+      // When another command queues behind the batch that waits for the lock
+      const waiting = run(aPost('alice', chatId, 'waits-its-deadline'));
+
+      // Then it is answered while that batch still waits, and never written
+      await expect(waiting).rejects.toMatchObject({ code: 'UNAVAILABLE', outcomeUnknown: false });
+      expect(inFlightAnswered).toBe(false);
+      expect(await lock.stillHeld()).toBe(true);
+      await lock.release();
+      await inFlight;
+      expect(await storedPosts('waits-its-deadline')).toEqual([]);
+    });
   });
 
   describe('with deadlines longer than the test', () => {
@@ -216,7 +238,7 @@ function aPost(userId: string, chatId: string, clientMessageId: string): PostMes
 }
 
 /** The append lock, held by a transaction of the test's own: the next write batch waits for it. */
-async function holdAppendLock(url: string): Promise<{ untilSomeoneWaits(): Promise<void>; release(): Promise<void> }> {
+async function holdAppendLock(url: string): Promise<{ untilSomeoneWaits(): Promise<void>; stillHeld(): Promise<boolean>; release(): Promise<void> }> {
   const locker = new Client({ connectionString: url });
   await locker.connect();
   await locker.query('begin');
@@ -230,6 +252,10 @@ async function holdAppendLock(url: string): Promise<{ untilSomeoneWaits(): Promi
         );
         expect(rows[0].waiting).toBeGreaterThan(0);
       }),
+    async stillHeld() {
+      const { rows } = await locker.query(`select count(*)::int as held from pg_locks where locktype = 'advisory' and granted and pid = pg_backend_pid()`);
+      return rows[0].held > 0;
+    },
     async release() {
       await locker.query('commit');
       await locker.end();

@@ -82,6 +82,7 @@ export class PostgresChatUnitOfWork extends ChatUnitOfWork {
   private readonly concurrency: number;
   private readonly deadlineMs: number | null;
   private readonly maxQueued: number;
+  private sweeper: NodeJS.Timeout | null = null;
 
   constructor(database: WriteDatabase, private readonly options: WriteBatchOptions = {}) {
     super();
@@ -106,7 +107,28 @@ export class PostgresChatUnitOfWork extends ChatUnitOfWork {
     return new Promise((resolve, reject) => {
       this.queue.push({ command, decide, resolve, reject, queuedAt: performance.now() });
       this.drain();
+      this.sweepLater();
     });
+  }
+
+  /**
+   * Commands wait behind a batch in flight, which may itself take its whole deadline and then some to
+   * settle: each is answered at its own deadline, not when that batch is done.
+   */
+  private sweepLater(): void {
+    if (this.deadlineMs === null || this.sweeper || this.queue.length === 0) return;
+    const oldest = this.queue[0]!;
+    const due = Math.max(0, oldest.queuedAt + this.deadlineMs - performance.now());
+    this.sweeper = setTimeout(() => {
+      this.sweeper = null;
+      // The queue is in arrival order: whatever has waited too long is at its front.
+      const now = performance.now();
+      let expired = 0;
+      while (expired < this.queue.length && now - this.queue[expired]!.queuedAt > this.deadlineMs!) expired++;
+      this.startable(this.queue.splice(0, expired));
+      this.sweepLater();
+    }, due + 1);
+    this.sweeper.unref();
   }
 
   private drain(): void {
@@ -144,8 +166,9 @@ export class PostgresChatUnitOfWork extends ChatUnitOfWork {
         if (error instanceof SessionLost) {
           const settled = await this.settle(batch, error);
           if (settled === 'answered') return;
-          // Certainly not committed: once more on another connection, which need not be silent too.
-          if (lostAgain++ < LOST_SESSION_RETRIES) {
+          // Certainly not committed, and the database answers: once more on another connection, which
+          // need not be silent too. Out of reach, another try would only take longer to fail.
+          if (settled === 'again' && lostAgain++ < LOST_SESSION_RETRIES) {
             this.options.onRetry?.();
             continue;
           }
@@ -170,10 +193,11 @@ export class PostgresChatUnitOfWork extends ChatUnitOfWork {
 
   /**
    * A lost session: ends its backend and asks the database what became of the batch. Answers
-   * 'answered' when its commands have their answers (it committed, or the database could not be asked),
-   * 'again' when it certainly did not commit.
+   * 'answered' when its commands have their answers (it committed, or it may have and the database
+   * could not be asked), 'again' when it certainly did not commit and the database answers,
+   * 'unreachable' when it certainly did not commit and the database does not answer.
    */
-  private async settle(batch: Waiting[], lost: SessionLost): Promise<'answered' | 'again'> {
+  private async settle(batch: Waiting[], lost: SessionLost): Promise<'answered' | 'again' | 'unreachable'> {
     let outcome;
     try {
       outcome = await this.sessions.outcome(lost.pid, lost.eventIds);
@@ -183,7 +207,7 @@ export class PostgresChatUnitOfWork extends ChatUnitOfWork {
       return 'answered';
     }
     this.told(() => this.options.onSessionLost?.(outcome.committed ? 'committed' : 'not committed', lost.cause));
-    if (!outcome.committed) return 'again';
+    if (!outcome.committed) return outcome.reached ? 'again' : 'unreachable';
     this.answer(batch, lost.decided!, outcome.cursors);
     return 'answered';
   }

@@ -4,8 +4,15 @@ import { connectDirect, type PostgresConnectionOptions } from '../postgres-conne
 
 /** How long PostgreSQL may take to end a terminated backend before we stop waiting for it. */
 const TERMINATE_WAIT_MS = 3000;
+/**
+ * The connection that settles a lost session comes up within this (or the configured connect bound,
+ * if shorter): the caller is already past a deadline, and a database that does not accept a
+ * connection in that time will not answer the question either.
+ */
+const SETTLE_CONNECT_MS = 2000;
 
-export type SessionOutcome = { committed: true; cursors: Map<string, string> } | { committed: false };
+/** `reached`: whether the database could be asked; a batch that did not commit is worth writing again only then. */
+export type SessionOutcome = { committed: true; cursors: Map<string, string> } | { committed: false; reached: boolean };
 
 /**
  * What became of a write transaction whose session stopped answering (a deadline) or ended (a reset,
@@ -27,17 +34,18 @@ export class SessionEnding {
   async outcome(pid: number | null, eventIds: string[] | null): Promise<SessionOutcome> {
     const sentCommit = eventIds !== null && eventIds.length > 0;
     if (!this.databaseUrl || pid === null) {
-      if (!sentCommit) return { committed: false };
+      if (!sentCommit) return { committed: false, reached: true };
       throw new Unavailable('postgres', 'the connection was lost while committing', true);
     }
     let client: Client | null = null;
     try {
-      client = await connectDirect(this.databaseUrl, this.connection, 'parley-session-ending');
+      const connectTimeoutMs = Math.min(this.connection.connectTimeoutMs, SETTLE_CONNECT_MS);
+      client = await connectDirect(this.databaseUrl, { ...this.connection, connectTimeoutMs }, 'parley-session-ending');
       await endBackend(client, pid);
-      if (!sentCommit) return { committed: false };
+      if (!sentCommit) return { committed: false, reached: true };
       return await lookUp(client, eventIds);
     } catch (error) {
-      if (!sentCommit) return { committed: false };
+      if (!sentCommit) return { committed: false, reached: false };
       throw new Unavailable('postgres', `the connection was lost while committing, and the database could not be asked what became of it (${(error as Error).message})`, true);
     } finally {
       await client?.end().catch(() => undefined);
@@ -57,7 +65,7 @@ async function lookUp(client: Client, eventIds: string[]): Promise<SessionOutcom
     'select event_id::text as event_id, tx_id::text as tx_id, position::text as position from events where event_id = any($1::uuid[])',
     [eventIds],
   );
-  if (rows.length === 0) return { committed: false };
+  if (rows.length === 0) return { committed: false, reached: true };
   if (rows.length !== eventIds.length) throw new Error(`${rows.length} of ${eventIds.length} events of one transaction are stored`);
   return { committed: true, cursors: new Map(rows.map((row) => [row.event_id, encodeCursor(row.tx_id, row.position)])) };
 }
