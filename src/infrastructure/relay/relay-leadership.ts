@@ -280,12 +280,14 @@ export class RelayLeadership implements RelayLead {
   }
 
   private async connect(): Promise<Client> {
-    // A query that hangs (a half-open connection) must end the lead, not keep it: hence the timeout.
+    // A query that hangs (a half-open connection) must end the lead, not keep it: hence the timeout;
+    // a connect that hangs (a silent route) must not stop every later try: hence its bound.
     const client = new Client({
       connectionString: this.options.databaseUrl,
       keepAlive: true,
       keepAliveInitialDelayMillis: 1000,
       query_timeout: LIVENESS_TIMEOUT_MS,
+      connectionTimeoutMillis: LIVENESS_TIMEOUT_MS,
     });
     const broken = (error: unknown) => {
       if (this.client !== client) return;
