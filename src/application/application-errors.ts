@@ -24,7 +24,8 @@ export class InvalidArgument extends DomainError {
  */
 export class Unavailable extends Error {
   readonly code = 'UNAVAILABLE';
-  constructor(readonly dependency: string, reason: string, readonly outcomeUnknown = false) {
+  /** `reason` is shown to clients: it names what failed, never a statement or a driver's own text. */
+  constructor(readonly dependency: string, readonly reason: string, readonly outcomeUnknown = false) {
     super(`${dependency} is unavailable: ${reason}${outcomeUnknown ? '; whether the change was applied is unknown' : ''}; retry later`);
     this.name = 'Unavailable';
   }

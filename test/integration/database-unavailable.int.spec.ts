@@ -60,6 +60,19 @@ describe('PostgreSQL down', () => {
       await eventually(async () => expect((await graphql(server.url, alice, POST, { chatId })).errors).toBeUndefined());
     });
 
+    it('answers a query whose connection went silent UNAVAILABLE, naming what failed and nothing of the statement', async () => {
+      proxy.blackhole();
+      try {
+        const query = await graphql(server.url, alice, '{ chats { id } }');
+
+        expect([query.status, ...errorCodes(query)]).toEqual([503, 'UNAVAILABLE']);
+        expect(query.errors![0]!.message).toMatch(/^postgres is unavailable: .+; retry later$/);
+        expect(query.errors![0]!.message).not.toMatch(/select|chat_participants/i);
+      } finally {
+        proxy.heal();
+      }
+    });
+
     it('opens every pooled connection with TCP keepalive and a bounded connect', () => {
       const settings = (server.database.orm.em.getConnection().getKnex().client as { connectionSettings: Record<string, unknown> }).connectionSettings;
 

@@ -1,41 +1,54 @@
 import { Unavailable } from '../../application';
 
-/**
- * Which failures of a PostgreSQL call mean "the database is down, unreachable or too slow" (retry
- * later: UNAVAILABLE) rather than a refusal of the statement itself. Errors reach us raw from
- * node-postgres, or copied into MikroORM's DriverException, which keeps their own properties
- * (`code`, `message`), so both are read the same way.
- */
-const UNAVAILABLE_SQLSTATES = new Set([
-  '57P01', // admin_shutdown: the session was terminated
-  '57P02', // crash_shutdown
-  '57P03', // cannot_connect_now: starting up or shutting down
-  '57014', // query_canceled: statement_timeout
-  '25P03', // idle_in_transaction_session_timeout
-]);
+// Which failures of a PostgreSQL call mean "the database is down, unreachable or too slow" (retry
+// later: UNAVAILABLE) rather than a refusal of the statement itself. Errors reach us raw from
+// node-postgres, or copied into MikroORM's DriverException, which keeps their own properties
+// (`code`, `message`), so both are read the same way.
 
-/** Insufficient resources (too many connections, out of memory or disk) and connection exceptions. */
-const UNAVAILABLE_SQLSTATE_CLASSES = ['53', '08'];
+/** Socket-level failures Node reports while connecting or talking, and what a client is told of each. */
+const NETWORK_ERRNOS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  EPIPE: 'connection reset',
+  ECONNABORTED: 'connection reset',
+  ETIMEDOUT: 'connection timed out',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'host unreachable',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'host not found',
+};
 
-/** Socket-level failures Node reports while connecting or talking. */
-const NETWORK_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED']);
+const SQLSTATE_REASONS: Record<string, string> = {
+  '57P01': 'the session was terminated',
+  '57P02': 'the server is restarting',
+  '57P03': 'the server is starting or stopping',
+  '57014': 'a statement timed out',
+  '25P03': 'the session timed out',
+};
 
 /** What node-postgres and knex say when a connection ends, never came up, or none is free in time. */
-const LOST_CONNECTION = /Connection terminated|timeout expired|not queryable|Timeout acquiring a connection|Unable to acquire a connection|Connection ended unexpectedly/i;
+const LOST_CONNECTION: [RegExp, string][] = [
+  [/Connection terminated due to connection timeout|timeout expired/i, 'no connection within the connect timeout'],
+  [/Timeout acquiring a connection|Unable to acquire a connection/i, 'no free connection in time'],
+  [/Connection terminated|not queryable|Connection ended unexpectedly/i, 'the connection was lost'],
+];
 
-/** The error as `Unavailable`, or null when it is something else (a refusal, a bug). */
+/**
+ * The error as `Unavailable`, or null when it is something else (a refusal, a bug). The reason given
+ * is one of ours: a driver's message may carry the statement (knex prefixes it), which clients must
+ * never see.
+ */
 export function asUnavailable(error: unknown): Unavailable | null {
-  if (error instanceof Unavailable) return error;
   if (typeof error !== 'object' || error === null) return null;
-  const { code, message, name, dependency, outcomeUnknown } = error as {
-    code?: unknown; message?: unknown; name?: unknown; dependency?: unknown; outcomeUnknown?: unknown;
+  const { code, message, name, dependency, reason, outcomeUnknown } = error as {
+    code?: unknown; message?: unknown; name?: unknown; dependency?: unknown; reason?: unknown; outcomeUnknown?: unknown;
   };
-  // Ours, copied by MikroORM into its own exception.
-  if (code === 'UNAVAILABLE') return new Unavailable(typeof dependency === 'string' ? dependency : 'postgres', reasonOf(message), outcomeUnknown === true);
-  if (isUnavailableCode(code) || name === 'KnexTimeoutError' || (typeof message === 'string' && LOST_CONNECTION.test(message))) {
-    return new Unavailable('postgres', reasonOf(message));
+  // Ours, possibly copied by MikroORM into its own exception, its message changed by knex: made anew.
+  if (error instanceof Unavailable || code === 'UNAVAILABLE') {
+    return new Unavailable(typeof dependency === 'string' ? dependency : 'postgres', typeof reason === 'string' ? reason : 'no answer', outcomeUnknown === true);
   }
-  return null;
+  const known = reasonOf(code, name, message);
+  return known ? new Unavailable('postgres', known) : null;
 }
 
 /**
@@ -45,19 +58,21 @@ export function asUnavailable(error: unknown): Unavailable | null {
  */
 export function isSessionLost(error: unknown): boolean {
   if (error instanceof Unavailable) return true;
-  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  const { code, message, name } = (error ?? {}) as { code?: unknown; message?: unknown; name?: unknown };
   if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) {
     return code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03';
   }
-  return isUnavailableCode(code) || (typeof message === 'string' && LOST_CONNECTION.test(message)) || code === undefined;
+  return code === undefined || reasonOf(code, name, message) !== null;
 }
 
-function isUnavailableCode(code: unknown): boolean {
-  if (typeof code !== 'string') return false;
-  return NETWORK_ERRNOS.has(code) || UNAVAILABLE_SQLSTATES.has(code) || UNAVAILABLE_SQLSTATE_CLASSES.some((prefix) => code.length === 5 && code.startsWith(prefix));
-}
-
-function reasonOf(message: unknown): string {
-  const text = typeof message === 'string' ? message.split('\n')[0]! : 'the database did not answer';
-  return text.replace(/^postgres is unavailable: /, '').replace(/; retry later$/, '');
+function reasonOf(code: unknown, name: unknown, message: unknown): string | null {
+  if (typeof code === 'string') {
+    if (NETWORK_ERRNOS[code]) return NETWORK_ERRNOS[code];
+    if (SQLSTATE_REASONS[code]) return SQLSTATE_REASONS[code];
+    if (code.length === 5 && code.startsWith('08')) return 'the connection failed';
+    if (code.length === 5 && code.startsWith('53')) return 'the server is out of resources';
+  }
+  if (name === 'KnexTimeoutError') return 'no free connection in time';
+  if (typeof message === 'string') return LOST_CONNECTION.find(([pattern]) => pattern.test(message))?.[1] ?? null;
+  return null;
 }

@@ -1,6 +1,7 @@
 import type { Client } from 'pg';
 import { encodeCursor, Unavailable } from '../../../application';
 import { connectDirect, type PostgresConnectionOptions } from '../postgres-connection';
+import { asUnavailable } from '../postgres-failures';
 
 /** How long PostgreSQL may take to end a terminated backend before we stop waiting for it. */
 const TERMINATE_WAIT_MS = 3000;
@@ -46,7 +47,8 @@ export class SessionEnding {
       return await lookUp(client, eventIds);
     } catch (error) {
       if (!sentCommit) return { committed: false, reached: false };
-      throw new Unavailable('postgres', `the connection was lost while committing, and the database could not be asked what became of it (${(error as Error).message})`, true);
+      const why = asUnavailable(error)?.reason ?? 'it did not answer';
+      throw new Unavailable('postgres', `the connection was lost while committing, and the database could not be asked what became of it (${why})`, true);
     } finally {
       await client?.end().catch(() => undefined);
     }
