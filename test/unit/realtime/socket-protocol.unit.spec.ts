@@ -1,13 +1,8 @@
 import type { Server } from 'node:http';
 import {
-  AccessTokenVerifier,
-  EventHistory,
   type ChannelMessage,
   type ChatMembership,
   type ChatReadModel,
-  type HistoryPage,
-  type HistoryRecord,
-  type VerifiedAccessToken,
 } from '../../../src/application';
 import { createGraphQLSchema } from '../../../src/interfaces/graphql/create-yoga';
 import type { GraphQLContext } from '../../../src/interfaces/graphql/graphql-context';
@@ -15,6 +10,7 @@ import { RateLimiter } from '../../../src/interfaces/graphql/rate-limit';
 import { SubscriptionRouter } from '../../../src/interfaces/realtime/subscription-router';
 import { SubscriptionServer } from '../../../src/interfaces/realtime/subscription-server';
 import { FakeSocket } from '../../support/fake-socket';
+import { FakeHistory, messageAdded, TokenIsUserId } from '../../support/realtime-fakes';
 
 /**
  * graphql-transport-ws as graphql-ws's own server speaks it (node_modules/graphql-ws/PROTOCOL.md and
@@ -24,48 +20,13 @@ import { FakeSocket } from '../../support/fake-socket';
 const CHAT = '00000000-0000-4000-8000-000000000001';
 const LIVE = 'subscription($c: ID!, $a: String) { messageAdded(chatId: $c, after: $a) { seq } }';
 
-function added(seq: number): ChannelMessage {
-  const cursor = `1.${seq}`;
-  return {
-    channel: 'messageAdded',
-    payload: { id: `m${seq}`, chatId: CHAT, senderId: 'alice', content: 'hi', seq, createdAt: '2026-12-01T00:00:00.000Z', isEdited: false, editedAt: null, cursor },
-    meta: { eventId: `e${seq}`, cursor, chatId: CHAT, seq, occurredAt: '2026-12-01T00:00:00.000Z' },
-  };
-}
+const added = (seq: number): ChannelMessage => messageAdded(CHAT, seq, 'hi');
 
 /** A promise the test settles. */
 function deferred<T>() {
   let resolve!: (value: T) => void;
   const promise = new Promise<T>((done) => (resolve = done));
   return { promise, resolve };
-}
-
-class History extends EventHistory {
-  records: HistoryRecord[] = [];
-  /** When set, reading waits for it: the test decides when history is read. */
-  gate: Promise<void> | null = null;
-
-  async inChat(_chatId: string, after: string): Promise<HistoryPage> {
-    if (this.gate) await this.gate;
-    const from = Number(after.split('.')[1]);
-    return { records: this.records.filter((record) => Number(record.cursor.split('.')[1]) > from), more: false };
-  }
-  async forUser(): Promise<HistoryPage> {
-    return { records: [], more: false };
-  }
-  async wasParticipantAt(): Promise<boolean> {
-    return true;
-  }
-  async currentUnreadCounts(): Promise<ChannelMessage[]> {
-    return [];
-  }
-}
-
-/** The token is the user id, valid for an hour. */
-class Verifier extends AccessTokenVerifier {
-  async verify(token: string): Promise<VerifiedAccessToken> {
-    return { userId: token, expiresAt: Date.now() + 3_600_000 };
-  }
 }
 
 /**
@@ -83,7 +44,7 @@ async function until(test: () => boolean, what: string, timeoutMs = 10_000): Pro
 }
 
 describe('graphql-transport-ws as graphql-ws speaks it', () => {
-  let history: History;
+  let history: FakeHistory;
   let router: SubscriptionRouter;
   let server: SubscriptionServer;
   /** Every command and query the resolvers send, answered by `answer` (in call order). */
@@ -94,7 +55,7 @@ describe('graphql-transport-ws as graphql-ws speaks it', () => {
   const sockets: FakeSocket[] = [];
 
   beforeEach(() => {
-    history = new History();
+    history = new FakeHistory();
     busCalls = 0;
     answer = async () => 'head';
     membershipCalls = 0;
@@ -109,7 +70,7 @@ describe('graphql-transport-ws as graphql-ws speaks it', () => {
       router,
       history,
       readModel,
-      verifier: new Verifier(),
+      verifier: new TokenIsUserId(),
       contextFor,
       rateLimiter: new RateLimiter(1000),
       limits: {

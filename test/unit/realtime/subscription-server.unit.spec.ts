@@ -3,14 +3,9 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 import {
-  AccessTokenVerifier,
-  EventHistory,
   type ChannelMessage,
   type ChatMembership,
   type ChatReadModel,
-  type HistoryPage,
-  type HistoryRecord,
-  type VerifiedAccessToken,
 } from '../../../src/application';
 import { createGraphQLSchema } from '../../../src/interfaces/graphql/create-yoga';
 import type { GraphQLContext } from '../../../src/interfaces/graphql/graphql-context';
@@ -19,6 +14,7 @@ import { SLOW_CONSUMER_CLOSE_CODE, TOO_MANY_CONNECTIONS_CLOSE_CODE } from '../..
 import { SubscriptionRouter } from '../../../src/interfaces/realtime/subscription-router';
 import { SubscriptionServer, type SubscriptionServerDependencies } from '../../../src/interfaces/realtime/subscription-server';
 import { FakeSocket } from '../../support/fake-socket';
+import { FakeHistory, messageAdded, TokenIsUserId } from '../../support/realtime-fakes';
 
 const CHAT = '00000000-0000-4000-8000-000000000001';
 const QUERY = 'subscription($c: ID!, $a: String) { messageAdded(chatId: $c, after: $a) { seq content } }';
@@ -27,47 +23,10 @@ const CONTENT = 'z'.repeat(3000);
 /** Long enough not to fire in a test unless the test asks for pings (a loaded machine delays pongs). */
 let pingIntervalMs = 60_000;
 
-function added(seq: number): ChannelMessage {
-  const cursor = `1.${seq}`;
-  return {
-    channel: 'messageAdded',
-    payload: { id: `m${seq}`, chatId: CHAT, senderId: 'alice', content: CONTENT, seq, createdAt: '2026-12-01T00:00:00.000Z', isEdited: false, editedAt: null, cursor },
-    meta: { eventId: `e${seq}`, cursor, chatId: CHAT, seq, occurredAt: '2026-12-01T00:00:00.000Z' },
-  };
-}
-
-/** The chat's history as an in-memory list, read in pages of at most 500 records as the adapter does. */
-class History extends EventHistory {
-  records: HistoryRecord[] = [];
-  /** When set, the next page waits for it: the test decides when history is read. */
-  gate: Promise<void> | null = null;
-
-  async inChat(_chatId: string, after: string): Promise<HistoryPage> {
-    if (this.gate) await this.gate;
-    const from = Number(after.split('.')[1]);
-    const rest = this.records.filter((record) => Number(record.cursor.split('.')[1]) > from);
-    return { records: rest.slice(0, 500), more: rest.length > 500 };
-  }
-  async forUser(): Promise<HistoryPage> {
-    return { records: [], more: false };
-  }
-  async wasParticipantAt(): Promise<boolean> {
-    return true;
-  }
-  async currentUnreadCounts(): Promise<ChannelMessage[]> {
-    return [];
-  }
-}
-
-/** The token is the user id, valid for an hour. */
-class Verifier extends AccessTokenVerifier {
-  async verify(token: string): Promise<VerifiedAccessToken> {
-    return { userId: token, expiresAt: Date.now() + 3_600_000 };
-  }
-}
+const added = (seq: number): ChannelMessage => messageAdded(CHAT, seq, CONTENT);
 
 describe('SubscriptionServer, over a socket whose client reads at a given pace', () => {
-  let history: History;
+  let history: FakeHistory;
   let router: SubscriptionRouter;
   let server: SubscriptionServer;
   /** What `server` was made with, for a second server on a real HTTP server. */
@@ -78,7 +37,7 @@ describe('SubscriptionServer, over a socket whose client reads at a given pace',
   const sockets: FakeSocket[] = [];
 
   beforeEach(() => {
-    history = new History();
+    history = new FakeHistory();
     membershipCalls = 0;
     membership = async () => ({ exists: true, isParticipant: true });
     const schema = createGraphQLSchema();
@@ -94,7 +53,7 @@ describe('SubscriptionServer, over a socket whose client reads at a given pace',
       router,
       history,
       readModel,
-      verifier: new Verifier(),
+      verifier: new TokenIsUserId(),
       contextFor,
       rateLimiter: new RateLimiter(1000),
       limits: {
