@@ -99,8 +99,7 @@ export class Api {
       if (failedInside >= maxAttempts || Date.now() - began > PATIENCE_MS) {
         return { ok: false, code: `GAVE_UP: ${transient.slice(-3).join('; ')}`, attempts: attempt, transient, unknown, longestAttemptMs };
       }
-      // A client's backoff between retries, not a wait for an effect.
-      await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** attempt)));
+      await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** attempt))); // deliberate: a client's backoff between retries
     }
   }
 

@@ -114,7 +114,7 @@ export class Workload {
     const worker = async () => {
       while (!stopped) {
         await this.step();
-        await new Promise((resolve) => setTimeout(resolve, this.rng.int(...thinkMs)));
+        await new Promise((resolve) => setTimeout(resolve, this.rng.int(...thinkMs))); // deliberate: a user's think time
       }
     };
     const workers = Promise.all(Array.from({ length: concurrency }, worker));

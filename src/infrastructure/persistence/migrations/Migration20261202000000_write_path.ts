@@ -1,7 +1,7 @@
 import { Migration } from '@mikro-orm/migrations';
 
 /**
- * The write path at database speed (issue 8): a post reads and writes only what it needs.
+ * The write path at database speed: a post reads and writes only what it needs.
  * - `chats.version`: the stream version a chat's next event follows, so commands are decided on the
  *   read models written in the same transactions instead of a snapshot rewritten by every post.
  * - Unread counts are computed, not kept per participant (DESIGN.md §4): `chats.last_seq` minus the

@@ -34,7 +34,7 @@ export interface Fault {
 
 /** Holds a fault for its length: the one wait that is about time itself, not an effect. */
 export function hold(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms))); // deliberate: the fault's length
 }
 
 /** Heal (forward what waited) or reset (end every connection): how a partition ends, chosen by the seed. */
