@@ -18,6 +18,7 @@ export { GetMessageReadQuery } from './get-message-read/get-message-read.query';
 export { ListUnreadCountsQuery } from './list-unread-counts/list-unread-counts.query';
 export * from './realtime/cursor';
 export * from './realtime/channels';
+export * from './realtime/feed-channels';
 export { channelMessagesFor, unreadCountMessage, withCursor, type ChannelContext } from './realtime/channel-messages';
 export { OrderedWork } from './realtime/ordered-work';
 export { packChannelMessages, unpackChannelMessages, unpackStamped } from './realtime/outbox-packing';

@@ -1,26 +1,56 @@
+import type { FeedChannel } from '../realtime/feed-channels';
 import type { RelayedRecord } from '../realtime/channels';
 
 /**
  * What became of a publish. `fencedBy`: nothing went out, because a relay with a newer leadership epoch
- * has published through this transport since (docs/architecture.md, Leadership).
+ * for the partition has published through this transport since (docs/architecture.md, Leadership).
  */
 export type PublishOutcome = { published: true } | { published: false; fencedBy: number };
 
+export interface PublishOptions {
+  /** The partition leader's epoch: published only if no newer epoch has published on the partition. */
+  epoch?: number;
+  /**
+   * A progress tick after the rows: every row of the partition up to this position has been published
+   * (DESIGN.md §3 "Progress ticks").
+   */
+  tick?: string;
+}
+
+/** What a receiver hears on the channels it follows, in the order Redis delivers it. */
+export interface FeedHandlers {
+  row(record: RelayedRecord): void;
+  tick(partition: number, head: string): void;
+  /**
+   * The connection was made again and every channel is being subscribed anew: whatever was published
+   * meanwhile was not heard. Called before the subscribes are sent.
+   */
+  resubscribing(): void;
+  onError(error: unknown): void;
+}
+
+/** A receiver's subscription to the channels its clients need (DESIGN.md §4 "Interest, not broadcast"). */
+export interface FeedSubscriber {
+  /** Resolves once the transport has confirmed every channel: from then on nothing published on them is missed. */
+  subscribe(channels: FeedChannel[]): Promise<void>;
+  unsubscribe(channels: FeedChannel[]): Promise<void>;
+  /** Channels subscribed now (for tests and metrics). */
+  readonly channelCount: number;
+  close(): Promise<void>;
+}
+
 /**
- * Carries relayed outbox rows from the relay to every receiver: in one process a local bus, across
- * instances Redis pub/sub. Delivery may repeat a record; receivers de-duplicate by position.
+ * Carries relayed outbox rows from the relays to the receivers that follow their chats: in one process
+ * a local bus, across instances Redis sharded pub/sub. Delivery may repeat a row; receivers drop
+ * repeats by position.
  */
 export abstract class EventTransport {
   /**
-   * Resolves once the records are handed to the transport, in order. With `epoch` (the relay leader's),
-   * the transport publishes them only if no newer epoch has published, all or nothing; an empty list
-   * then only claims the epoch. Without it (replays) they are published unconditionally.
+   * Resolves once the rows (all of one partition, in relay order) and the tick are handed to the
+   * transport, in order. With `epoch`, all or nothing; an empty list with no tick then only claims the
+   * epoch. Without it (replays) they are published unconditionally.
    */
-  abstract publish(records: RelayedRecord[], epoch?: number): Promise<PublishOutcome>;
-  /**
-   * Calls `listener` for every record published from now on, and `mayHaveMissed` whenever records may
-   * have gone by unheard (the transport reconnected): the receiver then reads them from the store.
-   * Returns the unsubscribe function.
-   */
-  abstract subscribe(listener: (record: RelayedRecord) => void, mayHaveMissed?: () => void): () => void;
+  abstract publish(partition: number, records: RelayedRecord[], options?: PublishOptions): Promise<PublishOutcome>;
+  /** A subscriber that hears nothing until it subscribes to channels. */
+  abstract subscriber(handlers: FeedHandlers): FeedSubscriber;
 }

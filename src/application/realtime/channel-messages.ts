@@ -9,12 +9,6 @@ export interface ChannelContext {
   chat: ChatState;
   /** Chat-level events: the chat's latest message as a Message payload, for Chat.lastMessage. */
   lastMessage?: Record<string, unknown> | null;
-  /**
-   * Posts: who is told besides the chat's subscribers, when the caller has the list in another form
-   * than `chat.participantIds` (a store that fills in the participants where it writes the row, so a
-   * post does not load a chat of 1000 to name them). By default the participants other than the sender.
-   */
-  recipients?: string[];
 }
 
 /**
@@ -35,13 +29,14 @@ export function channelMessagesFor(event: ChatEvent, context: ChannelContext): C
     case 'MessagePosted': {
       const message = postedMessage(event);
       const { senderId, chatId, seq } = event.data;
-      // The message object and the recipient list are shared by reference: the outbox stores each once.
-      const others = context.recipients ?? participants.filter((id) => id !== senderId);
+      // No recipient list (DESIGN.md §3): each receiver names the participants it serves itself, so a
+      // post's row and bytes do not grow with its chat. The message object is shared by reference: the
+      // outbox stores it once.
       const listItem = { chatId, message, senderId };
       return [
         { channel: 'messageAdded', payload: message, meta: meta({ seq }) },
-        { channel: 'chatMessageNotification', payload: listItem, meta: meta({ seq, userIds: others }) },
-        { channel: 'messageUpdateForChatList', payload: listItem, meta: meta({ seq, userIds: others }) },
+        { channel: 'chatMessageNotification', payload: listItem, meta: meta({ seq }) },
+        { channel: 'messageUpdateForChatList', payload: listItem, meta: meta({ seq }) },
       ];
     }
     case 'MessageEdited': {

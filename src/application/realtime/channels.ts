@@ -28,8 +28,13 @@ export interface ChannelMeta {
   chatId: string;
   seq?: number;
   occurredAt: string;
-  /** Who a user-routed message is for. */
+  /**
+   * Who a user-routed message is for. Stored for membership and chat events; for a post, the receiver
+   * names the participants it serves when it delivers the row (posts carry no recipient list).
+   */
   userIds?: string[];
+  /** The chat's ordering partition, set by the receiver: user-scoped kinds keep their order per partition. */
+  partition?: number;
   /** chatUpdated: participants who were removed by this event and lose access to the chat. */
   removedUserIds?: string[];
 }
@@ -41,18 +46,26 @@ export interface ChannelMessage {
 }
 
 /**
- * One outbox row as the relay publishes it. `position` orders rows for receivers ("<txid>.<outbox id>");
- * `previous` is the position the relay published just before it, so a receiver that saw something
- * else in between knows it missed rows and reads them from the store.
+ * One outbox row as the relay publishes it (DESIGN.md §3): on its chat's channel, and on its partition's
+ * membership channel when it changes who is in the chat. `position` orders rows ("<txid>.<outbox id>");
+ * `previous` is the position of the same chat's row before it ('0.0' for a chat's first), so a receiver
+ * that delivered something else for the chat last knows it missed rows and reads them from the store.
  */
 export interface RelayedRecord {
   position: string;
-  previous?: string;
+  previous: string;
+  chatId: string;
+  partition: number;
+  /** The row creates the chat or changes its participants. */
+  membership: boolean;
   messages: ChannelMessage[];
   /**
    * The row as stored, when it was read from the outbox: its packed channel messages as JSON text and
-   * the cursor they are stamped with. A transport may write its wire form from this text without
+   * the cursor they are stamped with. A transport writes its wire form from this text without
    * building `messages` (the relay's largest cost per event was that parse and the serialising back).
    */
   readonly stored?: { json: string; cursor: string | null };
 }
+
+/** The position before every row: a chat's first row names it as its previous. */
+export const NO_ROW = '0.0';

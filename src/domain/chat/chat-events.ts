@@ -84,3 +84,8 @@ export function isMessageEvent(event: ChatEvent): event is MessageEvent {
     event.type === 'MessageRead'
   );
 }
+
+/** Events that change who is in the chat (its creation included). */
+export function isMembershipEvent(event: ChatEvent): boolean {
+  return event.type === 'ChatCreated' || event.type === 'ParticipantsAdded' || event.type === 'ParticipantsRemoved';
+}

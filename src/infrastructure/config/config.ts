@@ -52,6 +52,8 @@ const schema = z.object({
   REDIS_URL: url(['redis:', 'rediss:']).optional(),
   REDIS_CHANNEL_PREFIX: z.string().default(''),
   REDIS_COMMAND_TIMEOUT_MS: positiveInt(600_000).default(1000),
+  RELAY_PARTITIONS: positiveInt(1024).default(16),
+  REDIS_BROADCAST_CHANNELS: booleanFlag.default(false),
   AUTH_JWT_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   AUTH_JWKS_URL: url(['https:', 'http:']).optional(),
   AUTH_JWT_ISSUER: z.string().optional(),
@@ -90,6 +92,13 @@ export interface Config {
   redisChannelPrefix: string;
   /** How long any Redis command may take; past it the command fails and its connection is replaced. */
   redisCommandTimeoutMs: number;
+  /**
+   * Ordering partitions (DESIGN.md §3): the number a new deployment starts with. The database keeps the
+   * number in force (relay_settings), which may only grow; see partition-count.ts.
+   */
+  relayPartitions: number;
+  /** Also publish the nine original global channels for consumers outside Parley. */
+  redisBroadcastChannels: boolean;
   auth: { jwtSecret?: string; jwksUrl?: string; issuer?: string; audience?: string; usingDevelopmentSecret: boolean };
   migrateOnStart: boolean;
   logLevel: string;
@@ -158,6 +167,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: e.REDIS_URL,
     redisChannelPrefix: e.REDIS_CHANNEL_PREFIX,
     redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
+    relayPartitions: e.RELAY_PARTITIONS,
+    redisBroadcastChannels: e.REDIS_BROADCAST_CHANNELS,
     auth: {
       jwtSecret: e.AUTH_JWT_SECRET ?? (usingDevelopmentSecret ? DEVELOPMENT_JWT_SECRET : undefined),
       jwksUrl: e.AUTH_JWKS_URL,

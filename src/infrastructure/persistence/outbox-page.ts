@@ -9,6 +9,11 @@ export interface OutboxRow {
   tx_id: string;
   event_position: string | null;
   payload: string;
+  chat_id: string;
+  partition: number;
+  membership: boolean;
+  /** The position of the same chat's row before this one ('0.0' when none); read only when asked for. */
+  previous?: string;
 }
 
 export interface OutboxPageLimits {
@@ -28,17 +33,19 @@ export const OUTBOX_PAGE: OutboxPageLimits = { rows: 500, bytes: 1024 * 1024 };
  */
 export async function readOutboxPage(
   em: EntityManager,
-  query: { where: string; params: unknown[]; orderBy: 'tx_id, id' | 'tx_id, event_position' },
+  query: { where: string; params: unknown[]; orderBy: 'tx_id, id' | 'tx_id, event_position'; withPrevious?: boolean },
   limits: OutboxPageLimits = OUTBOX_PAGE,
 ): Promise<{ rows: OutboxRow[]; more: boolean }> {
   const rows = await em.execute<(OutboxRow & { fetched: number })[]>(
     `with candidates as (
-       select o.id, o.tx_id, o.event_position, o.payload::text as payload
+       select o.id, o.tx_id, o.event_position, o.payload::text as payload, o.chat_id, o.partition, o.membership
        from outbox o where ${query.where} order by ${prefixed(query.orderBy, 'o')} limit ?),
      sized as (select c.*, octet_length(c.payload) as bytes from candidates c),
      running as (
        select s.*, sum(s.bytes) over (order by ${query.orderBy} rows unbounded preceding) as total from sized s)
      select r.id::text as id, r.tx_id::text as tx_id, r.event_position::text as event_position, r.payload,
+            r.chat_id::text as chat_id, r.partition, r.membership,
+            ${query.withPrevious ? `${PREVIOUS_ROW} as previous,` : ''}
             (select count(*) from candidates)::int as fetched
      from running r where r.total - r.bytes < ? order by ${prefixed(query.orderBy, 'r')}`,
     [...query.params, limits.rows, limits.bytes],
@@ -49,6 +56,13 @@ export async function readOutboxPage(
     more: fetched === limits.rows || rows.length < fetched,
   };
 }
+
+/**
+ * The chat's row before `r` in relay order: one step back along `outbox_chat_order`. Every row before a
+ * committed one is committed (commit-order.ts), so the link never names a row that could still appear.
+ */
+const PREVIOUS_ROW = `coalesce((select p.tx_id::text || '.' || p.id::text from outbox p
+   where p.chat_id = r.chat_id and (p.tx_id, p.id) < (r.tx_id, r.id) order by p.tx_id desc, p.id desc limit 1), '0.0')`;
 
 /**
  * Qualified, so that ORDER BY sorts the raw columns: a bare name would be the output column of the

@@ -1,33 +1,74 @@
-import { EventTransport, type PublishOutcome, type RelayedRecord } from '../../application';
+import {
+  EventTransport,
+  feedChannelName,
+  rowChannels,
+  type FeedChannel,
+  type FeedHandlers,
+  type FeedSubscriber,
+  type PublishOutcome,
+  type PublishOptions,
+  type RelayedRecord,
+} from '../../application';
 
 /**
- * The transport when every role runs in one process (no REDIS_URL): a synchronous local fan-out. There is
- * one relay per process and no leadership, so an epoch has nothing to be fenced against.
+ * The transport when every role runs in one process (no REDIS_URL): a synchronous local bus with the
+ * channels of Redis, so receivers hear only what they follow, as they do on Redis. There is one relay
+ * per process and no leadership, so an epoch has nothing to be fenced against.
  */
 export class InProcessTransport extends EventTransport {
-  private readonly listeners = new Set<(record: RelayedRecord) => void>();
+  private readonly byChannel = new Map<string, Set<FeedHandlers>>();
 
   constructor(private readonly onListenerError: (error: unknown) => void = () => undefined) {
     super();
   }
 
-  async publish(records: RelayedRecord[]): Promise<PublishOutcome> {
+  async publish(partition: number, records: RelayedRecord[], options: PublishOptions = {}): Promise<PublishOutcome> {
     for (const record of records) {
-      for (const listener of this.listeners) {
-        // One failing receiver must not keep the record from the others.
-        try {
-          listener(record);
-        } catch (error) {
-          this.onListenerError(error);
-        }
-      }
+      for (const channel of rowChannels(record)) this.each(channel, (handlers) => handlers.row(record));
     }
+    const head = options.tick;
+    if (head !== undefined) this.each({ kind: 'tick', partition }, (handlers) => handlers.tick(partition, head));
     return { published: true };
   }
 
-  /** A bus in memory never misses a record, so `mayHaveMissed` is never called. */
-  subscribe(listener: (record: RelayedRecord) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+  subscriber(handlers: FeedHandlers): FeedSubscriber {
+    const mine = new Set<string>();
+    const bus = this.byChannel;
+    const leave = (name: string) => {
+      mine.delete(name);
+      const set = bus.get(name);
+      set?.delete(handlers);
+      if (set?.size === 0) bus.delete(name);
+    };
+    return {
+      get channelCount() {
+        return mine.size;
+      },
+      async subscribe(channels: FeedChannel[]) {
+        for (const name of channels.map(feedChannelName)) {
+          mine.add(name);
+          let set = bus.get(name);
+          if (!set) bus.set(name, (set = new Set()));
+          set.add(handlers);
+        }
+      },
+      async unsubscribe(channels: FeedChannel[]) {
+        channels.map(feedChannelName).forEach(leave);
+      },
+      async close() {
+        [...mine].forEach(leave);
+      },
+    };
+  }
+
+  /** One failing receiver must not keep the record from the others. */
+  private each(channel: FeedChannel, deliver: (handlers: FeedHandlers) => void): void {
+    for (const handlers of this.byChannel.get(feedChannelName(channel)) ?? []) {
+      try {
+        deliver(handlers);
+      } catch (error) {
+        this.onListenerError(error);
+      }
+    }
   }
 }

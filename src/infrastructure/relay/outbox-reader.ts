@@ -1,5 +1,5 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { decodeCursor, encodeCursor, unpackStamped, type ChannelMessage, type RelayedRecord } from '../../application';
+import { decodeCursor, encodeCursor, NO_ROW, unpackStamped, type ChannelMessage, type RelayedRecord } from '../../application';
 import { OUTBOX_PAGE, readOutboxPage, type OutboxPageLimits, type OutboxRow } from '../persistence/outbox-page';
 
 export interface RelayedPage {
@@ -25,40 +25,37 @@ export class OutboxReader {
     return row ? encodeCursor(row.tx_id, row.id) : '0.0';
   }
 
-  /** One page of rows after `after` (a relay position), and before `before` when given. */
-  async page(after: string, options: { before?: string; limits?: Partial<OutboxPageLimits> } = {}): Promise<RelayedPage> {
+  /**
+   * One page of rows after `after` (a relay position), and before `before` when given, of the given
+   * partitions only when they are given, each linked to its chat's previous row.
+   */
+  async page(
+    after: string,
+    options: { before?: string; partitions?: readonly number[]; limits?: Partial<OutboxPageLimits> } = {},
+  ): Promise<RelayedPage> {
     const from = decodeCursor(after)!;
     const to = options.before ? decodeCursor(options.before)! : null;
+    const conditions = ['(o.tx_id, o.id) > (?::xid8, ?::bigint)'];
+    const params: unknown[] = [from.txId.toString(), from.position.toString()];
+    if (to) {
+      conditions.push('(o.tx_id, o.id) < (?::xid8, ?::bigint)');
+      params.push(to.txId.toString(), to.position.toString());
+    }
+    if (options.partitions) {
+      conditions.push('o.partition = any(?::int[])');
+      params.push(`{${options.partitions.join(',')}}`);
+    }
     const { rows, more } = await readOutboxPage(
       this.orm.em.fork(),
-      {
-        where: `(o.tx_id, o.id) > (?::xid8, ?::bigint) ${to ? 'and (o.tx_id, o.id) < (?::xid8, ?::bigint)' : ''}`,
-        params: [from.txId.toString(), from.position.toString(), ...(to ? [to.txId.toString(), to.position.toString()] : [])],
-        orderBy: 'tx_id, id',
-      },
+      { where: conditions.join(' and '), params, orderBy: 'tx_id, id', withPrevious: true },
       { ...OUTBOX_PAGE, ...options.limits },
     );
-    // Each record links to the one before it, the first to `after`.
-    let previous = after;
-    const records = rows.map((row) => {
-      const record = toRelayedRecord(row, previous);
-      previous = record.position;
-      return record;
-    });
-    return { records, more };
-  }
-
-  /** Rows after `after`, at most `limit` and one page of bytes. */
-  async after(after: string, limit: number, before?: string): Promise<RelayedRecord[]> {
-    return (await this.page(after, { before, limits: { rows: limit } })).records;
+    return { records: rows.map((row) => toRelayedRecord(row)), more };
   }
 }
 
-/**
- * `previous`: the position published just before it, when the record is part of the relayed chain.
- * The messages are parsed on first use only: the Redis transport writes them from `stored`.
- */
-export function toRelayedRecord(row: OutboxRow, previous?: string): RelayedRecord {
+/** The messages are parsed on first use only: the Redis transport writes them from `stored`. */
+export function toRelayedRecord(row: OutboxRow): RelayedRecord {
   const position = encodeCursor(row.tx_id, row.id);
   // Domain rows get their event's cursor; derived rows (projections) carry the cursor of their source event.
   const cursor = row.event_position === null ? null : encodeCursor(row.tx_id, row.event_position);
@@ -66,7 +63,10 @@ export function toRelayedRecord(row: OutboxRow, previous?: string): RelayedRecor
   let messages: ChannelMessage[] | undefined;
   return {
     position,
-    ...(previous === undefined ? {} : { previous }),
+    previous: row.previous ?? NO_ROW,
+    chatId: row.chat_id,
+    partition: row.partition,
+    membership: row.membership,
     stored,
     get messages() {
       messages ??= unpackStamped(JSON.parse(stored.json) as unknown[], cursor);

@@ -5,6 +5,7 @@ import { Migration20261126000000_relay_leadership } from './Migration20261126000
 import { Migration20261201000000_membership_events } from './Migration20261201000000_membership_events';
 import { Migration20261202000000_write_path } from './Migration20261202000000_write_path';
 import { Migration20261202010000_outbox_compression } from './Migration20261202010000_outbox_compression';
+import { Migration20261206000000_partitions } from './Migration20261206000000_partitions';
 
 /** Listed, not discovered by glob, so the same list works from TypeScript sources and from dist/. */
 export const MIGRATIONS = [
@@ -15,4 +16,5 @@ export const MIGRATIONS = [
   { name: 'Migration20261201000000_membership_events', class: Migration20261201000000_membership_events },
   { name: 'Migration20261202000000_write_path', class: Migration20261202000000_write_path },
   { name: 'Migration20261202010000_outbox_compression', class: Migration20261202010000_outbox_compression },
+  { name: 'Migration20261206000000_partitions', class: Migration20261206000000_partitions },
 ];

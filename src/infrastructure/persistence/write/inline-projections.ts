@@ -25,14 +25,21 @@ export interface SqlPart {
 
 export const CURSOR = '(select cursor from new_cursor)';
 
+/**
+ * A new chat's partition. A chat rebuilt from its events (read-model-rebuild.ts) keeps the one its
+ * outbox rows were published under, even if the number of partitions has grown since.
+ */
+const RECORDED_PARTITION = '(select coalesce((select o.partition from outbox o where o.chat_id = ?::uuid limit 1), parley_partition_of(?::uuid)))';
+
 export function eventParts(event: ChatEvent, version: number, occurredAt: string): SqlPart[] {
   switch (event.type) {
     case 'ChatCreated': {
       const { chatId, name, createdBy, createdAt, participantIds } = event.data;
       return [
         {
-          sql: `insert into chats (id, name, created_by, created_at, updated_at, cursor, version) values (?, ?, ?, ?, ?, ${CURSOR}, ?)`,
-          params: [chatId, name, createdBy, createdAt, createdAt, version],
+          sql: `insert into chats (id, name, created_by, created_at, updated_at, cursor, version, partition)
+                values (?, ?, ?, ?, ?, ${CURSOR}, ?, ${RECORDED_PARTITION})`,
+          params: [chatId, name, createdBy, createdAt, createdAt, version, chatId, chatId],
         },
         {
           // JSON, not an array binding, so that the parameter is one value whatever the count.

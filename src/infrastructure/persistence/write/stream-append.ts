@@ -4,7 +4,7 @@ import { CHAT_SELECT, toChatView, type ChatRow } from '../chat-view-rows';
 import type { AloneStep } from './append-plan';
 import { isMessageEvent, type ChatEvent, type ChatState } from '../../../domain';
 import { BatchedReadModels, eventParts, type SqlPart } from './inline-projections';
-import { outboxPayload, withRecipients, type OutboxPayload } from './outbox-payload';
+import { outboxPayload, partitionOf } from './outbox-payload';
 import { execute, type PreparedStatement } from './pooled-client';
 
 /** An event decided in this transaction, about to be appended to its chat's stream. */
@@ -36,17 +36,15 @@ export const APPEND_BATCHED: PreparedStatement = {
     const readModels = new BatchedReadModels().parts(3).sql;
     return `with input_events as (
         select * from json_to_recordset($1::json) as i(ord int, event_id uuid, stream_id uuid, version int, type text,
-          data jsonb, occurred_at timestamptz, recipients_path text[], recipients_except text)),
+          data jsonb, occurred_at timestamptz)),
       payloads as (select p.payload::jsonb as payload, p.ord - 1 as ord from json_array_elements($2::json) with ordinality as p(payload, ord)),
       new_events as (
         insert into events (event_id, stream_id, version, type, data, occurred_at)
         select event_id, stream_id, version, type, data, occurred_at from input_events order by ord
         returning event_id, stream_id, position, tx_id, tx_id::text || '.' || position::text as cursor),
       new_outbox as (
-        insert into outbox (event_position, tx_id, chat_id, payload)
-        select e.position, e.tx_id, e.stream_id,
-          case when i.recipients_path is null then p.payload
-               else ${withRecipients('p.payload', 'i.recipients_path', 'e.stream_id', 'i.recipients_except')} end
+        insert into outbox (event_position, tx_id, chat_id, partition, payload)
+        select e.position, e.tx_id, e.stream_id, ${partitionOf('e.stream_id')}, p.payload
         from input_events i join payloads p on p.ord = i.ord join new_events e on e.event_id = i.event_id
         order by i.ord),
       ${readModels}
@@ -67,6 +65,7 @@ export function batchedAppend(events: PendingEvent[]): { sql: string; read(rows:
 function batchedParams(events: PendingEvent[]): string[] {
   const readModels = new BatchedReadModels();
   const payloads = events.map((pending) => outboxPayload(pending.event, pending));
+  // The batched statement writes no membership rows (they change the chat and go alone).
   const input = events.map((pending, ord) => {
     if (!BatchedReadModels.takes(pending.event)) throw new Error(`${pending.event.type} is appended on its own`);
     readModels.add(pending.event, pending.eventId, pending.version, pending.occurredAt);
@@ -78,8 +77,6 @@ function batchedParams(events: PendingEvent[]): string[] {
       type: pending.event.type,
       data: pending.event.data,
       occurred_at: pending.occurredAt,
-      recipients_path: payloads[ord]!.recipients?.path ?? null,
-      recipients_except: payloads[ord]!.recipients?.except ?? null,
     };
   });
   const { params } = readModels.parts(3);
@@ -128,12 +125,12 @@ async function chatAsSeenBy(client: Client, chatId: string, viewerId: string): P
 /** One event in its own statement: the event, its outbox row and its read-model changes; answers its cursor. */
 async function appendOne(client: Client, pending: PendingEvent): Promise<string> {
   const lastMessage = isMessageEvent(pending.event) ? null : await lastMessagePayload(client, pending.chatId);
-  const { json, recipients }: OutboxPayload = outboxPayload(pending.event, { ...pending, lastMessage });
-  const payload = recipients ? withRecipients('?::jsonb', '?::text[]', '?::uuid', '?') : '?::jsonb';
+  const { json, membership } = outboxPayload(pending.event, { ...pending, lastMessage });
   const parts: SqlPart[] = [
     {
-      sql: `insert into outbox (event_position, tx_id, chat_id, payload) select position, tx_id, ?, ${payload} from new_event`,
-      params: [pending.chatId, json, ...(recipients ? [recipients.path, pending.chatId, recipients.except] : [])],
+      sql: `insert into outbox (event_position, tx_id, chat_id, partition, membership, payload)
+            select position, tx_id, ?, ${partitionOf('?::uuid')}, ?, ?::jsonb from new_event`,
+      params: [pending.chatId, pending.chatId, pending.chatId, membership, json],
     },
     ...eventParts(pending.event, pending.version, pending.occurredAt),
   ];

@@ -1,0 +1,72 @@
+import { isCursor, NO_ROW, unpackStamped, type ChannelMessage, type RelayedRecord } from '../../application';
+
+/**
+ * The Redis message of one outbox row (DESIGN.md §3; the README documents it), the same on the chat's
+ * channel and on the membership channel:
+ *
+ *   {"position":"<txid>.<id>","previous":"<txid>.<id>","chatId":"…","partition":7,"membership":false,
+ *    "cursor":"<txid>.<event position>","messages":[…]}
+ *
+ * `messages` is the row's channel messages as the outbox stores them (outbox-packing.ts: a value shared by
+ * several messages is stored once and referred to by `$ref`), without cursors: a reader stamps every
+ * payload with `cursor`. The relay writes the stored text as it is, so a publish costs no parse.
+ *
+ * A tick is `{"tick":"<txid>.<id>"}` on the partition's tick channel.
+ */
+export function rowWireText(record: RelayedRecord): string {
+  const stored = record.stored;
+  const cursor = stored ? stored.cursor : (record.messages[0]?.meta.cursor ?? null);
+  const messages = stored ? stored.json : JSON.stringify(record.messages);
+  return `{"position":${JSON.stringify(record.position)},"previous":${JSON.stringify(record.previous)},"chatId":${JSON.stringify(record.chatId)},"partition":${record.partition},"membership":${record.membership},"cursor":${JSON.stringify(cursor)},"messages":${messages}}`;
+}
+
+export function tickWireText(head: string): string {
+  return `{"tick":${JSON.stringify(head)}}`;
+}
+
+interface RowWire {
+  position: string;
+  previous: string;
+  chatId: string;
+  partition: number;
+  membership: boolean;
+  cursor: string | null;
+  messages: unknown[];
+}
+
+/**
+ * The record a row message carries, or null when it is not one (anyone may publish on these channels:
+ * nothing they send may take a receiver down). Its messages are unpacked on first use.
+ */
+export function parseRowWire(text: string, partition: number): RelayedRecord | null {
+  const wire = JSON.parse(text) as Partial<RowWire> | null;
+  if (
+    typeof wire !== 'object' || wire === null ||
+    typeof wire.position !== 'string' || !isCursor(wire.position) ||
+    typeof wire.previous !== 'string' || (wire.previous !== NO_ROW && !isCursor(wire.previous)) ||
+    typeof wire.chatId !== 'string' || wire.partition !== partition ||
+    typeof wire.membership !== 'boolean' ||
+    (wire.cursor !== null && (typeof wire.cursor !== 'string' || !isCursor(wire.cursor))) ||
+    !Array.isArray(wire.messages)
+  ) {
+    return null;
+  }
+  const stored = wire.messages;
+  let messages: ChannelMessage[] | undefined;
+  return {
+    position: wire.position,
+    previous: wire.previous,
+    chatId: wire.chatId,
+    partition,
+    membership: wire.membership,
+    get messages() {
+      messages ??= unpackStamped(stored, wire.cursor ?? null);
+      return messages;
+    },
+  };
+}
+
+export function parseTickWire(text: string): string | null {
+  const wire = JSON.parse(text) as { tick?: unknown } | null;
+  return typeof wire?.tick === 'string' && isCursor(wire.tick) ? wire.tick : null;
+}

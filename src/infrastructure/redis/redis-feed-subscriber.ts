@@ -1,0 +1,154 @@
+import { randomUUID } from 'node:crypto';
+import Redis from 'ioredis';
+import { feedChannelName, parseFeedChannelName, type FeedChannel, type FeedHandlers, type FeedSubscriber } from '../../application';
+import { connectionOptions } from './redis-connections';
+import { parseRowWire, parseTickWire } from './feed-wire';
+
+export interface RedisFeedSubscriberOptions {
+  url: string;
+  prefix: string;
+  commandTimeoutMs: number;
+  probeIntervalMs: number;
+  /** Publishes a probe message on a channel (without prefix). */
+  probe(channel: string, text: string): Promise<void>;
+  handlers: FeedHandlers;
+  onClosed(): void;
+}
+
+/** Channels per SSUBSCRIBE: thousands of chats cost a few round trips, and no command grows without bound. */
+const CHANNELS_PER_COMMAND = 1000;
+
+/**
+ * One receiver's connection for sharded pub/sub: it subscribes to the channels the receiver asks for,
+ * subscribes to all of them again on every new connection (after telling the receiver, which then
+ * treats everything as possibly missed), and proves itself alive with a probe message of its own, so
+ * a connection that is open but no longer delivers is noticed and replaced.
+ */
+export class RedisFeedSubscriber implements FeedSubscriber {
+  private readonly connection: Redis;
+  /** Every channel asked for, by its full name. */
+  private readonly channels = new Map<string, FeedChannel>();
+  private readonly probeChannel = `__parley_probe:${randomUUID()}`;
+  private readonly probeName: string;
+  private readonly probeTimer: NodeJS.Timeout;
+  /** Never, until the first probe comes back: a subscriber is not healthy before it has proven itself. */
+  private lastProbeSeen = 0;
+  private readySince = 0;
+  private closed = false;
+
+  constructor(private readonly options: RedisFeedSubscriberOptions) {
+    this.probeName = `${options.prefix}${this.probeChannel}`;
+    // Subscribed anew on every connection, rather than replaying whatever the old one had.
+    this.connection = new Redis(options.url, { ...connectionOptions(options.commandTimeoutMs), autoResubscribe: false, maxRetriesPerRequest: null });
+    this.connection.on('error', (error) => options.handlers.onError(error));
+    this.connection.on('ready', () => this.onReady());
+    this.connection.on('smessage', (channel: string, text: string) => {
+      try {
+        this.onMessage(channel, text);
+      } catch (error) {
+        options.handlers.onError(error);
+      }
+    });
+    this.probeTimer = setInterval(() => this.probe(), options.probeIntervalMs);
+    this.probeTimer.unref();
+  }
+
+  get channelCount(): number {
+    return this.channels.size;
+  }
+
+  async subscribe(channels: FeedChannel[]): Promise<void> {
+    const names = channels.map((channel) => this.name(channel));
+    channels.forEach((channel, i) => this.channels.set(names[i]!, channel));
+    if (names.length === 0) return;
+    await this.whenReady();
+    await this.send('ssubscribe', names);
+  }
+
+  async unsubscribe(channels: FeedChannel[]): Promise<void> {
+    const names = channels.map((channel) => this.name(channel)).filter((name) => this.channels.delete(name));
+    if (names.length === 0 || this.connection.status !== 'ready') return;
+    await this.send('sunsubscribe', names);
+  }
+
+  /** True while the connection has delivered our own probe recently. */
+  healthy(): boolean {
+    return Date.now() - this.lastProbeSeen < this.options.probeIntervalMs * 3;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.probeTimer);
+    this.options.onClosed();
+    await this.connection.quit().catch(() => this.connection.disconnect());
+  }
+
+  private name(channel: FeedChannel): string {
+    return `${this.options.prefix}${feedChannelName(channel)}`;
+  }
+
+  private async send(command: 'ssubscribe' | 'sunsubscribe', names: string[]): Promise<void> {
+    for (let i = 0; i < names.length; i += CHANNELS_PER_COMMAND) {
+      await this.connection[command](...names.slice(i, i + CHANNELS_PER_COMMAND));
+    }
+  }
+
+  /** Waits for a connection being made, within a few command deadlines. */
+  private async whenReady(): Promise<void> {
+    if (this.connection.status === 'ready') return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.connection.off('ready', done);
+        reject(new Error(`Redis subscriber is ${this.connection.status}`));
+      }, this.options.commandTimeoutMs * 3);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.connection.once('ready', done);
+    });
+  }
+
+  private onReady(): void {
+    this.readySince = Date.now();
+    // Whatever was published while there was no connection went unheard: the receiver fills it in.
+    this.options.handlers.resubscribing();
+    this.send('ssubscribe', [this.probeName, ...this.channels.keys()]).catch((error: unknown) => {
+      // Not subscribed, this connection would only wait for the probe to find it deaf.
+      this.options.handlers.onError(error);
+      if (this.connection.status === 'ready') this.connection.disconnect(true);
+    });
+  }
+
+  private probe(): void {
+    const ready = this.connection.status === 'ready';
+    if (ready && this.readySince > 0 && !this.healthy() && Date.now() - this.readySince > this.options.probeIntervalMs * 3) {
+      this.options.handlers.onError(new Error('Redis subscriber connection is stale (no probe came back); reconnecting'));
+      this.readySince = 0;
+      this.connection.disconnect(true);
+      return;
+    }
+    if (ready) this.options.probe(this.probeChannel, String(Date.now())).catch(() => undefined);
+  }
+
+  private onMessage(fullName: string, text: string): void {
+    if (fullName === this.probeName) {
+      this.lastProbeSeen = Date.now();
+      return;
+    }
+    const channel = fullName.startsWith(this.options.prefix) ? parseFeedChannelName(fullName.slice(this.options.prefix.length)) : null;
+    if (!channel) return;
+    if (channel.kind === 'tick') {
+      const head = parseTickWire(text);
+      if (head === null) throw new Error(`ignored a malformed tick on ${fullName}`);
+      this.options.handlers.tick(channel.partition, head);
+      return;
+    }
+    const record = parseRowWire(text, channel.partition);
+    if (!record || (channel.kind === 'chat' && record.chatId !== channel.chatId) || (channel.kind === 'members' && !record.membership)) {
+      throw new Error(`ignored a malformed message on ${fullName}`);
+    }
+    this.options.handlers.row(record);
+  }
+}
