@@ -36,14 +36,12 @@ describe('waiting on progress instead of polling', () => {
     // When the instance has caught up
     await server.realtime.whenCaughtUp();
 
-    // Then, with no retry, the feed is at the outbox's head and the counts are the ground truth's
-    const { truth, counted, head } = await withClient(database.url, async (client) => ({
+    // Then, with no retry, the counts are the ground truth's
+    const { truth, counted } = await withClient(database.url, async (client) => ({
       truth: await unreadCountsFromEvents(client),
       counted: await unreadCountsFromReadModel(client),
-      head: (await client.query<{ head: string }>(`select tx_id::text || '.' || id::text as head from outbox order by tx_id desc, id desc limit 1`)).rows[0]!.head,
     }));
     expect(counted).toEqual(truth);
-    expect(server.realtime.feed!.position).toBe(head);
   });
 
   it('fails with a message naming the reader when it cannot catch up', async () => {

@@ -12,15 +12,19 @@ export function messageAdded(chatId: string, seq: number, content: string): Chan
 
 /** A chat's history as an in-memory list, read in pages of at most 500 records as the adapter does. */
 export class FakeHistory extends EventHistory {
-  records: HistoryRecord[] = [];
+  /** Records of partition 0 unless they say otherwise. */
+  records: (Omit<HistoryRecord, 'partition'> & { partition?: number })[] = [];
   /** When set, reading waits for it: the test decides when history is read. */
   gate: Promise<void> | null = null;
 
   async inChat(_chatId: string, after: string): Promise<HistoryPage> {
     if (this.gate) await this.gate;
     const from = Number(after.split('.')[1]);
-    const rest = this.records.filter((record) => Number(record.cursor.split('.')[1]) > from);
+    const rest = this.records.filter((record) => Number(record.cursor.split('.')[1]) > from).map((record) => ({ partition: 0, ...record }));
     return { records: rest.slice(0, 500), more: rest.length > 500 };
+  }
+  async head(): Promise<string> {
+    return '0.0';
   }
   async forUser(): Promise<HistoryPage> {
     return { records: [], more: false };

@@ -3,6 +3,8 @@ import type { ChannelMessage } from '../realtime/channels';
 /** One stored event's channel messages, stamped with its cursor. */
 export interface HistoryRecord {
   cursor: string;
+  /** The chat's ordering partition. */
+  partition: number;
   messages: ChannelMessage[];
 }
 
@@ -18,8 +20,13 @@ export interface HistoryPage {
  * only arrive later.
  */
 export abstract class EventHistory {
+  /** The newest event's position: where a subscription that starts now begins. */
+  abstract head(): Promise<string>;
   abstract inChat(chatId: string, after: string): Promise<HistoryPage>;
-  /** Events of the chats the user is in now, and of those they were removed from since `after`. */
+  /**
+   * Events of the chats the user is in now, and of those they were removed from since `after`. A post's
+   * user-scoped messages name the user when they were a participant (and not the sender) at the post.
+   */
   abstract forUser(userId: string, after: string): Promise<HistoryPage>;
   /** Whether the user was a participant of the chat once the event at `cursor` had happened. */
   abstract wasParticipantAt(chatId: string, userId: string, cursor: string): Promise<boolean>;

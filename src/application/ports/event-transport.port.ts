@@ -26,6 +26,8 @@ export interface FeedHandlers {
    * meanwhile was not heard. Called before the subscribes are sent.
    */
   resubscribing(): void;
+  /** The subscribes of a new connection were confirmed: from here on nothing published on them is missed. */
+  resubscribed(): void;
   onError(error: unknown): void;
 }
 

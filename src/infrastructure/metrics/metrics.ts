@@ -26,6 +26,17 @@ export class ParleyMetrics {
     help: 'Records not held because the receiver backlog was full (read from the outbox once it is through)',
     registers: [this.registry],
   });
+  readonly receiverFills = new Counter({
+    name: 'parley_receiver_fills_total',
+    help: 'Times a receiver read a partition of its followed chats from the outbox because it could not prove it had every row',
+    registers: [this.registry],
+  });
+  readonly receiverEventsHeard = new Counter({
+    name: 'parley_receiver_events_heard_total',
+    help: 'Rows this receiver heard from Redis, by whether a chat it follows needed them (needed="no": heard for nothing)',
+    labelNames: ['needed'],
+    registers: [this.registry],
+  });
   readonly writeBatchCommands = new Histogram({
     name: 'parley_write_batch_commands',
     help: 'Commands per write transaction (group commit)',

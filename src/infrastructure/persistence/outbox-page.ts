@@ -14,6 +14,8 @@ export interface OutboxRow {
   membership: boolean;
   /** The position of the same chat's row before this one ('0.0' when none); read only when asked for. */
   previous?: string;
+  /** A column the caller asked for (`extra`). */
+  extra?: unknown;
 }
 
 export interface OutboxPageLimits {
@@ -33,22 +35,30 @@ export const OUTBOX_PAGE: OutboxPageLimits = { rows: 500, bytes: 1024 * 1024 };
  */
 export async function readOutboxPage(
   em: EntityManager,
-  query: { where: string; params: unknown[]; orderBy: 'tx_id, id' | 'tx_id, event_position'; withPrevious?: boolean },
+  query: {
+    where: string;
+    params: unknown[];
+    orderBy: 'tx_id, id' | 'tx_id, event_position';
+    withPrevious?: boolean;
+    /** One more column, an SQL expression on `o` (the outbox row), answered as `extra`. */
+    extra?: { sql: string; params: unknown[] };
+  },
   limits: OutboxPageLimits = OUTBOX_PAGE,
 ): Promise<{ rows: OutboxRow[]; more: boolean }> {
   const rows = await em.execute<(OutboxRow & { fetched: number })[]>(
     `with candidates as (
-       select o.id, o.tx_id, o.event_position, o.payload::text as payload, o.chat_id, o.partition, o.membership
+       select o.id, o.tx_id, o.event_position, o.payload::text as payload, o.chat_id, o.partition, o.membership,
+              ${query.extra ? query.extra.sql : 'null'} as extra
        from outbox o where ${query.where} order by ${prefixed(query.orderBy, 'o')} limit ?),
      sized as (select c.*, octet_length(c.payload) as bytes from candidates c),
      running as (
        select s.*, sum(s.bytes) over (order by ${query.orderBy} rows unbounded preceding) as total from sized s)
      select r.id::text as id, r.tx_id::text as tx_id, r.event_position::text as event_position, r.payload,
-            r.chat_id::text as chat_id, r.partition, r.membership,
+            r.chat_id::text as chat_id, r.partition, r.membership, r.extra,
             ${query.withPrevious ? `${PREVIOUS_ROW} as previous,` : ''}
             (select count(*) from candidates)::int as fetched
      from running r where r.total - r.bytes < ? order by ${prefixed(query.orderBy, 'r')}`,
-    [...query.params, limits.rows, limits.bytes],
+    [...(query.extra?.params ?? []), ...query.params, limits.rows, limits.bytes],
   );
   const fetched = rows[0]?.fetched ?? 0;
   return {

@@ -114,7 +114,7 @@ export class RedisFeedSubscriber implements FeedSubscriber {
     this.readySince = Date.now();
     // Whatever was published while there was no connection went unheard: the receiver fills it in.
     this.options.handlers.resubscribing();
-    this.send('ssubscribe', [this.probeName, ...this.channels.keys()]).catch((error: unknown) => {
+    this.send('ssubscribe', [this.probeName, ...this.channels.keys()]).then(() => this.options.handlers.resubscribed(), (error: unknown) => {
       // Not subscribed, this connection would only wait for the probe to find it deaf.
       this.options.handlers.onError(error);
       if (this.connection.status === 'ready') this.connection.disconnect(true);

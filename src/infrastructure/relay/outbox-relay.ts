@@ -32,6 +32,7 @@ export interface OutboxRelayOptions {
   stepDownAfterMs?: number;
   onError: (error: unknown) => void;
   onPublished?: (records: RelayedRecord[]) => void;
+  partitions?: number;
   /**
    * The relay leadership, when relays in several processes take turns: nothing is read or published
    * while it gives no epoch, publishes and checkpoint saves are fenced by its epoch. Absent (embedded
@@ -119,6 +120,7 @@ export class OutboxRelay {
     const position = encodeCursor(from.txId, from.outboxId);
     const { records, more } = await this.pageAfter(position);
     if (records.length === 0) {
+      await this.tickIdle(position);
       this.progress.advance(position);
       await this.saveCheckpoint();
       return false;
@@ -175,7 +177,7 @@ export class OutboxRelay {
     const startedAt = performance.now();
     let outcome: PublishOutcome;
     try {
-      outcome = await this.transport.publish(records, epoch);
+      outcome = await this.publishByPartition(records, epoch);
     } catch (error) {
       const failingMs = this.stall.failed(startedAt);
       if (lead && failingMs >= (this.options.stepDownAfterMs ?? STEP_DOWN_AFTER_MS)) await this.stepDown(lead, failingMs, error);
@@ -191,6 +193,34 @@ export class OutboxRelay {
     this.forgetCheckpoint();
     if ((await lead!.refused(outcome.fencedBy)) !== null) this.loop.wake();
     return false;
+  }
+
+  private lastIdleTick = 0;
+
+  private async tickIdle(position: string): Promise<void> {
+    if (Date.now() - this.lastIdleTick < 1000) return;
+    const epoch = this.options.lead ? this.options.lead.epoch() : undefined;
+    if (epoch === null) return;
+    this.lastIdleTick = Date.now();
+    for (let partition = 0; partition < (this.options.partitions ?? 16); partition++) {
+      await this.transport.publish(partition, [], { epoch, tick: position });
+    }
+  }
+
+  private async publishByPartition(records: RelayedRecord[], epoch: number | undefined): Promise<PublishOutcome> {
+    const byPartition = new Map<number, RelayedRecord[]>();
+    for (const record of records) {
+      let list = byPartition.get(record.partition);
+      if (!list) byPartition.set(record.partition, (list = []));
+      list.push(record);
+    }
+    const tick = records.length > 0 ? records[records.length - 1]!.position : undefined;
+    if (byPartition.size === 0) return this.transport.publish(0, [], { epoch });
+    for (const [partition, rows] of byPartition) {
+      const outcome = await this.transport.publish(partition, rows, { epoch, tick });
+      if (!outcome.published) return outcome;
+    }
+    return { published: true };
   }
 
   /**

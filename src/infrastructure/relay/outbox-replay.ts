@@ -40,7 +40,7 @@ export async function replayOutbox(
       { ...OUTBOX_PAGE, rows: batchSize },
     );
     if (rows.length === 0) return published;
-    await transport.publish(rows.map((row) => toRelayedRecord(row)));
+    for (const record of rows.map((row) => toRelayedRecord(row))) await transport.publish(record.partition, [record]);
     published += rows.length;
     const last = rows[rows.length - 1]!;
     after = { txId: last.tx_id, id: last.id };

@@ -1,7 +1,7 @@
 import type { EventTransport } from '../../application';
 import { hasRole } from '../../infrastructure/config/config';
 import type { PostgresChatUnitOfWork } from '../../infrastructure/persistence/postgres-chat-unit-of-work.adapter';
-import type { GaplessFeed } from '../../infrastructure/receiver/gapless-feed';
+import type { InterestFeed } from '../../infrastructure/receiver/interest-feed';
 import { RedisTransport } from '../../infrastructure/redis/redis-transport.adapter';
 import { InProcessTransport } from '../../infrastructure/relay/in-process-transport.adapter';
 import type { OutboxRelay } from '../../infrastructure/relay/outbox-relay';
@@ -25,7 +25,7 @@ export interface Realtime {
   leadership: RelayLeadership | null;
   router: SubscriptionRouter | null;
   subscriptions: SubscriptionServer | null;
-  feed: GaplessFeed | null;
+  feed: InterestFeed | null;
   readinessChecks: ReadinessCheck[];
   /** Resolves once this instance's relay and feed have each caught up with what was committed before the call. */
   whenCaughtUp(): Promise<void>;

@@ -7,8 +7,8 @@ import type { Logger } from '../../infrastructure/logging/logger';
 import type { ParleyMetrics } from '../../infrastructure/metrics/metrics';
 import type { Database } from '../../infrastructure/persistence/database';
 import { PostgresEventHistory } from '../../infrastructure/persistence/postgres-event-history.adapter';
-import { GaplessFeed } from '../../infrastructure/receiver/gapless-feed';
-import { OutboxReader } from '../../infrastructure/relay/outbox-reader';
+import { FeedStore } from '../../infrastructure/receiver/feed-store';
+import { InterestFeed } from '../../infrastructure/receiver/interest-feed';
 import { GRAPHQL_PATH } from '../graphql/create-yoga';
 import type { GraphQLContext } from '../graphql/graphql-context';
 import type { RateLimiter } from '../graphql/rate-limit';
@@ -24,6 +24,8 @@ export interface ReceiverRoleDependencies {
   transport: EventTransport;
   /** The Redis subscriber's health, when the transport is Redis (null for the in-process bus). */
   subscriberHealthy: (() => boolean) | null;
+  /** The number of ordering partitions in force. */
+  partitions: number;
   readModel: ChatReadModel;
   verifier: AccessTokenVerifier;
   commandBus: CommandBus;
@@ -40,7 +42,7 @@ export interface ReceiverRoleDependencies {
 export interface ReceiverRole {
   router: SubscriptionRouter;
   subscriptions: SubscriptionServer;
-  feed: GaplessFeed;
+  feed: InterestFeed;
   readinessChecks: ReadinessCheck[];
   /** Resolves once the feed has handed on everything committed before the call. */
   whenCaughtUp(): Promise<void>;
@@ -59,8 +61,15 @@ export function startReceiverRole(deps: ReceiverRoleDependencies): ReceiverRole 
     viewer: { userId: viewerId },
     unreadCountOf: (chatId, userId) => deps.readModel.unreadCountOf(chatId, userId),
   });
+  let feed: InterestFeed | null = null;
   const router = new SubscriptionRouter({
     schema: deps.schema,
+    interest: {
+      followChat: (chatId) => feed!.followChat(chatId),
+      releaseChat: (chatId) => feed!.releaseChat(chatId),
+      followUser: (userId) => feed!.followUser(userId),
+      releaseUser: (userId) => feed!.releaseUser(userId),
+    },
     contextFor,
     onError: log('subscription-router'),
     onDelivered: (message, frames) => {
@@ -84,42 +93,39 @@ export function startReceiverRole(deps: ReceiverRoleDependencies): ReceiverRole 
     onSlowConsumer: () => metrics.droppedSlowClients.inc(),
   });
   const counts = new UnreadCountFrames({ router, readModel: deps.readModel, onError: log('unread-counts') });
-  const feed = new GaplessFeed(new OutboxReader(database.orm), {
+  const interestFeed = new InterestFeed(deps.transport, new FeedStore(database.orm), {
+    partitions: deps.partitions,
     deliver: (record) => {
       const delivered = router.receive(record);
       counts.follow(record);
       return delivered;
     },
     onError: log('receiver-feed'),
-    onGapFilled: (records) => deps.logger.info({ records }, 'filled a gap in the relayed stream from the outbox'),
+    onFilled: (partition, rows, reason) => {
+      metrics.receiverFills.inc();
+      deps.logger.info({ partition, rows, reason }, 'read a partition from the outbox up to its tick: it could not prove it had every row');
+    },
     onOverflow: () => metrics.receiverOverflows.inc(),
+    onSilent: (partition) => deps.logger.warn({ partition }, 'no progress tick from a followed partition; reading it from the outbox once one comes'),
+    onHeard: (needed) => metrics.receiverEventsHeard.inc({ needed: needed ? 'yes' : 'no' }),
   });
+  feed = interestFeed;
 
-  void feed.start();
-  const unsubscribe = deps.transport.subscribe(
-    (record) => feed.accept(record),
-    () => void feed.catchUp(),
-  );
   const readinessChecks: ReadinessCheck[] = [];
-  let catchUpTimer: NodeJS.Timeout | null = null;
   if (deps.subscriberHealthy) {
     const healthy = deps.subscriberHealthy;
     readinessChecks.push({ name: 'redis-subscriber', check: async () => healthy() });
-    // A safety net beside the probe: anything committed and never heard of is read from the outbox.
-    catchUpTimer = setInterval(() => void feed.catchUp(), Math.max(config.pollIntervalMs, 1000) * 5);
-    catchUpTimer.unref();
   }
 
   return {
     router,
     subscriptions,
-    feed,
+    feed: interestFeed,
     readinessChecks,
-    whenCaughtUp: () => feed.whenCaughtUp(),
+    whenCaughtUp: () => interestFeed.whenCaughtUp(),
     async stop() {
-      if (catchUpTimer) clearInterval(catchUpTimer);
       await subscriptions.close();
-      unsubscribe();
+      await interestFeed.stop();
       counts.stop();
     },
   };

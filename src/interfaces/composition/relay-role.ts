@@ -17,6 +17,7 @@ export interface RelayRoleDependencies {
   signal: PostgresCommitSignal | null;
   /** Whether the transport answers now; null for the in-process bus, which always does. */
   transportAnswers: (() => Promise<boolean>) | null;
+  partitions: number;
   logger: Logger;
   metrics: ParleyMetrics;
   log: ComponentErrorLog;
@@ -64,6 +65,7 @@ export function startRelayRole(deps: RelayRoleDependencies): RelayRole {
     : null;
   const relay = new OutboxRelay(deps.database.orm, deps.transport, {
     pollIntervalMs: config.pollIntervalMs,
+    partitions: deps.partitions,
     lead: leadership ?? undefined,
     onError: log('outbox-relay'),
     onPublished: (records) => {

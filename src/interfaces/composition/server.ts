@@ -13,6 +13,7 @@ import type { Logger } from '../../infrastructure/logging/logger';
 import { ParleyMetrics } from '../../infrastructure/metrics/metrics';
 import { openDatabase, type Database } from '../../infrastructure/persistence/database';
 import { PostgresChatUnitOfWork } from '../../infrastructure/persistence/postgres-chat-unit-of-work.adapter';
+import { settlePartitionCount } from '../../infrastructure/persistence/partition-count';
 import { asUnavailable } from '../../infrastructure/persistence/postgres-failures';
 import { createGraphQLSchema, createGraphQLServer, GRAPHQL_PATH } from '../graphql/create-yoga';
 import { RateLimiter } from '../graphql/rate-limit';
@@ -108,8 +109,15 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       if (applied.length > 0) logger.info({ applied }, 'applied database migrations');
     }
     migrated = true;
+    const partitions = await settlePartitionCount(database.orm, config.relayPartitions);
+    if (partitions.count !== config.relayPartitions) {
+      logger.warn({ configured: config.relayPartitions, inForce: partitions.count }, 'RELAY_PARTITIONS is below the number in force, which never shrinks; using the number in force');
+    } else if (partitions.raised) {
+      logger.info({ partitions: partitions.count }, 'raised the number of ordering partitions: new chats spread over them, existing chats keep theirs');
+    }
     const realtime = startRealtime({
       config,
+      partitions: partitions.count,
       database,
       unitOfWork: app.get(PostgresChatUnitOfWork),
       readModel: app.get(ChatReadModel),

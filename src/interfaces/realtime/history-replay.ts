@@ -1,4 +1,4 @@
-import type { ChannelMessage, EventHistory } from '../../application';
+import type { ChannelMessage, EventHistory, PartitionVector } from '../../application';
 import type { ClientConnection } from './client-connection';
 import type { Subscription } from './subscription';
 import type { SubscriptionRouter } from './subscription-router';
@@ -11,13 +11,19 @@ import type { SubscriptionRouter } from './subscription-router';
 export class HistoryReplay {
   constructor(private readonly history: EventHistory, private readonly router: SubscriptionRouter) {}
 
-  async replay(connection: ClientConnection, subscription: Subscription, target: string, after: string): Promise<void> {
+  /**
+   * `after` is one position per partition; a chat-scoped subscription reads its chat's partition's
+   * (`partition`), a user-scoped one reads from the lowest and leaves to the subscription what each
+   * partition has passed.
+   */
+  async replay(connection: ClientConnection, subscription: Subscription, target: string, after: PartitionVector, partition: number | null): Promise<void> {
     const { field } = subscription;
     if (field.channel === 'unreadCountUpdated') return this.currentCounts(subscription, target);
+    const from = field.scope === 'chat' ? after.at(partition ?? 0) : after.lowest();
     const visible = field.scope === 'chat'
-      ? new MembershipStretches(subscription.viewerId, await this.history.wasParticipantAt(target, subscription.viewerId, after))
+      ? new MembershipStretches(subscription.viewerId, await this.history.wasParticipantAt(target, subscription.viewerId, from))
       : null;
-    let cursor = after;
+    let cursor = from;
     for (;;) {
       if (!connection.isOpen || !subscription.active) return;
       const page = field.scope === 'chat' ? await this.history.inChat(target, cursor) : await this.history.forUser(target, cursor);
@@ -30,7 +36,7 @@ export class HistoryReplay {
         }
         cursor = record.cursor;
         // A record skipped above (posted while the viewer was out) must not go out later from `pending`.
-        subscription.passedThrough(cursor);
+        subscription.passedThrough(cursor, record.partition);
       }
       connection.checkPending(subscription);
       if (!page.more) return;

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { GraphQLError, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { isChatChannel, OrderedWork, type ChannelMessage, type RelayedRecord } from '../../application';
 import type { GraphQLContext } from '../graphql/graphql-context';
@@ -5,8 +6,22 @@ import { toGraphQLError } from '../graphql/graphql-errors';
 import { PayloadExecutor } from './payload-executor';
 import type { ClientError, PayloadGroup, Subscription } from './subscription';
 
+/**
+ * What the receiver follows for its subscriptions (DESIGN.md §4 "Interest, not broadcast"): the chat of
+ * a chat-scoped one, every chat of the user of a user-scoped one. Follows resolve once every row from
+ * then on will be heard; a chat that does not exist answers null.
+ */
+export interface SubscriptionInterest {
+  followChat(chatId: string): Promise<number | null>;
+  releaseChat(chatId: string): void;
+  followUser(userId: string): Promise<void>;
+  releaseUser(userId: string): void;
+}
+
 export interface RouterDependencies {
   schema: GraphQLSchema;
+  /** Absent in tests that hand records in directly. */
+  interest?: SubscriptionInterest;
   /** The context a viewer-dependent payload is executed in. */
   contextFor(viewerId: string): GraphQLContext;
   onDelivered?(message: ChannelMessage, frames: number): void;
@@ -44,9 +59,34 @@ export class SubscriptionRouter {
     return this.subscriptionCount;
   }
 
-  /** Resolves once the record is delivered, so a caller with a backlog can wait instead of piling it up. */
-  receive(record: RelayedRecord): Promise<void> {
-    return this.work.runFor(record.position, () => this.deliver(record.messages));
+  /**
+   * Resolves once the record is delivered, so a caller with a backlog can wait instead of piling it up.
+   * The feed hands each row on once, in order per chat and per partition (partitions interleave).
+   */
+  receive(record: Pick<RelayedRecord, 'messages'>): Promise<void> {
+    return this.work.run(() => this.deliver(record.messages)).then(() => undefined);
+  }
+
+  /**
+   * Makes the receiver follow what the subscription needs; answers the chat's partition for a
+   * chat-scoped one (null: no such chat). A subscription removed meanwhile gives it up again at once.
+   */
+  async acquireInterest(subscription: Subscription): Promise<number | null> {
+    const interest = this.deps.interest;
+    if (!interest) return 0;
+    const chatScoped = subscription.field.scope === 'chat';
+    const partition = chatScoped ? await interest.followChat(subscription.target) : (await interest.followUser(subscription.target), 0);
+    if (partition === null) return null;
+    subscription.holdsInterest = true;
+    if (!subscription.active) this.releaseInterest(subscription);
+    return partition;
+  }
+
+  private releaseInterest(subscription: Subscription): void {
+    if (!subscription.holdsInterest) return;
+    subscription.holdsInterest = false;
+    if (subscription.field.scope === 'chat') this.deps.interest?.releaseChat(subscription.target);
+    else this.deps.interest?.releaseUser(subscription.target);
   }
 
   /** Messages made in this receiver rather than relayed (unread counts): routed the same way, after everything received so far. */
@@ -87,6 +127,7 @@ export class SubscriptionRouter {
 
   remove(subscription: Subscription): void {
     subscription.active = false;
+    this.releaseInterest(subscription);
     const byTarget = this.routes.get(subscription.field.channel);
     if (!byTarget || !removeFrom(byTarget, subscription.target, subscription)) return;
     if (byTarget.size === 0) this.routes.delete(subscription.field.channel);
@@ -162,6 +203,11 @@ export class SubscriptionRouter {
       return false;
     }
     subscription.markSent(message);
+    if (subscription.group.positionCursor) {
+      // Each subscriber's own position: the frame is its alone.
+      subscription.sink.send(subscription.frame(payload.json.replaceAll(POSITION_PLACEHOLDER_JSON, JSON.stringify(subscription.position()))));
+      return true;
+    }
     subscription.sink.send(frames ? sharedFrame(frames, subscription, payload.json) : subscription.frame(payload.json));
     return true;
   }
@@ -244,7 +290,8 @@ export class SubscriptionRouter {
     if (cached !== undefined) return cached;
     let payload: Payload | Promise<Payload>;
     try {
-      const executed = this.executor.execute(group, { [group.fieldName]: message.payload }, this.deps.contextFor(viewerId));
+      const source = group.positionCursor ? { ...message.payload, cursor: POSITION_PLACEHOLDER } : message.payload;
+      const executed = this.executor.execute(group, { [group.fieldName]: source }, this.deps.contextFor(viewerId));
       payload = isPromise(executed)
         ? executed.then((result) => this.toPayload(result), (error: unknown) => ({ errors: this.clientErrors([error]) }))
         : this.toPayload(executed);
@@ -271,6 +318,13 @@ export class SubscriptionRouter {
 }
 
 const NOBODY: readonly string[] = [];
+
+/**
+ * Stands for the subscriber's position in a payload executed once for many subscribers: replaced in
+ * each frame. Random per process, so no content can forge it.
+ */
+const POSITION_PLACEHOLDER = `parley-position-${randomUUID()}`;
+const POSITION_PLACEHOLDER_JSON = JSON.stringify(POSITION_PLACEHOLDER);
 
 function sharedFrame(frames: Map<string, Buffer>, subscription: Subscription, payloadJson: string): Buffer {
   let frame = frames.get(subscription.id);

@@ -1,5 +1,5 @@
 import { getArgumentValues, type FieldNode, type GraphQLSchema } from 'graphql';
-import { decodeCursor, InvalidArgument, requireReader, type ChatReadModel } from '../../application';
+import { InvalidArgument, PartitionVector, requireReader, type ChatReadModel, type EventHistory } from '../../application';
 import type { ClientConnection } from './client-connection';
 import type { HistoryReplay } from './history-replay';
 import type { OperationStart } from './operation-start';
@@ -13,6 +13,7 @@ export interface SubscriptionStarterDependencies {
   schema: GraphQLSchema;
   router: SubscriptionRouter;
   readModel: ChatReadModel;
+  history: EventHistory;
   replay: HistoryReplay;
 }
 
@@ -35,8 +36,9 @@ export class SubscriptionStarter {
     const field = SUBSCRIPTION_FIELDS[fieldName]!;
     const fieldDef = this.deps.schema.getSubscriptionType()!.getFields()[fieldName]!;
     const args = getArgumentValues(fieldDef, fieldNode, request.variables);
-    const after = typeof args.after === 'string' ? args.after : null;
-    if (after !== null && !decodeCursor(after)) throw new InvalidArgument('after', 'is not a cursor this server issued');
+    const afterText = typeof args.after === 'string' ? args.after : null;
+    const after = afterText === null ? null : PartitionVector.decode(afterText);
+    if (afterText !== null && !after) throw new InvalidArgument('after', 'is not a cursor this server issued');
 
     const viewerId = connection.viewerId;
     // Ids are UUIDs, which PostgreSQL compares case-blind; routes and filters use the form events carry.
@@ -53,19 +55,28 @@ export class SubscriptionStarter {
       operationName: request.operationName,
       variables: request.variables,
       fieldName,
+      positionCursor: field.scope === 'user' && field.orderedPer === 'subscription',
     }));
-    const subscription = new Subscription(id, connection, field, group, args, target, after);
+    const subscription = new Subscription(id, connection, field, group, args, target);
     // Held from the start: what arrives waits until the re-check below has passed and history is out.
     subscription.pending = [];
     connection.subscriptions.set(id, subscription);
     this.deps.router.add(subscription);
-    // Removed between the check above and joining the routes? Then the removal went by unseen.
+    // From here on this receiver hears every row the subscription needs.
+    const partition = await this.deps.router.acquireInterest(subscription);
+    if (!subscription.active) return;
     if (field.scope === 'chat') {
-      const { isParticipant, asOf } = await this.deps.readModel.membership(target, viewerId);
+      // Removed between the check above and joining the routes? Then the removal went by unseen.
+      const { isParticipant, asOf } = partition === null ? { isParticipant: false, asOf: null } : await this.deps.readModel.membership(target, viewerId);
       if (!isParticipant) return this.deps.router.end(subscription, [NO_LONGER_A_PARTICIPANT]);
+      // A position per partition (a user-scoped cursor) means, for one chat, its partition's position.
+      subscription.startAfter({ cursor: after?.at(partition!) ?? null });
       if (asOf) subscription.confirmMembership(asOf, after === null);
+    } else {
+      // Live from the head as it stands once everything from here on is heard: nothing before it is new.
+      subscription.startAfter({ vector: after ?? PartitionVector.at(await this.deps.history.head()) });
     }
-    if (after !== null) await this.deps.replay.replay(connection, subscription, target, after);
+    if (after !== null) await this.deps.replay.replay(connection, subscription, target, after, partition);
     if (subscription.active) await this.deps.router.goLive(subscription);
   }
 }

@@ -1,5 +1,5 @@
 import type { DocumentNode } from 'graphql';
-import { compareCursors, type ChannelMessage } from '../../application';
+import { compareCursors, PartitionVector, type ChannelMessage } from '../../application';
 import type { SubscriptionField } from './subscription-fields';
 
 /**
@@ -14,6 +14,11 @@ export interface PayloadGroup {
   operationName: string | null;
   variables: Record<string, unknown>;
   fieldName: string;
+  /**
+   * The payload's `cursor` is the subscription's own position after it (user-scoped kinds, DESIGN.md §4):
+   * executed once with a placeholder that each subscriber's frame replaces.
+   */
+  positionCursor: boolean;
 }
 
 /** An error as a graphql-transport-ws `error` message carries it: always with `extensions.code`. */
@@ -49,7 +54,15 @@ export class Subscription {
   pending: ChannelMessage[] | null = null;
   /** False once completed, revoked or closed: nothing more may be sent for it. */
   active = true;
-  private lastCursor: string | null;
+  /** The receiver follows what this subscription needs (see SubscriptionRouter.acquireInterest). */
+  holdsInterest = false;
+  /** Chat-scoped kinds: the cursor of the last event sent or passed (one chat, one order). */
+  private lastCursor: string | null = null;
+  /**
+   * User-scoped kinds: one position per partition (DESIGN.md §4), since partitions interleave. Null until
+   * the subscription knows where it starts: everything is new.
+   */
+  private vector: PartitionVector | null = null;
   /**
    * The position as of which the viewer was found to be a participant (chat-scoped subscriptions),
    * once the access re-check has answered: a removal at or before it is history, undone since.
@@ -66,14 +79,24 @@ export class Subscription {
     readonly args: Record<string, unknown>,
     /** Where it hears from, on its field's channel: the chat (chat-scoped) or the viewer (user-scoped). */
     readonly target: string,
-    after: string | null,
+    /** Where it starts, when known at once (see `startAfter`). */
+    after: string | null = null,
   ) {
-    // Counts resume with their current values (DESIGN.md §4), whatever cursor the client holds.
-    this.lastCursor = field.orderedPer === 'chat' ? null : after;
+    if (after !== null) this.startAfter(field.scope === 'user' ? { vector: PartitionVector.decode(after) ?? PartitionVector.at(after) } : { cursor: after });
   }
 
   get viewerId(): string {
     return this.sink.viewerId;
+  }
+
+  /**
+   * Where it starts: a chat-scoped kind after one cursor of its chat, a user-scoped kind after a position
+   * per partition. Counts resume with their current values (DESIGN.md §4), whatever cursor the client holds.
+   */
+  startAfter(start: { cursor: string | null } | { vector: PartitionVector }): void {
+    if (this.field.orderedPer === 'chat') return;
+    if ('vector' in start) this.vector = start.vector;
+    else this.lastCursor = start.cursor;
   }
 
   /** At most once and in order: a message at or before what this subscriber already got is dropped. */
@@ -86,22 +109,32 @@ export class Subscription {
       const order = compareCursors(message.meta.cursor, last.cursor);
       return order > 0 || (order === 0 && stableJson(message.payload) !== last.payload);
     }
+    if (this.field.scope === 'user') return this.vector === null || this.vector.isBefore(message.meta.partition ?? 0, message.meta.cursor);
     return this.lastCursor === null || compareCursors(message.meta.cursor, this.lastCursor) > 0;
   }
 
   markSent(message: ChannelMessage): void {
     if (this.field.orderedPer === 'chat') {
       (this.lastSentByChat ??= new Map()).set(message.meta.chatId, { cursor: message.meta.cursor, payload: stableJson(message.payload) });
-    }
-    else this.lastCursor = message.meta.cursor;
+    } else this.passedThrough(message.meta.cursor, message.meta.partition ?? 0);
+  }
+
+  /** The cursor a payload of a user-scoped kind carries: where this subscription stands after it. */
+  position(): string {
+    return (this.vector ?? PartitionVector.at('0.0')).encode();
   }
 
   /**
-   * History has gone through this cursor, sending or skipping what it held (what the viewer may not
-   * see is skipped, not sent): a live copy of anything up to it that waited meanwhile is not new.
+   * History has gone through this cursor (of this partition), sending or skipping what it held (what the
+   * viewer may not see is skipped, not sent): a live copy of anything up to it that waited meanwhile is
+   * not new.
    */
-  passedThrough(cursor: string): void {
+  passedThrough(cursor: string, partition: number): void {
     if (this.field.orderedPer === 'chat') return;
+    if (this.field.scope === 'user') {
+      (this.vector ??= PartitionVector.at('0.0')).advance(partition, cursor);
+      return;
+    }
     if (this.lastCursor === null || compareCursors(cursor, this.lastCursor) > 0) this.lastCursor = cursor;
   }
 
@@ -112,7 +145,7 @@ export class Subscription {
    */
   confirmMembership(asOf: string, live: boolean): void {
     this.memberAsOf = asOf;
-    if (live) this.passedThrough(asOf);
+    if (live) this.passedThrough(asOf, 0);
   }
 
   /** Whether a removal at `cursor` ends this subscription: not one from before its membership was confirmed. */

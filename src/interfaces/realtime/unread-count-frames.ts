@@ -46,7 +46,7 @@ export class UnreadCountFrames {
     this.pending.clear();
   }
 
-  follow(record: RelayedRecord): void {
+  follow(record: Pick<RelayedRecord, 'messages'>): void {
     // Nobody here listens: the record's payloads stay unparsed (a post's sender id is in its payload),
     // and a recipient list of a 1000-member chat is not copied. Whoever subscribes later starts live.
     if (this.stopped || !this.deps.router.listensTo(CHANNEL)) return;

@@ -17,7 +17,7 @@ const message = { id: 'm1', chatId: 'c1', senderId: 'alice', content: 'a "quoted
 const chat = { id: 'c1', name: 'n', participantIds: ['alice', 'bob'], createdBy: 'alice', createdAt: AT, updatedAt: AT, lastMessage: message, cursor: '12.41' };
 
 function group(text: string, fieldName: string, variables: Record<string, unknown> = {}, operationName: string | null = null): PayloadGroup {
-  return { key: text, members: 1, document: parse(text), operationName, variables, fieldName };
+  return { key: text, members: 1, document: parse(text), operationName, variables, fieldName, positionCursor: false };
 }
 
 function context(unreadCountOf?: GraphQLContext['unreadCountOf']): GraphQLContext {

@@ -10,7 +10,7 @@ const schema = createGraphQLSchema();
 const QUERY = 'subscription($c: ID!) { messageAdded(chatId: $c) { id content seq cursor } }';
 
 function group(chatId: string, query = QUERY): PayloadGroup {
-  return { key: `${query}|${chatId}`, members: 0, document: parse(query), operationName: null, variables: { c: chatId }, fieldName: 'messageAdded' };
+  return { key: `${query}|${chatId}`, members: 0, document: parse(query), operationName: null, variables: { c: chatId }, fieldName: 'messageAdded', positionCursor: false };
 }
 
 class Sink implements FrameSink {
@@ -79,7 +79,7 @@ describe('SubscriptionRouter', () => {
   it('executes and serialises a payload once for every subscriber that shares the operation', async () => {
     const shared = group('chat-a');
     const sinks = Array.from({ length: 1000 }, (_, i) => subscribe('chat-a', `user-${i}`, `s${i}`, shared));
-    router.receive({ position: '1.1', messages: [added('chat-a', 1)] });
+    router.receive({ messages: [added('chat-a', 1)] });
     await router.enqueue(() => undefined);
     expect(executions).toBe(1);
     expect(sinks.every((sink) => sink.frames.length === 1)).toBe(true);
@@ -94,7 +94,7 @@ describe('SubscriptionRouter', () => {
     const shared = group('chat-a');
     const sameId = Array.from({ length: 3 }, (_, i) => subscribe('chat-a', `user-${i}`, '1', shared));
     const otherId = subscribe('chat-a', 'user-9', '2', shared);
-    router.receive({ position: '1.1', messages: [added('chat-a', 1)] });
+    router.receive({ messages: [added('chat-a', 1)] });
     await router.enqueue(() => undefined);
     const [first, ...rest] = sameId.map((sink) => sink.sent[0]);
     expect(Buffer.isBuffer(first)).toBe(true);
@@ -107,7 +107,7 @@ describe('SubscriptionRouter', () => {
   it('touches only the subscribers of the event’s chat, however many watch other chats', async () => {
     const target = subscribe('chat-a', 'bob');
     const elsewhere = Array.from({ length: 500 }, (_, i) => subscribe(`chat-${i}`, `user-${i}`));
-    router.receive({ position: '1.1', messages: [added('chat-a', 1)] });
+    router.receive({ messages: [added('chat-a', 1)] });
     await router.enqueue(() => undefined);
     expect(target.frames).toHaveLength(1);
     expect(elsewhere.every((sink) => sink.frames.length === 0)).toBe(true);
@@ -116,9 +116,9 @@ describe('SubscriptionRouter', () => {
 
   it('drops a record seen before and a message at or before what a subscriber already got', async () => {
     const sink = subscribe('chat-a', 'bob');
-    router.receive({ position: '1.1', messages: [added('chat-a', 1)] });
-    router.receive({ position: '1.1', messages: [added('chat-a', 1)] });
-    router.receive({ position: '1.2', messages: [added('chat-a', 2)] });
+    router.receive({ messages: [added('chat-a', 1)] });
+    router.receive({ messages: [added('chat-a', 1)] });
+    router.receive({ messages: [added('chat-a', 2)] });
     await router.enqueue(() => undefined);
     expect(sink.frames.map((frame) => JSON.parse(frame).payload.data.messageAdded.seq)).toEqual([1, 2]);
   });
@@ -128,8 +128,8 @@ describe('SubscriptionRouter', () => {
     const subscription = new Subscription('r', sink, SUBSCRIPTION_FIELDS.messageAdded!, group('chat-a'), { chatId: 'chat-a' }, 'chat-a', '1.0');
     subscription.pending = [];
     router.add(subscription);
-    router.receive({ position: '1.2', messages: [added('chat-a', 2)] });
-    router.receive({ position: '1.3', messages: [added('chat-a', 3)] });
+    router.receive({ messages: [added('chat-a', 2)] });
+    router.receive({ messages: [added('chat-a', 3)] });
     await router.enqueue(() => undefined);
     expect(sink.frames).toHaveLength(0);
     await router.sendTo(subscription, added('chat-a', 1));
@@ -144,13 +144,13 @@ describe('SubscriptionRouter', () => {
     const subscription = new Subscription('r', sink, SUBSCRIPTION_FIELDS.messageAdded!, group('chat-a'), { chatId: 'chat-a' }, 'chat-a', '1.0');
     subscription.pending = [];
     router.add(subscription);
-    for (const seq of [1, 2, 3]) router.receive({ position: `1.${seq}`, messages: [added('chat-a', seq)] });
+    for (const seq of [1, 2, 3]) router.receive({ messages: [added('chat-a', seq)] });
     const other = subscribe('chat-b', 'carol', 'o');
     sink.block();
 
     // When it goes live
     const live = router.goLive(subscription);
-    router.receive({ position: '1.4', messages: [added('chat-b', 4)] });
+    router.receive({ messages: [added('chat-b', 4)] });
     await router.enqueue(() => undefined);
 
     // Then nothing goes out to it until its client reads, while others are served meanwhile
@@ -158,7 +158,7 @@ describe('SubscriptionRouter', () => {
     expect(other.frames).toHaveLength(1);
     sink.blocked!.open();
     await live;
-    router.receive({ position: '1.5', messages: [added('chat-a', 5)] });
+    router.receive({ messages: [added('chat-a', 5)] });
     await router.enqueue(() => undefined);
     expect(sink.frames.map((frame) => JSON.parse(frame).payload.data.messageAdded.seq)).toEqual([1, 2, 3, 5]);
   });
@@ -167,7 +167,7 @@ describe('SubscriptionRouter', () => {
     // Given a chatAdded subscriber, whose payload needs its unread count, while the database fails
     const query = 'subscription { chatAdded { id name unreadCount cursor } }';
     const sink = new Sink('bob');
-    const chatGroup: PayloadGroup = { key: `${query}|bob`, members: 0, document: parse(query), operationName: null, variables: {}, fieldName: 'chatAdded' };
+    const chatGroup: PayloadGroup = { key: `${query}|bob`, members: 0, document: parse(query), operationName: null, variables: {}, fieldName: 'chatAdded', positionCursor: false };
     const subscription = new Subscription('c', sink, SUBSCRIPTION_FIELDS.chatAdded!, chatGroup, {}, 'bob', null);
     router.add(subscription);
     unreadCountOf = async () => {
@@ -180,7 +180,7 @@ describe('SubscriptionRouter', () => {
     };
 
     // When the event is delivered
-    router.receive({ position: '1.1', messages: [chat] });
+    router.receive({ messages: [chat] });
     await router.enqueue(() => undefined);
 
     // Then no frame carries it, the subscription is over with an error that has a code and no detail,

@@ -134,7 +134,7 @@ describe('SubscriptionServer, over a socket whose client reads at a given pace',
     const socket = (await connect()).readAt(32 * 1024, 2);
     socket.deliver({ id: 'r', type: 'subscribe', payload: { query: QUERY, variables: { c: CHAT, a: '0.0' } } });
     await until(() => router.size === 1, 'the subscription to join the routes');
-    for (let seq = 11; seq <= 2010; seq++) void router.receive({ position: `1.${seq}`, previous: `1.${seq - 1}`, messages: [added(seq)] });
+    for (let seq = 11; seq <= 2010; seq++) void router.receive({ messages: [added(seq)] });
 
     // When history is read and the subscription goes live
     history.gate = null;
@@ -150,7 +150,7 @@ describe('SubscriptionServer, over a socket whose client reads at a given pace',
     history.records = Array.from({ length: 600 }, (_, i) => ({ cursor: `1.${i + 1}`, messages: [added(i + 1)] }));
     const socket = await connect();
     socket.deliver({ id: 'r', type: 'subscribe', payload: { query: QUERY, variables: { c: CHAT, a: '0.0' } } });
-    for (let seq = 601; seq <= 10_700; seq++) void router.receive({ position: `1.${seq}`, previous: `1.${seq - 1}`, messages: [added(seq)] });
+    for (let seq = 601; seq <= 10_700; seq++) void router.receive({ messages: [added(seq)] });
     await until(() => socket.closed !== null, 'the slow client to be cut off');
     expect(socket.closed!.code).toBe(SLOW_CONSUMER_CLOSE_CODE);
     expect(router.size).toBe(0);
@@ -161,7 +161,7 @@ describe('SubscriptionServer, over a socket whose client reads at a given pace',
     const { socket, answerRecheck } = await subscribedAwaitingRecheck();
 
     // When a message posted after the removal is routed before the re-check answers
-    await router.receive({ position: '1.1', previous: '1.0', messages: [added(1)] });
+    await router.receive({ messages: [added(1)] });
     expect(socket.framesOf('live')).toEqual([]);
     answerRecheck({ exists: true, isParticipant: false });
 
@@ -188,8 +188,8 @@ describe('SubscriptionServer, over a socket whose client reads at a given pace',
       await until(() => router.size === 1 && membershipCalls === 2, 'the subscription');
 
       // When the receiver, catching up, delivers 1.3 only now, then a message posted after the check
-      await router.receive({ position: '1.3', previous: '1.2', messages: [added(3)] });
-      await router.receive({ position: '1.6', previous: '1.5', messages: [added(6)] });
+      await router.receive({ messages: [added(3)] });
+      await router.receive({ messages: [added(6)] });
 
       // Then bob gets only what came after he subscribed
       await until(() => seqsOf(socket, 'live').includes(6), 'the new message');
@@ -204,10 +204,10 @@ describe('SubscriptionServer, over a socket whose client reads at a given pace',
       await until(() => router.size === 1 && membershipCalls === 2, 'the subscription');
 
       // When the old removal arrives late, then a message, then a removal after the check
-      await router.receive({ position: '1.2', previous: '1.1', messages: [removal('1.2')] });
-      await router.receive({ position: '1.6', previous: '1.5', messages: [added(6)] });
+      await router.receive({ messages: [removal('1.2')] });
+      await router.receive({ messages: [added(6)] });
       await until(() => seqsOf(socket, 'live').includes(6), 'the message after the check');
-      await router.receive({ position: '1.7', previous: '1.6', messages: [removal('1.7')] });
+      await router.receive({ messages: [removal('1.7')] });
 
       // Then only the removal after the check ends it
       await until(() => socket.framesOf('live').some((frame) => frame.type === 'error'), 'the refusal');
@@ -217,10 +217,10 @@ describe('SubscriptionServer, over a socket whose client reads at a given pace',
 
   it('sends what arrived during the re-check once it passes, in order', async () => {
     const { socket, answerRecheck } = await subscribedAwaitingRecheck();
-    await router.receive({ position: '1.1', previous: '1.0', messages: [added(1)] });
+    await router.receive({ messages: [added(1)] });
     answerRecheck({ exists: true, isParticipant: true });
     await until(() => seqsOf(socket, 'live').length === 1, 'the held message');
-    await router.receive({ position: '1.2', previous: '1.1', messages: [added(2)] });
+    await router.receive({ messages: [added(2)] });
     await until(() => seqsOf(socket, 'live').length === 2, 'the live message');
     expect(seqsOf(socket, 'live')).toEqual([1, 2]);
   });
@@ -247,11 +247,11 @@ describe('SubscriptionServer, over a socket whose client reads at a given pace',
     await until(() => router.size === 1, 'the subscription to join the routes');
 
     // When delivery lags the commits: the live copies of 1.3 and 1.4 reach the router while history is read
-    await router.receive({ position: '1.3', previous: '1.2', messages: [added(3)] });
-    await router.receive({ position: '1.4', previous: '1.3', messages: [readd] });
+    await router.receive({ messages: [added(3)] });
+    await router.receive({ messages: [readd] });
     history.gate = null;
     openGate();
-    await router.receive({ position: '1.5', previous: '1.4', messages: [added(5)] });
+    await router.receive({ messages: [added(5)] });
 
     // Then bob gets only what was posted while he was a participant
     await until(() => seqsOf(socket, 'r').includes(5), 'the message after the re-add');
@@ -268,7 +268,7 @@ describe('SubscriptionServer, over a socket whose client reads at a given pace',
     executions = 0;
 
     // When a message is routed to both
-    await router.receive({ position: '1.1', previous: '1.0', messages: [added(1)] });
+    await router.receive({ messages: [added(1)] });
     await until(() => seqsOf(first, 'a').length === 1 && seqsOf(second, 'b').length === 1, 'both frames');
 
     // Then its payload was executed once, and both got the same bytes
@@ -285,7 +285,7 @@ describe('SubscriptionServer, over a socket whose client reads at a given pace',
     await until(() => router.size === 2 && membershipCalls === 4, 'both subscriptions');
 
     // When a message is routed to both
-    await router.receive({ position: '1.1', previous: '1.0', messages: [added(1)] });
+    await router.receive({ messages: [added(1)] });
     await until(() => first.framesOf('a').length === 1 && second.framesOf('a').length === 1, 'both frames');
 
     // Then each gets its own selection
@@ -304,7 +304,7 @@ describe('SubscriptionServer, over a socket whose client reads at a given pace',
     executions = 0;
 
     // When a message is routed to both
-    await router.receive({ position: '1.1', previous: '1.0', messages: [added(1)] });
+    await router.receive({ messages: [added(1)] });
     await until(() => seqsOf(first, 'a').length === 1 && seqsOf(second, 'b').length === 1, 'both frames');
 
     // Then its payload was executed once
@@ -330,7 +330,7 @@ describe('SubscriptionServer, over a socket whose client reads at a given pace',
       await new Promise((resolve) => setImmediate(resolve));
 
       // When three records reach the router in one turn
-      for (const seq of [1, 2, 3]) void router.receive({ position: `1.${seq}`, previous: `1.${seq - 1}`, messages: [added(seq)] });
+      for (const seq of [1, 2, 3]) void router.receive({ messages: [added(seq)] });
       await router.enqueue(() => undefined);
 
       // Then until the turn ends the stream holds all three frames (a write would have sent them at once),

@@ -6,7 +6,7 @@ import { eventually } from '../../support/eventually';
 const CHAT = '00000000-0000-4000-8000-000000000001';
 
 /** A post as the relay carries it; reading its payload (the content) is recorded. */
-function post(position: string, payloadRead: { count: number }): RelayedRecord {
+function post(position: string, payloadRead: { count: number }): Pick<RelayedRecord, 'messages'> {
   const meta = { eventId: `e${position}`, cursor: position, chatId: CHAT, seq: 1, occurredAt: '2026-12-02T00:00:00.000Z' };
   const added: ChannelMessage = {
     channel: 'messageAdded',
@@ -17,7 +17,7 @@ function post(position: string, payloadRead: { count: number }): RelayedRecord {
     },
   } as ChannelMessage;
   const notification = { channel: 'chatMessageNotification', meta: { ...meta, userIds: ['bob'] }, payload: {} } as ChannelMessage;
-  return { position, messages: [added, notification] };
+  return { messages: [added, notification] };
 }
 
 function setup(listeners: string[]) {

@@ -1,0 +1,88 @@
+/** A subscribe as the partition counts it: confirmations from before a new connection count for nothing. */
+export interface SubscribeToken {
+  generation: number;
+}
+
+/**
+ * Whether a receiver has every row of one partition's followed chats (DESIGN.md §3 "Progress ticks").
+ *
+ * In sync, rows are handed on as they arrive. Out of sync (something may have been missed), rows are
+ * dropped until a tick that proves completeness: one that arrived after every subscribe of the
+ * partition was confirmed (Redis delivers a partition's messages in the order they were published, on
+ * one connection, so a tick sent after the subscribe took effect follows every row it covers). The
+ * receiver then reads the chats from the outbox up to the tick's head and is in sync again.
+ */
+export class FeedPartition {
+  readonly chats = new Set<string>();
+  /** Its tick channel is subscribed. */
+  tickFollowed = false;
+  inSync = true;
+  /** Why it went out of sync, for the log. */
+  reason: string | null = null;
+  private generation = 0;
+  private unconfirmed = 0;
+  /** A tick proves completeness only if it was received after this receipt. */
+  private provesAfter = 0;
+  /** A row of this partition was dropped at this receipt (backlog full). */
+  private lostAt: number | null = null;
+  private lastTickAt = Date.now();
+
+  constructor(readonly partition: number) {}
+
+  outOfSync(reason: string): void {
+    if (!this.inSync) return;
+    this.inSync = false;
+    this.reason = reason;
+  }
+
+  synced(): void {
+    this.inSync = true;
+    this.reason = null;
+  }
+
+  subscribing(): SubscribeToken {
+    this.unconfirmed++;
+    this.provesAfter = Number.POSITIVE_INFINITY;
+    if (!this.tickFollowed) this.lastTickAt = Date.now();
+    return { generation: this.generation };
+  }
+
+  /** A subscribe was answered (or failed); `receipts` counts what the transport had handed over by then. */
+  confirmed(token: SubscribeToken, receipts: number): void {
+    if (token.generation !== this.generation) return;
+    this.unconfirmed = Math.max(0, this.unconfirmed - 1);
+    if (this.unconfirmed === 0) this.provesAfter = receipts;
+  }
+
+  /** A new connection: every channel is subscribed again (one subscribe for all), anything may be missing. */
+  resubscribing(): SubscribeToken {
+    this.generation++;
+    this.outOfSync('a new connection to Redis');
+    this.unconfirmed = 0;
+    return this.subscribing();
+  }
+
+  tickProves(receipt: number): boolean {
+    return this.unconfirmed === 0 && receipt > this.provesAfter;
+  }
+
+  heardTick(): void {
+    this.lastTickAt = Date.now();
+  }
+
+  silentFor(): number {
+    return Date.now() - this.lastTickAt;
+  }
+
+  /** A row was dropped on arrival: whatever is handled after it must not pass over it. */
+  lost(receipt: number): void {
+    this.lostAt ??= receipt;
+  }
+
+  /** Called for everything handled, in arrival order: past a dropped row, the partition is out of sync. */
+  noteLoss(receipt: number): void {
+    if (this.lostAt === null || receipt < this.lostAt) return;
+    this.lostAt = null;
+    this.outOfSync('the backlog was full');
+  }
+}

@@ -1,0 +1,496 @@
+import {
+  compareCursors,
+  NO_ROW,
+  OrderedWork,
+  type ChannelMessage,
+  type EventTransport,
+  type FeedChannel,
+  type FeedSubscriber,
+  type RelayedRecord,
+} from '../../application';
+import type { FeedStore } from './feed-store';
+import { FeedPartition, type SubscribeToken } from './feed-partition';
+
+export interface InterestFeedOptions {
+  /** Hands a record on (to the router); the feed waits for it before the next. */
+  deliver(record: RelayedRecord): void | Promise<void>;
+  onError(error: unknown): void;
+  /** A partition could not prove it had everything and was filled from the outbox (`rows` read). */
+  onFilled?(partition: number, rows: number, reason: string): void;
+  /** Records arrived while `maxBacklog` waited: dropped, and read from the outbox later. */
+  onOverflow?(): void;
+  /** A followed partition sent no tick for `silentAfterMs`. */
+  onSilent?(partition: number): void;
+  /** Every row handed to the feed by the transport, with whether a local client needed it. */
+  onHeard?(needed: boolean): void;
+  /** The number of ordering partitions in force (membership channels are followed for each). */
+  partitions: number;
+  maxBacklog?: number;
+  /** A followed partition without a tick for this long is treated as possibly missing rows (3000 ms). */
+  silentAfterMs?: number;
+}
+
+/** One followed chat: where its rows stand here, and who here needs it. */
+interface FollowedChat {
+  chatId: string;
+  partition: number;
+  /** The position of the last row of this chat delivered here. */
+  lastRow: string;
+  /** Chat-scoped subscriptions here. */
+  subscriptions: number;
+  /** Users here with user-scoped subscriptions who are participants of the chat. */
+  users: Set<string>;
+}
+
+interface FollowedUser {
+  subscriptions: number;
+  chats: Set<string>;
+}
+
+/** Beyond this many records waiting, a receiver stops holding what arrives and reads it from the outbox later. */
+export const MAX_BACKLOG = 1000;
+const DEFAULT_SILENT_AFTER_MS = 3000;
+const CAUGHT_UP_TIMEOUT_MS = 30_000;
+
+/**
+ * What a receiver hears and hands on (DESIGN.md §3–§4 "Interest, not broadcast"): the rows of the chats
+ * its own clients need, each once, each chat in order, each partition in order, with nothing missing.
+ *
+ * Interest: a chat is followed while a chat-scoped subscription here needs it, or while a user here
+ * with a user-scoped subscription is one of its participants; the feed subscribes to the chat's
+ * channel, to its partition's tick channel and, while any user-scoped subscription is here, to every
+ * partition's membership channel, which is how it learns that a local user joined a chat it does not
+ * follow yet. It knows the local participants of each chat it follows and names them on posts, whose
+ * rows carry no recipient list.
+ *
+ * Completeness, per partition (see FeedPartition): rows are handed on as they arrive while each one
+ * links to the row delivered before it for its chat. Anything that may have lost a row (a link that
+ * does not match, a new connection, a chat joined mid-stream, an overflowing backlog, a silent
+ * partition) puts the partition out of sync: its rows are dropped until a tick arrives over a
+ * subscription made before the tick was sent; that tick proves what was published up to its head, so
+ * the feed reads the partition's followed chats from the outbox up to it, and is in sync again. A
+ * partition's rows are never handed on out of order, so user-scoped positions (one per partition) hold.
+ *
+ * Everything runs one step at a time in arrival order (rows, ticks, follows, fills), so a follow and
+ * a fill see exactly the rows before them.
+ */
+export class InterestFeed {
+  private readonly work: OrderedWork;
+  private readonly chats = new Map<string, FollowedChat>();
+  private readonly users = new Map<string, FollowedUser>();
+  private readonly partitions = new Map<number, FeedPartition>();
+  private readonly subscriber: FeedSubscriber;
+  private readonly maxBacklog: number;
+  private readonly silentAfterMs: number;
+  /** Counts what the transport handed over, so a tick can be placed against a subscribe's confirmation. */
+  private receipts = 0;
+  private membershipFollowed = false;
+  private readonly pendingChatFollows = new Map<string, { resolve(partition: number | null): void; reject(error: unknown): void }[]>();
+  private readonly waiters = new Set<{ heads: Map<string, string>; resolve(): void }>();
+  private readonly silenceTimer: NodeJS.Timeout;
+  private stopped = false;
+
+  constructor(transport: EventTransport, private readonly store: FeedStore, private readonly options: InterestFeedOptions) {
+    this.work = new OrderedWork((error) => options.onError(error));
+    this.maxBacklog = options.maxBacklog ?? MAX_BACKLOG;
+    this.silentAfterMs = options.silentAfterMs ?? DEFAULT_SILENT_AFTER_MS;
+    this.subscriber = transport.subscriber({
+      row: (record) => this.heard(record),
+      tick: (partition, head) => this.ticked(partition, head),
+      resubscribing: () => this.resubscribing(),
+      resubscribed: () => this.resubscribed(),
+      onError: options.onError,
+    });
+    this.silenceTimer = setInterval(() => this.checkSilence(), Math.min(1000, this.silentAfterMs));
+    this.silenceTimer.unref();
+  }
+
+  /** Records waiting to be handed on. */
+  get backlog(): number {
+    return this.work.length;
+  }
+
+  get followedChats(): number {
+    return this.chats.size;
+  }
+
+  get channelCount(): number {
+    return this.subscriber.channelCount;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.silenceTimer);
+    await this.subscriber.close();
+  }
+
+  /**
+   * A chat-scoped subscription needs the chat: resolves with its partition once the feed hears every
+   * row of it from now on (null: no such chat). Many calls at once share one subscribe and one read.
+   */
+  followChat(chatId: string): Promise<number | null> {
+    const followed = this.chats.get(chatId);
+    if (followed) {
+      followed.subscriptions++;
+      return Promise.resolve(followed.partition);
+    }
+    return new Promise((resolve, reject) => {
+      const waiting = this.pendingChatFollows.get(chatId);
+      if (waiting) waiting.push({ resolve, reject });
+      else this.pendingChatFollows.set(chatId, [{ resolve, reject }]);
+      if (this.pendingChatFollows.size === 1 && (waiting === undefined)) void this.work.run(() => this.followPendingChats());
+    });
+  }
+
+  releaseChat(chatId: string): void {
+    const chat = this.chats.get(chatId);
+    if (!chat || chat.subscriptions === 0) return;
+    chat.subscriptions--;
+    this.unfollowIfUnneeded(chat);
+  }
+
+  /**
+   * A user-scoped subscription needs every chat of its user, and the membership channels: resolves
+   * once the feed hears every row of them from now on.
+   */
+  followUser(userId: string): Promise<void> {
+    const followed = this.users.get(userId);
+    if (followed) {
+      followed.subscriptions++;
+      return Promise.resolve();
+    }
+    const user: FollowedUser = { subscriptions: 1, chats: new Set() };
+    this.users.set(userId, user);
+    return this.work.run(() => this.startFollowingUser(userId, user)).then((done) => {
+      if (done === undefined) throw new Error(`could not follow the chats of ${userId}; try again`);
+    });
+  }
+
+  releaseUser(userId: string): void {
+    const user = this.users.get(userId);
+    if (!user) return;
+    if (--user.subscriptions > 0) return;
+    this.users.delete(userId);
+    for (const chatId of user.chats) {
+      const chat = this.chats.get(chatId);
+      if (!chat) continue;
+      chat.users.delete(userId);
+      this.unfollowIfUnneeded(chat);
+    }
+    if (this.users.size === 0) this.unfollowMembership();
+  }
+
+  /**
+   * Resolves once every row committed before the call, of the chats followed at the call, has been
+   * handed on here.
+   */
+  async whenCaughtUp(timeoutMs = CAUGHT_UP_TIMEOUT_MS): Promise<void> {
+    const heads = await this.store.heads([...this.chats.keys()]);
+    await new Promise<void>((resolve, reject) => {
+      const waiter = { heads, resolve: () => {} };
+      const timer = setTimeout(() => {
+        this.waiters.delete(waiter);
+        reject(new Error(`the receiver feed did not catch up within ${timeoutMs} ms`));
+      }, timeoutMs);
+      waiter.resolve = () => {
+        clearTimeout(timer);
+        this.waiters.delete(waiter);
+        resolve();
+      };
+      this.waiters.add(waiter);
+      this.checkWaiters();
+    });
+  }
+
+  // --- what the transport hands over (synchronously, in the order Redis delivered it) ---
+
+  private heard(record: RelayedRecord): void {
+    const receipt = ++this.receipts;
+    const partition = this.partitionOf(record.partition);
+    this.options.onHeard?.(this.chats.has(record.chatId));
+    if (this.work.length >= this.maxBacklog) {
+      // Not held: the partition is read from the outbox once a tick proves how far to read.
+      this.options.onOverflow?.();
+      partition.lost(receipt);
+      return;
+    }
+    void this.work.run(() => this.onRow(record, receipt));
+  }
+
+  private ticked(partitionNumber: number, head: string): void {
+    const receipt = ++this.receipts;
+    void this.work.run(() => this.onTick(partitionNumber, head, receipt));
+  }
+
+  /** The tokens of the subscribe that a new connection makes for every channel at once. */
+  private resubscribe = new Map<FeedPartition, SubscribeToken>();
+
+  private resubscribing(): void {
+    this.resubscribe = new Map([...this.partitions.values()].map((partition) => [partition, partition.resubscribing()]));
+  }
+
+  private resubscribed(): void {
+    for (const [partition, token] of this.resubscribe) partition.confirmed(token, this.receipts);
+    this.resubscribe.clear();
+  }
+
+  // --- steps, one at a time ---
+
+  private async onRow(record: RelayedRecord, receipt: number): Promise<void> {
+    const partition = this.partitionOf(record.partition);
+    partition.noteLoss(receipt);
+    const chat = this.chats.get(record.chatId);
+    if (!chat) {
+      if (record.membership && this.users.size > 0) await this.joinedElsewhere(record);
+      return;
+    }
+    if (!partition.inSync) return;
+    if (compareCursors(record.position, chat.lastRow) <= 0) return;
+    if (record.previous !== chat.lastRow) {
+      partition.outOfSync(`row ${record.position} of chat ${chat.chatId} follows ${record.previous}, not ${chat.lastRow}`);
+      return;
+    }
+    await this.deliver(chat, record);
+  }
+
+  private async onTick(partitionNumber: number, head: string, receipt: number): Promise<void> {
+    const partition = this.partitionOf(partitionNumber);
+    partition.noteLoss(receipt);
+    partition.heardTick();
+    if (partition.inSync || !partition.tickProves(receipt)) return;
+    const reason = partition.reason ?? 'out of sync';
+    const rows = await this.fill(partition, head);
+    partition.synced();
+    this.options.onFilled?.(partitionNumber, rows, reason);
+  }
+
+  /** Reads the partition's followed chats from the outbox up to `head`, in relay order, and hands the rows on. */
+  private async fill(partition: FeedPartition, head: string): Promise<number> {
+    let filled = 0;
+    let floor: string | null = null;
+    for (;;) {
+      const from = new Map<string, string>();
+      for (const chatId of partition.chats) {
+        const chat = this.chats.get(chatId);
+        if (chat) from.set(chatId, floor !== null && compareCursors(floor, chat.lastRow) > 0 ? floor : chat.lastRow);
+      }
+      if (from.size === 0) return filled;
+      const page = await this.store.rowsAfter(from, head);
+      for (const record of page.records) {
+        const chat = this.chats.get(record.chatId);
+        if (!chat || compareCursors(record.position, chat.lastRow) <= 0) continue;
+        await this.deliver(chat, record);
+        filled++;
+      }
+      if (!page.more || page.last === null) return filled;
+      floor = page.last;
+    }
+  }
+
+  /**
+   * Hands a row on, with its user-scoped messages addressed to the local participants, and keeps the
+   * chat's local participants current from its membership changes.
+   */
+  private async deliver(chat: FollowedChat, record: RelayedRecord): Promise<void> {
+    chat.lastRow = record.position;
+    const removed: string[] = [];
+    for (const message of record.messages) {
+      message.meta.partition = chat.partition;
+      if (message.channel === 'chatMessageNotification' || message.channel === 'messageUpdateForChatList') {
+        if (message.meta.userIds === undefined) message.meta.userIds = this.othersThan(chat, message);
+      } else if (message.channel === 'chatAdded') {
+        for (const userId of message.meta.userIds ?? []) this.addLocalParticipant(chat, userId);
+      } else if (message.meta.removedUserIds) {
+        for (const userId of message.meta.removedUserIds) if (chat.users.has(userId)) removed.push(userId);
+      }
+    }
+    await this.options.deliver(record);
+    // After the removal itself went out: the removed user hears nothing more of the chat.
+    for (const userId of removed) {
+      chat.users.delete(userId);
+      this.users.get(userId)?.chats.delete(chat.chatId);
+    }
+    if (removed.length > 0) this.unfollowIfUnneeded(chat);
+    this.checkWaiters();
+  }
+
+  private othersThan(chat: FollowedChat, message: ChannelMessage): string[] {
+    if (chat.users.size === 0) return [];
+    const senderId = message.payload.senderId;
+    return [...chat.users].filter((userId) => userId !== senderId);
+  }
+
+  private addLocalParticipant(chat: FollowedChat, userId: string): void {
+    const user = this.users.get(userId);
+    if (!user) return;
+    chat.users.add(userId);
+    user.chats.add(chat.chatId);
+  }
+
+  /**
+   * A membership row of a chat not followed here: if it adds a local user, the chat is followed from
+   * this very row (its chatAdded goes out now). What the chat published before its channel's subscribe
+   * was confirmed went unheard, so its partition is out of sync until a tick proves how far to read.
+   */
+  private async joinedElsewhere(record: RelayedRecord): Promise<void> {
+    const added = record.messages
+      .filter((message) => message.channel === 'chatAdded')
+      .flatMap((message) => message.meta.userIds ?? [])
+      .filter((userId) => this.users.has(userId));
+    if (added.length === 0) return;
+    const chat = this.track(record.chatId, record.partition, record.previous);
+    const partition = this.partitionOf(record.partition);
+    await this.deliver(chat, record);
+    if (!this.chats.has(chat.chatId)) return;
+    partition.outOfSync(`a local user joined chat ${chat.chatId}`);
+    this.subscribe(record.partition, [{ kind: 'chat', partition: record.partition, chatId: chat.chatId }]);
+  }
+
+  private async followPendingChats(): Promise<void> {
+    const pending = new Map(this.pendingChatFollows);
+    this.pendingChatFollows.clear();
+    const settle = (chatId: string, partition: number | null) => {
+      for (const waiter of pending.get(chatId) ?? []) {
+        const chat = this.chats.get(chatId);
+        if (chat && partition !== null) chat.subscriptions++;
+        waiter.resolve(partition);
+      }
+    };
+    try {
+      const fresh = [...pending.keys()].filter((chatId) => !this.chats.has(chatId));
+      const partitions = await this.store.partitionsOf(fresh);
+      await this.startFollowing(partitions);
+      for (const chatId of pending.keys()) settle(chatId, this.chats.get(chatId)?.partition ?? null);
+    } catch (error) {
+      for (const waiters of pending.values()) for (const waiter of waiters) waiter.reject(error);
+    }
+  }
+
+  private async startFollowingUser(userId: string, user: FollowedUser): Promise<boolean> {
+    try {
+      // Membership channels first: a chat the user joins from here on is heard of there.
+      await this.followMembership();
+      const chats = await this.store.chatsOf(userId);
+      await this.startFollowing(chats);
+      if (this.users.get(userId) !== user) return true;
+      for (const chatId of chats.keys()) {
+        const chat = this.chats.get(chatId);
+        if (chat) this.addLocalParticipant(chat, userId);
+      }
+      return true;
+    } catch (error) {
+      if (this.users.get(userId) === user && --user.subscriptions === 0) this.users.delete(userId);
+      throw error;
+    }
+  }
+
+  /**
+   * Follows chats not followed yet: subscribes to their channels, and once Redis has confirmed, reads
+   * their newest rows. Every row after that comes through the channel, every row before it is history.
+   */
+  private async startFollowing(partitions: Map<string, number>): Promise<void> {
+    const fresh = [...partitions].filter(([chatId]) => !this.chats.has(chatId));
+    if (fresh.length === 0) return;
+    const byPartition = new Map<number, FeedChannel[]>();
+    for (const [chatId, partition] of fresh) {
+      let channels = byPartition.get(partition);
+      if (!channels) byPartition.set(partition, (channels = []));
+      channels.push({ kind: 'chat', partition, chatId });
+    }
+    await Promise.all([...byPartition].map(([partition, channels]) => this.subscribe(partition, channels)));
+    const lastRows = await this.store.lastRows(fresh.map(([chatId]) => chatId));
+    for (const [chatId, partition] of fresh) if (!this.chats.has(chatId)) this.track(chatId, partition, lastRows.get(chatId) ?? NO_ROW);
+  }
+
+  private track(chatId: string, partitionNumber: number, lastRow: string): FollowedChat {
+    const chat: FollowedChat = { chatId, partition: partitionNumber, lastRow, subscriptions: 0, users: new Set() };
+    this.chats.set(chatId, chat);
+    this.partitionOf(partitionNumber).chats.add(chatId);
+    return chat;
+  }
+
+  private unfollowIfUnneeded(chat: FollowedChat): void {
+    if (chat.subscriptions > 0 || chat.users.size > 0 || this.chats.get(chat.chatId) !== chat) return;
+    this.chats.delete(chat.chatId);
+    const partition = this.partitionOf(chat.partition);
+    partition.chats.delete(chat.chatId);
+    const channels: FeedChannel[] = [{ kind: 'chat', partition: chat.partition, chatId: chat.chatId }];
+    if (partition.chats.size === 0 && !this.membershipFollowed) {
+      channels.push({ kind: 'tick', partition: chat.partition });
+      partition.tickFollowed = false;
+    }
+    this.subscriber.unsubscribe(channels).catch((error: unknown) => this.options.onError(error));
+  }
+
+  private async followMembership(): Promise<void> {
+    if (this.membershipFollowed) return;
+    const all = Array.from({ length: this.options.partitions }, (_, partition) => partition);
+    await Promise.all(all.map((partition) => this.subscribe(partition, [{ kind: 'members', partition }])));
+    this.membershipFollowed = true;
+  }
+
+  private unfollowMembership(): void {
+    if (!this.membershipFollowed) return;
+    this.membershipFollowed = false;
+    const channels: FeedChannel[] = [];
+    for (let partition = 0; partition < this.options.partitions; partition++) {
+      channels.push({ kind: 'members', partition });
+      const state = this.partitions.get(partition);
+      if (state && state.chats.size === 0 && state.tickFollowed) {
+        channels.push({ kind: 'tick', partition });
+        state.tickFollowed = false;
+      }
+    }
+    this.subscriber.unsubscribe(channels).catch((error: unknown) => this.options.onError(error));
+  }
+
+  /** Subscribes a partition's channels (with its tick channel), counting the confirmation a tick must follow. */
+  private subscribe(partitionNumber: number, channels: FeedChannel[]): Promise<void> {
+    const partition = this.partitionOf(partitionNumber);
+    const all = partition.tickFollowed ? channels : [...channels, { kind: 'tick', partition: partitionNumber } as FeedChannel];
+    const token = partition.subscribing();
+    partition.tickFollowed = true;
+    return this.subscriber.subscribe(all).then(
+      () => partition.confirmed(token, this.receipts),
+      (error: unknown) => {
+        partition.confirmed(token, this.receipts);
+        partition.outOfSync('a subscribe failed');
+        throw error;
+      },
+    );
+  }
+
+  private partitionOf(partition: number): FeedPartition {
+    let state = this.partitions.get(partition);
+    if (!state) this.partitions.set(partition, (state = new FeedPartition(partition)));
+    return state;
+  }
+
+  private checkSilence(): void {
+    if (this.stopped) return;
+    for (const partition of this.partitions.values()) {
+      if (!partition.tickFollowed) continue;
+      if (partition.silentFor() > this.silentAfterMs && partition.inSync) {
+        void this.work.run(() => {
+          if (!partition.inSync) return;
+          partition.outOfSync('no tick');
+          this.options.onSilent?.(partition.partition);
+        });
+      }
+    }
+  }
+
+  private checkWaiters(): void {
+    for (const waiter of this.waiters) {
+      let caughtUp = true;
+      for (const [chatId, head] of waiter.heads) {
+        const chat = this.chats.get(chatId);
+        if (chat && compareCursors(chat.lastRow, head) < 0) {
+          caughtUp = false;
+          break;
+        }
+      }
+      if (caughtUp) waiter.resolve();
+    }
+  }
+}
