@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Client } from 'graphql-ws';
 import Redis from 'ioredis';
+import { feedChannelName } from '../../src/application';
 import { eventually } from '../support/eventually';
 import { unreadCountsFromEvents, unreadCountsFromReadModel } from '../support/ground-truth';
 import { errorCodes, graphql, ok } from '../support/graphql-http';
@@ -251,15 +252,16 @@ describe('a cluster of processes joined by Redis', () => {
     await watcher.count(5);
 
     const raw = new Redis(redis.url);
-    const heard: { messageAdded: { seq: number }; meta: { cursor: string } }[] = [];
-    await raw.subscribe(`${env.REDIS_CHANNEL_PREFIX}messageAdded`);
-    raw.on('message', (_, text) => heard.push(JSON.parse(text)));
+    const heard: { cursor: string; messages: { channel: string; payload: { seq: number } }[] }[] = [];
+    const partition = await withClient(database.url, async (c) => (await c.query<{ partition: number }>('select partition from chats where id = $1', [chatId])).rows[0]!.partition);
+    await raw.ssubscribe(`${env.REDIS_CHANNEL_PREFIX}${feedChannelName({ kind: 'chat', partition, chatId })}`);
+    raw.on('smessage', (_, text) => heard.push(JSON.parse(text)));
     try {
       const replayed = await runParley(['outbox', 'replay', '--from', posted[1]!.cursor, '--to', posted[3]!.cursor], env);
       expect(replayed.code).toBe(0);
       expect(replayed.output).toMatch(/re-published \d+ outbox rows/);
-      await eventually(() => expect(heard.filter((m) => m.messageAdded).map((m) => m.messageAdded.seq)).toEqual([2, 3, 4]));
-      expect(heard[0]!.meta.cursor).toBe(posted[1]!.cursor);
+      await eventually(() => expect(heard.map((row) => row.messages.find((m) => m.channel === 'messageAdded')!.payload.seq)).toEqual([2, 3, 4]));
+      expect(heard[0]!.cursor).toBe(posted[1]!.cursor);
     } finally {
       raw.disconnect();
     }
