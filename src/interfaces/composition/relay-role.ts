@@ -41,6 +41,7 @@ export interface RelayRole {
  */
 export function startRelayRole(deps: RelayRoleDependencies): RelayRole {
   const { config, logger, metrics, log } = deps;
+  let leading = false;
   const leadership = config.databaseUrl && config.redisUrl
     ? new RelayLeadership({
         databaseUrl: config.databaseUrl,
@@ -49,7 +50,12 @@ export function startRelayRole(deps: RelayRoleDependencies): RelayRole {
         onLost: (partition) => logger.warn({ partition }, 'this instance no longer leads a relay partition'),
         onLedChanged: (count) => {
           metrics.relayPartitionsLed.set(count);
-          metrics.relayLeader.set(count > 0 ? 1 : 0);
+          // The first partition gained and the last one lost keep the lines operators (and the chaos
+          // harness) know from a single leader.
+          if (count > 0 && !leading) logger.info({ partitions: count }, 'this instance is now the relay leader');
+          if (count === 0 && leading) logger.warn('this instance lost the relay lead');
+          leading = count > 0;
+          metrics.relayLeader.set(leading ? 1 : 0);
         },
         onEndedFrozenLeader: (leader) => logger.warn(leader, 'ended the session of a relay leader whose heartbeat had stopped, to replace it'),
         transportAnswers: deps.transportAnswers ?? undefined,
