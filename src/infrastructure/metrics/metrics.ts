@@ -6,7 +6,8 @@ const EVENT_LOOP_LAG_SAMPLE_MS = 100;
 export class ParleyMetrics {
   readonly registry = new Registry();
   readonly relayedRecords = new Counter({ name: 'parley_relay_records_total', help: 'Outbox rows published by the relay', registers: [this.registry] });
-  readonly relayLeader = new Gauge({ name: 'parley_relay_leader', help: '1 while this instance is the relay leader, else 0', registers: [this.registry] });
+  readonly relayLeader = new Gauge({ name: 'parley_relay_leader', help: '1 while this instance leads at least one relay partition, else 0', registers: [this.registry] });
+  readonly relayPartitionsLed = new Gauge({ name: 'parley_relay_partitions_led', help: 'Ordering partitions whose relay this instance leads', registers: [this.registry] });
   readonly relayStepDowns = new Counter({
     name: 'parley_relay_step_downs_total',
     help: 'Times this instance gave the relay lead up because it could not publish',

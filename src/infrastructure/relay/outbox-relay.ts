@@ -1,17 +1,23 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { performance } from 'node:perf_hooks';
-import { decodeCursor, encodeCursor, type EventTransport, type PublishOutcome, type RelayedRecord } from '../../application';
+import { compareCursors, decodeCursor, type EventTransport, type PublishOutcome, type RelayedRecord } from '../../application';
 import { OutboxReader, type RelayedPage } from './outbox-reader';
 import { PublishStall } from './publish-stall';
-import type { RelayLead } from './relay-lead';
+import { partitionName, type RelayLead } from './relay-lead';
 import { BackgroundLoop } from '../system/background-loop';
-import { CAUGHT_UP_TIMEOUT_MS, Progress } from '../system/progress';
+import { CAUGHT_UP_TIMEOUT_MS } from '../system/progress';
 
 const CHECKPOINT_EVERY_MS = 1000;
 /**
- * How long a leader may fail to publish before it gives the lead up. Three seconds is at least two
+ * How often a led partition's head goes out on its tick channel at the least. DESIGN.md §3 asks for
+ * once a second; ticking at half that, with the idle loop polling as often, keeps every gap between two
+ * ticks under a second on a machine that runs a little late.
+ */
+const TICK_EVERY_MS = 500;
+/**
+ * How long a relay may fail to publish before it gives its partitions up. Three seconds is at least two
  * attempts past the 1 s Redis command deadline, so one slow command or one reconnect does not move the
- * lead; and it is shorter than the 5 s lease after which a frozen leader is replaced, so a leader cut off
+ * lead; and it is shorter than the 5 s lease after which a frozen leader is replaced, so a relay cut off
  * from Redis makes way about as fast as a frozen one is pushed out.
  */
 const STEP_DOWN_AFTER_MS = 3000;
@@ -21,64 +27,87 @@ const STEP_DOWN_AFTER_MS = 3000;
  * Redis's default output buffer for a subscriber (32 MiB).
  */
 const RELAY_PAGE = { rows: 2000, bytes: 4 * 1024 * 1024 };
+const START = '0.0';
 
 export interface OutboxRelayOptions {
-  name?: string;
+  /** The number of partitions: a relay without leadership leads them all. */
+  partitions: number;
   batchSize?: number;
   pollIntervalMs?: number;
   /** How often progress is saved while busy (1000 ms). */
   checkpointEveryMs?: number;
-  /** How long publishes may fail before a leader steps down (3000 ms). */
+  /** How often an idle led partition gets a progress tick at the least (500 ms). */
+  tickEveryMs?: number;
+  /** How long publishes may fail before a relay gives its partitions up (3000 ms). */
   stepDownAfterMs?: number;
   onError: (error: unknown) => void;
   onPublished?: (records: RelayedRecord[]) => void;
-  partitions?: number;
   /**
-   * The relay leadership, when relays in several processes take turns: nothing is read or published
-   * while it gives no epoch, publishes and checkpoint saves are fenced by its epoch. Absent (embedded
-   * database, in-process bus), this relay always publishes.
+   * The relay leadership, when relays in several processes share the partitions: only the partitions
+   * it leads are read and published, each fenced by its epoch. Absent (embedded database, in-process
+   * bus), this relay leads every partition.
    */
   lead?: RelayLead;
 }
 
+/** What this relay knows of one partition it leads, under one epoch. */
+interface PartitionState {
+  /** Undefined without a leadership. */
+  epoch: number | undefined;
+  /** A publish under this epoch went through: Redis holds our fence, and progress may be saved. */
+  claimed: boolean;
+  /** Every row of the partition up to here is published; null until read from `relay_checkpoints`. */
+  checkpoint: string | null;
+  saved: string | null;
+  lastTickAt: number;
+}
 
 /**
- * Publishes the outbox in the order OutboxReader reads it (DESIGN.md §3). Progress is saved when idle
- * and at least every CHECKPOINT_EVERY_MS; after a crash the rows since are published again, which
- * receivers absorb by position (at-least-once, never lost).
+ * Publishes the outbox, partition by partition, for the partitions this process leads (DESIGN.md §3).
+ * One loop for all of them: it reads their rows in relay order (tx_id, id) from the lowest of their
+ * checkpoints, skips each row at or before its own partition's checkpoint, and publishes each
+ * partition's rows of the page, fenced by its epoch, followed by a progress tick; the partitions of a page
+ * go out concurrently. A partition refused by its fence is dropped and read again from its saved
+ * checkpoint by whoever leads it next; the others go on. Progress is saved per partition when idle and
+ * at least every CHECKPOINT_EVERY_MS; after a crash the rows since are published again, which receivers
+ * absorb by position (at-least-once, never lost).
  */
 export class OutboxRelay {
   private readonly loop: BackgroundLoop;
-  private readonly name: string;
   private readonly batchSize: number;
-  private checkpoint: { txId: string; outboxId: string } | null = null;
-  private unsaved = false;
+  private readonly states = new Map<number, PartitionState>();
   private lastSavedAt = 0;
-  /** The epoch the transport last accepted from us: the checkpoint in memory was published under it. */
-  private claimedEpoch: number | null = null;
   private readonly reader: OutboxReader;
-  private readonly progress: Progress;
+  /** The last page was cut by a bound: the next one follows at once, without looking at the head first. */
+  private draining = false;
   /** The next page, read while the one before it is being published: the two round trips overlap. */
-  private prefetched: { after: string; page: Promise<RelayedPage> } | null = null;
+  private prefetched: { key: string; page: Promise<RelayedPage> } | null = null;
   private readonly stall = new PublishStall();
+  private waiters: { target: string; resolve: () => void }[] = [];
 
   constructor(private readonly orm: MikroORM, private readonly transport: EventTransport, private readonly options: OutboxRelayOptions) {
-    this.name = options.name ?? 'default';
     this.batchSize = options.batchSize ?? RELAY_PAGE.rows;
     this.reader = new OutboxReader(orm);
-    this.progress = new Progress(`outbox relay ${this.name}`);
+    const tickEveryMs = options.tickEveryMs ?? TICK_EVERY_MS;
     this.loop = new BackgroundLoop(() => this.relayBatch(), {
-      name: `outbox-relay:${this.name}`,
-      pollIntervalMs: options.pollIntervalMs ?? 1000,
+      name: 'outbox-relay',
+      // Idle, the loop still runs often enough to tick every led partition in time.
+      pollIntervalMs: Math.min(options.pollIntervalMs ?? 1000, tickEveryMs),
       onError: (error) => options.onError(error),
     });
     // A new lead publishes from the saved checkpoint: the one in memory may be ahead of what the
     // leader before us published, or behind it.
-    options.lead?.whenGained(() => {
-      this.forgetCheckpoint();
+    options.lead?.whenGained((partition) => {
+      this.states.delete(partition);
+      this.prefetched = null;
       this.stall.clear();
       this.wake();
     });
+    options.lead?.whenLost((partition) => {
+      this.states.delete(partition);
+      this.prefetched = null;
+    });
+    options.lead?.beforeRelease((partitions) => this.saveCheckpoints(partitions, { handingOver: true }));
   }
 
   start(): void {
@@ -91,187 +120,285 @@ export class OutboxRelay {
   }
 
   /**
-   * Resolves once everything committed before the call has been published by this relay. Only a
-   * relay that may publish (the leader) gets there.
+   * Resolves once everything committed before the call has been published for every partition this
+   * relay leads, and it leads at least one (a relay that leads nothing never gets there).
    */
   async whenCaughtUp(timeoutMs = CAUGHT_UP_TIMEOUT_MS): Promise<void> {
     const target = await this.reader.head();
     this.wake();
-    await this.progress.reached(target, timeoutMs);
-  }
-
-  /** Leadership changed hands: read progress from the database again before publishing. */
-  forgetCheckpoint(): void {
-    this.prefetched = null;
-    this.checkpoint = null;
-    this.unsaved = false;
-    this.claimedEpoch = null;
+    const now = this.reached();
+    if (now !== null && compareCursors(target, now) <= 0) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((waiter) => waiter !== entry);
+        const at = this.reached();
+        reject(new Error(`outbox relay did not reach ${target} within ${timeoutMs} ms (it is at ${at ?? 'nothing yet'}, leading partitions ${this.ledNow().size === 0 ? 'none' : [...this.ledNow().keys()].join(', ')})`));
+      }, timeoutMs);
+      const entry = {
+        target,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
+      this.waiters.push(entry);
+    });
   }
 
   async stop(): Promise<void> {
     await this.loop.stop();
-    await this.saveCheckpoint().catch((error: unknown) => this.options.onError(error));
+    await this.saveCheckpoints([...this.states.keys()]).catch((error: unknown) => this.options.onError(error));
   }
 
-  /** Publishes one batch; true when something went out. */
+  /** Publishes one page; true when more is waiting right away. */
   async relayBatch(): Promise<boolean> {
-    if (this.options.lead && !(await this.claimLead())) return false;
-    const from = this.checkpoint ?? (await this.loadCheckpoint());
-    const position = encodeCursor(from.txId, from.outboxId);
-    const { records, more } = await this.pageAfter(position);
-    if (records.length === 0) {
-      await this.tickIdle(position);
-      this.progress.advance(position);
-      await this.saveCheckpoint();
-      return false;
-    }
-    // More waits: read it while this page goes out.
-    if (more) this.prefetch(records[records.length - 1]!.position);
-    if (!(await this.publishFenced(records))) return false;
-    const last = decodeCursor(records[records.length - 1]!.position)!;
-    this.checkpoint = { txId: last.txId.toString(), outboxId: last.position.toString() };
-    this.unsaved = true;
-    if (Date.now() - this.lastSavedAt >= (this.options.checkpointEveryMs ?? CHECKPOINT_EVERY_MS)) await this.saveCheckpoint();
-    this.options.onPublished?.(records);
-    this.progress.advance(records[records.length - 1]!.position);
-    return true;
-  }
-
-  private pageAfter(position: string): Promise<RelayedPage> {
-    const prefetched = this.prefetched;
-    this.prefetched = null;
-    if (prefetched?.after === position) return prefetched.page;
-    return this.read(position);
-  }
-
-  private prefetch(after: string): void {
-    const page = this.read(after);
-    // A failed read ahead is only wasted: the page is read again when it is needed.
-    page.catch(() => undefined);
-    this.prefetched = { after, page };
-  }
-
-  private read(after: string): Promise<RelayedPage> {
-    return this.reader.page(after, { limits: { rows: this.batchSize, bytes: RELAY_PAGE.bytes } });
-  }
-
-  /**
-   * A new leader raises the fence in the transport before anything else: from then on a batch of its
-   * predecessor's, even one sent before the takeover and arriving after it, is refused.
-   */
-  private async claimLead(): Promise<boolean> {
-    const epoch = this.options.lead!.epoch();
-    if (epoch === null) {
-      // Not leading (or the lease is not confirmed): no attempt of ours is failing meanwhile.
+    const led = this.ledNow();
+    if (led.size === 0) {
+      // Leading nothing (or no lease confirmed): no attempt of ours is failing meanwhile.
       this.stall.clear();
       return false;
     }
-    return epoch === this.claimedEpoch || (await this.publishFenced([]));
-  }
-
-  /** The epoch is read again just before sending: reading the batch may have taken long. */
-  private async publishFenced(records: RelayedRecord[]): Promise<boolean> {
-    const lead = this.options.lead;
-    const epoch = lead ? lead.epoch() : undefined;
-    if (epoch === null) return false;
-    const startedAt = performance.now();
-    let outcome: PublishOutcome;
-    try {
-      outcome = await this.publishByPartition(records, epoch);
-    } catch (error) {
-      const failingMs = this.stall.failed(startedAt);
-      if (lead && failingMs >= (this.options.stepDownAfterMs ?? STEP_DOWN_AFTER_MS)) await this.stepDown(lead, failingMs, error);
-      throw error;
+    const states = new Map<number, PartitionState>();
+    for (const [partition, epoch] of led) {
+      let state = this.states.get(partition);
+      if (!state || state.epoch !== epoch) {
+        state = { epoch, claimed: false, checkpoint: null, saved: null, lastTickAt: 0 };
+        this.states.set(partition, state);
+      }
+      states.set(partition, state);
     }
-    // Even a refusal is an answer: the transport works.
-    this.stall.clear();
-    if (outcome.published) {
-      this.claimedEpoch = epoch ?? null;
-      return true;
-    }
-    // Refused, so never retried under this epoch: a newer leader publishes from the saved checkpoint.
-    this.forgetCheckpoint();
-    if ((await lead!.refused(outcome.fencedBy)) !== null) this.loop.wake();
-    return false;
-  }
+    await this.loadCheckpoints([...states].filter(([, state]) => state.checkpoint === null));
+    const from = minimum([...states.values()].map((state) => state.checkpoint!));
+    const partitions = [...states.keys()].sort((a, b) => a - b);
 
-  private lastIdleTick = 0;
+    // The head is read before the page: a page that is not cut then holds every row of our partitions
+    // up to it, so a tick may say the head.
+    const head = this.draining ? null : await this.reader.head();
+    const page: RelayedPage = head !== null && compareCursors(head, from) <= 0 ? { records: [], more: false } : await this.pageAfter(from, partitions);
+    const { records, more } = page;
+    this.draining = more;
+    const last = records[records.length - 1]?.position ?? null;
+    // More waits: read it while this page goes out.
+    if (more) this.prefetch(last!, partitions);
+    const reach = more ? last! : maximum([last ?? from, head ?? from]);
 
-  private async tickIdle(position: string): Promise<void> {
-    if (Date.now() - this.lastIdleTick < 1000) return;
-    const epoch = this.options.lead ? this.options.lead.epoch() : undefined;
-    if (epoch === null) return;
-    this.lastIdleTick = Date.now();
-    for (let partition = 0; partition < (this.options.partitions ?? 16); partition++) {
-      await this.transport.publish(partition, [], { epoch, tick: position });
-    }
-  }
-
-  private async publishByPartition(records: RelayedRecord[], epoch: number | undefined): Promise<PublishOutcome> {
-    const byPartition = new Map<number, RelayedRecord[]>();
+    const rows = new Map<number, RelayedRecord[]>();
     for (const record of records) {
-      let list = byPartition.get(record.partition);
-      if (!list) byPartition.set(record.partition, (list = []));
-      list.push(record);
+      const state = states.get(record.partition);
+      if (!state || compareCursors(record.position, state.checkpoint!) <= 0) continue;
+      let group = rows.get(record.partition);
+      if (!group) rows.set(record.partition, (group = []));
+      group.push(record);
     }
-    const tick = records.length > 0 ? records[records.length - 1]!.position : undefined;
-    if (byPartition.size === 0) return this.transport.publish(0, [], { epoch });
-    for (const [partition, rows] of byPartition) {
-      const outcome = await this.transport.publish(partition, rows, { epoch, tick });
-      if (!outcome.published) return outcome;
+    const now = performance.now();
+    const tickEveryMs = this.options.tickEveryMs ?? TICK_EVERY_MS;
+    const sending = partitions.filter((partition) => {
+      const state = states.get(partition)!;
+      return rows.has(partition) || !state.claimed || now - state.lastTickAt >= tickEveryMs;
+    });
+    // A partition without rows in the page and no tick due has nothing unpublished up to `reach` either.
+    for (const [partition, state] of states) {
+      if (!sending.includes(partition) && compareCursors(reach, state.checkpoint!) > 0) state.checkpoint = reach;
     }
-    return { published: true };
+
+    const published = await this.publishAll(sending.map((partition) => ({ partition, state: states.get(partition)!, records: rows.get(partition) ?? [] })), reach);
+    if (published.length > 0) this.options.onPublished?.(published);
+
+    const idle = rows.size === 0;
+    if (idle || Date.now() - this.lastSavedAt >= (this.options.checkpointEveryMs ?? CHECKPOINT_EVERY_MS)) {
+      await this.saveCheckpoints(partitions);
+    }
+    this.notifyWaiters();
+    return more;
+  }
+
+  /** The partitions to publish now, each with its epoch (undefined without a leadership). */
+  private ledNow(): Map<number, number | undefined> {
+    if (this.options.lead) return new Map(this.options.lead.led());
+    return new Map(Array.from({ length: this.options.partitions }, (_, partition) => [partition, undefined]));
   }
 
   /**
-   * Leadership follows progress: a leader that cannot publish (its link to Redis is down or carries
-   * nothing) holds every receiver back while a relay that can reach Redis waits. It saves what it did
-   * publish, fenced as always, so that the next leader repeats less, and frees the lock.
+   * Each partition's rows, then its tick, in one fenced publish; the partitions concurrently. Answers
+   * the rows that went out. Throws the first failure once every partition has answered, so the loop
+   * backs off; the partitions that went through keep their progress.
+   */
+  private async publishAll(batches: { partition: number; state: PartitionState; records: RelayedRecord[] }[], reach: string): Promise<RelayedRecord[]> {
+    const lead = this.options.lead;
+    const startedAt = performance.now();
+    const outcomes = await Promise.allSettled(
+      batches.map(async ({ partition, state, records }): Promise<PublishOutcome | null> => {
+        // The epoch is read again just before sending: reading the page may have taken long.
+        if (lead && lead.epoch(partition) !== state.epoch) return null;
+        return this.transport.publish(partition, records, { epoch: state.epoch, tick: reach });
+      }),
+    );
+    const published: RelayedRecord[] = [];
+    let failure: { error: unknown } | null = null;
+    for (const [index, outcome] of outcomes.entries()) {
+      const { partition, state, records } = batches[index]!;
+      if (outcome.status === 'rejected') {
+        failure ??= { error: outcome.reason };
+        continue;
+      }
+      if (outcome.value === null) continue;
+      if (outcome.value.published) {
+        // Released or replaced meanwhile: whoever leads it now starts from the saved checkpoint.
+        if (this.states.get(partition) !== state) continue;
+        state.claimed = true;
+        state.lastTickAt = performance.now();
+        if (compareCursors(reach, state.checkpoint!) > 0) state.checkpoint = reach;
+        published.push(...records);
+        continue;
+      }
+      // Refused, so never retried under this epoch: a newer leader publishes from the saved checkpoint.
+      this.states.delete(partition);
+      this.prefetched = null;
+      const fencedBy = outcome.value.fencedBy;
+      void lead!.refused(partition, fencedBy).then((epoch) => epoch !== null && this.wake(), this.options.onError);
+    }
+    if (!failure) {
+      // Every partition answered, even if with a refusal: the transport works.
+      this.stall.clear();
+      return published;
+    }
+    const failingMs = this.stall.failed(startedAt);
+    if (lead && failingMs >= (this.options.stepDownAfterMs ?? STEP_DOWN_AFTER_MS)) await this.stepDown(lead, failingMs, failure.error);
+    if (published.length > 0) this.options.onPublished?.(published);
+    throw failure.error;
+  }
+
+  private pageAfter(after: string, partitions: number[]): Promise<RelayedPage> {
+    const prefetched = this.prefetched;
+    this.prefetched = null;
+    if (prefetched?.key === pageKey(after, partitions)) return prefetched.page;
+    return this.read(after, partitions);
+  }
+
+  private prefetch(after: string, partitions: number[]): void {
+    const page = this.read(after, partitions);
+    // A failed read ahead is only wasted: the page is read again when it is needed.
+    page.catch(() => undefined);
+    this.prefetched = { key: pageKey(after, partitions), page };
+  }
+
+  private read(after: string, partitions: number[]): Promise<RelayedPage> {
+    return this.reader.page(after, { partitions, limits: { rows: this.batchSize, bytes: RELAY_PAGE.bytes } });
+  }
+
+  /**
+   * Leadership follows progress: a relay that cannot publish (its link to Redis is down or carries
+   * nothing) holds every receiver of its partitions back while a relay that can reach Redis waits. It
+   * saves what it did publish, fenced as always, so that the next leaders repeat less, and frees them.
    */
   private async stepDown(lead: RelayLead, failingMs: number, error: unknown): Promise<void> {
     this.stall.clear();
-    await this.saveCheckpoint().catch((saveError: unknown) => this.options.onError(saveError));
-    this.forgetCheckpoint();
+    await this.saveCheckpoints([...this.states.keys()]).catch((saveError: unknown) => this.options.onError(saveError));
+    this.states.clear();
+    this.prefetched = null;
     await lead.stepDown(`no publish went through for ${Math.round(failingMs)} ms (last: ${(error as Error)?.message ?? String(error)})`);
   }
 
   /**
-   * Progress is saved when the relay goes idle and at least every CHECKPOINT_EVERY_MS while busy, without
-   * waiting for the disk: a lost checkpoint only makes a restarted relay publish some rows again. With a
-   * leadership, only while its row still holds the epoch the progress was published under, in one
-   * statement: a replaced relay never moves the new leader's checkpoint. `for share` makes a concurrent
-   * epoch change wait for this save, or this save see the change and write nothing.
+   * Progress is saved when the relay goes idle and at least every CHECKPOINT_EVERY_MS while busy, in one
+   * statement for all partitions, without waiting for the disk: a lost checkpoint only makes a relay
+   * publish some rows again. With a leadership, a partition's checkpoint is saved only while its row
+   * still holds the epoch the progress was published under: a replaced relay never moves the new
+   * leader's checkpoint. `for share` makes a concurrent epoch change wait for this save, or this save
+   * see the change and write nothing for that partition. A partition being handed over is not reported
+   * as refused (it is no longer led anyway).
    */
-  private async saveCheckpoint(): Promise<void> {
-    if (!this.unsaved || !this.checkpoint) return;
-    const lead = this.options.lead;
-    if (lead && this.claimedEpoch === null) return;
-    const { txId, outboxId } = this.checkpoint;
-    const saved = await this.orm.em.fork().execute<{ name: string }[]>(
-      `with relaxed as (select set_config('synchronous_commit', 'off', true))
-       insert into relay_checkpoints (name, tx_id, outbox_id) select ?, ?::xid8, ? from relaxed
-       ${lead ? 'where exists (select 1 from relay_leadership where name = ? and epoch = ? for share)' : ''}
-       on conflict (name) do update set tx_id = excluded.tx_id, outbox_id = excluded.outbox_id, updated_at = now()
-       returning name`,
-      [this.name, txId, outboxId, ...(lead ? [lead.name, this.claimedEpoch] : [])],
-    );
-    if (lead && saved.length === 0) {
-      this.forgetCheckpoint();
-      await lead.refused();
+  private async saveCheckpoints(partitions: number[], { handingOver = false } = {}): Promise<void> {
+    const due = partitions
+      .map((partition) => ({ partition, state: this.states.get(partition) }))
+      .filter((entry): entry is { partition: number; state: PartitionState } => {
+        const state = entry.state;
+        return state !== undefined && state.claimed && state.checkpoint !== null && state.checkpoint !== state.saved;
+      })
+      .map(({ partition, state }) => ({ partition, state, position: state.checkpoint!, cursor: decodeCursor(state.checkpoint!)! }));
+    if (due.length === 0) {
+      if (!handingOver) this.lastSavedAt = Date.now();
       return;
     }
-    this.unsaved = false;
-    this.lastSavedAt = Date.now();
+    const lead = this.options.lead;
+    const saved = await this.orm.em.fork().execute<{ name: string }[]>(
+      `with relaxed as (select set_config('synchronous_commit', 'off', true)),
+       want as (select * from unnest(?::text[], ?::text[], ?::text[], ?::bigint[]) as w(name, tx_id, outbox_id, epoch))
+       insert into relay_checkpoints (name, tx_id, outbox_id)
+       select w.name, w.tx_id::xid8, w.outbox_id::bigint from want w, relaxed
+       where ${lead ? 'exists (select 1 from relay_leadership l where l.name = w.name and l.epoch = w.epoch for share)' : 'true'}
+       on conflict (name) do update set tx_id = excluded.tx_id, outbox_id = excluded.outbox_id, updated_at = now()
+       returning name`,
+      [
+        pgArray(due.map(({ partition }) => partitionName(partition))),
+        pgArray(due.map(({ cursor }) => cursor.txId.toString())),
+        pgArray(due.map(({ cursor }) => cursor.position.toString())),
+        pgArray(due.map(({ state }) => String(state.epoch ?? 0))),
+      ],
+    );
+    const names = new Set(saved.map((row) => row.name));
+    for (const { partition, state, position } of due) {
+      if (names.has(partitionName(partition))) {
+        state.saved = position;
+        continue;
+      }
+      if (this.states.get(partition) === state) this.states.delete(partition);
+      if (!handingOver) void lead?.refused(partition).catch(this.options.onError);
+    }
+    if (!handingOver) this.lastSavedAt = Date.now();
   }
 
-  private async loadCheckpoint(): Promise<{ txId: string; outboxId: string }> {
-    const [row] = await this.orm.em
+  /** One query for every partition just gained; a partition never saved starts at the beginning. */
+  private async loadCheckpoints(entries: [number, PartitionState][]): Promise<void> {
+    if (entries.length === 0) return;
+    const rows = await this.orm.em
       .fork()
-      .execute<{ tx_id: string; outbox_id: string }[]>(
-        'select tx_id::text as tx_id, outbox_id::text as outbox_id from relay_checkpoints where name = ?',
-        [this.name],
+      .execute<{ name: string; tx_id: string; outbox_id: string }[]>(
+        'select name, tx_id::text as tx_id, outbox_id::text as outbox_id from relay_checkpoints where name = any(?::text[])',
+        [pgArray(entries.map(([partition]) => partitionName(partition)))],
       );
-    this.checkpoint = row ? { txId: row.tx_id, outboxId: row.outbox_id } : { txId: '0', outboxId: '0' };
-    return this.checkpoint;
+    const byName = new Map(rows.map((row) => [row.name, `${row.tx_id}.${row.outbox_id}`]));
+    for (const [partition, state] of entries) {
+      state.checkpoint = byName.get(partitionName(partition)) ?? START;
+      state.saved = state.checkpoint;
+    }
   }
+
+  /** Where every led partition is published up to; null before anything is known of each. */
+  private reached(): string | null {
+    const led = this.ledNow();
+    if (led.size === 0) return null;
+    const positions: string[] = [];
+    for (const [partition, epoch] of led) {
+      const state = this.states.get(partition);
+      if (!state || state.epoch !== epoch || !state.claimed || state.checkpoint === null) return null;
+      positions.push(state.checkpoint);
+    }
+    return minimum(positions);
+  }
+
+  private notifyWaiters(): void {
+    const at = this.reached();
+    if (at === null) return;
+    const reached = this.waiters.filter((waiter) => compareCursors(waiter.target, at) <= 0);
+    this.waiters = this.waiters.filter((waiter) => !reached.includes(waiter));
+    for (const waiter of reached) waiter.resolve();
+  }
+}
+
+function minimum(positions: string[]): string {
+  return positions.reduce((low, position) => (compareCursors(position, low) < 0 ? position : low));
+}
+
+function maximum(positions: string[]): string {
+  return positions.reduce((high, position) => (compareCursors(position, high) > 0 ? position : high));
+}
+
+function pageKey(after: string, partitions: number[]): string {
+  return `${after}|${partitions.join(',')}`;
+}
+
+/** A PostgreSQL array literal of plain tokens (names, digits): no quoting needed. */
+function pgArray(values: string[]): string {
+  return `{${values.join(',')}}`;
 }

@@ -1,5 +1,5 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { decodeCursor, type EventTransport } from '../../application';
+import { decodeCursor, type EventTransport, type RelayedRecord } from '../../application';
 import { OUTBOX_PAGE, readOutboxPage } from '../persistence/outbox-page';
 import { toRelayedRecord } from './outbox-reader';
 
@@ -17,7 +17,8 @@ export function parseReplayBound(value: string): ReplayBound | null {
 /**
  * Publishes outbox rows again, in relay order, from `from` (inclusive) to `to` (inclusive), with
  * their original positions: receivers that delivered them already drop them, consumers that missed
- * them take them. Reads committed rows in relay order, like the relay.
+ * them take them. Reads committed rows in relay order, like the relay, and publishes each page
+ * partition by partition (DESIGN.md §3 "Ordering partitions").
  */
 export async function replayOutbox(
   orm: MikroORM,
@@ -40,7 +41,15 @@ export async function replayOutbox(
       { ...OUTBOX_PAGE, rows: batchSize },
     );
     if (rows.length === 0) return published;
-    for (const record of rows.map((row) => toRelayedRecord(row))) await transport.publish(record.partition, [record]);
+    // Each partition's rows in relay order, the partitions side by side; unfenced and without ticks,
+    // since a replay proves nothing about what else of a partition was published.
+    const byPartition = new Map<number, RelayedRecord[]>();
+    for (const record of rows.map((row) => toRelayedRecord(row))) {
+      const group = byPartition.get(record.partition);
+      if (group) group.push(record);
+      else byPartition.set(record.partition, [record]);
+    }
+    await Promise.all([...byPartition].map(([partition, records]) => transport.publish(partition, records)));
     published += rows.length;
     const last = rows[rows.length - 1]!;
     after = { txId: last.tx_id, id: last.id };

@@ -17,6 +17,7 @@ export interface RelayRoleDependencies {
   signal: PostgresCommitSignal | null;
   /** Whether the transport answers now; null for the in-process bus, which always does. */
   transportAnswers: (() => Promise<boolean>) | null;
+  /** The number of ordering partitions in force (`partitionCount(orm)` once `settlePartitionCount` ran). */
   partitions: number;
   logger: Logger;
   metrics: ParleyMetrics;
@@ -27,45 +28,51 @@ export interface RelayRole {
   relay: OutboxRelay;
   leadership: RelayLeadership | null;
   readinessChecks: ReadinessCheck[];
-  /** Resolves once everything committed before the call is published (by this relay, when it leads). */
+  /** Resolves once everything committed before the call is published for every partition this relay leads. */
   whenCaughtUp(): Promise<void>;
   stop(): Promise<void>;
 }
 
 /**
- * The relay role: publishes the outbox to the transport. With Redis, one relay feeds every instance,
- * so relays in several processes take turns under one leadership; without it each process relays the
- * outbox to its own receivers (several `all` instances on one database each deliver everything).
+ * The relay role: publishes the outbox to the transport. With Redis, relays in several processes share
+ * the ordering partitions, each partition under a leadership of its own (DESIGN.md §3); without it each
+ * process relays every partition to its own receivers (several `all` instances on one database each
+ * deliver everything).
  */
 export function startRelayRole(deps: RelayRoleDependencies): RelayRole {
   const { config, logger, metrics, log } = deps;
+  let leading = false;
   const leadership = config.databaseUrl && config.redisUrl
     ? new RelayLeadership({
         databaseUrl: config.databaseUrl,
-        onGained: (epoch) => {
-          logger.info({ epoch }, 'this instance is now the relay leader');
-          metrics.relayLeader.set(1);
-        },
-        onLost: () => {
-          metrics.relayLeader.set(0);
-          logger.warn('this instance lost the relay lead');
+        partitions: deps.partitions,
+        onGained: (partition, epoch) => logger.info({ partition, epoch }, 'this instance now leads a relay partition'),
+        onLost: (partition) => logger.warn({ partition }, 'this instance no longer leads a relay partition'),
+        onLedChanged: (count) => {
+          metrics.relayPartitionsLed.set(count);
+          // The first partition gained and the last one lost keep the lines operators (and the chaos
+          // harness) know from a single leader.
+          if (count > 0 && !leading) logger.info({ partitions: count }, 'this instance is now the relay leader');
+          if (count === 0 && leading) logger.warn('this instance lost the relay lead');
+          leading = count > 0;
+          metrics.relayLeader.set(leading ? 1 : 0);
         },
         onEndedFrozenLeader: (leader) => logger.warn(leader, 'ended the session of a relay leader whose heartbeat had stopped, to replace it'),
         transportAnswers: deps.transportAnswers ?? undefined,
         onSteppedDown: (reason) => {
           metrics.relayStepDowns.inc();
-          logger.warn({ reason }, `this instance stepped down as relay leader: it cannot publish to Redis (${reason}); a relay that can takes the lead`);
+          logger.warn({ reason }, `this instance gave its relay partitions up: it cannot publish to Redis (${reason}); relays that can take them`);
         },
         onStandingAside: (aside) => {
-          if (aside) logger.warn('Redis does not answer this relay: it does not try for the relay lead until it does');
-          else logger.info('Redis answers this relay again: it may take the relay lead');
+          if (aside) logger.warn('Redis does not answer this relay: it leads no relay partition until it does');
+          else logger.info('Redis answers this relay again: it may lead relay partitions');
         },
         onError: log('relay-leadership'),
       })
     : null;
   const relay = new OutboxRelay(deps.database.orm, deps.transport, {
-    pollIntervalMs: config.pollIntervalMs,
     partitions: deps.partitions,
+    pollIntervalMs: config.pollIntervalMs,
     lead: leadership ?? undefined,
     onError: log('outbox-relay'),
     onPublished: (records) => {
@@ -74,6 +81,10 @@ export function startRelayRole(deps: RelayRoleDependencies): RelayRole {
       if (newest) metrics.outboxLag.set(Math.max(0, (Date.now() - Date.parse(newest)) / 1000));
     },
   });
+  if (!leadership) {
+    metrics.relayPartitionsLed.set(deps.partitions);
+    metrics.relayLeader.set(1);
+  }
 
   relay.start();
   leadership?.start();
