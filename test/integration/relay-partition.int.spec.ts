@@ -109,7 +109,7 @@ describe('relay partitions follow Redis reachability', () => {
     db = await openDatabase({ databaseUrl: database.url, dataDir: '', poolMax: 8 });
     await db.migrate();
     await settlePartitionCount(db.orm, PARTITIONS);
-    hub = await startTestServer(database.url, { ROLE: 'sender', REDIS_URL: process.env.TEST_REDIS_URL!, REDIS_CHANNEL_PREFIX: prefix });
+    hub = await startTestServer(database.url, { ROLE: 'sender', REDIS_URL: process.env.TEST_REDIS_URL!, REDIS_CHANNEL_PREFIX: prefix, RELAY_PARTITIONS: String(PARTITIONS) });
     alice = await tokenFor('alice');
     while (new Set(chats.map((chat) => chat.partition)).size < PARTITIONS && chats.length < 50) {
       const { id } = (await ok(hub.url, alice, 'mutation { createChat(input: { name: "relay", participantIds: ["bob"] }) { id } }')).createChat;

@@ -93,6 +93,7 @@ export class FeedObserver {
       row: (record: RelayedRecord) => observer!.heard(record),
       tick: (partition, head) => observer!.ticks.get(partition)?.push(head),
       resubscribing: () => undefined,
+      resubscribed: () => undefined,
       onError: () => undefined,
     });
     observer = new FeedObserver(subscriber, partitions);
