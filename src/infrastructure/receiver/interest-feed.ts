@@ -331,6 +331,9 @@ export class InterestFeed {
    * A membership row of a chat not followed here: if it adds a local user, the chat is followed from
    * this very row (its chatAdded goes out now). What the chat published before its channel's subscribe
    * was confirmed went unheard, so its partition is out of sync until a tick proves how far to read.
+   * In a partition already out of sync, rows before this one are still to be filled: handed on now, the
+   * join would go out ahead of them, and a user-scoped subscription (one position per partition) would
+   * skip them. The fill reads it in its place instead, from the chat's row before it.
    */
   private async joinedElsewhere(record: RelayedRecord): Promise<void> {
     const added = record.messages
@@ -340,10 +343,15 @@ export class InterestFeed {
     if (added.length === 0) return;
     const chat = this.track(record.chatId, record.partition, record.previous);
     const partition = this.partitionOf(record.partition);
-    await this.deliver(chat, record);
-    if (!this.chats.has(chat.chatId)) return;
-    partition.outOfSync(`a local user joined chat ${chat.chatId}`);
-    this.subscribe(record.partition, [{ kind: 'chat', partition: record.partition, chatId: chat.chatId }]);
+    if (partition.inSync) {
+      await this.deliver(chat, record);
+      if (!this.chats.has(chat.chatId)) return;
+      partition.outOfSync(`a local user joined chat ${chat.chatId}`);
+    } else {
+      for (const userId of added) this.addLocalParticipant(chat, userId);
+    }
+    // Not awaited (the rows behind it go on); a failure leaves the partition out of sync, and is reported.
+    this.subscribe(record.partition, [{ kind: 'chat', partition: record.partition, chatId: chat.chatId }]).catch((error: unknown) => this.options.onError(error));
   }
 
   private async followPendingChats(): Promise<void> {
