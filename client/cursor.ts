@@ -1,18 +1,22 @@
 /**
- * Cursor order, as the server defines it (src/application/realtime/cursor.ts): a cursor is
- * "<transaction id>.<position>", and cursors are ordered by that pair, compared as numbers.
+ * Cursor order, as the server defines it (src/application/realtime/cursor.ts and partition-vector.ts).
+ * A chat-scoped cursor is "<transaction id>.<position>", ordered by that pair compared as numbers. A
+ * user-scoped cursor holds one such position per ordering partition, "<base>~<partition>:<position>…"
+ * (the base holds for every partition not listed): the server interleaves partitions, so one cursor
+ * comes after another only partition by partition.
  *
  * This library ships with the server it talks to, so it may know the encoding; applications using it
  * keep treating cursors as opaque strings. A cursor in any other form is only ever compared for
  * equality (`null` below), so a future encoding degrades to "drop exact repeats", never to dropping
  * something new.
  */
-const CURSOR_PATTERN = /^(\d{1,20})\.(\d{1,20})$/;
+const POSITION = /^(\d{1,20})\.(\d{1,20})$/;
+const ENTRY = /^(\d{1,4}):(\d{1,20}\.\d{1,20})$/;
 
-/** Negative, zero or positive as `a` comes before, at or after `b`; `null` when either is not in the known form. */
+/** Negative, zero or positive as `a` comes before, at or after `b`; `null` when either is not a plain position. */
 export function compareCursors(a: string, b: string): number | null {
-  const left = CURSOR_PATTERN.exec(a);
-  const right = CURSOR_PATTERN.exec(b);
+  const left = POSITION.exec(a);
+  const right = POSITION.exec(b);
   if (!left || !right) return null;
   for (const part of [1, 2]) {
     const x = BigInt(left[part]!);
@@ -22,8 +26,30 @@ export function compareCursors(a: string, b: string): number | null {
   return 0;
 }
 
-/** True when `candidate` is at or before `seen`: the server already sent it, or something after it. */
+/** A cursor as positions per partition, or null when it is in no known form. */
+function positions(cursor: string): { base: string; moved: Map<number, string> } | null {
+  const [base, ...entries] = cursor.split('~');
+  if (base === undefined || !POSITION.test(base)) return null;
+  const moved = new Map<number, string>();
+  for (const entry of entries) {
+    const match = ENTRY.exec(entry);
+    if (!match) return null;
+    moved.set(Number(match[1]), match[2]!);
+  }
+  return { base, moved };
+}
+
+/**
+ * True when `candidate` is at or before `seen`: the server already sent it, or something after it. For
+ * cursors with positions per partition: in every partition (those neither lists are at their bases).
+ */
 export function isAtOrBefore(candidate: string, seen: string): boolean {
-  const order = compareCursors(candidate, seen);
-  return order === null ? candidate === seen : order <= 0;
+  const a = positions(candidate);
+  const b = positions(seen);
+  if (!a || !b) return candidate === seen;
+  if (compareCursors(a.base, b.base)! > 0) return false;
+  for (const partition of new Set([...a.moved.keys(), ...b.moved.keys()])) {
+    if (compareCursors(a.moved.get(partition) ?? a.base, b.moved.get(partition) ?? b.base)! > 0) return false;
+  }
+  return true;
 }

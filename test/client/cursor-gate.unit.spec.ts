@@ -36,6 +36,20 @@ describe('client: CursorGate', () => {
     expect(gate.resumeCursor).toBe('5.2');
   });
 
+  it('orders user-scoped cursors partition by partition: one that moves any partition on is new', () => {
+    // Given a user-scoped subscription resumed after a plain cursor (the previous release's, or head)
+    const gate = new CursorGate<{ cursor: string }>('10.1');
+    // Then a payload of partition 3 is new, once
+    expect(gate.admit(event('10.1~3:12.1'))).toBe(true);
+    expect(gate.admit(event('10.1~3:12.1'))).toBe(false);
+    // and one of partition 5 below partition 3's position is new too: partitions interleave
+    expect(gate.admit(event('10.1~3:12.1~5:11.4'))).toBe(true);
+    // while a repeat from before, in every partition, is not
+    expect(gate.admit(event('10.1~3:11.9'))).toBe(false);
+    expect(gate.admit(event('9.9'))).toBe(false);
+    expect(gate.resumeCursor).toBe('10.1~3:12.1~5:11.4');
+  });
+
   it('falls back to dropping exact repeats for cursors it cannot order', () => {
     const gate = new CursorGate<{ cursor: string }>(undefined);
     expect(gate.admit(event('a'))).toBe(true);
