@@ -16,9 +16,15 @@ export function parseReplayBound(value: string): ReplayBound | null {
 
 /**
  * Publishes outbox rows again, in relay order, from `from` (inclusive) to `to` (inclusive), with
- * their original positions: receivers that delivered them already drop them, consumers that missed
- * them take them. Reads committed rows in relay order, like the relay, and publishes each page
- * partition by partition (DESIGN.md §3 "Ordering partitions").
+ * their original positions and previous-row links: receivers that delivered them already drop them,
+ * consumers that missed them take them. Reads committed rows in relay order, like the relay, and
+ * publishes each page partition by partition (DESIGN.md §3 "Ordering partitions").
+ *
+ * Only rows their partition's relay has published (at or before its saved checkpoint) go again. A row
+ * published ahead of its relay could reach a receiver before an earlier row of another chat of the
+ * same partition, whose link would still match: the receiver would hand the two on out of the
+ * partition's order, and a user-scoped subscription would pass over the earlier one. The relays
+ * publish the rest themselves.
  */
 export async function replayOutbox(
   orm: MikroORM,
@@ -34,9 +40,11 @@ export async function replayOutbox(
       orm.em.fork(),
       {
         where: `(o.tx_id, o.id) > (?::xid8, ?::bigint)
-                and ${conditions.map((condition) => condition.sql).join(' and ')}`,
+                and ${conditions.map((condition) => condition.sql).join(' and ')}
+                and (o.tx_id, o.id) <= (select c.tx_id, c.outbox_id from relay_checkpoints c where c.name = 'partition:' || o.partition)`,
         params: [after.txId, after.id, ...conditions.flatMap((condition) => condition.params)],
         orderBy: 'tx_id, id',
+        withPrevious: true,
       },
       { ...OUTBOX_PAGE, rows: batchSize },
     );
