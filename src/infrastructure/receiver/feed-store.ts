@@ -26,13 +26,17 @@ export class FeedStore {
     return new Map(rows.map((row) => [row.id, row.partition]));
   }
 
-  /** The chats a user is in now, with their partitions. */
-  async chatsOf(userId: string): Promise<Map<string, number>> {
-    const rows = await this.orm.em.fork().execute<{ id: string; partition: number }[]>(
-      'select c.id::text as id, c.partition from chat_participants p join chats c on c.id = p.chat_id where p.user_id = ?',
-      [userId],
+  /** The chats each user is in now, with their partitions, in one read. */
+  async chatsOfUsers(userIds: string[]): Promise<Map<string, Map<string, number>>> {
+    const byUser = new Map<string, Map<string, number>>(userIds.map((userId) => [userId, new Map()]));
+    if (userIds.length === 0) return byUser;
+    const rows = await this.orm.em.fork().execute<{ user_id: string; id: string; partition: number }[]>(
+      `select p.user_id, c.id::text as id, c.partition from chat_participants p join chats c on c.id = p.chat_id
+       where p.user_id in (select jsonb_array_elements_text(?::jsonb))`,
+      [JSON.stringify(userIds)],
     );
-    return new Map(rows.map((row) => [row.id, row.partition]));
+    for (const row of rows) byUser.get(row.user_id)?.set(row.id, row.partition);
+    return byUser;
   }
 
   /** Each chat's newest row ('0.0' for none): read after subscribing, so nothing later can be missed. */

@@ -45,6 +45,8 @@ interface FollowedChat {
 interface FollowedUser {
   subscriptions: number;
   chats: Set<string>;
+  /** Resolves once the user's chats are followed; every subscription of the user waits for it. */
+  ready: Promise<void>;
 }
 
 /** Beyond this many records waiting, a receiver stops holding what arrives and reads it from the outbox later. */
@@ -86,6 +88,7 @@ export class InterestFeed {
   private receipts = 0;
   private membershipFollowed = false;
   private readonly pendingChatFollows = new Map<string, { resolve(partition: number | null): void; reject(error: unknown): void }[]>();
+  private readonly pendingUsers = new Map<string, { user: FollowedUser; resolve(): void; reject(error: unknown): void }>();
   private readonly waiters = new Set<{ heads: Map<string, string>; resolve(): void }>();
   private readonly silenceTimer: NodeJS.Timeout;
   private stopped = false;
@@ -157,13 +160,15 @@ export class InterestFeed {
     const followed = this.users.get(userId);
     if (followed) {
       followed.subscriptions++;
-      return Promise.resolve();
+      return followed.ready;
     }
-    const user: FollowedUser = { subscriptions: 1, chats: new Set() };
+    const user = { subscriptions: 1, chats: new Set<string>() } as FollowedUser;
     this.users.set(userId, user);
-    return this.work.run(() => this.startFollowingUser(userId, user)).then((done) => {
-      if (done === undefined) throw new Error(`could not follow the chats of ${userId}; try again`);
+    user.ready = new Promise<void>((resolve, reject) => {
+      this.pendingUsers.set(userId, { user, resolve, reject });
+      if (this.pendingUsers.size === 1) void this.work.run(() => this.followPendingUsers());
     });
+    return user.ready;
   }
 
   releaseUser(userId: string): void {
@@ -374,21 +379,39 @@ export class InterestFeed {
     }
   }
 
-  private async startFollowingUser(userId: string, user: FollowedUser): Promise<boolean> {
+  /**
+   * The users whose first user-scoped subscription came since the last time, all at once: one read of
+   * their chats, one subscribe per partition, one read of the chats' newest rows, however many users
+   * (thousands of clients reconnecting after a receiver restart cost a few round trips).
+   */
+  private async followPendingUsers(): Promise<void> {
+    const pending = new Map(this.pendingUsers);
+    this.pendingUsers.clear();
     try {
-      // Membership channels first: a chat the user joins from here on is heard of there.
+      // Membership channels first: a chat a user joins from here on is heard of there.
       await this.followMembership();
-      const chats = await this.store.chatsOf(userId);
-      await this.startFollowing(chats);
-      if (this.users.get(userId) !== user) return true;
-      for (const chatId of chats.keys()) {
-        const chat = this.chats.get(chatId);
-        if (chat) this.addLocalParticipant(chat, userId);
+      const chatsByUser = await this.store.chatsOfUsers([...pending.keys()]);
+      const partitions = new Map<string, number>();
+      for (const chats of chatsByUser.values()) for (const [chatId, partition] of chats) partitions.set(chatId, partition);
+      await this.startFollowing(partitions);
+      for (const [userId, { user, resolve }] of pending) {
+        if (this.users.get(userId) === user) {
+          for (const chatId of chatsByUser.get(userId)?.keys() ?? []) {
+            const chat = this.chats.get(chatId);
+            if (chat) this.addLocalParticipant(chat, userId);
+          }
+        }
+        resolve();
       }
-      return true;
     } catch (error) {
-      if (this.users.get(userId) === user && --user.subscriptions === 0) this.users.delete(userId);
-      throw error;
+      for (const [userId, { user, reject }] of pending) {
+        if (this.users.get(userId) === user) this.users.delete(userId);
+        reject(error);
+      }
+    } finally {
+      // Chats followed for users who left meanwhile, or whose follow failed, are not kept.
+      for (const chat of [...this.chats.values()]) this.unfollowIfUnneeded(chat);
+      if (this.users.size === 0) this.unfollowMembership();
     }
   }
 

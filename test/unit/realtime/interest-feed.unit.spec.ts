@@ -95,9 +95,12 @@ class FakeFeedStore {
     return new Map(chatIds.filter((id) => this.partitionOfChat.has(id)).map((id) => [id, this.partitionOfChat.get(id)!]));
   }
 
-  async chatsOf(userId: string): Promise<Map<string, number>> {
+  async chatsOfUsers(userIds: string[]): Promise<Map<string, Map<string, number>>> {
     this.calls.chatsOf++;
-    return new Map([...this.participants].filter(([, users]) => users.has(userId)).map(([chatId]) => [chatId, this.partitionOfChat.get(chatId)!]));
+    return new Map(userIds.map((userId) => [
+      userId,
+      new Map([...this.participants].filter(([, users]) => users.has(userId)).map(([chatId]) => [chatId, this.partitionOfChat.get(chatId)!])),
+    ]));
   }
 
   async lastRows(chatIds: string[]): Promise<Map<string, string>> {
@@ -656,6 +659,32 @@ describe('InterestFeed', () => {
     expect(world.subscriber.unsubscribeCalls).toEqual([]);
     world.feed.releaseChat('A');
     expect(world.subscriber.unsubscribeCalls).toEqual([[chatChannel(0, 'A')]]);
+    world.expectOrderedOnce();
+  });
+
+  it('follows the chats of many users asked for at once with one read of their chats, one subscribe per partition and one read of their rows', async () => {
+    // Given users whose chats share partitions and overlap
+    world = new World();
+    world.createChat('A', 0, ['ann', 'bob']);
+    world.createChat('B', 1, ['bob', 'cid']);
+    world.createChat('C', 1, ['cid']);
+
+    // When their first user-scoped subscriptions come at once (bob's twice)
+    const followed = Promise.all(['ann', 'bob', 'cid', 'bob'].map((userId) => world.feed.followUser(userId)));
+    await followed;
+
+    // Then one read of their chats and one of the chats' rows served them all, and one subscribe per partition
+    expect(world.store.calls).toMatchObject({ chatsOf: 1, lastRows: 1 });
+    const chatSubscribes = world.subscriber.subscribeCalls.filter((channels) => channels.some((channel) => channel.includes(':chat:')));
+    expect(chatSubscribes).toHaveLength(2);
+    expect(world.feed.followedChats).toBe(3);
+
+    // And a chat stays followed while any of its users still needs it
+    world.feed.releaseUser('bob');
+    world.feed.releaseUser('bob');
+    world.feed.releaseUser('cid');
+    expect(world.subscriber.unsubscribeCalls.flat()).toEqual([chatChannel(1, 'B'), chatChannel(1, 'C')]);
+    expect(world.feed.followedChats).toBe(1);
     world.expectOrderedOnce();
   });
 
