@@ -201,7 +201,16 @@ export class OutboxRelay {
       if (!sending.includes(partition) && compareCursors(reach, state.checkpoint!) > 0) state.checkpoint = reach;
     }
 
-    const published = await this.publishAll(sending.map((partition) => ({ partition, state: states.get(partition)!, records: rows.get(partition) ?? [] })), reach);
+    // Ticks go on a cadence, not after every batch: a receiver hears a partition's ticks whatever the
+    // traffic, so an event of a chat it does not follow costs it nothing, even in a partition it follows.
+    const tickDue = (state: PartitionState) => !state.claimed || now - state.lastTickAt >= tickEveryMs;
+    const published = await this.publishAll(
+      sending.map((partition) => {
+        const state = states.get(partition)!;
+        return { partition, state, records: rows.get(partition) ?? [], tick: tickDue(state) };
+      }),
+      reach,
+    );
     if (published.length > 0) this.options.onPublished?.(published);
 
     const idle = rows.size === 0;
@@ -223,20 +232,20 @@ export class OutboxRelay {
    * the rows that went out. Throws the first failure once every partition has answered, so the loop
    * backs off; the partitions that went through keep their progress.
    */
-  private async publishAll(batches: { partition: number; state: PartitionState; records: RelayedRecord[] }[], reach: string): Promise<RelayedRecord[]> {
+  private async publishAll(batches: { partition: number; state: PartitionState; records: RelayedRecord[]; tick: boolean }[], reach: string): Promise<RelayedRecord[]> {
     const lead = this.options.lead;
     const startedAt = performance.now();
     const outcomes = await Promise.allSettled(
-      batches.map(async ({ partition, state, records }): Promise<PublishOutcome | null> => {
+      batches.map(async ({ partition, state, records, tick }): Promise<PublishOutcome | null> => {
         // The epoch is read again just before sending: reading the page may have taken long.
         if (lead && lead.epoch(partition) !== state.epoch) return null;
-        return this.transport.publish(partition, records, { epoch: state.epoch, tick: reach });
+        return this.transport.publish(partition, records, { epoch: state.epoch, tick: tick ? reach : undefined });
       }),
     );
     const published: RelayedRecord[] = [];
     let failure: { error: unknown } | null = null;
     for (const [index, outcome] of outcomes.entries()) {
-      const { partition, state, records } = batches[index]!;
+      const { partition, state, records, tick } = batches[index]!;
       if (outcome.status === 'rejected') {
         failure ??= { error: outcome.reason };
         continue;
@@ -246,7 +255,7 @@ export class OutboxRelay {
         // Released or replaced meanwhile: whoever leads it now starts from the saved checkpoint.
         if (this.states.get(partition) !== state) continue;
         state.claimed = true;
-        state.lastTickAt = performance.now();
+        if (tick) state.lastTickAt = performance.now();
         if (compareCursors(reach, state.checkpoint!) > 0) state.checkpoint = reach;
         published.push(...records);
         continue;
