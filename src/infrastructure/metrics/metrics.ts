@@ -34,7 +34,7 @@ export class ParleyMetrics {
   });
   readonly receiverEventsHeard = new Counter({
     name: 'parley_receiver_events_heard_total',
-    help: 'Rows this receiver heard from Redis, by whether a chat it follows needed them (needed="no": heard for nothing)',
+    help: 'Rows this receiver heard from Redis, by whether it needed them: a row of a chat it follows or a membership row (needed="no": heard for nothing)',
     labelNames: ['needed'],
     registers: [this.registry],
   });

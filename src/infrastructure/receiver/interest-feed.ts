@@ -21,7 +21,7 @@ export interface InterestFeedOptions {
   onOverflow?(): void;
   /** A followed partition sent no tick for `silentAfterMs`. */
   onSilent?(partition: number): void;
-  /** Every row handed to the feed by the transport, with whether a local client needed it. */
+  /** Every row handed to the feed by the transport, with whether a local client needed it (membership rows always are). */
   onHeard?(needed: boolean): void;
   /** The number of ordering partitions in force (membership channels are followed for each). */
   partitions: number;
@@ -212,7 +212,7 @@ export class InterestFeed {
   private heard(record: RelayedRecord): void {
     const receipt = ++this.receipts;
     const partition = this.partitionOf(record.partition);
-    this.options.onHeard?.(this.chats.has(record.chatId));
+    this.options.onHeard?.(record.membership || this.chats.has(record.chatId));
     if (this.work.length >= this.maxBacklog) {
       // Not held: the partition is read from the outbox once a tick proves how far to read.
       this.options.onOverflow?.();
