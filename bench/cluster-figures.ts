@@ -3,6 +3,7 @@ import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { signDevelopmentToken } from '../src/infrastructure/auth/development-token';
 import { cpuMillis, runCommand, startInstance, type Instance } from './processes';
+import { bucketQuantile, Scrape, since } from './scrape';
 import { SocketCrowd } from './sockets';
 
 export interface LatencyFigures {
@@ -16,6 +17,22 @@ export interface LatencyFigures {
 export interface WriteRate {
   perSecond: number;
   cpuUsPerCommit: number | null;
+  /** The writer's append lock over the measured seconds, where asked for. */
+  appendLock?: AppendLockFigures;
+}
+
+/**
+ * DESIGN.md §3 "Commit order": per write batch (transaction), the time waiting for the append lock and
+ * holding it, from the writer's histograms. `p99` is the upper bound of the bucket holding the 99th
+ * percentile (Infinity past the last bound).
+ */
+export interface AppendLockFigures {
+  batchesPerSecond: number;
+  commandsPerBatch: number;
+  waitMeanMs: number;
+  waitP99Ms: number;
+  holdMeanMs: number;
+  holdP99Ms: number;
 }
 
 /** DESIGN.md §8 write: each client in a chat of its own (of 2), all in one chat, each in a chat of 1000. */
@@ -24,6 +41,8 @@ export interface WriteFigures {
 }
 
 export const WRITE_CLIENTS = [1, 8, 32];
+/** The write peak, where DESIGN.md §3 asks for the append lock's wait and hold. */
+export const PEAK_CLIENTS = 32;
 const BIG_CHAT = 1000;
 
 export interface OneProcessFigures {
@@ -33,13 +52,18 @@ export interface OneProcessFigures {
 
 export interface ClusterFigures {
   write: WriteFigures;
-  delivery: LatencyFigures;
+  /** The same posts to a chat-scoped subscriber and to a user-scoped one (a participant, not the sender). */
+  delivery: { messageAdded: LatencyFigures; chatMessageNotification: LatencyFigures };
   fanout: { subscribers: number; messages: number; framesPerSecond: number; receiverCpuUsPerFrame: number | null; bytesPerIdleConnection: number }[];
   /** `receiverCpuUsPerEvent`: the receiver's CPU while the samples go through, per sample. */
   routing: { otherSubscribers: number; latency: LatencyFigures; receiverCpuUsPerEvent: number | null }[];
 }
 
 const ADDED = 'subscription($c: ID!, $a: String) { messageAdded(chatId: $c, after: $a) { id seq content cursor } }';
+const NOTIFIED = 'subscription($a: String) { chatMessageNotification(after: $a) { chatId cursor message { content } } }';
+
+/** Parts of the cluster run: `lock` writes with 32 clients only, `delivery` the latency by kind only. */
+export type ClusterPart = 'all' | 'lock' | 'delivery';
 
 /** `parley serve --role all` without Redis: the in-process bus. */
 export async function measureOneProcess(databaseUrl: string, secret: string, seconds: number): Promise<OneProcessFigures> {
@@ -55,7 +79,7 @@ export async function measureOneProcess(databaseUrl: string, secret: string, sec
 }
 
 /** Sender, receiver and relay as separate processes joined by Redis (DESIGN.md §8 delivery, fan-out, routing). */
-export async function measureCluster(databaseUrl: string, redisUrl: string, secret: string, fanout: number[], seconds: number): Promise<ClusterFigures> {
+export async function measureCluster(databaseUrl: string, redisUrl: string, secret: string, fanout: number[], seconds: number, part: ClusterPart = 'all'): Promise<ClusterFigures> {
   const env = { DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, AUTH_JWT_SECRET: secret, REDIS_CHANNEL_PREFIX: `bench-${randomBytes(3).toString('hex')}:` };
   if ((await runCommand(['migrate'], env)) !== 0) throw new Error('parley migrate failed');
   const instances: Instance[] = [];
@@ -63,8 +87,10 @@ export async function measureCluster(databaseUrl: string, redisUrl: string, secr
     const [sender, receiver, relay] = await Promise.all([startInstance('sender', env), startInstance('receiver', env), startInstance('relay', env)]);
     instances.push(sender!, receiver!, relay!);
     const api = new Api(sender!.url, secret);
-    const write = await writeRates(api, sender!, seconds);
-    const delivery = await deliveryLatency(api, receiver!, 300);
+    const noLatency = { samples: 0, p50: NaN, p99: NaN, max: NaN };
+    const write = part === 'delivery' ? {} : await writeRates(api, sender!, seconds, part === 'lock' ? [PEAK_CLIENTS] : WRITE_CLIENTS, true);
+    const delivery = part === 'lock' ? { messageAdded: noLatency, chatMessageNotification: noLatency } : await deliveryByKind(api, receiver!, 300);
+    if (part !== 'all') return { write, delivery, fanout: [], routing: [] };
     const fanoutFigures = [];
     for (const subscribers of fanout) fanoutFigures.push(await fanOut(api, receiver!, subscribers));
     const routing = [];
@@ -80,26 +106,28 @@ export async function measureCluster(databaseUrl: string, redisUrl: string, secr
  * its own with one other participant, all in one chat, and each in a chat of its own with 999 others
  * (a post should cost the same there: DESIGN.md §2 "Cost"); with the writer's CPU time per commit.
  */
-async function writeRates(api: Api, writer: Instance, seconds: number): Promise<WriteFigures> {
+async function writeRates(api: Api, writer: Instance, seconds: number, clientCounts = WRITE_CLIENTS, appendLock = false): Promise<WriteFigures> {
   const figures: WriteFigures = {};
-  for (const clients of WRITE_CLIENTS) {
+  for (const clients of clientCounts) {
+    const lock = appendLock && clients === PEAK_CLIENTS;
     const run = `${clients}-${randomBytes(3).toString('hex')}`;
     const writers = Array.from({ length: clients }, (_, i) => `writer-${run}-${i}`);
     const ownChats = await Promise.all(writers.map((w) => api.createChat(w, [`reader-${w}`])));
     const shared = await api.createChat(writers[0]!, writers);
     const bigChats = await Promise.all(writers.map((w) => api.createChat(w, Array.from({ length: BIG_CHAT - 1 }, (_, i) => `member-${w}-${i}`))));
     figures[clients] = {
-      separateChats: await postFor(api, writer, writers, (i) => ownChats[i]!, seconds),
-      oneChat: await postFor(api, writer, writers, () => shared, seconds),
-      bigChats: await postFor(api, writer, writers, (i) => bigChats[i]!, seconds),
+      separateChats: await postFor(api, writer, writers, (i) => ownChats[i]!, seconds, lock),
+      oneChat: await postFor(api, writer, writers, () => shared, seconds, lock),
+      bigChats: await postFor(api, writer, writers, (i) => bigChats[i]!, seconds, lock),
     };
   }
   return figures;
 }
 
-async function postFor(api: Api, writer: Instance, writers: string[], chatOf: (writer: number) => string, seconds: number): Promise<WriteRate> {
+async function postFor(api: Api, writer: Instance, writers: string[], chatOf: (writer: number) => string, seconds: number, appendLock = false): Promise<WriteRate> {
   // A second of warm-up, not counted: connections, prepared statements and the JIT settle first.
   await postDuring(api, writers, chatOf, 1);
+  const metricsBefore = appendLock ? await Scrape.of(writer) : null;
   const cpuBefore = cpuMillis(writer.child.pid);
   const started = performance.now();
   const posted = await postDuring(api, writers, chatOf, seconds);
@@ -108,6 +136,24 @@ async function postFor(api: Api, writer: Instance, writers: string[], chatOf: (w
   return {
     perSecond: Math.round(posted / elapsed),
     cpuUsPerCommit: cpuBefore === null || cpuAfter === null || posted === 0 ? null : Math.round(((cpuAfter - cpuBefore) * 1000) / posted),
+    ...(metricsBefore ? { appendLock: appendLockOver(metricsBefore, await Scrape.of(writer), elapsed) } : {}),
+  };
+}
+
+/** The append lock's histograms between two readings of the writer's /metrics. */
+function appendLockOver(before: Scrape, after: Scrape, seconds: number): AppendLockFigures {
+  const of = (name: string) => since(after.histogram(name), before.histogram(name));
+  const wait = of('parley_append_lock_wait_seconds');
+  const hold = of('parley_append_lock_hold_seconds');
+  const commands = of('parley_write_batch_commands');
+  const ms = (value: number) => Math.round(value * 1e5) / 100;
+  return {
+    batchesPerSecond: Math.round(hold.count / seconds),
+    commandsPerBatch: hold.count === 0 ? NaN : Math.round((commands.sum / commands.count) * 10) / 10,
+    waitMeanMs: ms(wait.sum / wait.count),
+    waitP99Ms: ms(bucketQuantile(wait, 0.99)),
+    holdMeanMs: ms(hold.sum / hold.count),
+    holdP99Ms: ms(bucketQuantile(hold, 0.99)),
   };
 }
 
@@ -151,6 +197,49 @@ async function deliveryLatency(api: Api, receiver: Instance, samples: number, ch
     await client.dispose();
   }
   return percentiles(latencies);
+}
+
+/**
+ * The same posts, one at a time, to two subscribers on the receiver: `messageAdded` of the chat, and
+ * `chatMessageNotification` of a participant who is not the sender (user-scoped: the receiver feeds it
+ * from the chats of its user). Each latency from the mutation sent to its own frame.
+ */
+async function deliveryByKind(api: Api, receiver: Instance, samples: number): Promise<ClusterFigures['delivery']> {
+  const chat = await api.createChat('sender', ['receiver', 'notified']);
+  const clients = await Promise.all(['receiver', 'notified'].map(async (user) => createClient({
+    url: wsUrl(receiver),
+    webSocketImpl: WebSocket,
+    connectionParams: { authorization: `Bearer ${await api.token(user)}` },
+    lazy: false,
+    retryAttempts: 0,
+  })));
+  const added = new Map<string, number>();
+  const notified = new Map<string, number>();
+  let notify: () => void = () => undefined;
+  const failed = (error: unknown) => process.stderr.write(`delivery subscriber: ${JSON.stringify(error)}\n`);
+  clients[0]!.subscribe<{ messageAdded: { content: string } }>(
+    { query: ADDED, variables: { c: chat, a: await api.head('receiver') } },
+    { next: (result) => (added.set(result.data!.messageAdded.content, performance.now()), notify()), error: failed, complete: () => undefined },
+  );
+  clients[1]!.subscribe<{ chatMessageNotification: { message: { content: string } } }>(
+    { query: NOTIFIED, variables: { a: await api.head('notified') } },
+    { next: (result) => (notified.set(result.data!.chatMessageNotification.message.content, performance.now()), notify()), error: failed, complete: () => undefined },
+  );
+  const latencies = { messageAdded: [] as number[], chatMessageNotification: [] as number[] };
+  try {
+    for (let i = 0; i < samples; i++) {
+      const content = `latency ${i}`;
+      const arrived = new Promise<void>((resolve) => (notify = () => (added.has(content) && notified.has(content) ? resolve() : undefined)));
+      const sent = performance.now();
+      await api.post('sender', chat, content);
+      await arrived;
+      latencies.messageAdded.push(added.get(content)! - sent);
+      latencies.chatMessageNotification.push(notified.get(content)! - sent);
+    }
+  } finally {
+    await Promise.all(clients.map((client) => client.dispose()));
+  }
+  return { messageAdded: percentiles(latencies.messageAdded), chatMessageNotification: percentiles(latencies.chatMessageNotification) };
 }
 
 /** N idle subscribers of one chat on the receiver; frames per second for a burst, and memory per connection. */
@@ -212,6 +301,7 @@ function wsUrl(instance: Instance): string {
 }
 
 export function percentiles(samples: number[]): LatencyFigures {
+  if (samples.length === 0) return { samples: 0, p50: NaN, p99: NaN, max: NaN };
   const sorted = [...samples].sort((a, b) => a - b);
   const at = (q: number) => Number(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!.toFixed(2));
   return { samples: sorted.length, p50: at(0.5), p99: at(0.99), max: at(1) };

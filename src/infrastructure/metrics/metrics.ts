@@ -1,6 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 const EVENT_LOOP_LAG_SAMPLE_MS = 100;
+/** Finer than the batch's: a wait of tens of microseconds (no contention) must show as such. */
+const APPEND_LOCK_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 
 /** The figures DESIGN.md §6 asks /metrics for, in one registry per process. */
 export class ParleyMetrics {
@@ -48,6 +50,19 @@ export class ParleyMetrics {
     name: 'parley_write_batch_seconds',
     help: 'Duration of a write transaction, from taking a connection to the commit',
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+  /** Per batch (DESIGN.md §3 "Commit order"): whether the lock, not the CPU, limits writes. */
+  readonly appendLockWaitSeconds = new Histogram({
+    name: 'parley_append_lock_wait_seconds',
+    help: 'Per write transaction, the time from its first statement reaching PostgreSQL to the append lock granted',
+    buckets: APPEND_LOCK_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly appendLockHoldSeconds = new Histogram({
+    name: 'parley_append_lock_hold_seconds',
+    help: 'Per write transaction, the time from the append lock granted to its commit answered',
+    buckets: APPEND_LOCK_BUCKETS,
     registers: [this.registry],
   });
   readonly writeRetries = new Counter({

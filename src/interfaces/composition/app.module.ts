@@ -43,6 +43,10 @@ export class AppModule {
         runtime.metrics.writeBatchCommands.observe(commands);
         runtime.metrics.writeBatchSeconds.observe(seconds);
       },
+      onAppendLock: (waitSeconds, holdSeconds) => {
+        runtime.metrics.appendLockWaitSeconds.observe(waitSeconds);
+        runtime.metrics.appendLockHoldSeconds.observe(holdSeconds);
+      },
       onRetry: () => runtime.metrics.writeRetries.inc(),
       onSessionLost: (outcome, error) => {
         runtime.metrics.writeSessionsLost.inc({ outcome });

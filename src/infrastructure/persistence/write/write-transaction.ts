@@ -33,6 +33,14 @@ const PLANNER_SETTINGS = [
  */
 const HUNG_WRITER_TIMEOUT = `set local idle_in_transaction_session_timeout = '5s'`;
 
+/**
+ * Right after the lock, in the same round trip: how long it took to get, by the server's clock from
+ * the arrival of the batch's first message (every statement of one message shares its
+ * `statement_timestamp()`). One trivial statement per batch; it tells whether the lock or the CPU limits
+ * writes (DESIGN.md §3 "Commit order").
+ */
+const LOCK_WAITED = 'select extract(epoch from clock_timestamp() - statement_timestamp())::float8 as waited';
+
 export const UNKNOWN_PREPARED_STATEMENT = '26000';
 
 export interface WrittenBatch {
@@ -40,6 +48,18 @@ export interface WrittenBatch {
   cursors: Map<string, string>;
   /** By command index: the chat as the command left it, for commands answered with their chat. */
   views: Map<number, ChatView | null>;
+  /** Set once committed. */
+  appendLock: AppendLockTimes | null;
+}
+
+/**
+ * `waitSeconds`: from the batch's first message reaching the server to the append lock granted.
+ * `holdSeconds`: from then to the commit's answer here (the lock is released at the commit, one
+ * network hop earlier; the first message's hop to the server is counted in it too).
+ */
+export interface AppendLockTimes {
+  waitSeconds: number;
+  holdSeconds: number;
 }
 
 /**
@@ -79,24 +99,27 @@ export async function writeTransaction(client: Client, batch: BatchEntry[]): Pro
   try {
     await prepareOnce(client, [LOAD, APPEND_BATCHED]);
     const load = loadStatement(needs);
-    const opened = await client.query(
-      [
-        // Read committed whatever the server's default: the load must see the batch before ours,
-        // committed while we waited for the lock (a snapshot from before the wait would not).
-        'begin isolation level read committed',
-        ...PLANNER_SETTINGS,
-        HUNG_WRITER_TIMEOUT,
-        TAKE_APPEND_LOCK,
-        ...(load.sql ? [load.sql] : []),
-      ].join(';\n'),
-    );
+    const statements = [
+      // Read committed whatever the server's default: the load must see the batch before ours,
+      // committed while we waited for the lock (a snapshot from before the wait would not).
+      'begin isolation level read committed',
+      ...PLANNER_SETTINGS,
+      HUNG_WRITER_TIMEOUT,
+      TAKE_APPEND_LOCK,
+      LOCK_WAITED,
+      ...(load.sql ? [load.sql] : []),
+    ];
+    const sent = performance.now();
+    const opened = await client.query(statements.join(';\n'));
+    const waitSeconds = lockWaited(opened, statements.indexOf(LOCK_WAITED));
     const streams = load.read(load.sql ? lastResult<LoadRow>(opened).rows[0]! : null);
     const decisions = decideBatch(batch, streams, randomUUID);
     const { batched, alone } = planAppend(batch, decisions);
     const { cursors, views } = await appendSteps(client, alone);
     const append = batched.length > 0 ? batchedAppend(batched) : null;
-    written = { decisions, cursors, views };
+    written = { decisions, cursors, views, appendLock: null };
     const committed = await client.query(append ? `${append.sql};\ncommit` : 'commit');
+    if (waitSeconds !== null) written.appendLock = { waitSeconds, holdSeconds: Math.max(0, (performance.now() - sent) / 1000 - waitSeconds) };
     if (append) for (const [eventId, cursor] of append.read(firstResult<AppendedRow>(committed).rows)) cursors.set(eventId, cursor);
     return written;
   } catch (error) {
@@ -111,6 +134,12 @@ export async function writeTransaction(client: Client, batch: BatchEntry[]): Pro
     if ((error as { code?: string }).code === UNKNOWN_PREPARED_STATEMENT) forgetPrepared(client);
     throw error;
   }
+}
+
+/** Null when the driver did not answer one result per statement: the batch goes on, untimed. */
+function lockWaited(results: unknown, index: number): number | null {
+  const waited = (Array.isArray(results) ? (results[index] as { rows?: { waited?: unknown }[] } | undefined) : undefined)?.rows?.[0]?.waited;
+  return typeof waited === 'number' ? waited : null;
 }
 
 function firstResult<R>(results: unknown): { rows: R[] } {
