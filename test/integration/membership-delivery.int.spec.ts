@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Client } from 'graphql-ws';
 import { compareCursors } from '../../src/application';
 import type { RunningServer } from '../../src/interfaces/composition/server';
-import { errorCodes, graphql, ok } from '../support/graphql-http';
+import { errorCodes, graphql, ok, type GraphQLResponse } from '../support/graphql-http';
 import { createTestDatabase, withClient, type TestDatabase } from '../support/test-database';
 import { startTestServer, tokenFor } from '../support/test-server';
 import { connectClient, subscribe, type Received } from '../support/ws-client';
@@ -141,7 +141,7 @@ describe('delivery follows membership, judged against commit order', () => {
 
       // Two posters keep going while the removal is fired, together with a burst of posts: some
       // commit before it, some after, some in the same write transaction.
-      const answers: ReturnType<typeof graphql>[] = [];
+      const answers: Promise<GraphQLResponse>[] = [];
       let removal: Promise<unknown> | null = null;
       const poster = async (user: string) => {
         for (let i = 0; i < 12; i++) {
