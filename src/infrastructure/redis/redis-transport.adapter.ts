@@ -121,6 +121,21 @@ export class RedisTransport extends EventTransport {
     await this.onPublisher(() => this.publisher.spublish(`${this.options.prefix}${channel}`, text));
   }
 
+  /**
+   * Classic `PUBLISH` of each (channel, text) in one pipeline, prefix applied: the original global
+   * channels for integrations (DESIGN.md §3, relay/broadcast-channels.ts). Unfenced and outside the
+   * partitions' slots; Parley's receivers never read them.
+   */
+  async publishClassic(messages: readonly (readonly [channel: string, text: string])[]): Promise<void> {
+    if (messages.length === 0) return;
+    await this.publisherReady();
+    const pipeline = this.publisher.pipeline();
+    for (const [channel, text] of messages) pipeline.publish(`${this.options.prefix}${channel}`, text);
+    const answers = await this.onPublisher(() => pipeline.exec());
+    const failed = answers?.find(([error]) => error !== null);
+    if (failed) throw failed[0];
+  }
+
   subscriber(handlers: FeedHandlers): FeedSubscriber {
     const subscriber = new RedisFeedSubscriber({
       url: this.options.url,

@@ -43,6 +43,12 @@ export interface OutboxRelayOptions {
   onError: (error: unknown) => void;
   onPublished?: (records: RelayedRecord[]) => void;
   /**
+   * Called with each page's rows that went out (never those a fence refused), before the next page: the
+   * original channels for integrations (broadcast-channels.ts). It must not throw; a rejection is only
+   * logged, and the rows stay published either way.
+   */
+  afterPublished?: (records: RelayedRecord[]) => Promise<void>;
+  /**
    * The relay leadership, when relays in several processes share the partitions: only the partitions
    * it leads are read and published, each fenced by its epoch. Absent (embedded database, in-process
    * bus), this relay leads every partition.
@@ -265,6 +271,9 @@ export class OutboxRelay {
       this.prefetched = null;
       const fencedBy = outcome.value.fencedBy;
       void lead!.refused(partition, fencedBy).then((epoch) => epoch !== null && this.wake(), this.options.onError);
+    }
+    if (published.length > 0 && this.options.afterPublished) {
+      await this.options.afterPublished(published).catch((error: unknown) => this.options.onError(error));
     }
     if (!failure) {
       // Every partition answered, even if with a refusal: the transport works.

@@ -47,7 +47,14 @@ export function startRealtime(deps: RealtimeDependencies): Realtime {
   const signal = config.databaseUrl ? new PostgresCommitSignal(config.databaseUrl, log('commit-signal'), deps.database.connection) : null;
 
   const relayRole = hasRole(config, 'relay')
-    ? startRelayRole({ ...deps, transport, signal, transportAnswers: redis ? () => redis.publisherHealthy() : null, log })
+    ? startRelayRole({
+        ...deps,
+        transport,
+        signal,
+        transportAnswers: redis ? () => redis.publisherHealthy() : null,
+        publishClassic: redis ? (messages) => redis.publishClassic(messages) : null,
+        log,
+      })
     : null;
   const receiverRole = hasRole(config, 'receiver')
     ? startReceiverRole({ ...deps, transport, subscriberHealthy: redis ? () => redis.subscriberHealthy() : null, log })

@@ -3,6 +3,7 @@ import type { Config } from '../../infrastructure/config/config';
 import type { Logger } from '../../infrastructure/logging/logger';
 import type { ParleyMetrics } from '../../infrastructure/metrics/metrics';
 import type { Database } from '../../infrastructure/persistence/database';
+import { BroadcastChannels, type ClassicPublish } from '../../infrastructure/relay/broadcast-channels';
 import { OutboxRelay } from '../../infrastructure/relay/outbox-relay';
 import type { PostgresCommitSignal } from '../../infrastructure/relay/postgres-commit-signal';
 import { RelayLeadership } from '../../infrastructure/relay/relay-leadership';
@@ -19,6 +20,8 @@ export interface RelayRoleDependencies {
   transportAnswers: (() => Promise<boolean>) | null;
   /** The number of ordering partitions in force (`partitionCount(orm)` once `settlePartitionCount` ran). */
   partitions: number;
+  /** Classic PUBLISH on the transport's Redis; null with the in-process bus. */
+  publishClassic: ClassicPublish | null;
   logger: Logger;
   metrics: ParleyMetrics;
   log: ComponentErrorLog;
@@ -70,7 +73,13 @@ export function startRelayRole(deps: RelayRoleDependencies): RelayRole {
         onError: log('relay-leadership'),
       })
     : null;
+  // Opt-in (DESIGN.md §3): the original global channels cost a query per page and a message per recipient.
+  const broadcast = config.redisBroadcastChannels && deps.publishClassic
+    ? new BroadcastChannels({ orm: deps.database.orm, publish: deps.publishClassic, onError: log('broadcast-channels') })
+    : null;
+  if (config.redisBroadcastChannels && !deps.publishClassic) logger.warn('REDIS_BROADCAST_CHANNELS is set but there is no Redis (REDIS_URL): nothing is published on the original channels');
   const relay = new OutboxRelay(deps.database.orm, deps.transport, {
+    afterPublished: broadcast ? (records) => broadcast.publishPage(records) : undefined,
     partitions: deps.partitions,
     pollIntervalMs: config.pollIntervalMs,
     lead: leadership ?? undefined,
