@@ -13,8 +13,8 @@ const profile = chaosProfile();
 const PER_SEED_MS = profile.budgetMs + mostSlowFaults(profile.name, profile.faults) * profile.slowFaultBudgetMs + 8 * 60_000;
 
 /**
- * The chaos suite (see test/README.md "Chaos"): a seeded random workload over 2 senders, 2 receivers
- * and 2 relays, one fault at a time (or two at once), and after each fault an oracle that compares
+ * The chaos suite (see test/README.md "Chaos"): a seeded random workload over 2 senders, 3 receivers
+ * and 2 relays sharing 4 ordering partitions, one fault at a time (or two at once), and after each fault an oracle that compares
  * what every subscriber saw, the read models and the receipts with the event store, beside liveness
  * bounds on how fast the cluster noticed the fault and got over it. On failure the message starts
  * with the seed: CHAOS_SEED=<seed> repeats the run.

@@ -16,9 +16,17 @@ import { Workload } from './workload';
 
 const USERS = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank'];
 const STRANGER = 'mallory';
+/** Chats created beyond one per user, at most, to spread every user's chats over partitions of both relays. */
+const MAX_SPREADING_CHATS = 8;
+
+/** Each user's home receiver: users spread over the three, so a chat's users are on different receivers. */
+function homeReceiver(index: number): string {
+  return `receiver-${(index % 3) + 1}`;
+}
 
 /**
- * One seed: a fresh cluster, users connected to both receivers, a calm round and then each fault in
+ * One seed: a fresh cluster, users spread over the receivers, chats spread over partitions led by
+ * different relays, a calm round and then each fault in
  * turn while the workload runs, with the oracle's verdict after each round.
  */
 export async function runChaos(seed: number, profile: ChaosProfile, progress: (line: string) => void = () => undefined): Promise<RunReport> {
@@ -53,7 +61,7 @@ export async function runChaos(seed: number, profile: ChaosProfile, progress: (l
     };
     const { head } = await api.read(tokens.get(users[0]!)!, '{ head }');
     users.forEach((user, i) => {
-      const session = new UserSession(user, tokens.get(user)!, cluster, events, i % 2 ? 'receiver-2' : 'receiver-1');
+      const session = new UserSession(user, tokens.get(user)!, cluster, events, homeReceiver(i));
       sessions.set(user, session);
       session.start(head);
     });
@@ -62,6 +70,7 @@ export async function runChaos(seed: number, profile: ChaosProfile, progress: (l
     workload = new Workload(rng.fork('workload'), api, { users, stranger: STRANGER, maxChats: profile.maxChats, tokens, runId: `s${seed}`, avoidKnownDefects: profile.avoidKnownDefects });
     oracle = new Oracle(cluster, api, sessions, tokens, workload);
     await workload.seedChats();
+    progress(`seed ${seed}: ${await spreadOverPartitions(cluster, workload, users)}`);
     await tryBadSubscriptions(cluster, workload, tokens, STRANGER);
     probe = await DeliveryProbe.create(cluster, api);
 
@@ -191,10 +200,35 @@ function deliveryDelays(sessions: Map<string, UserSession>, since: number): Roun
   return { count: delays.length, p50: at(0.5), p99: at(0.99), max: delays.at(-1) ?? 0 };
 }
 
-/** Clients spread over both receivers again (a moved client resumes with its cursors, which is exercised too). */
+/**
+ * Chats sit in partitions by a hash of their server-made id, so the harness cannot choose them: it makes
+ * more chats (each by a user whose chats are all under one relay) until every user is in chats of
+ * partitions led by different relays, so that those partitions overtake one another on the user's
+ * user-scoped subscriptions. Answers where the chats landed.
+ */
+async function spreadOverPartitions(cluster: ChaosCluster, workload: Workload, users: string[]): Promise<string> {
+  const leads = await cluster.partitionsShared();
+  const leaderOf = new Map(leads.map((lead) => [lead.partition, lead.relay!.name]));
+  let placed = new Map<string, number>();
+  const unspread = () => users.filter((user) => {
+    const relays = new Set([...workload.chats.keys()].filter((c) => workload.participantsOf(c).includes(user)).map((c) => leaderOf.get(placed.get(c)!)));
+    return relays.size < 2;
+  });
+  for (let extra = 0; ; extra++) {
+    placed = await cluster.partitionsOf([...workload.chats.keys()]);
+    const lonely = unspread();
+    if (lonely.length === 0 || extra >= MAX_SPREADING_CHATS) {
+      const where = [...placed].map(([chat, p]) => `${chat.slice(0, 8)}@p${p}(${leaderOf.get(p)})`).join(' ');
+      return `${workload.chats.size} chats: ${where}${lonely.length ? `; still under one relay only: ${lonely.join(', ')}` : ''}`;
+    }
+    await workload.addChat(lonely[0]!);
+  }
+}
+
+/** Clients back on their home receivers (a moved client resumes with its cursors, which is exercised too). */
 function rebalance(cluster: ChaosCluster, sessions: Map<string, UserSession>): void {
   [...sessions.values()].forEach((session, i) => {
-    const target = i % 2 ? 'receiver-2' : 'receiver-1';
+    const target = homeReceiver(i);
     if (session.receiver !== target && cluster.instance(target).alive) session.moveTo(target);
   });
 }

@@ -12,8 +12,11 @@ import { TEST_JWT_SECRET } from '../../support/test-server';
 import { NetworkLinks } from './links';
 
 const STARTED = /Parley GraphQL: (http:\/\/\S+) \(roles: /;
-const GAINED_LEAD = 'this instance is now the relay leader';
-const LOST_LEAD = 'this instance lost the relay lead';
+/**
+ * Ordering partitions of the run (DESIGN.md §3): few enough that every relay leads some and chats of
+ * one user sit in partitions under different relays, so that partitions overtake one another.
+ */
+export const PARTITIONS = 4;
 /** A readiness probe that has not answered by then is hung, which is an answer too (not ready). */
 const READYZ_DEADLINE_MS = 2000;
 const DATABASE = 'parley_chaos';
@@ -31,6 +34,14 @@ export interface Instance {
   paused: boolean;
 }
 
+/** One partition's leadership as PostgreSQL has it: `relay` is the live, unfrozen process its holder names, if any. */
+export interface PartitionLead {
+  partition: number;
+  epoch: number;
+  holder: string;
+  relay: Instance | undefined;
+}
+
 /** Every cluster started in this worker, so that a test that times out still leaves no process behind. */
 const running = new Set<ChaosCluster>();
 process.once('exit', () => {
@@ -43,7 +54,7 @@ export async function stopAllClusters(): Promise<void> {
 }
 
 /**
- * 2 senders, 2 receivers and 2 relays as real processes (as in test/e2e/cluster.e2e.spec.ts) on a
+ * 2 senders, 3 receivers and 2 relays as real processes (as in test/e2e/cluster.e2e.spec.ts) on a
  * PostgreSQL and a Redis server of the run's own, with the means to hurt them: kill, freeze and thaw a
  * process, stop and start Redis or PostgreSQL, cut every database connection, and blackhole one
  * process's own link to Redis or PostgreSQL (`links`). A killed process is started again under the
@@ -95,6 +106,8 @@ export class ChaosCluster {
       // Six processes on a 2-core machine shared with other test files: keep the pools small.
       DATABASE_POOL_MAX: '4',
       LOG_LEVEL: 'info',
+      // Every process gets it; the first start stores it in the database, where it never shrinks.
+      RELAY_PARTITIONS: String(PARTITIONS),
     };
     const migrated = await runParley(['migrate'], this.env);
     if (migrated.code !== 0) throw new Error(`parley migrate failed:\n${migrated.output}`);
@@ -104,10 +117,32 @@ export class ChaosCluster {
       this.launch('sender-2', 'sender'),
       this.launch('receiver-1', 'receiver'),
       this.launch('receiver-2', 'receiver'),
+      this.launch('receiver-3', 'receiver'),
       this.launch('relay-1', 'relay'),
       this.launch('relay-2', 'relay'),
     ]);
-    await this.relayLeader();
+    await this.partitionsShared();
+  }
+
+  /** Starts a process that was not part of the cluster (a relay joining mid-run). */
+  async join(name: string, role: Role): Promise<Instance> {
+    if (this.instances.get(name)?.alive) throw new Error(`${name} is already running`);
+    return this.launch(name, role);
+  }
+
+  /**
+   * Stops a process for good (SIGTERM, as an orchestrator scaling down would) and forgets it, so that
+   * healing does not start it again.
+   */
+  async retire(name: string): Promise<void> {
+    const instance = this.instance(name);
+    instance.alive = false;
+    if (instance.paused) this.resume(name);
+    const timer = setTimeout(() => instance.process.child.kill('SIGKILL'), 20_000);
+    await instance.process.stop('SIGTERM');
+    clearTimeout(timer);
+    this.keepLog(instance);
+    this.instances.delete(name);
   }
 
   private async launch(name: string, role: Role): Promise<Instance> {
@@ -168,25 +203,63 @@ export class ChaosCluster {
     return [...this.instances.values()].filter((i) => i.alive && (!role || i.role === role)).sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  /** Where each alive process's log is now: `ledSince` then tells who gained the lead after this moment. */
-  logMarks(): Map<ParleyProcess, number> {
-    return new Map(this.alive().map((i) => [i.process, i.process.log.length]));
+  /**
+   * Every partition's leadership row (`relay_leadership.name = 'partition:<p>'`), its holder ("host:pid")
+   * matched to a relay of the run by pid. A holder that is dead or frozen leads nothing: its row stays
+   * until another relay takes the partition.
+   */
+  async leadership(): Promise<PartitionLead[]> {
+    const { rows } = await this.db.query<{ name: string; epoch: string; holder: string }>(
+      `select name, epoch::text as epoch, holder from relay_leadership where name like 'partition:%'`,
+    );
+    const byName = new Map(rows.map((row) => [row.name, row]));
+    return Array.from({ length: PARTITIONS }, (_, partition) => {
+      const row = byName.get(`partition:${partition}`);
+      const pid = row?.holder.split(':').at(-1);
+      const relay = this.alive('relay').find((r) => !r.paused && String(r.process.child.pid) === pid);
+      return { partition, epoch: Number(row?.epoch ?? 0), holder: row?.holder ?? 'nobody', relay };
+    });
   }
 
-  /** The relays (other than `except`) that said they gained the lead after `marks` were taken (a relay started since: anything it said). */
-  ledSince(marks: Map<ParleyProcess, number>, except?: string): Instance[] {
-    return this.alive('relay').filter((relay) => relay.name !== except && relay.process.log.indexOf(GAINED_LEAD, marks.get(relay.process) ?? 0) >= 0);
+  /** The partitions a relay leads now, by PostgreSQL. */
+  async partitionsLedBy(name: string): Promise<number[]> {
+    return (await this.leadership()).filter((lead) => lead.relay?.name === name).map((lead) => lead.partition);
   }
 
-  /** The relay that holds the lead now, by what each relay last said about it. */
-  async relayLeader(timeoutMs = 20_000): Promise<Instance> {
-    return eventually(() => {
-      const leaders = this.alive('relay').filter((relay) => {
-        const log = relay.process.log;
-        return log.lastIndexOf(GAINED_LEAD) > log.lastIndexOf(LOST_LEAD);
-      });
-      if (leaders.length !== 1) throw new Error(`expected one relay leader, found ${leaders.map((l) => l.name).join(', ') || 'none'}`);
-      return leaders[0]!;
+  /** The relay that leads `partition`, once a live one does. */
+  async leaderOf(partition: number, timeoutMs = 20_000): Promise<Instance> {
+    return eventually(async () => {
+      const lead = (await this.leadership())[partition]!;
+      if (!lead.relay) throw new Error(`partition ${partition} has no live leader (its row names ${lead.holder}, epoch ${lead.epoch})`);
+      return lead.relay;
+    }, timeoutMs);
+  }
+
+  /** The partition each chat was given when it was created (it never moves). */
+  async partitionsOf(chatIds: string[]): Promise<Map<string, number>> {
+    const { rows } = await this.db.query<{ id: string; partition: number }>('select id::text as id, partition from chats where id = any($1::uuid[])', [chatIds]);
+    return new Map(rows.map((row) => [row.id, row.partition]));
+  }
+
+  /** Every partition led by a live relay (after a fault, before the next). */
+  async allPartitionsLed(timeoutMs = 30_000): Promise<PartitionLead[]> {
+    return eventually(async () => {
+      const leads = await this.leadership();
+      const orphans = leads.filter((lead) => !lead.relay);
+      if (orphans.length) throw new Error(`partitions without a live leader: ${orphans.map((o) => `${o.partition} (row names ${o.holder})`).join(', ')}`);
+      return leads;
+    }, timeoutMs);
+  }
+
+  /** Every partition led, and every live relay leading a share of them (DESIGN.md §3: live relays share the partitions). */
+  async partitionsShared(timeoutMs = 30_000): Promise<PartitionLead[]> {
+    return eventually(async () => {
+      const leads = await this.leadership();
+      const orphans = leads.filter((lead) => !lead.relay);
+      if (orphans.length) throw new Error(`partitions without a live leader: ${describeLeads(leads)}`);
+      const idle = this.alive('relay').filter((relay) => !relay.paused && !leads.some((lead) => lead.relay === relay));
+      if (idle.length) throw new Error(`relays that lead no partition: ${idle.map((r) => r.name).join(', ')}; leads ${describeLeads(leads)}`);
+      return leads;
     }, timeoutMs);
   }
 
@@ -314,4 +387,8 @@ export class ChaosCluster {
     void this.redis?.stop();
     this.postgres?.killNow();
   }
+}
+
+export function describeLeads(leads: PartitionLead[]): string {
+  return leads.map((lead) => `p${lead.partition}→${lead.relay?.name ?? `none (${lead.holder})`}@${lead.epoch}`).join(' ');
 }

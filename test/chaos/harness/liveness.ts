@@ -1,11 +1,10 @@
-import type { ParleyProcess } from '../../support/parley-process';
-import type { ChaosCluster, Instance } from './cluster';
+import { describeLeads, type ChaosCluster, type Instance, type PartitionLead } from './cluster';
 import type { DeliveryProbe } from './probe';
 
 /**
  * How fast the cluster must notice a fault and get over it (issue "Hardening", DESIGN.md §3 and §6):
  * a process cut from what it needs says 503 within this; delivery works again within this of healing;
- * a relay leader that is cut off or dead is replaced within this.
+ * a partition whose relay leader is cut off, frozen or dead has a leader again within this.
  */
 export const LIVENESS_BOUND_MS = 10_000;
 /** How long a measure goes on past its bound, so that the report says how late, not only "late". */
@@ -64,21 +63,38 @@ export class Liveness {
   }
 
   /**
-   * Time until a relay other than `from` says it gained the lead after `marks`, watched until
-   * `watchMs` after `since`. `bounded`: for a leader cut off or dead, which must be replaced in time.
+   * Time until each of `partitions` (those `from` led) is led by another live relay, by the partitions'
+   * leadership rows in PostgreSQL, watched until `watchMs` after `since`. `bounded`: for a leader cut
+   * off, frozen or dead, whose partitions must have a leader again in time.
    */
-  async leadMoved(from: string, marks: Map<ParleyProcess, number>, since: number, watchMs: number, bounded: boolean): Promise<void> {
-    let successors: Instance[] = [];
+  async partitionsMoved(from: string, partitions: number[], since: number, watchMs: number, bounded: boolean): Promise<void> {
+    let leads: PartitionLead[] = [];
+    let moved = false;
     while (Date.now() - since <= watchMs) {
-      successors = this.cluster.ledSince(marks, from);
-      if (successors.length) break;
+      leads = (await this.cluster.leadership().catch(() => null)) ?? leads;
+      moved = partitions.every((p) => leads[p]?.relay && leads[p]!.relay!.name !== from);
+      if (moved) break;
       await poll();
     }
-    const ms = successors.length ? Date.now() - since : null;
-    this.sink.measure({ what: 'another relay led', ms, bound: bounded ? LIVENESS_BOUND_MS : undefined, detail: successors.map((s) => s.name).join(', ') || `none in ${watchMs} ms` });
+    const ms = moved ? Date.now() - since : null;
+    const where = `partitions ${partitions.join(',')} of ${from}; now ${describeLeads(leads)}`;
+    this.sink.measure({ what: 'its partitions led by another relay', ms, bound: bounded ? LIVENESS_BOUND_MS : undefined, detail: ms === null ? `not all in ${watchMs} ms: ${where}` : where });
     if (bounded && (ms === null || ms > LIVENESS_BOUND_MS)) {
-      this.sink.breach('no other relay led within 10 s of the leader\'s fault', `${from} led; ${ms === null ? `no other relay led in ${watchMs} ms` : `${successors[0]!.name} led only after ${ms} ms`}`);
+      this.sink.breach('a partition had no leader again within 10 s of its leader\'s fault', `${ms === null ? `not within ${watchMs} ms` : `only after ${ms} ms`}: ${where}`);
     }
+  }
+
+  /** A relay back from a fault (or one that joined) leads a share of the partitions again within `timeoutMs`. */
+  async takesShare(relay: string, since: number, timeoutMs: number): Promise<number[]> {
+    let led: number[] = [];
+    while (Date.now() - since <= timeoutMs) {
+      led = (await this.cluster.partitionsLedBy(relay).catch(() => null)) ?? led;
+      if (led.length) break;
+      await poll();
+    }
+    this.sink.measure({ what: `${relay} leads a share`, ms: led.length ? Date.now() - since : null, detail: led.length ? `partitions ${led.join(',')}` : `none in ${timeoutMs} ms` });
+    if (!led.length) this.sink.breach('a live relay took no share of the partitions', `${relay} led no partition ${timeoutMs} ms after it was back`);
+    return led;
   }
 
   /**

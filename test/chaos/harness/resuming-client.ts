@@ -1,6 +1,7 @@
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { compareCursors } from '../../../src/application/realtime/cursor';
+import { PartitionVector } from '../../../src/application/realtime/partition-vector';
 import type { ChaosCluster } from './cluster';
 
 export const SUBSCRIPTIONS = {
@@ -39,8 +40,16 @@ export class TrackedSubscription {
   generation = 0;
   unsubscribe: () => void = () => undefined;
 
-  /** Subscribes made: items carry the one they arrived on (`segment`), for live-only subscriptions. */
+  /**
+   * Subscribes made: every item carries the one it arrived on (`segment`, 1-based, `starts[segment - 1]`
+   * is its subscribe), so that the oracle can tell what came after which resume.
+   */
   segment = 0;
+  /**
+   * A chat subscription's ordering partition, once the oracle has looked it up: a user-scoped cursor
+   * (a chatAdded's, the first `after`) means, for one chat, its position in that partition.
+   */
+  partition: number | null = null;
 
   constructor(
     readonly key: string,
@@ -65,7 +74,9 @@ export class TrackedSubscription {
 
   get resumeFrom(): string {
     const last = this.lastCursor ?? this.firstAfter;
-    return this.skipTo && compareCursors(this.skipTo, last) > 0 ? this.skipTo : last;
+    if (!this.skipTo) return last;
+    const here = this.partition === null ? last : (PartitionVector.decode(last)?.at(this.partition) ?? last);
+    return compareCursors(this.skipTo, here) > 0 ? this.skipTo : last;
   }
 }
 
@@ -75,7 +86,8 @@ export interface SessionEvents {
 }
 
 /**
- * A user's connection to a receiver with graphql-ws, and its own resume: graphql-ws would retry by
+ * A user's connection to a receiver (each user has one of the three, so that receivers serve different
+ * users and a chat's users are spread over several) with graphql-ws, and its own resume: graphql-ws would retry by
  * re-sending each subscription's original `after`, so retrying is off and this reconnects itself,
  * resubscribing each subscription with the LAST cursor it received. When the receiver is gone, it
  * goes to another one.
@@ -226,7 +238,7 @@ export class UserSession {
           if (generation !== tracked.generation) return;
           if (result.errors?.length) return this.failed(tracked, generation, result.errors);
           const item = result.data![tracked.field];
-          tracked.items.push(tracked.live ? { ...item, segment, receivedAt: Date.now() } : { ...item, receivedAt: Date.now() });
+          tracked.items.push({ ...item, segment, receivedAt: Date.now() });
           tracked.lastCursor = item.cursor;
           if (tracked.field === 'chatAdded') this.events.chatAdded(this, item);
         },

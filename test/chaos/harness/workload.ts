@@ -89,6 +89,10 @@ export class Workload {
 
   constructor(private readonly rng: Prng, private readonly api: Api, private readonly options: WorkloadOptions) {}
 
+  get users(): readonly string[] {
+    return this.options.users;
+  }
+
   get completed(): number {
     return this.done;
   }
@@ -143,6 +147,43 @@ export class Workload {
   /** One chat per user to begin with, so that every operation has somewhere to happen. */
   async seedChats(): Promise<void> {
     for (const creator of this.options.users) await this.createChat(creator);
+  }
+
+  /** One more chat of `creator` (to spread chats over partitions), whatever `maxChats` says. */
+  async addChat(creator: string): Promise<void> {
+    await this.createChat(creator);
+  }
+
+  /** `updateChat addParticipantIds`, by a participant (the creator unless `by` is given): answers the outcome. */
+  async addParticipant(chatId: string, userId: string, by?: string): Promise<Outcome> {
+    const chat = this.chats.get(chatId)!;
+    return this.updateChat('add', by ?? chat.creator, chat, { addParticipantIds: [userId] });
+  }
+
+  /** `updateChat removeParticipantIds` by the chat's creator. */
+  async removeParticipant(chatId: string, userId: string): Promise<Outcome> {
+    const chat = this.chats.get(chatId)!;
+    return this.updateChat('remove', chat.creator, chat, { removeParticipantIds: [userId] });
+  }
+
+  /** A post to one chat, by `user` or by one of its participants as the workload last saw them. */
+  postTo(chatId: string, user?: string): Promise<Outcome> {
+    const chat = this.chats.get(chatId)!;
+    return this.post(user ?? this.rng.pick([...chat.participants]), chat);
+  }
+
+  /** The chats `userId` is not in, as the workload last saw them. */
+  chatsWithout(userId: string): string[] {
+    return [...this.chats.values()].filter((chat) => !chat.participants.has(userId)).map((chat) => chat.id);
+  }
+
+  /** The participants of a chat as the workload last saw them. */
+  participantsOf(chatId: string): string[] {
+    return [...this.chats.get(chatId)!.participants];
+  }
+
+  creatorOf(chatId: string): string {
+    return this.chats.get(chatId)!.creator;
   }
 
   /** Posts `count` messages at once through one sender (used to have requests in flight when it dies). */
@@ -282,12 +323,13 @@ export class Workload {
     this.chats.set(id, { id, creator: createdBy, participants: new Set(participantIds), everIn: new Set(participantIds), messages: [] });
   }
 
-  private async updateChat(op: string, by: string, chat: ChatModel, change: Record<string, unknown>): Promise<void> {
+  private async updateChat(op: string, by: string, chat: ChatModel, change: Record<string, unknown>): Promise<Outcome> {
     const outcome = await this.api.request(this.token(by), UPDATE_CHAT, { input: { chatId: chat.id, ...change } });
     this.record(op, outcome);
     if (outcome.ok) chat.participants = new Set(outcome.data.updateChat.participantIds);
     for (const id of chat.participants) chat.everIn.add(id);
     for (const id of (change.addParticipantIds as string[] | undefined) ?? []) chat.everIn.add(id);
+    return outcome;
   }
 
   /** A post with a clientMessageId; sometimes sent twice on purpose, as a client that lost the answer would. */

@@ -42,6 +42,10 @@ export interface RoutedTruth {
 
 export interface Truth {
   chats: Map<string, ChatTruth>;
+  /** Each chat's ordering partition (`chats.partition`, DESIGN.md §3): where its events' positions compare. */
+  partitions: Map<string, number>;
+  /** How many partitions the deployment has (`relay_settings`). */
+  partitionCount: number;
   /** `${channel}\u0000${userId}` → the messages addressed to that user, in cursor order. */
   routed: Map<string, RoutedTruth[]>;
   unreadCounts: Map<string, number>;
@@ -54,7 +58,11 @@ export interface Truth {
 
 export const BAD_INPUT_MARKER = 'bad-input';
 
-/** Folds the event store with the domain's own `evolveChat`, and reads the outbox's recipients. */
+/**
+ * Folds the event store with the domain's own `evolveChat`, and reads the outbox's recipients. A post's
+ * row names no recipients (DESIGN.md §3: receivers resolve them), so `chatMessageNotification`'s are
+ * the chat's participants when the message was posted, but its sender (DESIGN.md §5), from the fold.
+ */
 export async function loadTruth(db: Client, routedChannels: readonly string[]): Promise<Truth> {
   const { rows: events } = await db.query<{ tx_id: string; position: string; stream_id: string; type: ChatEvent['type']; data: any }>(
     'select tx_id::text as tx_id, position::text as position, stream_id, type, data from events order by stream_id, version',
@@ -80,12 +88,26 @@ export async function loadTruth(db: Client, routedChannels: readonly string[]): 
     const cursor = encodeCursor(row.tx_id, row.event_position);
     // Rows store a value shared by channels once (outbox-packing.ts): read them as every reader does.
     for (const message of unpackChannelMessages(row.payload)) {
-      if (!routedChannels.includes(message.channel)) continue;
+      // Taken from the fold below, whatever the row may name.
+      if (!routedChannels.includes(message.channel) || message.channel === 'chatMessageNotification') continue;
       for (const userId of message.meta.userIds ?? []) {
         const key = routeKey(message.channel, userId);
         const list = routed.get(key) ?? [];
         list.push({ cursor, chatId: row.chat_id, payload: message.payload });
         routed.set(key, list);
+      }
+    }
+  }
+  if (routedChannels.includes('chatMessageNotification')) {
+    for (const chat of chats.values()) {
+      for (const message of chat.messages) {
+        for (const userId of message.members) {
+          if (userId === message.senderId) continue;
+          const key = routeKey('chatMessageNotification', userId);
+          const list = routed.get(key) ?? [];
+          list.push({ cursor: message.cursor, chatId: chat.id, payload: { chatId: chat.id, senderId: message.senderId, message: { id: message.id } } });
+          routed.set(key, list);
+        }
       }
     }
   }
@@ -102,8 +124,12 @@ export async function loadTruth(db: Client, routedChannels: readonly string[]): 
     `select type, data from events where data::text like '%' || $1 || '%'`,
     [BAD_INPUT_MARKER],
   );
+  const { rows: placed } = await db.query<{ id: string; partition: number }>('select id::text as id, partition from chats');
+  const { rows: settings } = await db.query<{ partitions: number }>('select partitions from relay_settings');
   return {
     chats,
+    partitions: new Map(placed.map((row) => [row.id, row.partition])),
+    partitionCount: settings[0]?.partitions ?? 1,
     routed,
     unreadCounts: await unreadCountsFromEvents(db),
     clientMessageIds: new Map(byClientId.map((row) => [row.id, { rows: row.rows, events: row.events }])),

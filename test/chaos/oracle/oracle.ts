@@ -1,4 +1,5 @@
 import { compareCursors } from '../../../src/application/realtime/cursor';
+import { PartitionVector } from '../../../src/application/realtime/partition-vector';
 import type { Api } from '../harness/api';
 import type { ChaosCluster } from '../harness/cluster';
 import type { TrackedSubscription, UserSession } from '../harness/resuming-client';
@@ -124,9 +125,9 @@ export class Oracle {
       const userId = session.userId;
       for (const tracked of session.subscriptions.values()) {
         if (tracked.field === 'messageAdded') {
-          failures.push(...this.chatStreamSafety(userId, tracked, truth.chats.get(tracked.chatId!)));
+          failures.push(...this.chatStreamSafety(userId, tracked, truth.chats.get(tracked.chatId!), truth));
         } else if (tracked.field === 'unreadCountUpdated') {
-          failures.push(...unreadStreamSafety(userId, tracked));
+          failures.push(...unreadStreamSafety(userId, tracked, truth));
         } else {
           failures.push(...routedStreamSafety(userId, tracked, truth));
         }
@@ -135,10 +136,12 @@ export class Oracle {
     return failures;
   }
 
-  private chatStreamSafety(userId: string, tracked: TrackedSubscription, chat: ChatTruth | undefined): Failure[] {
+  private chatStreamSafety(userId: string, tracked: TrackedSubscription, chat: ChatTruth | undefined, truth: Truth): Failure[] {
     const failures: Failure[] = [];
     const base = { userId, chatId: tracked.chatId! };
     if (!chat) return [{ ...base, kind: 'messageAdded for an unknown chat', detail: JSON.stringify(tracked.items[0]) }];
+    const partition = truth.partitions.get(chat.id) ?? 0;
+    tracked.partition = partition;
     const seen = new Set<string>();
     let highest = 0;
     let segment = 0;
@@ -152,10 +155,14 @@ export class Oracle {
       // A live-only subscription starts afresh on each subscribe: order and repeats are judged per subscribe.
       if (tracked.live && item.segment !== segment) [segment, highest] = [item.segment, 0];
       const kind = tracked.live ? 'messageAdded (live only)' : 'messageAdded';
+      const start = tracked.starts[item.segment - 1];
       if (seen.has(`${segment}:${item.seq}`)) failures.push({ ...base, kind: `${kind} duplicate`, detail: `${where}: seq ${item.seq} received twice` });
       else if (item.seq < highest) failures.push({ ...base, kind: `${kind} out of seq order`, detail: `${where}: seq ${item.seq} after seq ${highest}` });
+      else if (!tracked.live && item.segment > 1 && start && !isAfter(start.after, partition, item.cursor)) {
+        failures.push({ ...base, kind: 'messageAdded repeated after a resume', detail: `${where}: cursor ${item.cursor} is not after the resume's after: ${start.after} (on ${start.receiver})` });
+      }
       if (!truth.members.has(userId)) failures.push({ ...base, kind: `${kind} not entitled`, detail: `${where}: posted while ${userId} was not a participant (participants then: ${[...truth.members].join(', ')}); starts ${JSON.stringify(tracked.starts.slice(-3))}` });
-      if (!tracked.live && compareCursors(item.cursor, tracked.firstAfter) <= 0) failures.push({ ...base, kind: 'messageAdded before its after', detail: `${where}: cursor ${item.cursor} is not after ${tracked.firstAfter}` });
+      if (!tracked.live && !isAfter(tracked.firstAfter, partition, item.cursor)) failures.push({ ...base, kind: 'messageAdded before its after', detail: `${where}: cursor ${item.cursor} is not after ${tracked.firstAfter} in partition ${partition}` });
       seen.add(`${segment}:${item.seq}`);
       highest = Math.max(highest, item.seq);
     });
@@ -180,12 +187,17 @@ export class Oracle {
           gaps.push({ ...base, kind: 'messageAdded dormant for a participant', detail: `FORBIDDEN ${tracked.forbidden} time(s); starts ${JSON.stringify(tracked.starts.slice(-3))}` });
           continue;
         }
+        const partition = truth.partitions.get(chat.id) ?? 0;
         const received = new Set(tracked.items.map((item) => item.seq));
-        const expected = chat.messages.filter((m) => m.members.has(userId) && compareCursors(m.cursor, tracked.firstAfter) > 0);
+        const expected = chat.messages.filter((m) => m.members.has(userId) && isAfter(tracked.firstAfter, partition, m.cursor));
         const missing = expected.filter((m) => !received.has(m.seq) && !this.lost.has(`${userId}|${chat.id}|${m.seq}`));
         // Lost to a resume the server refused (reported on its own): final, and told apart from a plain loss.
         const refused = missing.filter((m) => tracked.skipTo && compareCursors(m.cursor, tracked.skipTo) < 0);
-        const lost = missing.filter((m) => !refused.includes(m));
+        // At or before the `after` of the latest (re)subscribe, which was the last payload's cursor: no later
+        // subscribe sends it, so it is lost for good, and the resume rule (DESIGN.md §4) is what broke.
+        const latest = tracked.starts.at(-1);
+        const skipped = missing.filter((m) => !refused.includes(m) && latest && !isAfter(latest.after, partition, m.cursor));
+        const lost = missing.filter((m) => !refused.includes(m) && !skipped.includes(m));
         const describe = (list: typeof missing) => `${list.length} of ${expected.length} entitled messages never arrived, first seq ${list[0]!.seq} (cursor ${list[0]!.cursor}); `
           + `received ${tracked.items.length}, last cursor ${tracked.lastCursor}; subscribed after ${tracked.firstAfter}; `
           + `last starts ${JSON.stringify(tracked.starts.slice(-3))}; errors ${tracked.errors.join(',') || 'none'}`;
@@ -193,22 +205,28 @@ export class Oracle {
         if (refused.length > 0) {
           this.report({ ...base, kind: 'messageAdded missing after a refused resume', detail: `${describe(refused)}; the refused resume was after ${tracked.skippedFrom}, resumed instead from the latest join ${tracked.skipTo}`, lost: keys(refused) });
         }
+        if (skipped.length > 0) {
+          this.report({ ...base, kind: 'messageAdded gap at a resume', detail: `${describe(skipped)}; the latest subscribe was after ${latest!.after} on ${latest!.receiver}, past them`, lost: keys(skipped) });
+        }
         if (lost.length > 0) gaps.push({ ...base, kind: 'messageAdded missing', detail: describe(lost), lost: keys(lost) });
       }
       for (const field of ROUTED_FIELDS) {
         const tracked = session.subscriptions.get(field)!;
-        const expected = (truth.routed.get(routeKey(field, userId)) ?? []).filter((m) => compareCursors(m.cursor, tracked.firstAfter) > 0);
-        const received = new Set(tracked.items.map((item) => item.cursor));
-        const missing = expected.filter((m) => !received.has(m.cursor) && !this.lost.has(`${userId}|${field}|${m.cursor}`));
-        if (missing.length > 0) {
-          gaps.push({
-            userId,
-            chatId: missing[0]!.chatId,
-            kind: `${field} missing`,
-            lost: missing.map((m) => `${userId}|${field}|${m.cursor}`),
-            detail: `${missing.length} of ${expected.length} never arrived, first at cursor ${missing[0]!.cursor}; received ${tracked.items.length}, last cursor ${tracked.lastCursor}; starts ${JSON.stringify(tracked.starts.slice(-3))}`,
-          });
+        const partitionOf = (chatId: string) => truth.partitions.get(chatId) ?? 0;
+        const expected = (truth.routed.get(routeKey(field, userId)) ?? []).filter((m) => isAfter(tracked.firstAfter, partitionOf(m.chatId), m.cursor));
+        const received = new Set(tracked.items.map((item) => eventKey(routedChatId(item), positionIn(item.cursor, partitionOf(routedChatId(item))))));
+        const missing = expected.filter((m) => !received.has(eventKey(m.chatId, m.cursor)) && !this.lost.has(`${userId}|${field}|${m.cursor}`));
+        // Passed by the `after` of the latest (re)subscribe (the last payload's cursor) in its partition: lost for good.
+        const latest = tracked.starts.at(-1);
+        const skipped = missing.filter((m) => latest && !isAfter(latest.after, partitionOf(m.chatId), m.cursor));
+        const pending = missing.filter((m) => !skipped.includes(m));
+        const describe = (list: typeof missing) => `${list.length} of ${expected.length} never arrived, first at cursor ${list[0]!.cursor} of chat ${list[0]!.chatId} `
+          + `(partition ${partitionOf(list[0]!.chatId)}); received ${tracked.items.length}, last cursor ${tracked.lastCursor}; starts ${JSON.stringify(tracked.starts.slice(-3))}`;
+        const keys = (list: typeof missing) => list.map((m) => `${userId}|${field}|${m.cursor}`);
+        if (skipped.length > 0) {
+          this.report({ userId, chatId: skipped[0]!.chatId, kind: `${field} gap at a resume`, lost: keys(skipped), detail: `${describe(skipped)}; the latest subscribe's after ${latest!.after} is past them` });
         }
+        if (pending.length > 0) gaps.push({ userId, chatId: pending[0]!.chatId, kind: `${field} missing`, lost: keys(pending), detail: describe(pending) });
       }
       const counts = session.subscriptions.get('unreadCountUpdated')!;
       for (const chat of truth.chats.values()) {
@@ -311,39 +329,91 @@ export class Oracle {
   }
 }
 
+/**
+ * A user-scoped payload's cursor is the subscription's position after it, one position per partition
+ * (DESIGN.md §4): its event is the one at the cursor's position in the partition of the payload's chat.
+ * Order is judged partition by partition: a payload's cursor is at or after the previous payload's (at
+ * first, the subscription's `after`) in every partition, and strictly after it in its own chat's.
+ */
 function routedStreamSafety(userId: string, tracked: TrackedSubscription, truth: Truth): Failure[] {
   const failures: Failure[] = [];
-  const expected = new Map((truth.routed.get(routeKey(tracked.field, userId)) ?? []).map((m) => [m.cursor, m]));
+  const expected = new Map((truth.routed.get(routeKey(tracked.field, userId)) ?? []).map((m) => [eventKey(m.chatId, m.cursor), m]));
+  const first = PartitionVector.decode(tracked.firstAfter)!;
   const seen = new Set<string>();
-  let latest: string | null = null;
+  let previous = { vector: first, cursor: tracked.firstAfter };
   tracked.items.forEach((item, index) => {
-    const stored = expected.get(item.cursor);
-    const chatId = item.chatId ?? item.id;
-    const where = `item #${index} of ${tracked.items.length} (cursor ${item.cursor}, chat ${chatId})`;
-    if (seen.has(item.cursor)) failures.push({ userId, chatId, kind: `${tracked.field} duplicate`, detail: `${where} received twice` });
-    else if (latest && compareCursors(item.cursor, latest) < 0) failures.push({ userId, chatId, kind: `${tracked.field} out of order`, detail: `${where} after cursor ${latest}` });
-    if (!stored || compareCursors(item.cursor, tracked.firstAfter) <= 0) {
-      failures.push({ userId, chatId, kind: `${tracked.field} not entitled`, detail: `${where}: the outbox has no ${tracked.field} for ${userId} there` });
-    } else if (tracked.field === 'chatMessageNotification' && (stored.payload.message.id !== item.message.id || stored.chatId !== item.chatId)) {
-      failures.push({ userId, chatId, kind: `${tracked.field} differs from the outbox`, detail: `${where}: got message ${item.message.id}, stored ${stored.payload.message.id}` });
+    const chatId = routedChatId(item);
+    const partition = truth.partitions.get(chatId);
+    const where = `item #${index} of ${tracked.items.length} (cursor ${item.cursor}, chat ${chatId}, partition ${partition})`;
+    const vector = PartitionVector.decode(item.cursor);
+    if (!vector || partition === undefined) {
+      failures.push({ userId, chatId, kind: `${tracked.field} unreadable`, detail: `${where}: ${vector ? 'a chat the event store does not have' : 'not a cursor this server issues'}` });
+      return;
     }
-    seen.add(item.cursor);
-    if (!latest || compareCursors(item.cursor, latest) > 0) latest = item.cursor;
+    const position = vector.at(partition);
+    const key = eventKey(chatId, position);
+    const stored = expected.get(key);
+    const start = tracked.starts[item.segment - 1];
+    const resumed = index > 0 && tracked.items[index - 1].segment !== item.segment ? ` (the first after a resume after: ${start?.after} on ${start?.receiver})` : '';
+    if (seen.has(key)) failures.push({ userId, chatId, kind: `${tracked.field} duplicate`, detail: `${where}: its event at ${position} received twice${resumed}` });
+    else if (!previous.vector.isBefore(partition, position)) {
+      failures.push({ userId, chatId, kind: `${tracked.field} out of order`, detail: `${where}${resumed}: its event at ${position} is not after the previous cursor ${previous.cursor} in partition ${partition}` });
+    } else {
+      const behind = partitions(truth, first, vector).filter((p) => compareCursors(vector.at(p), previous.vector.at(p)) < 0);
+      if (behind.length) failures.push({ userId, chatId, kind: `${tracked.field} cursor went back`, detail: `${where}${resumed}: behind the previous cursor ${previous.cursor} in partition ${behind.join(', ')}` });
+    }
+    if (!stored || !first.isBefore(partition, position)) {
+      failures.push({ userId, chatId, kind: `${tracked.field} not entitled`, detail: `${where}: the event store has no ${tracked.field} for ${userId} at ${position} after ${tracked.firstAfter}` });
+    } else if (tracked.field === 'chatMessageNotification' && (stored.payload.message.id !== item.message.id || stored.chatId !== item.chatId || stored.payload.senderId !== item.senderId)) {
+      failures.push({ userId, chatId, kind: `${tracked.field} differs from the event store`, detail: `${where}: got message ${item.message.id} from ${item.senderId}, stored ${stored.payload.message.id} from ${stored.payload.senderId}` });
+    }
+    seen.add(key);
+    previous = { vector, cursor: item.cursor };
   });
   return failures;
 }
 
 /** Counts resume with current values, so only per-chat order and the audience are judged here. */
-function unreadStreamSafety(userId: string, tracked: TrackedSubscription): Failure[] {
+function unreadStreamSafety(userId: string, tracked: TrackedSubscription, truth: Truth): Failure[] {
   const failures: Failure[] = [];
   const latest = new Map<string, string>();
   tracked.items.forEach((item, index) => {
     if (item.userId !== userId) failures.push({ userId, chatId: item.chatId, kind: 'unreadCountUpdated not entitled', detail: `item #${index} is ${item.userId}'s count` });
+    // A count's cursor is its chat's (the event that last changed it): one chat, one partition.
+    const cursor = positionIn(item.cursor, truth.partitions.get(item.chatId) ?? 0);
     const before = latest.get(item.chatId);
-    if (before && compareCursors(item.cursor, before) < 0) failures.push({ userId, chatId: item.chatId, kind: 'unreadCountUpdated out of order', detail: `item #${index} (cursor ${item.cursor}) after cursor ${before}` });
-    if (!before || compareCursors(item.cursor, before) > 0) latest.set(item.chatId, item.cursor);
+    if (cursor === null) failures.push({ userId, chatId: item.chatId, kind: 'unreadCountUpdated unreadable', detail: `item #${index}: cursor ${item.cursor}` });
+    else if (before && compareCursors(cursor, before) < 0) failures.push({ userId, chatId: item.chatId, kind: 'unreadCountUpdated out of order', detail: `item #${index} (cursor ${item.cursor}) after cursor ${before}` });
+    else if (!before || compareCursors(cursor, before) > 0) latest.set(item.chatId, cursor);
   });
   return failures;
+}
+
+/** A cursor's position in one partition: a user-scoped cursor's entry there (or its base), a plain cursor itself. */
+function positionIn(cursor: string, partition: number): string | null {
+  return PartitionVector.decode(cursor)?.at(partition) ?? null;
+}
+
+/** Whether an event at `cursor` of `partition` comes after `after` (a plain cursor, or one position per partition). */
+function isAfter(after: string, partition: number, cursor: string): boolean {
+  const vector = PartitionVector.decode(after);
+  if (!vector) throw new Error(`the harness holds a cursor it cannot read: ${after}`);
+  return vector.isBefore(partition, cursor);
+}
+
+/** Every partition of the deployment and every one a cursor names. */
+function partitions(truth: Truth, ...vectors: PartitionVector[]): number[] {
+  const all = new Set(Array.from({ length: truth.partitionCount }, (_, p) => p));
+  for (const vector of vectors) for (const entry of vector.encode().split('~').slice(1)) all.add(Number(entry.split(':')[0]));
+  return [...all].sort((a, b) => a - b);
+}
+
+function routedChatId(item: any): string {
+  return item.chatId ?? item.id;
+}
+
+function eventKey(chatId: string, cursor: string | null): string {
+  return `${chatId}|${cursor}`;
 }
 
 function seqsAround(items: { seq: number }[], index: number): string {

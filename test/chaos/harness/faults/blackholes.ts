@@ -1,7 +1,7 @@
 import type { Outcome } from '../api';
 import type { Instance } from '../cluster';
 import type { Dependency } from '../links';
-import { hold, type Fault, type FaultContext, type PartitionEnd } from './fault';
+import { busyLeader, hold, type Fault, type FaultContext, type PartitionEnd } from './fault';
 
 /** A readiness probe in flight when the partition ends must not outlast it: stop watching this much before. */
 const WATCH_MARGIN_MS = 2500;
@@ -13,7 +13,7 @@ const WATCH_MARGIN_MS = 2500;
  */
 export const BLACKHOLES: Fault[] = [
   blackhole('receiver-redis-blackhole', 'redis', async ({ cluster, rng }) => rng.pick(cluster.alive('receiver'))),
-  blackhole('relay-leader-redis-blackhole', 'redis', async ({ cluster }) => cluster.relayLeader()),
+  blackhole('relay-leader-redis-blackhole', 'redis', async (context) => (await busyLeader(context)).relay),
   blackhole('sender-pg-blackhole', 'postgres', async ({ cluster, rng }) => rng.pick(cluster.alive('sender'))),
   blackhole('receiver-pg-blackhole', 'postgres', async ({ cluster, rng }) => rng.pick(cluster.alive('receiver'))),
 ];
@@ -31,7 +31,7 @@ function blackhole(name: string, dependency: Dependency, pick: (context: FaultCo
       // A sender is cut with writes in flight, and more keep coming to it while it is cut.
       const flood = victim.role === 'sender' ? workload.flood(4, victim.name) : null;
       await flood?.firstAnswer;
-      const marks = cluster.logMarks();
+      const partitions = leader ? await cluster.partitionsLedBy(victim.name) : [];
       const before = workload.completed;
       const since = Date.now();
       link.blackhole();
@@ -40,8 +40,8 @@ function blackhole(name: string, dependency: Dependency, pick: (context: FaultCo
         const watchMs = lengthMs - WATCH_MARGIN_MS;
         const cause = `${victim.name}'s ${dependency} link blackholed`;
         const watches = [liveness.turnsNotReady([victim], since, cause, watchMs)];
-        if (leader) watches.push(liveness.leadMoved(victim.name, marks, since, watchMs, true));
-        // A relay leader cut off stops delivery until it is replaced: the bound on that is the lead moving.
+        if (leader) watches.push(liveness.partitionsMoved(victim.name, partitions, since, watchMs, true));
+        // A relay leader cut off stops its partitions' delivery until they are led elsewhere: the bound on that is the lead moving.
         else watches.push(liveness.goesOn(cause, watchMs, victim.role === 'sender' ? { via: otherThan(victim, cluster.alive('sender')) } : { except: victim.name }));
         // The partition's length is the fault itself, not a wait for an effect.
         await hold(since + lengthMs - Date.now());
@@ -56,7 +56,7 @@ function blackhole(name: string, dependency: Dependency, pick: (context: FaultCo
       await liveness.recovered(healedAt, victim.role === 'sender' ? victim.name : undefined);
       const floodNote = flood ? `; ${describeFlood(victim.name, await flooded!)}` : '';
       await cluster.allReady(60_000);
-      if (leader) await cluster.relayLeader();
+      if (leader) await cluster.allPartitionsLed();
       observe(`${victim.name}'s ${dependency} link blackholed for ${healedAt - since} ms, then ${end === 'reset' ? 'reset (RST)' : 'healed'}; ${during} operations completed meanwhile${floodNote}`);
     },
   };

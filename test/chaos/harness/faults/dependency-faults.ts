@@ -30,7 +30,7 @@ export const DEPENDENCY_FAULTS: Fault[] = [
       const second = await cluster.terminateDatabaseSessions();
       await workload.progress(Math.ceil(opsDuringFault / 2));
       await cluster.allReady(60_000);
-      await cluster.relayLeader();
+      await cluster.allPartitionsLed();
       observe(`pg_terminate_backend of ${first}, then ${second} sessions of the service (all but the oracle's own); every instance ready again`);
     },
   },
@@ -53,7 +53,7 @@ export const DEPENDENCY_FAULTS: Fault[] = [
       }
       await liveness.recovered(healedAt);
       await cluster.allReady(60_000);
-      await cluster.relayLeader();
+      await cluster.allPartitionsLed();
       observe(`PostgreSQL stopped by its pid (${mode} shutdown) for ${healedAt - since} ms, then started on the same port; every instance ready again`);
     },
   },

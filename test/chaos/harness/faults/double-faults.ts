@@ -1,5 +1,5 @@
 import { eventually } from '../../../support/eventually';
-import { hold, type Fault } from './fault';
+import { busyLeader, describeTarget, hold, type Fault } from './fault';
 
 const TERMINATIONS = 5;
 
@@ -8,8 +8,8 @@ export const DOUBLE_FAULTS: Fault[] = [
   {
     name: 'redis-down-leader-frozen',
     async inject({ cluster, workload, liveness, freezeMs, observe }) {
-      const leader = await cluster.relayLeader();
-      const marks = cluster.logMarks();
+      const target = await busyLeader({ cluster, workload });
+      const leader = target.relay;
       const before = workload.completed;
       const since = Date.now();
       await cluster.redis.stop();
@@ -17,7 +17,9 @@ export const DOUBLE_FAULTS: Fault[] = [
       let healedAt: number;
       try {
         const others = cluster.alive().filter((i) => i.name !== leader.name);
-        const moved = liveness.leadMoved(leader.name, marks, since, freezeMs, false);
+        // Without Redis the other relay's transport does not answer, and a relay leads only while it does:
+        // timed, without a bound.
+        const moved = liveness.partitionsMoved(leader.name, target.partitions, since, freezeMs, false);
         await liveness.turnsNotReady(others.filter((i) => i.role !== 'sender'), since, 'Redis stopped');
         await liveness.staysReady(others.filter((i) => i.role === 'sender'), 'Redis is stopped');
         // The freeze's length is the fault itself, not a wait for an effect.
@@ -30,8 +32,9 @@ export const DOUBLE_FAULTS: Fault[] = [
       }
       await liveness.recovered(healedAt);
       await cluster.allReady(60_000);
-      const now = await cluster.relayLeader();
-      observe(`redis-server SIGKILLed and ${leader.name} (leader) SIGSTOPped for ${healedAt - since} ms, then both back; ${workload.completed - before} operations meanwhile; ${now.name} leads now`);
+      const leads = await cluster.allPartitionsLed();
+      observe(`redis-server SIGKILLed and ${describeTarget(target)} SIGSTOPped for ${healedAt - since} ms, then both back; ${workload.completed - before} operations meanwhile; `
+        + `leads now ${leads.map((l) => `p${l.partition}→${l.relay!.name}`).join(' ')}`);
     },
   },
   {
@@ -62,13 +65,13 @@ export const DOUBLE_FAULTS: Fault[] = [
   },
   {
     name: 'leader-kill-pg-terminate',
-    async inject({ cluster, liveness, observe }) {
-      const leader = await cluster.relayLeader();
-      const marks = cluster.logMarks();
+    async inject({ cluster, workload, liveness, observe }) {
+      const target = await busyLeader({ cluster, workload });
+      const leader = target.relay;
       const since = Date.now();
       const terminated: number[] = [await cluster.terminateDatabaseSessions()];
       await cluster.kill(leader.name);
-      const moved = liveness.leadMoved(leader.name, marks, since, 20_000, true);
+      const moved = liveness.partitionsMoved(leader.name, target.partitions, since, 20_000, true);
       // Sessions keep being ended, once a second, while the standby takes over: its own among them.
       for (let round = 0; round < TERMINATIONS; round++) {
         await hold(1000);
@@ -79,8 +82,9 @@ export const DOUBLE_FAULTS: Fault[] = [
       await liveness.recovered(healedAt);
       await cluster.restart(leader.name);
       await cluster.allReady(60_000);
-      const now = await cluster.relayLeader();
-      observe(`SIGKILL ${leader.name} (leader) between rounds of pg_terminate_backend (${terminated.join(', ')} sessions); ${now.name} leads now`);
+      const leads = await cluster.allPartitionsLed();
+      observe(`SIGKILL ${describeTarget(target)} between rounds of pg_terminate_backend (${terminated.join(', ')} sessions); `
+        + `leads now ${leads.map((l) => `p${l.partition}→${l.relay!.name}`).join(' ')}`);
     },
   },
 ];

@@ -1,4 +1,4 @@
-import type { ChaosCluster } from '../cluster';
+import type { ChaosCluster, Instance } from '../cluster';
 import type { Liveness } from '../liveness';
 import type { Prng } from '../prng';
 import type { UserSession } from '../resuming-client';
@@ -39,3 +39,29 @@ export function hold(ms: number): Promise<void> {
 
 /** Heal (forward what waited) or reset (end every connection): how a partition ends, chosen by the seed. */
 export type PartitionEnd = 'heal' | 'reset';
+
+/** A relay that leads, the partitions it leads, and the busy chat that made it the target. */
+export interface TargetLeader {
+  relay: Instance;
+  partitions: number[];
+  chatId: string;
+  partition: number;
+}
+
+/**
+ * The relay leading the partition of the busiest chat (most posts so far), with every partition it
+ * leads: the one whose fault hurts the most deliveries. Leadership is per partition (DESIGN.md §3), so
+ * "the leader" of a fault is a relay that leads at least one partition.
+ */
+export async function busyLeader({ cluster, workload }: Pick<FaultContext, 'cluster' | 'workload'>): Promise<TargetLeader> {
+  const chats = [...workload.chats.values()].sort((a, b) => b.messages.length - a.messages.length || a.id.localeCompare(b.id));
+  const chatId = chats[0]!.id;
+  const partition = (await cluster.partitionsOf([chatId])).get(chatId)!;
+  const relay = await cluster.leaderOf(partition);
+  const partitions = await cluster.partitionsLedBy(relay.name);
+  return { relay, partitions: partitions.includes(partition) ? partitions : [...partitions, partition].sort(), chatId, partition };
+}
+
+export function describeTarget(target: TargetLeader): string {
+  return `${target.relay.name} (leading partitions ${target.partitions.join(',')}, among them ${target.partition} of the busiest chat)`;
+}
