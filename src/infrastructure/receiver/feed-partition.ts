@@ -62,6 +62,11 @@ export class FeedPartition {
     return this.subscribing();
   }
 
+  /** Every subscribe of the partition has been answered. */
+  get settled(): boolean {
+    return this.unconfirmed === 0;
+  }
+
   tickProves(receipt: number): boolean {
     return this.unconfirmed === 0 && receipt > this.provesAfter;
   }

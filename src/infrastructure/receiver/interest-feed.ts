@@ -265,25 +265,37 @@ export class InterestFeed {
     if (partition.inSync || !partition.tickProves(receipt)) return;
     const reason = partition.reason ?? 'out of sync';
     const rows = await this.fill(partition, head);
-    partition.synced();
+    // A local user who joined a chat during the fill made it subscribe again: in sync only after a tick
+    // that follows that subscribe too.
+    if (partition.settled) partition.synced();
     this.options.onFilled?.(partitionNumber, rows, reason);
   }
 
-  /** Reads the partition's followed chats from the outbox up to `head`, in relay order, and hands the rows on. */
+  /**
+   * Reads the partition's followed chats from the outbox up to `head`, in relay order, and hands the
+   * rows on. A chat unfollowed during the fill (its last local user removed) is still read to the end of
+   * the fill: a row that adds a local user back is a join, in its place.
+   */
   private async fill(partition: FeedPartition, head: string): Promise<number> {
     let filled = 0;
     let floor: string | null = null;
+    const reading = new Map<string, string>();
     for (;;) {
+      for (const chatId of partition.chats) if (!reading.has(chatId)) reading.set(chatId, this.chats.get(chatId)!.lastRow);
       const from = new Map<string, string>();
-      for (const chatId of partition.chats) {
-        const chat = this.chats.get(chatId);
-        if (chat) from.set(chatId, floor !== null && compareCursors(floor, chat.lastRow) > 0 ? floor : chat.lastRow);
+      for (const [chatId, since] of reading) {
+        const at = this.chats.get(chatId)?.lastRow ?? since;
+        from.set(chatId, floor !== null && compareCursors(floor, at) > 0 ? floor : at);
       }
       if (from.size === 0) return filled;
       const page = await this.store.rowsAfter(from, head);
       for (const record of page.records) {
         const chat = this.chats.get(record.chatId);
-        if (!chat || compareCursors(record.position, chat.lastRow) <= 0) continue;
+        if (!chat) {
+          if (record.membership && (await this.joinedElsewhere(record, true))) filled++;
+          continue;
+        }
+        if (compareCursors(record.position, chat.lastRow) <= 0) continue;
         await this.deliver(chat, record);
         filled++;
       }
@@ -334,29 +346,34 @@ export class InterestFeed {
 
   /**
    * A membership row of a chat not followed here: if it adds a local user, the chat is followed from
-   * this very row (its chatAdded goes out now). What the chat published before its channel's subscribe
-   * was confirmed went unheard, so its partition is out of sync until a tick proves how far to read.
-   * In a partition already out of sync, rows before this one are still to be filled: handed on now, the
-   * join would go out ahead of them, and a user-scoped subscription (one position per partition) would
-   * skip them. The fill reads it in its place instead, from the chat's row before it.
+   * this very row. What the chat published before its channel's subscribe took effect went unheard, so
+   * its partition is out of sync until a tick after that subscribe proves how far to read.
+   *
+   * In sync, or in the middle of a fill (`inOrder`), the row is handed on now, in its place (the user's
+   * chatAdded goes out). Out of sync otherwise, it is left to the partition's next fill, which reads the
+   * chat from the row before it: rows of the partition before the join may still have to go first.
+   * Answers whether the row was handed on.
    */
-  private async joinedElsewhere(record: RelayedRecord): Promise<void> {
+  private async joinedElsewhere(record: RelayedRecord, inOrder = false): Promise<boolean> {
     const added = record.messages
       .filter((message) => message.channel === 'chatAdded')
       .flatMap((message) => message.meta.userIds ?? [])
       .filter((userId) => this.users.has(userId));
-    if (added.length === 0) return;
+    if (added.length === 0) return false;
     const chat = this.track(record.chatId, record.partition, record.previous);
     const partition = this.partitionOf(record.partition);
-    if (partition.inSync) {
+    let handedOn = false;
+    if (partition.inSync || inOrder) {
       await this.deliver(chat, record);
-      if (!this.chats.has(chat.chatId)) return;
+      handedOn = true;
+      if (!this.chats.has(chat.chatId)) return handedOn;
       partition.outOfSync(`a local user joined chat ${chat.chatId}`);
     } else {
       for (const userId of added) this.addLocalParticipant(chat, userId);
     }
     // Not awaited (the rows behind it go on); a failure leaves the partition out of sync, and is reported.
     this.subscribe(record.partition, [{ kind: 'chat', partition: record.partition, chatId: chat.chatId }]).catch((error: unknown) => this.options.onError(error));
+    return handedOn;
   }
 
   private async followPendingChats(): Promise<void> {

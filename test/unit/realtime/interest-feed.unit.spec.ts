@@ -502,6 +502,51 @@ describe('InterestFeed', () => {
     world.expectOrderedOnce();
   });
 
+  it('keeps a user who is added, removed and added again while the partition is out of sync: the fill hands on each change in its place', async () => {
+    // Given ann followed here, and her partition out of sync (a row of chat A lost)
+    world = new World();
+    world.createChat('A', 1, ['ann', 'bob']);
+    await world.feed.followUser('ann');
+    world.post('A', 'bob');
+    world.hear(world.post('A', 'bob'));
+    await world.settled();
+
+    // When, before the next tick, a chat C is created with her, she is removed from it and added back,
+    // with posts between (all heard, all dropped while out of sync)
+    const created = world.createChat('C', 1, ['ann', 'xena']);
+    world.hear(created);
+    world.hear(world.post('C', 'xena'));
+    world.hear(world.remove('C', ['ann']));
+    world.hear(world.post('C', 'xena'));
+    const readded = world.add('C', ['ann']);
+    world.hear(readded);
+    const after = world.post('C', 'xena');
+    world.hear(after);
+    await world.settled();
+    // and a tick proves them (C's first subscribe was confirmed)
+    world.tick(1);
+    await world.settled();
+
+    // Then the fill handed on every change in order, and the rows she was in the chat for
+    const forAnn = world.delivered.filter((row) => row.chatId === 'C').map((row) => [row.position, row.messages.join(' ')]);
+    expect(forAnn).toEqual([
+      [created.position, 'chatAdded:ann,xena'],
+      [world.store.rows[4]!.position, 'messageAdded chatMessageNotification:ann messageUpdateForChatList:ann'],
+      [world.store.rows[5]!.position, 'chatUpdated:xena,ann'],
+      [readded.position, 'chatAdded:ann chatUpdated:xena'],
+      [after.position, 'messageAdded chatMessageNotification:ann messageUpdateForChatList:ann'],
+    ]);
+    // And the chat, subscribed again after its removal, is filled once more after a tick that follows
+    // that subscribe, and followed live from there
+    world.tick(1);
+    await world.settled();
+    const live = world.post('C', 'xena');
+    world.hear(live);
+    await world.settled();
+    expect(world.delivered.at(-1)).toEqual({ position: live.position, chatId: 'C', partition: 1, messages: ['messageAdded', 'chatMessageNotification:ann', 'messageUpdateForChatList:ann'] });
+    world.expectOrderedOnce();
+  });
+
   it('reports a failed subscribe of a joined chat, and stays out of sync', async () => {
     // Given ann followed here, and Redis away when she is added to a chat
     world = new World();
