@@ -1,3 +1,5 @@
+import { compareCursors } from '../../application';
+
 /** A subscribe as the partition counts it: confirmations from before a new connection count for nothing. */
 export interface SubscribeToken {
   generation: number;
@@ -19,6 +21,12 @@ export class FeedPartition {
   inSync = true;
   /** Why it went out of sync, for the log. */
   reason: string | null = null;
+  /**
+   * While membership channels are followed: the position up to which every membership row of the
+   * partition has been heard or read. A fill reads the membership rows after it as well as the followed
+   * chats' rows, so a local user's join missed meanwhile (on a new connection, say) is not lost.
+   */
+  membershipSince: string | null = null;
   private generation = 0;
   private unconfirmed = 0;
   /** A tick proves completeness only if it was received after this receipt. */
@@ -62,9 +70,8 @@ export class FeedPartition {
     return this.subscribing();
   }
 
-  /** Every subscribe of the partition has been answered. */
-  get settled(): boolean {
-    return this.unconfirmed === 0;
+  membershipHeardUpTo(head: string): void {
+    if (this.membershipSince !== null && compareCursors(head, this.membershipSince) > 0) this.membershipSince = head;
   }
 
   tickProves(receipt: number): boolean {

@@ -39,48 +39,78 @@ export class FeedStore {
     return byUser;
   }
 
-  /** Each chat's newest row ('0.0' for none): read after subscribing, so nothing later can be missed. */
-  async lastRows(chatIds: string[]): Promise<Map<string, string>> {
+  /**
+   * Each chat's newest row ('0.0' for none; read after subscribing, so nothing later can be missed),
+   * and which of `users` are its participants, in one snapshot: the membership rows up to that row are history to a receiver that starts following the
+   * chat there, so who of its users is in the chat must be read as of that very row.
+   */
+  async startingPoints(chatIds: string[], users: string[]): Promise<Map<string, { lastRow: string; users: string[] }>> {
     const ids = chatIds.filter(isUuid);
     if (ids.length === 0) return new Map();
-    const rows = await this.orm.em.fork().execute<{ id: string; last: string | null }[]>(
+    const rows = await this.orm.em.fork().execute<{ id: string; last: string | null; users: string[] | null }[]>(
       `select f.id::text as id,
               (select o.tx_id::text || '.' || o.id::text from outbox o where o.chat_id = f.id
-               order by o.tx_id desc, o.id desc limit 1) as last
+               order by o.tx_id desc, o.id desc limit 1) as last,
+              (select json_agg(p.user_id) from chat_participants p
+               where p.chat_id = f.id and p.user_id in (select jsonb_array_elements_text(?::jsonb))) as users
        from unnest(?::uuid[]) as f(id)`,
-      [`{${ids.join(',')}}`],
+      [JSON.stringify(users), `{${ids.join(',')}}`],
     );
-    return new Map(rows.map((row) => [row.id, row.last ?? NO_ROW]));
+    return new Map(rows.map((row) => [row.id, { lastRow: row.last ?? NO_ROW, users: row.users ?? [] }]));
   }
 
   /**
    * The rows of these chats after each one's position and at or before `upTo`, in relay order, one
-   * page at a time (`more`: read on after the last). Read from the lowest position of them all and
-   * filtered per chat here: the chats of one partition are usually near one another.
+   * page at a time (`more`: read on after the last), and with `membership`, the membership rows of
+   * that partition after its position too (whatever their chat: how a receiver learns, after a loss,
+   * that a local user joined a chat it does not follow). Read from the lowest position of them all and
+   * filtered here: the chats of one partition are usually near one another.
    */
-  async rowsAfter(chats: Map<string, string>, upTo: string): Promise<{ records: RelayedRecord[]; more: boolean; last: string | null }> {
+  async rowsAfter(
+    chats: Map<string, string>,
+    upTo: string,
+    membership: { partition: number; after: string } | null = null,
+  ): Promise<{ records: RelayedRecord[]; more: boolean; last: string | null }> {
     const ids = [...chats.keys()].filter(isUuid);
-    if (ids.length === 0) return { records: [], more: false, last: null };
-    let lowest = upTo;
+    if (ids.length === 0 && membership === null) return { records: [], more: false, last: null };
+    let lowest = membership?.after ?? upTo;
     for (const id of ids) if (compareCursors(chats.get(id)!, lowest) < 0) lowest = chats.get(id)!;
     const from = decodeCursor(lowest)!;
     const to = decodeCursor(upTo)!;
+    const which = membership ? '(o.chat_id = any(?::uuid[]) or (o.partition = ? and o.membership))' : 'o.chat_id = any(?::uuid[])';
     const { rows, more } = await readOutboxPage(
       this.orm.em.fork(),
       {
-        where: `o.chat_id = any(?::uuid[]) and (o.tx_id, o.id) > (?::xid8, ?::bigint) and (o.tx_id, o.id) <= (?::xid8, ?::bigint)`,
-        params: [`{${ids.join(',')}}`, from.txId.toString(), from.position.toString(), to.txId.toString(), to.position.toString()],
+        where: `${which} and (o.tx_id, o.id) > (?::xid8, ?::bigint) and (o.tx_id, o.id) <= (?::xid8, ?::bigint)`,
+        params: [
+          `{${ids.join(',')}}`,
+          ...(membership ? [membership.partition] : []),
+          from.txId.toString(), from.position.toString(), to.txId.toString(), to.position.toString(),
+        ],
         orderBy: 'tx_id, id',
       },
       OUTBOX_PAGE,
     );
     const last = rows.length > 0 ? encodeCursor(rows[rows.length - 1]!.tx_id, rows[rows.length - 1]!.id) : null;
-    const records = rows.map((row) => toRelayedRecord(row)).filter((record) => compareCursors(record.position, chats.get(record.chatId)!) > 0);
+    const after = (record: RelayedRecord) => chats.get(record.chatId) ?? (record.membership ? membership?.after : undefined);
+    const records = rows.map((row) => toRelayedRecord(row)).filter((record) => {
+      const since = after(record);
+      return since !== undefined && compareCursors(record.position, since) > 0;
+    });
     return { records, more, last };
+  }
+
+  /** The newest row of the outbox ('0.0' when empty). */
+  async head(): Promise<string> {
+    const [row] = await this.orm.em.fork().execute<{ head: string | null }[]>(
+      `select (select o.tx_id::text || '.' || o.id::text from outbox o order by o.tx_id desc, o.id desc limit 1) as head`,
+    );
+    return row?.head ?? NO_ROW;
   }
 
   /** Each chat's newest row now, for "caught up" (tests and drains). */
   async heads(chatIds: string[]): Promise<Map<string, string>> {
-    return this.lastRows(chatIds);
+    const found = await this.startingPoints(chatIds, []);
+    return new Map([...found].map(([chatId, { lastRow }]) => [chatId, lastRow]));
   }
 }

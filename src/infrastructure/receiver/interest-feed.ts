@@ -245,11 +245,12 @@ export class InterestFeed {
     const partition = this.partitionOf(record.partition);
     partition.noteLoss(receipt);
     const chat = this.chats.get(record.chatId);
+    // Out of sync, nothing is handed on: the next fill reads the chats and the membership rows in order.
+    if (!partition.inSync) return;
     if (!chat) {
       if (record.membership && this.users.size > 0) await this.joinedElsewhere(record);
       return;
     }
-    if (!partition.inSync) return;
     if (compareCursors(record.position, chat.lastRow) <= 0) return;
     if (record.previous !== chat.lastRow) {
       partition.outOfSync(`row ${record.position} of chat ${chat.chatId} follows ${record.previous}, not ${chat.lastRow}`);
@@ -262,44 +263,64 @@ export class InterestFeed {
     const partition = this.partitionOf(partitionNumber);
     partition.noteLoss(receipt);
     partition.heardTick();
-    if (partition.inSync || !partition.tickProves(receipt)) return;
+    if (!partition.tickProves(receipt)) return;
+    if (partition.inSync) {
+      // Every membership row of the partition up to the tick was heard, in order.
+      partition.membershipHeardUpTo(head);
+      return;
+    }
     const reason = partition.reason ?? 'out of sync';
-    const rows = await this.fill(partition, head);
-    // A local user who joined a chat during the fill made it subscribe again: in sync only after a tick
-    // that follows that subscribe too.
-    if (partition.settled) partition.synced();
+    const { rows, joined } = await this.fill(partition, head);
+    partition.membershipHeardUpTo(head);
+    // A chat a local user joined during the fill was subscribed only now: what it published before that
+    // took effect is proven by a later tick, after the subscribe was confirmed. Until then, out of sync.
+    if (joined === null) partition.synced();
+    else partition.reason = `a local user joined chat ${joined}`;
     this.options.onFilled?.(partitionNumber, rows, reason);
   }
 
   /**
    * Reads the partition's followed chats from the outbox up to `head`, in relay order, and hands the
-   * rows on. A chat unfollowed during the fill (its last local user removed) is still read to the end of
-   * the fill: a row that adds a local user back is a join, in its place.
+   * rows on, with the partition's membership rows since it last knew it had them all: a row that adds
+   * a local user to a chat not followed here is a join, handed on in its place, after which the reading
+   * starts again from it with that chat too. A chat unfollowed during the fill (its last local user
+   * removed) is still read to its end, so that a row adding one back is seen. Answers the rows handed
+   * on, and the last chat joined (its channel was subscribed only now).
    */
-  private async fill(partition: FeedPartition, head: string): Promise<number> {
+  private async fill(partition: FeedPartition, head: string): Promise<{ rows: number; joined: string | null }> {
     let filled = 0;
+    let joined: string | null = null;
     let floor: string | null = null;
     const reading = new Map<string, string>();
     for (;;) {
       for (const chatId of partition.chats) if (!reading.has(chatId)) reading.set(chatId, this.chats.get(chatId)!.lastRow);
+      const after = (at: string) => (floor !== null && compareCursors(floor, at) > 0 ? floor : at);
       const from = new Map<string, string>();
-      for (const [chatId, since] of reading) {
-        const at = this.chats.get(chatId)?.lastRow ?? since;
-        from.set(chatId, floor !== null && compareCursors(floor, at) > 0 ? floor : at);
-      }
-      if (from.size === 0) return filled;
-      const page = await this.store.rowsAfter(from, head);
+      for (const [chatId, since] of reading) from.set(chatId, after(this.chats.get(chatId)?.lastRow ?? since));
+      const membership = partition.membershipSince === null ? null : { partition: partition.partition, after: after(partition.membershipSince) };
+      if (from.size === 0 && membership === null) return { rows: filled, joined };
+      const page = await this.store.rowsAfter(from, head, membership);
+      let restartAt: string | null = null;
       for (const record of page.records) {
         const chat = this.chats.get(record.chatId);
-        if (!chat) {
-          if (record.membership && (await this.joinedElsewhere(record, true))) filled++;
+        if (chat) {
+          if (compareCursors(record.position, chat.lastRow) <= 0) continue;
+          await this.deliver(chat, record);
+          filled++;
           continue;
         }
-        if (compareCursors(record.position, chat.lastRow) <= 0) continue;
-        await this.deliver(chat, record);
+        if (!record.membership || !(await this.joinedElsewhere(record))) continue;
         filled++;
+        joined = record.chatId;
+        // The page holds none of that chat's other rows: read on from the join, with it.
+        restartAt = record.position;
+        break;
       }
-      if (!page.more || page.last === null) return filled;
+      if (restartAt !== null) {
+        floor = restartAt;
+        continue;
+      }
+      if (!page.more || page.last === null) return { rows: filled, joined };
       floor = page.last;
     }
   }
@@ -345,35 +366,24 @@ export class InterestFeed {
   }
 
   /**
-   * A membership row of a chat not followed here: if it adds a local user, the chat is followed from
-   * this very row. What the chat published before its channel's subscribe took effect went unheard, so
-   * its partition is out of sync until a tick after that subscribe proves how far to read.
-   *
-   * In sync, or in the middle of a fill (`inOrder`), the row is handed on now, in its place (the user's
-   * chatAdded goes out). Out of sync otherwise, it is left to the partition's next fill, which reads the
-   * chat from the row before it: rows of the partition before the join may still have to go first.
-   * Answers whether the row was handed on.
+   * A membership row of a chat not followed here, handed on in order (in sync, or by a fill): if it
+   * adds a local user, the chat is followed from this very row (the user's chatAdded goes out now).
+   * What the chat published before its channel's subscribe took effect went unheard, so its partition
+   * is out of sync until a tick after that subscribe proves how far to read. Answers whether it did.
    */
-  private async joinedElsewhere(record: RelayedRecord, inOrder = false): Promise<boolean> {
+  private async joinedElsewhere(record: RelayedRecord): Promise<boolean> {
     const added = record.messages
       .filter((message) => message.channel === 'chatAdded')
       .flatMap((message) => message.meta.userIds ?? [])
       .filter((userId) => this.users.has(userId));
     if (added.length === 0) return false;
     const chat = this.track(record.chatId, record.partition, record.previous);
-    const partition = this.partitionOf(record.partition);
-    let handedOn = false;
-    if (partition.inSync || inOrder) {
-      await this.deliver(chat, record);
-      handedOn = true;
-      if (!this.chats.has(chat.chatId)) return handedOn;
-      partition.outOfSync(`a local user joined chat ${chat.chatId}`);
-    } else {
-      for (const userId of added) this.addLocalParticipant(chat, userId);
-    }
+    await this.deliver(chat, record);
+    if (!this.chats.has(chat.chatId)) return true;
+    this.partitionOf(record.partition).outOfSync(`a local user joined chat ${chat.chatId}`);
     // Not awaited (the rows behind it go on); a failure leaves the partition out of sync, and is reported.
     this.subscribe(record.partition, [{ kind: 'chat', partition: record.partition, chatId: chat.chatId }]).catch((error: unknown) => this.options.onError(error));
-    return handedOn;
+    return true;
   }
 
   private async followPendingChats(): Promise<void> {
@@ -389,7 +399,7 @@ export class InterestFeed {
     try {
       const fresh = [...pending.keys()].filter((chatId) => !this.chats.has(chatId));
       const partitions = await this.store.partitionsOf(fresh);
-      await this.startFollowing(partitions);
+      await this.startFollowing(partitions, new Set());
       for (const chatId of pending.keys()) settle(chatId, this.chats.get(chatId)?.partition ?? null);
     } catch (error) {
       for (const waiters of pending.values()) for (const waiter of waiters) waiter.reject(error);
@@ -410,7 +420,7 @@ export class InterestFeed {
       const chatsByUser = await this.store.chatsOfUsers([...pending.keys()]);
       const partitions = new Map<string, number>();
       for (const chats of chatsByUser.values()) for (const [chatId, partition] of chats) partitions.set(chatId, partition);
-      await this.startFollowing(partitions);
+      await this.startFollowing(partitions, new Set(pending.keys()));
       for (const [userId, { user, resolve }] of pending) {
         if (this.users.get(userId) === user) {
           for (const chatId of chatsByUser.get(userId)?.keys() ?? []) {
@@ -435,8 +445,14 @@ export class InterestFeed {
   /**
    * Follows chats not followed yet: subscribes to their channels, and once Redis has confirmed, reads
    * their newest rows. Every row after that comes through the channel, every row before it is history.
+   *
+   * Unless a local user with a user-scoped subscription (other than `starting`, whose subscriptions
+   * begin now) is already a participant: a chat of theirs not followed here means their join has not
+   * come through the partition's stream yet, and its rows from that join on are theirs. Such a chat
+   * is read from where the partition last knew it had every membership row, by the partition's next
+   * fill, in the partition's order (the join then goes out in its place).
    */
-  private async startFollowing(partitions: Map<string, number>): Promise<void> {
+  private async startFollowing(partitions: Map<string, number>, starting: Set<string>): Promise<void> {
     const fresh = [...partitions].filter(([chatId]) => !this.chats.has(chatId));
     if (fresh.length === 0) return;
     const byPartition = new Map<number, FeedChannel[]>();
@@ -446,8 +462,19 @@ export class InterestFeed {
       channels.push({ kind: 'chat', partition, chatId });
     }
     await Promise.all([...byPartition].map(([partition, channels]) => this.subscribe(partition, channels)));
-    const lastRows = await this.store.lastRows(fresh.map(([chatId]) => chatId));
-    for (const [chatId, partition] of fresh) if (!this.chats.has(chatId)) this.track(chatId, partition, lastRows.get(chatId) ?? NO_ROW);
+    const local = [...this.users.keys()].filter((userId) => !starting.has(userId));
+    const starts = await this.store.startingPoints(fresh.map(([chatId]) => chatId), local);
+    for (const [chatId, partitionNumber] of fresh) {
+      if (this.chats.has(chatId)) continue;
+      const start = starts.get(chatId);
+      const partition = this.partitionOf(partitionNumber);
+      if (start && start.users.length > 0 && partition.membershipSince !== null) {
+        this.track(chatId, partitionNumber, partition.membershipSince);
+        partition.outOfSync(`a local user's join of chat ${chatId} has not come through yet`);
+      } else {
+        this.track(chatId, partitionNumber, start?.lastRow ?? NO_ROW);
+      }
+    }
   }
 
   private track(chatId: string, partitionNumber: number, lastRow: string): FollowedChat {
@@ -474,12 +501,17 @@ export class InterestFeed {
     if (this.membershipFollowed) return;
     const all = Array.from({ length: this.options.partitions }, (_, partition) => partition);
     await Promise.all(all.map((partition) => this.subscribe(partition, [{ kind: 'members', partition }])));
+    // From here on every membership row is heard, or read by a fill from where the partition last knew
+    // it had them all. The users' chats are read after this, so nothing before it is needed.
+    const head = await this.store.head();
+    for (const partition of all) this.partitionOf(partition).membershipSince ??= head;
     this.membershipFollowed = true;
   }
 
   private unfollowMembership(): void {
     if (!this.membershipFollowed) return;
     this.membershipFollowed = false;
+    for (const partition of this.partitions.values()) partition.membershipSince = null;
     const channels: FeedChannel[] = [];
     for (let partition = 0; partition < this.options.partitions; partition++) {
       channels.push({ kind: 'members', partition });

@@ -103,9 +103,10 @@ class FakeFeedStore {
     ]));
   }
 
-  async lastRows(chatIds: string[]): Promise<Map<string, string>> {
+  async startingPoints(chatIds: string[], users: string[]): Promise<Map<string, { lastRow: string; users: string[] }>> {
     this.calls.lastRows++;
-    return new Map(chatIds.map((id) => [id, this.lastRow(id)]));
+    const known = chatIds.filter((id) => this.partitionOfChat.has(id));
+    return new Map(known.map((id) => [id, { lastRow: this.lastRow(id), users: users.filter((userId) => this.participants.get(id)?.has(userId)) }]));
   }
 
   async heads(chatIds: string[]): Promise<Map<string, string>> {
@@ -113,14 +114,20 @@ class FakeFeedStore {
     return new Map(chatIds.map((id) => [id, this.lastRow(id)]));
   }
 
-  async rowsAfter(chats: Map<string, string>, upTo: string): Promise<{ records: RelayedRecord[]; more: boolean; last: string | null }> {
+  async rowsAfter(
+    chats: Map<string, string>,
+    upTo: string,
+    membership: { partition: number; after: string } | null = null,
+  ): Promise<{ records: RelayedRecord[]; more: boolean; last: string | null }> {
     this.calls.rowsAfter++;
-    let lowest = upTo;
+    let lowest = membership?.after ?? upTo;
     for (const from of chats.values()) if (compareCursors(from, lowest) < 0) lowest = from;
-    const matching = this.rows.filter((row) => chats.has(row.chatId) && compareCursors(row.position, lowest) > 0 && compareCursors(row.position, upTo) <= 0);
+    const wanted = (row: RelayedRecord) => chats.has(row.chatId) || (membership !== null && row.membership && row.partition === membership.partition);
+    const matching = this.rows.filter((row) => wanted(row) && compareCursors(row.position, lowest) > 0 && compareCursors(row.position, upTo) <= 0);
     const page = matching.slice(0, this.pageRows);
+    const since = (row: RelayedRecord) => chats.get(row.chatId) ?? membership!.after;
     return {
-      records: page.filter((row) => compareCursors(row.position, chats.get(row.chatId)!) > 0).map(copy),
+      records: page.filter((row) => compareCursors(row.position, since(row)) > 0).map(copy),
       more: matching.length > page.length,
       last: page.length > 0 ? page[page.length - 1]!.position : null,
     };
@@ -130,8 +137,9 @@ class FakeFeedStore {
     return [...this.rows].reverse().find((row) => row.chatId === chatId)?.position ?? NO_ROW;
   }
 
-  head(partition: number): string {
-    return [...this.rows].reverse().find((row) => row.partition === partition)?.position ?? NO_ROW;
+  /** The newest row of a partition, or of the whole outbox. */
+  head(partition?: number): string {
+    return [...this.rows].reverse().find((row) => partition === undefined || row.partition === partition)?.position ?? NO_ROW;
   }
 }
 
@@ -495,7 +503,9 @@ describe('InterestFeed', () => {
     expect(world.delivered.map((row) => row.messages[1])).toEqual(['chatMessageNotification:ann', 'chatMessageNotification:ann', 'chatUpdated:xena']);
     expect(world.delivered.at(-1)!.messages[0]).toBe('chatAdded:ann');
 
-    // And C's rows after the add come to ann
+    // And C, subscribed by that fill, is live once a later tick proves it: its rows come to ann
+    world.tick(1);
+    await world.settled();
     world.hear(world.post('C', 'xena'));
     await world.settled();
     expect(world.delivered.at(-1)!.messages).toEqual(['messageAdded', 'chatMessageNotification:ann', 'messageUpdateForChatList:ann']);
@@ -544,6 +554,70 @@ describe('InterestFeed', () => {
     world.hear(live);
     await world.settled();
     expect(world.delivered.at(-1)).toEqual({ position: live.position, chatId: 'C', partition: 1, messages: ['messageAdded', 'chatMessageNotification:ann', 'messageUpdateForChatList:ann'] });
+    world.expectOrderedOnce();
+  });
+
+  it('reads, after a new connection, the membership rows it missed, so a local user added meanwhile to a chat not followed here is not lost', async () => {
+    // Given ann followed here, in no chat of partition 1 yet
+    world = new World();
+    world.createChat('A', 0, ['ann']);
+    await world.feed.followUser('ann');
+    world.createChat('C', 1, ['xena']);
+
+    // When the connection breaks, and meanwhile ann is added to C and someone posts there (unheard)
+    world.subscriber.handlers.resubscribing();
+    const added = world.add('C', ['ann']);
+    const post = world.post('C', 'xena');
+    world.subscriber.handlers.resubscribed();
+    // and a tick after the new connection's subscribes proves partition 1
+    world.tick(1);
+    await world.settled();
+
+    // Then the add was read from the outbox in its place, and the chat's rows after it: ann got chatAdded
+    // and the post, and C is followed and subscribed
+    expect(world.delivered).toEqual([
+      { position: added.position, chatId: 'C', partition: 1, messages: ['chatAdded:ann', 'chatUpdated:xena'] },
+      { position: post.position, chatId: 'C', partition: 1, messages: ['messageAdded', 'chatMessageNotification:ann', 'messageUpdateForChatList:ann'] },
+    ]);
+    expect(world.subscriber.subscribeCalls.at(-1)).toEqual([chatChannel(1, 'C')]);
+    // And once a tick after that subscribe proves the chat, it is live
+    world.tick(1);
+    await world.settled();
+    const live = world.post('C', 'xena');
+    world.hear(live);
+    await world.settled();
+    expect(world.positions().at(-1)).toBe(live.position);
+    world.expectOrderedOnce();
+  });
+
+  it('hands a local user\'s join on in its place when a chat-scoped subscription here starts following the chat before the join came through', async () => {
+    // Given ann followed here, and a chat C she has just been added to, whose add the relay has not published yet
+    world = new World();
+    world.createChat('A', 0, ['ann']);
+    await world.feed.followUser('ann');
+    world.createChat('C', 1, ['xena']);
+    const added = world.add('C', ['ann']);
+    const early = world.post('C', 'xena');
+
+    // When a chat-scoped subscription here needs C (whose newest row is already past the add), and the
+    // rows arrive late, then a tick
+    await world.feed.followChat('C');
+    world.hear(added);
+    world.hear(early);
+    world.tick(1);
+    await world.settled();
+
+    // Then ann got the add and the post after it, in order, read from the outbox (the chat's rows before
+    // her add are handed on too, to nobody here: chat-scoped subscriptions start after them)
+    expect(world.delivered.filter((row) => row.messages.some((message) => message.includes('ann')))).toEqual([
+      { position: added.position, chatId: 'C', partition: 1, messages: ['chatAdded:ann', 'chatUpdated:xena'] },
+      { position: early.position, chatId: 'C', partition: 1, messages: ['messageAdded', 'chatMessageNotification:ann', 'messageUpdateForChatList:ann'] },
+    ]);
+    // And C is live for her from there
+    const live = world.post('C', 'xena');
+    world.hear(live);
+    await world.settled();
+    expect(world.delivered.at(-1)!.messages).toEqual(['messageAdded', 'chatMessageNotification:ann', 'messageUpdateForChatList:ann']);
     world.expectOrderedOnce();
   });
 

@@ -10,7 +10,8 @@ import { Migration } from '@mikro-orm/migrations';
  * - `outbox.membership`: the row creates a chat or changes its participants, so it also goes on the
  *   partition's membership channel.
  * - `outbox_chat_order`: a receiver reads a chat's rows after a position (gap fill, catch-up), and
- *   the relay finds a chat's previous row, in relay order.
+ *   the relay finds a chat's previous row, in relay order; `outbox_membership_order`: a receiver reads a
+ *   partition's membership rows after a position.
  * - The single relay's checkpoint becomes every existing partition's: nothing before it is published again.
  */
 export class Migration20261206000000_partitions extends Migration {
@@ -33,6 +34,8 @@ export class Migration20261206000000_partitions extends Migration {
                  where e.position = o.event_position and e.type in ('ChatCreated', 'ParticipantsAdded', 'ParticipantsRemoved')`);
     this.addSql('create index outbox_chat_order on outbox (chat_id, tx_id, id)');
     this.addSql('create index outbox_partition_order on outbox (partition, tx_id, id)');
+    // A receiver that may have missed rows reads a partition's membership rows since it last knew it had them.
+    this.addSql('create index outbox_membership_order on outbox (partition, tx_id, id) where membership');
     this.addSql(`insert into relay_checkpoints (name, tx_id, outbox_id)
                  select 'partition:' || p, c.tx_id, c.outbox_id
                  from relay_checkpoints c, generate_series(0, 15) as p where c.name = 'default'`);
@@ -40,6 +43,7 @@ export class Migration20261206000000_partitions extends Migration {
 
   override down(): void {
     this.addSql(`delete from relay_checkpoints where name like 'partition:%'`);
+    this.addSql('drop index outbox_membership_order');
     this.addSql('drop index outbox_partition_order');
     this.addSql('drop index outbox_chat_order');
     this.addSql('alter table outbox drop column membership');
