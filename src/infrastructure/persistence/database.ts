@@ -63,7 +63,10 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
         max: embedded ? EMBEDDED_MAX_CONNECTIONS : options.poolMax,
         afterCreate(client: Client, done: (error: Error | null, client: Client) => void) {
           applyStatementDeadline(client, deadline);
-          done(null, client);
+          // No JIT: Parley's statements are short, and a plan whose cost passes jit_above_cost (the relay's
+          // and the receivers' pages on a large outbox, or any scan the write path's `enable_seqscan = off`
+          // penalises) spent about 100 ms compiling a statement of a millisecond.
+          client.query('set jit = off').then(() => done(null, client), (error: Error) => done(error, client));
         },
       },
       driverOptions: {

@@ -22,7 +22,7 @@ export class Migration20261206000000_partitions extends Migration {
     this.addSql('insert into relay_settings (partitions) select 16 where exists (select 1 from chats)');
     this.addSql(`
       create function parley_partition_of(chat uuid) returns integer language sql stable as $$
-        select (('x' || substr(md5(chat::text), 1, 8))::bit(32)::bigint % coalesce((select partitions from relay_settings), 16))::integer
+        select (('x' || substr(md5(chat::text), 1, 8))::bit(32)::bigint % coalesce((select partitions from relay_settings where id), 16))::integer
       $$`);
     this.addSql('alter table chats add column partition integer');
     this.addSql('update chats set partition = parley_partition_of(id)');

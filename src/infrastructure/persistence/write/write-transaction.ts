@@ -16,7 +16,9 @@ import { LOAD, loadStatement, mergeNeeds, type ChatNeeds, type LoadRow } from '.
  * How the write transaction's statements are planned. Their parameters are JSON, of a few rows
  * whatever the batch, so a plan made once fits them all; and every row they touch is found by key,
  * which the planner cannot tell from a JSON parameter (it guesses 100 rows, and on small or freshly
- * grown tables then prefers to scan them whole). `set local` ends with the transaction.
+ * grown tables then prefers to scan them whole). `set local` ends with the transaction. (The pool's
+ * connections run without JIT, which the penalty `enable_seqscan = off` puts on a scan with no index to
+ * take would otherwise set off: see database.ts.)
  */
 const PLANNER_SETTINGS = [
   'set local plan_cache_mode = force_generic_plan',
