@@ -10,6 +10,7 @@ import {
 } from '../../application';
 import type { FeedStore } from './feed-store';
 import { FeedPartition, type SubscribeToken } from './feed-partition';
+import { CAUGHT_UP_TIMEOUT_MS } from '../system/progress';
 
 export interface InterestFeedOptions {
   /** Hands a record on (to the router); the feed waits for it before the next. */
@@ -52,7 +53,6 @@ interface FollowedUser {
 /** Beyond this many records waiting, a receiver stops holding what arrives and reads it from the outbox later. */
 export const MAX_BACKLOG = 1000;
 const DEFAULT_SILENT_AFTER_MS = 3000;
-const CAUGHT_UP_TIMEOUT_MS = 30_000;
 
 /**
  * What a receiver hears and hands on (DESIGN.md §3–§4 "Interest, not broadcast"): the rows of the chats
