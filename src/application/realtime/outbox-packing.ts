@@ -2,9 +2,9 @@ import type { ChannelMessage } from './channels';
 
 /**
  * How an event's channel messages are stored in its outbox row. One post publishes the same message
- * on three channels and the same recipient list (up to 999 ids) on two; storing each copy would make
- * the row, and every page of history, gap fill and relay batch read from it, about three times the
- * size of what it carries (issue 7, defect 3). So a value that a message shares with an earlier
+ * on three channels (and rows of the release before named the same recipient list on two); storing
+ * each copy would make the row, and every page of history, gap fill and relay batch read from it, about
+ * three times the size of what it carries. So a value that a message shares with an earlier
  * message of the same event is stored once and referred to as `{ "$ref": [index, "payload" | "userIds"] }`:
  * in place of a whole payload, of a payload's `message`, or of `meta.userIds`.
  *

@@ -2,7 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 
 /**
  * An outbox row as readers take it: positions as text, and the stored channel messages as their JSON
- * text, which the relay writes to Redis mostly as it is (redis/wire-splice.ts) and other readers parse.
+ * text, which the relay writes to Redis as it is (redis/feed-wire.ts) and other readers parse.
  */
 export interface OutboxRow {
   id: string;
