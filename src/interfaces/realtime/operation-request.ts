@@ -25,7 +25,7 @@ export interface OperationRequest {
   variables: Record<string, unknown>;
 }
 
-/** A query text parsed and validated once, however many subscriptions send it (DESIGN.md §4, issue 9). */
+/** A query text parsed and validated once, however many subscriptions send it (DESIGN.md §4): thousands of clients send the same few. */
 interface PreparedDocument {
   document?: DocumentNode;
   errors?: ClientError[];

@@ -4,7 +4,8 @@ import type { SubscriptionField } from './subscription-fields';
 
 /**
  * Subscribers that would receive the same bytes for the same message share a group: the payload is
- * executed and serialised once per group and message (DESIGN.md §4, issue 3 "Routing by index").
+ * executed and serialised once per group and message (DESIGN.md §4): an event costs one execution per
+ * distinct selection, not one per subscriber.
  */
 export interface PayloadGroup {
   key: string;

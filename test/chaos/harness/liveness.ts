@@ -146,5 +146,5 @@ export class Liveness {
 
 /** Between two looks at an effect (readiness, a log line): polling it, as eventually() does. */
 function poll(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 200));
+  return new Promise((resolve) => setTimeout(resolve, 200)); // deliberate: the poll interval between two looks
 }

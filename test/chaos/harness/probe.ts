@@ -125,7 +125,7 @@ export class DeliveryProbe {
         tries.push(`${sender.name}: ${(error as Error).name === 'TimeoutError' ? 'no answer' : (error as Error).message}`);
       }
       // A client's backoff between retries, not a wait for an effect.
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await new Promise((resolve) => setTimeout(resolve, 200)); // deliberate: a client's backoff
     }
     return { via: via ?? 'any sender', answeredMs: Date.now() - began, tries };
   }

@@ -68,7 +68,7 @@ export class Oracle {
       if (now !== signature) [signature, changed] = [now, Date.now()];
       if (pending.length === 0 || Date.now() - started > timeoutMs || Date.now() - changed > stallMs) break;
       // Polling the effect (subscribers and read models catching up), as eventually() does.
-      await new Promise((resolve) => setTimeout(resolve, 250));
+      await new Promise((resolve) => setTimeout(resolve, 250)); // deliberate: the poll interval between two looks
     }
     for (const failure of pending) this.report(failure);
     this.stats = this.coverage(truth);
