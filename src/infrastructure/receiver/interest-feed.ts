@@ -414,11 +414,11 @@ export class InterestFeed {
   private async followPendingUsers(): Promise<void> {
     const pending = new Map(this.pendingUsers);
     this.pendingUsers.clear();
+    const partitions = new Map<string, number>();
     try {
       // Membership channels first: a chat a user joins from here on is heard of there.
       await this.followMembership();
       const chatsByUser = await this.store.chatsOfUsers([...pending.keys()]);
-      const partitions = new Map<string, number>();
       for (const chats of chatsByUser.values()) for (const [chatId, partition] of chats) partitions.set(chatId, partition);
       await this.startFollowing(partitions, new Set(pending.keys()));
       for (const [userId, { user, resolve }] of pending) {
@@ -436,8 +436,11 @@ export class InterestFeed {
         reject(error);
       }
     } finally {
-      // Chats followed for users who left meanwhile, or whose follow failed, are not kept.
-      for (const chat of [...this.chats.values()]) this.unfollowIfUnneeded(chat);
+      // This batch's chats, followed for users who left meanwhile or whose follow failed, are not kept.
+      for (const chatId of partitions.keys()) {
+        const chat = this.chats.get(chatId);
+        if (chat) this.unfollowIfUnneeded(chat);
+      }
       if (this.users.size === 0) this.unfollowMembership();
     }
   }
