@@ -621,6 +621,60 @@ describe('InterestFeed', () => {
     world.expectOrderedOnce();
   });
 
+  it('takes a starting user\'s place in a chat from the snapshot the chat is followed from: a removal committed while the chat\'s subscribe was on its way ends their posts', async () => {
+    // Given ann followed here (so the membership channels are), and dave in chat A with carol, not followed here
+    world = new World();
+    world.createChat('Z', 0, ['ann']);
+    await world.feed.followUser('ann');
+    world.createChat('A', 1, ['dave', 'carol']);
+
+    // When dave's first user-scoped subscription reads his chats, and dave is removed from A while the
+    // subscribe of A's channel waits for Redis (so A's newest row, read after it, is the removal)
+    world.subscriber.holding = true;
+    const following = world.feed.followUser('dave');
+    await eventually(() => expect(world.subscriber.waitingConfirmations).toBe(1));
+    const removal = world.remove('A', ['dave']);
+    world.hear(removal);
+    world.subscriber.confirm();
+    await following;
+    await world.settled();
+
+    // Then A's rows after the removal name nobody here: dave is not a participant of them
+    const post = world.post('A', 'carol');
+    world.hear(post);
+    await world.settled();
+    expect(world.delivered.filter((row) => row.chatId === 'A').flatMap((row) => row.messages).filter((message) => message.includes('dave'))).toEqual([]);
+    // And A, needed by nobody here, is not followed
+    expect(world.feed.followedChats).toBe(1);
+    world.expectOrderedOnce();
+  });
+
+  it('takes a starting user\'s place in a chat from the snapshot the chat is followed from: an add committed while the chat\'s subscribe was on its way starts their posts', async () => {
+    // Given ann followed here (so the membership channels are), and bob in chat A with carol, not followed here
+    world = new World();
+    world.createChat('Z', 0, ['ann']);
+    await world.feed.followUser('ann');
+    world.createChat('A', 1, ['bob', 'carol']);
+
+    // When bob's and dave's first user-scoped subscriptions come at once, and dave is added to A while the
+    // subscribe of A's channel (for bob) waits for Redis (so A's newest row, read after it, is the add)
+    world.subscriber.holding = true;
+    const following = Promise.all([world.feed.followUser('bob'), world.feed.followUser('dave')]);
+    await eventually(() => expect(world.subscriber.waitingConfirmations).toBe(1));
+    const added = world.add('A', ['dave']);
+    world.hear(added);
+    world.subscriber.confirm();
+    await following;
+    await world.settled();
+
+    // Then A's rows after the add name dave as well as bob
+    const post = world.post('A', 'carol');
+    world.hear(post);
+    await world.settled();
+    expect(world.delivered.at(-1)).toEqual({ position: post.position, chatId: 'A', partition: 1, messages: ['messageAdded', 'chatMessageNotification:bob,dave', 'messageUpdateForChatList:bob,dave'] });
+    world.expectOrderedOnce();
+  });
+
   it('reports a failed subscribe of a joined chat, and stays out of sync', async () => {
     // Given ann followed here, and Redis away when she is added to a chat
     world = new World();
