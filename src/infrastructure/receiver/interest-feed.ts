@@ -270,11 +270,12 @@ export class InterestFeed {
       return;
     }
     const reason = partition.reason ?? 'out of sync';
+    const mark = partition.lossMark;
     const { rows, joined } = await this.fill(partition, head);
     partition.membershipHeardUpTo(head);
     // A chat a local user joined during the fill was subscribed only now: what it published before that
     // took effect is proven by a later tick, after the subscribe was confirmed. Until then, out of sync.
-    if (joined === null) partition.synced();
+    if (joined === null) partition.syncedUnlessLostSince(mark);
     else partition.reason = `a local user joined chat ${joined}`;
     this.options.onFilled?.(partitionNumber, rows, reason);
   }

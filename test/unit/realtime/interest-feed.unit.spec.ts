@@ -675,6 +675,43 @@ describe('InterestFeed', () => {
     world.expectOrderedOnce();
   });
 
+  it('stays out of sync after a fill during which the connection was made again, so a join missed meanwhile is read at the next tick', async () => {
+    // Given ann followed here, in chat A of partition 1, whose partition lost a row
+    world = new World();
+    world.createChat('A', 1, ['ann', 'bob']);
+    world.createChat('C', 1, ['xena']);
+    await world.feed.followUser('ann');
+    world.post('A', 'bob');
+    world.hear(world.post('A', 'bob'));
+    await world.settled();
+
+    // When a tick starts a fill whose reads wait (PostgreSQL slow), and meanwhile the connection to Redis
+    // is made again, and ann is added to chat C while there was none (unheard)
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const rowsAfter = world.store.rowsAfter.bind(world.store);
+    let reads = 0;
+    world.store.rowsAfter = async (...args) => {
+      reads++;
+      await gate;
+      return rowsAfter(...args);
+    };
+    world.tick(1);
+    await eventually(() => expect(reads).toBe(1));
+    world.subscriber.handlers.resubscribing();
+    const added = world.add('C', ['ann']);
+    world.subscriber.handlers.resubscribed();
+    open();
+    await world.settled();
+    expect(world.filled).toHaveLength(1);
+
+    // Then the next tick, after the new connection's subscribes, reads the join: ann gets it and C's rows
+    world.tick(1);
+    await world.settled();
+    expect(world.delivered.find((row) => row.position === added.position)?.messages).toEqual(['chatAdded:ann', 'chatUpdated:xena']);
+    world.expectOrderedOnce();
+  });
+
   it('reports a failed subscribe of a joined chat, and stays out of sync', async () => {
     // Given ann followed here, and Redis away when she is added to a chat
     world = new World();
