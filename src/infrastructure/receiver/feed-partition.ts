@@ -34,16 +34,33 @@ export class FeedPartition {
   /** A row of this partition was dropped at this receipt (backlog full). */
   private lostAt: number | null = null;
   private lastTickAt = Date.now();
+  /**
+   * Counts every possible loss, also one while already out of sync: a fill proves the partition only
+   * up to its tick's head, so a loss during the fill (a new connection, a failed subscribe) must keep
+   * the partition out of sync after it.
+   */
+  private losses = 0;
 
   constructor(readonly partition: number) {}
 
   outOfSync(reason: string): void {
+    this.losses++;
     if (!this.inSync) return;
     this.inSync = false;
     this.reason = reason;
   }
 
-  synced(): void {
+  /** Where the losses stand: a fill takes it before it reads, and hands it to `syncedUnlessLostSince`. */
+  get lossMark(): number {
+    return this.losses;
+  }
+
+  /**
+   * In sync again after a fill, unless something may have been lost since the fill began: what that
+   * lost may come after the fill's head, so the next tick that proves the partition reads it.
+   */
+  syncedUnlessLostSince(mark: number): void {
+    if (this.losses !== mark) return;
     this.inSync = true;
     this.reason = null;
   }

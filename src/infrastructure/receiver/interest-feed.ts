@@ -270,11 +270,12 @@ export class InterestFeed {
       return;
     }
     const reason = partition.reason ?? 'out of sync';
+    const mark = partition.lossMark;
     const { rows, joined } = await this.fill(partition, head);
     partition.membershipHeardUpTo(head);
     // A chat a local user joined during the fill was subscribed only now: what it published before that
     // took effect is proven by a later tick, after the subscribe was confirmed. Until then, out of sync.
-    if (joined === null) partition.synced();
+    if (joined === null) partition.syncedUnlessLostSince(mark);
     else partition.reason = `a local user joined chat ${joined}`;
     this.options.onFilled?.(partitionNumber, rows, reason);
   }
@@ -420,14 +421,9 @@ export class InterestFeed {
       await this.followMembership();
       const chatsByUser = await this.store.chatsOfUsers([...pending.keys()]);
       for (const chats of chatsByUser.values()) for (const [chatId, partition] of chats) partitions.set(chatId, partition);
-      await this.startFollowing(partitions, new Set(pending.keys()));
+      const started = await this.startFollowing(partitions, new Set(pending.keys()));
       for (const [userId, { user, resolve }] of pending) {
-        if (this.users.get(userId) === user) {
-          for (const chatId of chatsByUser.get(userId)?.keys() ?? []) {
-            const chat = this.chats.get(chatId);
-            if (chat) this.addLocalParticipant(chat, userId);
-          }
-        }
+        if (this.users.get(userId) === user) this.joinFollowedChats(userId, chatsByUser.get(userId), started);
         resolve();
       }
     } catch (error) {
@@ -446,18 +442,37 @@ export class InterestFeed {
   }
 
   /**
+   * A starting user's place in the chats that were followed here already (read at `chats`' snapshot,
+   * before the follow): their rows after that snapshot come in order, and the membership rows among them
+   * keep the user's place current. The chats this follow started (`started`) took their users from
+   * their own starting snapshot instead.
+   */
+  private joinFollowedChats(userId: string, chats: Map<string, number> | undefined, started: Set<string>): void {
+    for (const chatId of chats?.keys() ?? []) {
+      const chat = this.chats.get(chatId);
+      if (chat && !started.has(chatId)) this.addLocalParticipant(chat, userId);
+    }
+  }
+
+  /**
    * Follows chats not followed yet: subscribes to their channels, and once Redis has confirmed, reads
    * their newest rows. Every row after that comes through the channel, every row before it is history.
+   * Which of the `starting` users (whose user-scoped subscriptions begin now) are participants is read
+   * in that same snapshot: their chats were read before the subscribe, and a removal or an add committed
+   * between the two reads is history to a chat followed from its newest row, never applied here.
+   * Answers the chats it started to follow.
    *
-   * Unless a local user with a user-scoped subscription (other than `starting`, whose subscriptions
-   * begin now) is already a participant: a chat of theirs not followed here means their join has not
-   * come through the partition's stream yet, and its rows from that join on are theirs. Such a chat
-   * is read from where the partition last knew it had every membership row, by the partition's next
-   * fill, in the partition's order (the join then goes out in its place).
+   * Unless a local user with a user-scoped subscription (other than `starting`) is already a
+   * participant: a chat of theirs not followed here means their join has not come through the
+   * partition's stream yet, and its rows from that join on are theirs. Such a chat is read from where
+   * the partition last knew it had every membership row, by the partition's next fill, in the
+   * partition's order (the join then goes out in its place; the starting users' membership rows after
+   * that point are applied again in their place, which leaves them where the snapshot put them).
    */
-  private async startFollowing(partitions: Map<string, number>, starting: Set<string>): Promise<void> {
+  private async startFollowing(partitions: Map<string, number>, starting: Set<string>): Promise<Set<string>> {
+    const started = new Set<string>();
     const fresh = [...partitions].filter(([chatId]) => !this.chats.has(chatId));
-    if (fresh.length === 0) return;
+    if (fresh.length === 0) return started;
     const byPartition = new Map<number, FeedChannel[]>();
     for (const [chatId, partition] of fresh) {
       let channels = byPartition.get(partition);
@@ -465,19 +480,23 @@ export class InterestFeed {
       channels.push({ kind: 'chat', partition, chatId });
     }
     await Promise.all([...byPartition].map(([partition, channels]) => this.subscribe(partition, channels)));
-    const local = [...this.users.keys()].filter((userId) => !starting.has(userId));
-    const starts = await this.store.startingPoints(fresh.map(([chatId]) => chatId), local);
+    const starts = await this.store.startingPoints(fresh.map(([chatId]) => chatId), [...this.users.keys()]);
     for (const [chatId, partitionNumber] of fresh) {
       if (this.chats.has(chatId)) continue;
       const start = starts.get(chatId);
+      const participants = start?.users ?? [];
       const partition = this.partitionOf(partitionNumber);
-      if (start && start.users.length > 0 && partition.membershipSince !== null) {
-        this.track(chatId, partitionNumber, partition.membershipSince);
+      let chat: FollowedChat;
+      if (participants.some((userId) => !starting.has(userId)) && partition.membershipSince !== null) {
+        chat = this.track(chatId, partitionNumber, partition.membershipSince);
         partition.outOfSync(`a local user's join of chat ${chatId} has not come through yet`);
       } else {
-        this.track(chatId, partitionNumber, start?.lastRow ?? NO_ROW);
+        chat = this.track(chatId, partitionNumber, start?.lastRow ?? NO_ROW);
       }
+      for (const userId of participants) if (starting.has(userId)) this.addLocalParticipant(chat, userId);
+      started.add(chatId);
     }
+    return started;
   }
 
   private track(chatId: string, partitionNumber: number, lastRow: string): FollowedChat {

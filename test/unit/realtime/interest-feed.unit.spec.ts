@@ -621,6 +621,97 @@ describe('InterestFeed', () => {
     world.expectOrderedOnce();
   });
 
+  it('takes a starting user\'s place in a chat from the snapshot the chat is followed from: a removal committed while the chat\'s subscribe was on its way ends their posts', async () => {
+    // Given ann followed here (so the membership channels are), and dave in chat A with carol, not followed here
+    world = new World();
+    world.createChat('Z', 0, ['ann']);
+    await world.feed.followUser('ann');
+    world.createChat('A', 1, ['dave', 'carol']);
+
+    // When dave's first user-scoped subscription reads his chats, and dave is removed from A while the
+    // subscribe of A's channel waits for Redis (so A's newest row, read after it, is the removal)
+    world.subscriber.holding = true;
+    const following = world.feed.followUser('dave');
+    await eventually(() => expect(world.subscriber.waitingConfirmations).toBe(1));
+    const removal = world.remove('A', ['dave']);
+    world.hear(removal);
+    world.subscriber.confirm();
+    await following;
+    await world.settled();
+
+    // Then A's rows after the removal name nobody here: dave is not a participant of them
+    const post = world.post('A', 'carol');
+    world.hear(post);
+    await world.settled();
+    expect(world.delivered.filter((row) => row.chatId === 'A').flatMap((row) => row.messages).filter((message) => message.includes('dave'))).toEqual([]);
+    // And A, needed by nobody here, is not followed
+    expect(world.feed.followedChats).toBe(1);
+    world.expectOrderedOnce();
+  });
+
+  it('takes a starting user\'s place in a chat from the snapshot the chat is followed from: an add committed while the chat\'s subscribe was on its way starts their posts', async () => {
+    // Given ann followed here (so the membership channels are), and bob in chat A with carol, not followed here
+    world = new World();
+    world.createChat('Z', 0, ['ann']);
+    await world.feed.followUser('ann');
+    world.createChat('A', 1, ['bob', 'carol']);
+
+    // When bob's and dave's first user-scoped subscriptions come at once, and dave is added to A while the
+    // subscribe of A's channel (for bob) waits for Redis (so A's newest row, read after it, is the add)
+    world.subscriber.holding = true;
+    const following = Promise.all([world.feed.followUser('bob'), world.feed.followUser('dave')]);
+    await eventually(() => expect(world.subscriber.waitingConfirmations).toBe(1));
+    const added = world.add('A', ['dave']);
+    world.hear(added);
+    world.subscriber.confirm();
+    await following;
+    await world.settled();
+
+    // Then A's rows after the add name dave as well as bob
+    const post = world.post('A', 'carol');
+    world.hear(post);
+    await world.settled();
+    expect(world.delivered.at(-1)).toEqual({ position: post.position, chatId: 'A', partition: 1, messages: ['messageAdded', 'chatMessageNotification:bob,dave', 'messageUpdateForChatList:bob,dave'] });
+    world.expectOrderedOnce();
+  });
+
+  it('stays out of sync after a fill during which the connection was made again, so a join missed meanwhile is read at the next tick', async () => {
+    // Given ann followed here, in chat A of partition 1, whose partition lost a row
+    world = new World();
+    world.createChat('A', 1, ['ann', 'bob']);
+    world.createChat('C', 1, ['xena']);
+    await world.feed.followUser('ann');
+    world.post('A', 'bob');
+    world.hear(world.post('A', 'bob'));
+    await world.settled();
+
+    // When a tick starts a fill whose reads wait (PostgreSQL slow), and meanwhile the connection to Redis
+    // is made again, and ann is added to chat C while there was none (unheard)
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const rowsAfter = world.store.rowsAfter.bind(world.store);
+    let reads = 0;
+    world.store.rowsAfter = async (...args) => {
+      reads++;
+      await gate;
+      return rowsAfter(...args);
+    };
+    world.tick(1);
+    await eventually(() => expect(reads).toBe(1));
+    world.subscriber.handlers.resubscribing();
+    const added = world.add('C', ['ann']);
+    world.subscriber.handlers.resubscribed();
+    open();
+    await world.settled();
+    expect(world.filled).toHaveLength(1);
+
+    // Then the next tick, after the new connection's subscribes, reads the join: ann gets it and C's rows
+    world.tick(1);
+    await world.settled();
+    expect(world.delivered.find((row) => row.position === added.position)?.messages).toEqual(['chatAdded:ann', 'chatUpdated:xena']);
+    world.expectOrderedOnce();
+  });
+
   it('reports a failed subscribe of a joined chat, and stays out of sync', async () => {
     // Given ann followed here, and Redis away when she is added to a chat
     world = new World();
