@@ -175,6 +175,12 @@ export class InterestFeed {
     const user = this.users.get(userId);
     if (!user) return;
     if (--user.subscriptions > 0) return;
+    this.forgetUser(userId, user);
+    if (this.users.size === 0) this.unfollowMembership();
+  }
+
+  /** A user without a user-scoped subscription here any more: out of every chat's local participants. */
+  private forgetUser(userId: string, user: FollowedUser): void {
     this.users.delete(userId);
     for (const chatId of user.chats) {
       const chat = this.chats.get(chatId);
@@ -182,7 +188,6 @@ export class InterestFeed {
       chat.users.delete(userId);
       this.unfollowIfUnneeded(chat);
     }
-    if (this.users.size === 0) this.unfollowMembership();
   }
 
   /**
@@ -427,8 +432,9 @@ export class InterestFeed {
         resolve();
       }
     } catch (error) {
+      // Rows handed on while the follow ran may have placed them in chats already (joins, say).
       for (const [userId, { user, reject }] of pending) {
-        if (this.users.get(userId) === user) this.users.delete(userId);
+        if (this.users.get(userId) === user) this.forgetUser(userId, user);
         reject(error);
       }
     } finally {

@@ -95,8 +95,12 @@ class FakeFeedStore {
     return new Map(chatIds.filter((id) => this.partitionOfChat.has(id)).map((id) => [id, this.partitionOfChat.get(id)!]));
   }
 
+  /** When set, reading users' chats fails with it (PostgreSQL away). */
+  chatsOfUsersFailing: Error | null = null;
+
   async chatsOfUsers(userIds: string[]): Promise<Map<string, Map<string, number>>> {
     this.calls.chatsOf++;
+    if (this.chatsOfUsersFailing) throw this.chatsOfUsersFailing;
     return new Map(userIds.map((userId) => [
       userId,
       new Map([...this.participants].filter(([, users]) => users.has(userId)).map(([chatId]) => [chatId, this.partitionOfChat.get(chatId)!])),
@@ -709,6 +713,31 @@ describe('InterestFeed', () => {
     world.tick(1);
     await world.settled();
     expect(world.delivered.find((row) => row.position === added.position)?.messages).toEqual(['chatAdded:ann', 'chatUpdated:xena']);
+    world.expectOrderedOnce();
+  });
+
+  it('forgets a user whose follow failed in the chats rows had placed them in meanwhile, and unfollows those chats', async () => {
+    // Given ann followed here (so the membership channels are), and chat C of others, not followed here
+    world = new World();
+    world.createChat('Z', 0, ['ann']);
+    await world.feed.followUser('ann');
+    world.createChat('C', 1, ['xena']);
+
+    // When dave is added to C, heard just before dave's first user-scoped subscription asks to follow him,
+    // and reading his chats fails (PostgreSQL away)
+    const failure = new Error('database unavailable');
+    world.store.chatsOfUsersFailing = failure;
+    world.hear(world.add('C', ['dave']));
+    const following = world.feed.followUser('dave');
+
+    // Then his follow fails, and C, which only he needed, is not followed: nothing of it is addressed to him
+    await expect(following).rejects.toBe(failure);
+    await world.settled();
+    expect(world.feed.followedChats).toBe(1);
+    world.store.chatsOfUsersFailing = null;
+    world.hearAnyway(world.post('C', 'xena'));
+    await world.settled();
+    expect(world.delivered.filter((row) => row.chatId === 'C').flatMap((row) => row.messages).filter((message) => message.includes('dave') && !message.startsWith('chatAdded'))).toEqual([]);
     world.expectOrderedOnce();
   });
 
