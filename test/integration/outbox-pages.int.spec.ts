@@ -77,6 +77,33 @@ describe('outbox rows and pages, in bytes', () => {
     return positions;
   }
 
+  it('links each row the relay reads to its chat’s row before, within a page and across pages cut by bytes', async () => {
+    await server.realtime.whenCaughtUp();
+    const { rows } = await withClient(database.url, (client) =>
+      client.query<{ position: string; previous: string }>(
+        `select tx_id::text || '.' || id::text as position,
+                coalesce(lag(tx_id::text || '.' || id::text) over (partition by chat_id order by tx_id, id), '0.0') as previous
+         from outbox order by tx_id, id`,
+      ),
+    );
+    const expected = new Map(rows.map((row) => [row.position, row.previous]));
+    const reader = new OutboxReader(server.database.orm);
+    const links = new Map<string, string>();
+    let pages = 0;
+    for (let after = '0.0'; ; ) {
+      const page = await reader.page(after, { partitions: await partitions() });
+      pages++;
+      for (const record of page.records) links.set(record.position, record.previous);
+      if (!page.more) break;
+      after = page.records[page.records.length - 1]!.position;
+    }
+    expect(pages).toBeGreaterThan(1);
+    expect(links).toEqual(expected);
+  });
+
+  const partitions = () =>
+    withClient(database.url, async (client) => (await client.query<{ partition: number }>('select distinct partition from outbox')).rows.map((row) => row.partition));
+
   it('reads a resume’s history within a byte bound, complete and in order', async () => {
     await eventually(async () => expect(await historyPages()).toHaveLength(POSTS));
   });

@@ -40,6 +40,12 @@ export async function readOutboxPage(
     params: unknown[];
     orderBy: 'tx_id, id' | 'tx_id, event_position';
     withPrevious?: boolean;
+    /**
+     * Every row of a chat after the page's start that could be its next row matches `where` (a position
+     * bound, partitions: never a time): a chat's earlier row among the candidates is then its previous
+     * row, and needs no lookup.
+     */
+    chatsWhole?: boolean;
     /** One more column, an SQL expression on `o` (the outbox row), answered as `extra`. */
     extra?: { sql: string; params: unknown[] };
   },
@@ -50,7 +56,7 @@ export async function readOutboxPage(
        select o.id, o.tx_id, o.event_position, o.payload::text as payload, o.chat_id, o.partition, o.membership,
               ${query.extra ? query.extra.sql : 'null'} as extra
        from outbox o where ${query.where} order by ${prefixed(query.orderBy, 'o')} limit ?),
-     sized as (select c.*, octet_length(c.payload) as bytes from candidates c),
+     sized as (select c.*, octet_length(c.payload) as bytes${query.withPrevious && query.chatsWhole ? `, ${PREVIOUS_IN_PAGE} as linked` : ', null as linked'} from candidates c),
      running as (
        select s.*, sum(s.bytes) over (order by ${query.orderBy} rows unbounded preceding) as total from sized s)
      select r.id::text as id, r.tx_id::text as tx_id, r.event_position::text as event_position, r.payload,
@@ -68,10 +74,18 @@ export async function readOutboxPage(
 }
 
 /**
- * The chat's row before `r` in relay order: one step back along `outbox_chat_order`. Every row before a
- * committed one is committed (commit-order.ts), so the link never names a row that could still appear.
+ * The chat's row before `c` among the page's candidates, if there is one there. A page cut by its byte
+ * bound keeps a prefix of them, so a row it keeps finds its link among the rows it keeps too.
  */
-const PREVIOUS_ROW = `coalesce((select p.tx_id::text || '.' || p.id::text from outbox p
+const PREVIOUS_IN_PAGE = `case when c.chat_id is not null then lag(c.tx_id::text || '.' || c.id::text) over (partition by c.chat_id order by c.tx_id, c.id) end`;
+
+/**
+ * The chat's row before `r` in relay order: from the page when the chat has an earlier row in it (most
+ * rows of a busy page; coalesce looks no further then), else one step back along `outbox_chat_order`.
+ * Every row before a committed one is committed (commit-order.ts), so the link never names a row that
+ * could still appear.
+ */
+const PREVIOUS_ROW = `coalesce(r.linked, (select p.tx_id::text || '.' || p.id::text from outbox p
    where p.chat_id = r.chat_id and (p.tx_id, p.id) < (r.tx_id, r.id) order by p.tx_id desc, p.id desc limit 1), '0.0')`;
 
 /**

@@ -47,7 +47,7 @@ export class OutboxReader {
     }
     const { rows, more } = await readOutboxPage(
       this.orm.em.fork(),
-      { where: conditions.join(' and '), params, orderBy: 'tx_id, id', withPrevious: true },
+      { where: conditions.join(' and '), params, orderBy: 'tx_id, id', withPrevious: true, chatsWhole: true },
       { ...OUTBOX_PAGE, ...options.limits },
     );
     return { records: rows.map((row) => toRelayedRecord(row)), more };
