@@ -137,6 +137,31 @@ describe('group commit: many commands, one transaction, each its own outcome', (
     });
   });
 
+  it('decides on a message named by id and also found as an earlier post in the same batch, as it is', async () => {
+    const chatId = await createChat('alice', ['bob']);
+    const sent = await run(post('alice', chatId, 'draft', { clientMessageId: 'tap-2' }));
+    const messageId = (sent.recorded[0]!.event as MessagePosted).data.messageId;
+    const batch = await holdingABatch();
+
+    // When one batch edits that message, reads it and repeats its clientMessageId (the load finds it twice)
+    const edit = run({ type: 'EditMessage', chatId, userId: 'alice', messageId, content: 'final', at: now() });
+    const read = run({ type: 'MarkMessageRead', chatId, userId: 'bob', messageId, at: now() });
+    const again = run(post('alice', chatId, 'draft', { clientMessageId: 'tap-2' }));
+    await batch.release();
+    await batch.held;
+
+    // Then each is decided on the one message: edited, read, and the repeat posts nothing
+    expect((await edit).recorded.map((record) => record.event.type)).toEqual(['MessageEdited']);
+    expect((await read).recorded.map((record) => record.event.type)).toEqual(['MessageRead']);
+    const repeated = await again;
+    expect(repeated.recorded).toEqual([]);
+    expect(repeated.state.previousPost?.messageId).toBe(messageId);
+    await withClient(database.url, async (client) => {
+      const { rows } = await client.query('select content from messages where chat_id = $1', [chatId]);
+      expect(rows).toEqual([{ content: 'final' }]);
+    });
+  });
+
   it('keeps each chat in arrival order and its events in version order when a batch spans chats', async () => {
     const chats = [await createChat('alice', ['bob']), await createChat('alice', ['bob']), await createChat('bob', ['alice'])];
     const batch = await holdingABatch();

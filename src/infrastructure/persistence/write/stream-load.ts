@@ -48,7 +48,17 @@ export function mergeNeeds(into: ChatNeeds | undefined, needs: DecisionNeeds): C
 const MESSAGE_JSON = `json_build_object('id', m.id, 'chatId', m.chat_id, 'senderId', m.sender_id, 'seq', m.seq,
   'content', m.content, 'clientMessageId', m.client_message_id, 'createdAt', m.created_at, 'deleted', m.deleted_at is not null)`;
 
-/** What the whole batch needs, in one statement; every part is an index lookup. */
+/**
+ * What the whole batch needs, in one statement; every part is an index lookup.
+ *
+ * Its parts are joined by `union all`, never `union`: `union` removes duplicates with a hash table
+ * that the planner sizes for the rows it guesses (100 JSON elements times the rows it expects per
+ * chat), not for the few there are, and builds it on every execution. That guess grows with
+ * `chat_participants`, so big chats anywhere in the database would make every batch's load slower
+ * (about 0.1 ms, up to `work_mem`), whatever chats the batch writes to. Nothing needs removing: a
+ * chat's members are loaded by name or all of them (`loadStatement`), never both; a message asked for
+ * by id and found again as an earlier post comes back twice, and `loaded` keeps it by id and by key.
+ */
 export const LOAD: PreparedStatement = {
   name: 'parley_write_load',
   parameterTypes: ['json'],
@@ -60,12 +70,12 @@ export const LOAD: PreparedStatement = {
               'readMessageId', p.read_message_id, 'readAt', p.read_at) order by p.chat_id, p.joined_at, p.user_id), '[]')
        from (select p.* from json_to_recordset($1 -> 'members') as w(chat_id uuid, user_id text)
                join chat_participants p on p.chat_id = w.chat_id and p.user_id = w.user_id
-             union
+             union all
              select p.* from chat_participants p
              where p.chat_id in (select value::uuid from json_array_elements_text($1 -> 'allMembers'))) as p) as members,
     (select coalesce(json_agg(${MESSAGE_JSON}), '[]')
        from (select m.* from messages m where m.id in (select value::uuid from json_array_elements_text($1 -> 'messages'))
-             union
+             union all
              select m.* from json_to_recordset($1 -> 'posts') as w(chat_id uuid, sender_id text, client_message_id text)
                join messages m on m.chat_id = w.chat_id and m.sender_id = w.sender_id and m.client_message_id = w.client_message_id) as m)
       as messages`,
