@@ -19,6 +19,8 @@ export class FeedPartition {
   /** Its tick channel is subscribed. */
   tickFollowed = false;
   inSync = true;
+  /** A silence check of this partition waits in the feed's queue. */
+  silenceQueued = false;
   /** Why it went out of sync, for the log. */
   reason: string | null = null;
   /**

@@ -229,6 +229,8 @@ export class InterestFeed {
 
   private ticked(partitionNumber: number, head: string): void {
     const receipt = ++this.receipts;
+    // Silence is about what Redis delivers: a tick waiting behind slow work here was heard all the same.
+    this.partitionOf(partitionNumber).heardTick();
     void this.work.run(() => this.onTick(partitionNumber, head, receipt));
   }
 
@@ -267,7 +269,6 @@ export class InterestFeed {
   private async onTick(partitionNumber: number, head: string, receipt: number): Promise<void> {
     const partition = this.partitionOf(partitionNumber);
     partition.noteLoss(receipt);
-    partition.heardTick();
     if (!partition.tickProves(receipt)) return;
     if (partition.inSync) {
       // Every membership row of the partition up to the tick was heard, in order.
@@ -578,9 +579,13 @@ export class InterestFeed {
     if (this.stopped) return;
     for (const partition of this.partitions.values()) {
       if (!partition.tickFollowed) continue;
-      if (partition.silentFor() > this.silentAfterMs && partition.inSync) {
+      if (partition.silentFor() > this.silentAfterMs && partition.inSync && !partition.silenceQueued) {
+        // One check waiting at a time, and the silence looked at again when its turn comes: a tick may
+        // have come meanwhile, and a partition a fill has just proved must not be put out of sync again.
+        partition.silenceQueued = true;
         void this.work.run(() => {
-          if (!partition.inSync) return;
+          partition.silenceQueued = false;
+          if (!partition.inSync || partition.silentFor() <= this.silentAfterMs) return;
           partition.outOfSync('no tick');
           this.options.onSilent?.(partition.partition);
         });

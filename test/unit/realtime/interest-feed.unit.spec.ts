@@ -879,6 +879,33 @@ describe('InterestFeed', () => {
     world.expectOrderedOnce();
   });
 
+  it('counts ticks as they arrive, not as the work before them ends: slow work here is not a silent partition', async () => {
+    // Given a followed chat of partition 0, and ticks of every partition followed every few milliseconds
+    world = new World({ silentAfterMs: 50 });
+    world.createChat('A', 0, ['ann']);
+    world.createChat('B', 1, ['bob']);
+    await world.feed.followChat('A');
+    // The relay's cadence, not a wait.
+    const ticking = setInterval(() => [0, 1].forEach((partition) => world.tick(partition)), 10);
+    try {
+      // When the feed's work is held up for several silence bounds (a subscribe that Redis is slow to confirm)
+      world.subscriber.holding = true;
+      const following = world.feed.followChat('B');
+      await eventually(() => expect(world.subscriber.waitingConfirmations).toBe(1));
+      await eventually(() => expect(world.feed.backlog).toBeGreaterThan(20));
+      world.subscriber.confirm();
+      await following;
+      await world.settled();
+    } finally {
+      clearInterval(ticking);
+    }
+
+    // Then no partition was taken for silent, and none needed a fill
+    expect(world.silent).toEqual([]);
+    expect(world.filled).toEqual([]);
+    world.expectOrderedOnce();
+  });
+
   it('follows many chats asked for at once with one subscribe and one read of their rows', async () => {
     // Given three chats of partition 0
     world = new World();
