@@ -5,6 +5,7 @@ import { Client } from 'pg';
 import { measureBaselines, type Baselines } from './baselines';
 import { measureCluster, measureOneProcess, PEAK_CLIENTS, WRITE_CLIENTS, type ClusterFigures, type LatencyFigures, type OneProcessFigures, type WriteRate } from './cluster-figures';
 import { measureInterestSpread, type SpreadFigures } from './interest-spread';
+import { measureReceiverFloor, type ReceiverFloorFigures } from './receiver-floor';
 import { measureRelayDrain, type RelayDrainFigures } from './relay-drain';
 
 /**
@@ -27,7 +28,8 @@ const SPREAD = {
 /**
  * `BENCH_ONLY=<part>` runs one part alone and prints its section: `relay` (the drain with 1 and 2
  * relays), `lock` (the append lock at the 32-client write peak), `delivery` (latency by subscription
- * kind through Redis), `spread` (users spread over receivers, what each hears).
+ * kind through Redis), `spread` (users spread over receivers, what each hears), `floor` (the receiver's
+ * CPU per event with one subscriber beside the least any process spends per event).
  */
 const ONLY = process.env.BENCH_ONLY;
 
@@ -38,6 +40,7 @@ async function main(): Promise<void> {
       lock: async () => appendLockLines(await withDatabase((url) => measureCluster(url, REDIS_URL, SECRET, FANOUT, SECONDS, 'lock'))),
       delivery: async () => [...DELIVERY_HEADER, ...clusterDeliveryLines(await withDatabase((url) => measureCluster(url, REDIS_URL, SECRET, FANOUT, SECONDS, 'delivery')))],
       spread: async () => spreadLines(await withDatabase((url) => measureInterestSpread(url, REDIS_URL, SECRET, SPREAD))),
+      floor: async () => floorLines(await withDatabase((url) => measureReceiverFloor(url, REDIS_URL, SECRET))),
     };
     const part = parts[ONLY];
     if (!part) throw new Error(`BENCH_ONLY=${ONLY}: choose one of ${Object.keys(parts).join(', ')}`);
@@ -47,9 +50,24 @@ async function main(): Promise<void> {
   const baselines = await withDatabase(async (url) => measureBaselines(url, REDIS_URL, SECONDS));
   const single = await withDatabase((url) => measureOneProcess(url, SECRET, SECONDS));
   const cluster = await withDatabase((url) => measureCluster(url, REDIS_URL, SECRET, FANOUT, SECONDS));
+  const floor = await withDatabase((url) => measureReceiverFloor(url, REDIS_URL, SECRET));
   const spread = await withDatabase((url) => measureInterestSpread(url, REDIS_URL, SECRET, SPREAD));
   const drains = await relayDrains();
-  report(baselines, single, cluster, spread, drains);
+  report(baselines, single, cluster, floor, spread, drains);
+}
+
+function floorLines(f: ReceiverFloorFigures): string[] {
+  const ratio = f.receiverCpuUsPerEvent !== null && f.floorCpuUsPerEvent ? (f.receiverCpuUsPerEvent / f.floorCpuUsPerEvent).toFixed(2) : 'n/a';
+  return [
+    `## Receiver CPU per event with one subscriber, beside the floor (${f.rate} events/s, ${f.windows} windows of ${f.seconds} s each, in turns)`,
+    '',
+    'The floor is a process that only hears one Redis message per event and writes one frame to one socket',
+    '(bench/forwarder.ts): what any receiver spends at the least. Both are CPU per event including idle time, as the side-by-side driver reads it.',
+    '',
+    '| receiver µs per event | floor µs per event | receiver : floor |',
+    '|---|---|---|',
+    `| ${f.receiverCpuUsPerEvent ?? 'n/a'} | ${f.floorCpuUsPerEvent ?? 'n/a'} | ${ratio} |`,
+  ];
 }
 
 /** One relay, then two, each on a database of its own, so that both drain the same backlog from the start. */
@@ -160,7 +178,7 @@ async function admin(work: (client: Client) => Promise<unknown>): Promise<void> 
   }
 }
 
-function report(baselines: Baselines, single: OneProcessFigures, cluster: ClusterFigures, spread: SpreadFigures, drains: RelayDrainFigures[]): void {
+function report(baselines: Baselines, single: OneProcessFigures, cluster: ClusterFigures, floor: ReceiverFloorFigures, spread: SpreadFigures, drains: RelayDrainFigures[]): void {
   const rate = (r: WriteRate) => `${r.perSecond}/s (${r.cpuUsPerCommit ?? 'n/a'} µs)`;
   const writes = (figures: OneProcessFigures['write']) =>
     WRITE_CLIENTS.map((c) => {
@@ -205,6 +223,8 @@ function report(baselines: Baselines, single: OneProcessFigures, cluster: Cluste
     '| subscribers in other chats | samples | p50 ms | p99 ms | max ms | receiver CPU µs per event |',
     '|---|---|---|---|---|---|',
     ...cluster.routing.map((r) => `| ${r.otherSubscribers} ${latency(r.latency)} ${r.receiverCpuUsPerEvent ?? 'n/a'} |`),
+    '',
+    ...floorLines(floor),
     '',
     `Redis PUBLISH limit (redis-benchmark): ${baselines.redisPublishPerSecond.plain ?? 'n/a'}/s plain, ${baselines.redisPublishPerSecond.pipelined ?? 'n/a'}/s pipelined.`,
     '',
