@@ -33,8 +33,8 @@ export class FeedPartition {
   private unconfirmed = 0;
   /** A tick proves completeness only if it was received after this receipt. */
   private provesAfter = 0;
-  /** A row of this partition was dropped at this receipt (backlog full). */
-  private lostAt: number | null = null;
+  /** A row of this partition was dropped on arrival (backlog full) after the last item of it was queued. */
+  private droppedSinceQueued = false;
   private lastTickAt = Date.now();
   /**
    * Counts every possible loss, also one while already out of sync: a fill proves the partition only
@@ -105,15 +105,27 @@ export class FeedPartition {
     return Date.now() - this.lastTickAt;
   }
 
-  /** A row was dropped on arrival: whatever is handled after it must not pass over it. */
-  lost(receipt: number): void {
-    this.lostAt ??= receipt;
+  /**
+   * A row was dropped on arrival: the next item queued for the partition carries the loss to its place.
+   * Every drop is noted in its own place, not only the first of a run: the fill an earlier drop causes
+   * proves the partition only up to its tick's head, and a row dropped after that tick lies beyond it.
+   */
+  lost(): void {
+    this.droppedSinceQueued = true;
   }
 
-  /** Called for everything handled, in arrival order: past a dropped row, the partition is out of sync. */
-  noteLoss(receipt: number): void {
-    if (this.lostAt === null || receipt < this.lostAt) return;
-    this.lostAt = null;
-    this.outOfSync('the backlog was full');
+  /** An item of the partition (a row, a tick) is queued: answers whether a row was dropped just before it. */
+  queued(): boolean {
+    const dropped = this.droppedSinceQueued;
+    this.droppedSinceQueued = false;
+    return dropped;
+  }
+
+  /**
+   * Called for each item of the partition when its turn comes, with what `queued` answered for it: past
+   * a dropped row, the partition is out of sync.
+   */
+  noteLoss(droppedBefore: boolean): void {
+    if (droppedBefore) this.outOfSync('the backlog was full');
   }
 }

@@ -215,23 +215,26 @@ export class InterestFeed {
   // --- what the transport hands over (synchronously, in the order Redis delivered it) ---
 
   private heard(record: RelayedRecord): void {
-    const receipt = ++this.receipts;
+    ++this.receipts;
     const partition = this.partitionOf(record.partition);
     this.options.onHeard?.(record.membership || this.chats.has(record.chatId));
     if (this.work.length >= this.maxBacklog) {
       // Not held: the partition is read from the outbox once a tick proves how far to read.
       this.options.onOverflow?.();
-      partition.lost(receipt);
+      partition.lost();
       return;
     }
-    void this.work.run(() => this.onRow(record, receipt));
+    const droppedBefore = partition.queued();
+    void this.work.run(() => this.onRow(record, droppedBefore));
   }
 
   private ticked(partitionNumber: number, head: string): void {
     const receipt = ++this.receipts;
+    const partition = this.partitionOf(partitionNumber);
     // Silence is about what Redis delivers: a tick waiting behind slow work here was heard all the same.
-    this.partitionOf(partitionNumber).heardTick();
-    void this.work.run(() => this.onTick(partitionNumber, head, receipt));
+    partition.heardTick();
+    const droppedBefore = partition.queued();
+    void this.work.run(() => this.onTick(partitionNumber, head, receipt, droppedBefore));
   }
 
   /** The tokens of the subscribe that a new connection makes for every channel at once. */
@@ -248,9 +251,9 @@ export class InterestFeed {
 
   // --- steps, one at a time ---
 
-  private async onRow(record: RelayedRecord, receipt: number): Promise<void> {
+  private async onRow(record: RelayedRecord, droppedBefore: boolean): Promise<void> {
     const partition = this.partitionOf(record.partition);
-    partition.noteLoss(receipt);
+    partition.noteLoss(droppedBefore);
     const chat = this.chats.get(record.chatId);
     // Out of sync, nothing is handed on: the next fill reads the chats and the membership rows in order.
     if (!partition.inSync) return;
@@ -266,9 +269,9 @@ export class InterestFeed {
     await this.deliver(chat, record);
   }
 
-  private async onTick(partitionNumber: number, head: string, receipt: number): Promise<void> {
+  private async onTick(partitionNumber: number, head: string, receipt: number, droppedBefore: boolean): Promise<void> {
     const partition = this.partitionOf(partitionNumber);
-    partition.noteLoss(receipt);
+    partition.noteLoss(droppedBefore);
     if (!partition.tickProves(receipt)) return;
     if (partition.inSync) {
       // Every membership row of the partition up to the tick was heard, in order.

@@ -828,6 +828,48 @@ describe('InterestFeed', () => {
     world.expectOrderedOnce();
   });
 
+  it('keeps every row dropped past a full backlog, also one dropped before an earlier drop was noted: a local user\'s join lost so is read at the next tick', async () => {
+    // Given ann followed here, in no chat of partition 1, and a feed that holds at most 2 items waiting
+    world = new World({ maxBacklog: 2 });
+    world.createChat('A', 0, ['ann']);
+    world.createChat('B', 0, ['bob']);
+    await world.feed.followUser('ann');
+    world.createChat('C', 1, ['xena']);
+
+    // When the feed's work is held up (a subscribe Redis is slow to confirm; in a receiver cut off from
+    // PostgreSQL, fills waiting for their deadlines) with its backlog full
+    world.subscriber.holding = true;
+    const following = world.feed.followChat('B');
+    await eventually(() => expect(world.subscriber.waitingConfirmations).toBe(1));
+    world.tick(0);
+    // and partition 1 loses a membership row (someone else added to C), then a tick comes, which proves
+    // the partition up to that row; and after it ann is added to C, also dropped, and another tick comes
+    world.hear(world.add('C', ['yves']));
+    world.tick(1);
+    const added = world.add('C', ['ann']);
+    world.hear(added);
+    world.tick(1);
+    expect(world.overflows).toBe(2);
+    world.subscriber.confirm();
+    await following;
+    await world.settled();
+
+    // Then the first tick filled the first drop, and the second tick the join, read in its place: ann got chatAdded
+    expect(world.filled).toEqual([
+      { partition: 1, rows: 0, reason: 'the backlog was full' },
+      { partition: 1, rows: 1, reason: 'the backlog was full' },
+    ]);
+    expect(world.delivered.find((row) => row.position === added.position)?.messages).toEqual(['chatAdded:ann', 'chatUpdated:xena,yves']);
+    // And C, subscribed by that fill, is live once a later tick proves it: its rows come to ann
+    world.tick(1);
+    await world.settled();
+    const post = world.post('C', 'xena');
+    world.hear(post);
+    await world.settled();
+    expect(world.delivered.at(-1)).toEqual({ position: post.position, chatId: 'C', partition: 1, messages: ['messageAdded', 'chatMessageNotification:ann', 'messageUpdateForChatList:ann'] });
+    world.expectOrderedOnce();
+  });
+
   it('treats a new connection as a possible loss until a tick after its resubscribe is confirmed', async () => {
     // Given a followed chat in sync
     world = new World();
