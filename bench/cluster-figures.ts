@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createClient } from 'graphql-ws';
+import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { signDevelopmentToken } from '../src/infrastructure/auth/development-token';
 import { cpuMillis, runCommand, startInstance, type Instance } from './processes';
@@ -191,8 +191,7 @@ async function postDuring(api: Api, writers: string[], chatOf: (writer: number) 
 /** From sending the mutation to a sender, to the frame arriving from a receiver, one message at a time. */
 async function deliveryLatency(api: Api, receiver: Instance, samples: number, chatId?: string): Promise<LatencyFigures> {
   const chat = chatId ?? (await api.createChat('sender', ['receiver']));
-  const token = await api.token('receiver');
-  const client = createClient({ url: wsUrl(receiver), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` }, lazy: false, retryAttempts: 0 });
+  const client = await api.client(receiver, 'receiver');
   const arrivals = new Map<string, number>();
   let notify: () => void = () => undefined;
   client.subscribe<{ messageAdded: { content: string } }>(
@@ -222,13 +221,7 @@ async function deliveryLatency(api: Api, receiver: Instance, samples: number, ch
  */
 async function deliveryByKind(api: Api, receiver: Instance, samples: number): Promise<ClusterFigures['delivery']> {
   const chat = await api.createChat('sender', ['receiver', 'notified']);
-  const clients = await Promise.all(['receiver', 'notified'].map(async (user) => createClient({
-    url: wsUrl(receiver),
-    webSocketImpl: WebSocket,
-    connectionParams: { authorization: `Bearer ${await api.token(user)}` },
-    lazy: false,
-    retryAttempts: 0,
-  })));
+  const clients = await Promise.all(['receiver', 'notified'].map((user) => api.client(receiver, user)));
   const added = new Map<string, number>();
   const notified = new Map<string, number>();
   let notify: () => void = () => undefined;
@@ -331,6 +324,11 @@ export class Api {
   async token(userId: string): Promise<string> {
     if (!this.tokens.has(userId)) this.tokens.set(userId, await signDevelopmentToken(this.secret, userId));
     return this.tokens.get(userId)!;
+  }
+
+  /** A graphql-ws client of the user on a receiver, connecting at once and never retrying: a bench counts what arrives. */
+  async client(receiver: Instance, userId: string): Promise<Client> {
+    return createClient({ url: wsUrl(receiver), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${await this.token(userId)}` }, lazy: false, retryAttempts: 0 });
   }
 
   async createChat(creator: string, participantIds: string[]): Promise<string> {

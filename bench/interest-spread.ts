@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createClient, type Client as WsClient } from 'graphql-ws';
-import WebSocket from 'ws';
+import type { Client as WsClient } from 'graphql-ws';
 import { Api } from './cluster-figures';
 import { runCommand, startInstance, type Instance } from './processes';
 import { Scrape } from './scrape';
@@ -71,13 +70,7 @@ export async function measureInterestSpread(
     let onFrame: () => void = () => undefined;
     await Promise.all(
       users.map(async (user, u) => {
-        const client = createClient({
-          url: receivers[receiverOf(u)]!.url.replace(/^http/, 'ws'),
-          webSocketImpl: WebSocket,
-          connectionParams: { authorization: `Bearer ${await api.token(user)}` },
-          lazy: false,
-          retryAttempts: 0,
-        });
+        const client = await api.client(receivers[receiverOf(u)]!, user);
         clients.push(client);
         const head = await api.head(user);
         const sink = {

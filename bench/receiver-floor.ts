@@ -2,7 +2,6 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createClient } from 'graphql-ws';
 import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { Api } from './cluster-figures';
@@ -90,13 +89,7 @@ async function window(side: Side, rate: number, seconds: number): Promise<number
 /** One chat of two, its `messageAdded` subscribed on the receiver; events are posts through the sender. */
 async function parleySide(api: Api, receiver: Instance, closers: (() => Promise<unknown> | void)[]): Promise<Side> {
   const chat = await api.createChat('poster', ['watcher']);
-  const client = createClient({
-    url: receiver.url.replace(/^http/, 'ws'),
-    webSocketImpl: WebSocket,
-    connectionParams: { authorization: `Bearer ${await api.token('watcher')}` },
-    lazy: false,
-    retryAttempts: 0,
-  });
+  const client = await api.client(receiver, 'watcher');
   closers.push(() => client.dispose());
   let frames = 0;
   client.subscribe({ query: ADDED, variables: { c: chat, a: await api.head('watcher') } }, { next: () => frames++, error: () => undefined, complete: () => undefined });

@@ -1,7 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createClient } from 'graphql-ws';
 import { Client } from 'pg';
-import WebSocket from 'ws';
 import { TAKE_APPEND_LOCK } from '../src/infrastructure/persistence/commit-order';
 import { Api } from './cluster-figures';
 import { cpuMillis, runCommand, startInstance, type Instance } from './processes';
@@ -44,13 +42,7 @@ export async function measureRelayDrain(databaseUrl: string, redisUrl: string, s
   const [sender, receiver] = await Promise.all([startInstance('sender', env), startInstance('receiver', env)]);
   const instances: Instance[] = [sender, receiver];
   const api = new Api(sender.url, secret);
-  const client = createClient({
-    url: receiver.url.replace(/^http/, 'ws'),
-    webSocketImpl: WebSocket,
-    connectionParams: { authorization: `Bearer ${await api.token('watcher')}` },
-    lazy: false,
-    retryAttempts: 0,
-  });
+  const client = await api.client(receiver, 'watcher');
   try {
     const chatIds = await Promise.all(Array.from({ length: CHATS }, () => api.createChat('poster', ['watcher'])));
     const head = await api.head('watcher');

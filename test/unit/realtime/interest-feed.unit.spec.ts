@@ -240,6 +240,14 @@ class World {
 
   // --- what the transport hands the feed ---
 
+  /** A post published and heard, once the feed has handled it. */
+  async postHeard(chatId: string, senderId: string): Promise<RelayedRecord> {
+    const record = this.post(chatId, senderId);
+    this.hear(record);
+    await this.settled();
+    return record;
+  }
+
   /** A published row, on each of its channels the feed subscribed to (the chat's, then the membership channel). */
   hear(record: RelayedRecord): void {
     for (const channel of rowChannels(record)) if (this.subscriber.channels.has(feedChannelName(channel))) this.subscriber.handlers.row(copy(record));
@@ -301,9 +309,7 @@ describe('InterestFeed', () => {
     world.hear(a3);
     world.hear(a2);
     world.hear(created);
-    const a4 = world.post('A', 'ann');
-    world.hear(a4);
-    await world.settled();
+    const a4 = await world.postHeard('A', 'ann');
 
     // Then each new row went out once, in order, with no fill needed
     expect(world.positions()).toEqual([a2.position, a3.position, a4.position]);
@@ -478,9 +484,7 @@ describe('InterestFeed', () => {
     expect(world.filled).toEqual([{ partition: 1, rows: 2, reason: expect.stringContaining('joined chat C') }]);
 
     // And the chat is followed live from here on
-    const c5 = world.post('C', 'ann');
-    world.hear(c5);
-    await world.settled();
+    const c5 = await world.postHeard('C', 'ann');
     expect(world.positions().at(-1)).toBe(c5.position);
     world.expectOrderedOnce();
   });
@@ -534,9 +538,7 @@ describe('InterestFeed', () => {
     world.hear(world.post('C', 'xena'));
     const readded = world.add('C', ['ann']);
     world.hear(readded);
-    const after = world.post('C', 'xena');
-    world.hear(after);
-    await world.settled();
+    const after = await world.postHeard('C', 'xena');
     // and a tick proves them (C's first subscribe was confirmed)
     world.tick(1);
     await world.settled();
@@ -554,9 +556,7 @@ describe('InterestFeed', () => {
     // that subscribe, and followed live from there
     world.tick(1);
     await world.settled();
-    const live = world.post('C', 'xena');
-    world.hear(live);
-    await world.settled();
+    const live = await world.postHeard('C', 'xena');
     expect(world.delivered.at(-1)).toEqual({ position: live.position, chatId: 'C', partition: 1, messages: ['messageAdded', 'chatMessageNotification:ann', 'messageUpdateForChatList:ann'] });
     world.expectOrderedOnce();
   });
@@ -587,9 +587,7 @@ describe('InterestFeed', () => {
     // And once a tick after that subscribe proves the chat, it is live
     world.tick(1);
     await world.settled();
-    const live = world.post('C', 'xena');
-    world.hear(live);
-    await world.settled();
+    const live = await world.postHeard('C', 'xena');
     expect(world.positions().at(-1)).toBe(live.position);
     world.expectOrderedOnce();
   });
@@ -618,9 +616,7 @@ describe('InterestFeed', () => {
       { position: early.position, chatId: 'C', partition: 1, messages: ['messageAdded', 'chatMessageNotification:ann', 'messageUpdateForChatList:ann'] },
     ]);
     // And C is live for her from there
-    const live = world.post('C', 'xena');
-    world.hear(live);
-    await world.settled();
+    const live = await world.postHeard('C', 'xena');
     expect(world.delivered.at(-1)!.messages).toEqual(['messageAdded', 'chatMessageNotification:ann', 'messageUpdateForChatList:ann']);
     world.expectOrderedOnce();
   });
@@ -644,9 +640,7 @@ describe('InterestFeed', () => {
     await world.settled();
 
     // Then A's rows after the removal name nobody here: dave is not a participant of them
-    const post = world.post('A', 'carol');
-    world.hear(post);
-    await world.settled();
+    const post = await world.postHeard('A', 'carol');
     expect(world.delivered.filter((row) => row.chatId === 'A').flatMap((row) => row.messages).filter((message) => message.includes('dave'))).toEqual([]);
     // And A, needed by nobody here, is not followed
     expect(world.feed.followedChats).toBe(1);
@@ -672,9 +666,7 @@ describe('InterestFeed', () => {
     await world.settled();
 
     // Then A's rows after the add name dave as well as bob
-    const post = world.post('A', 'carol');
-    world.hear(post);
-    await world.settled();
+    const post = await world.postHeard('A', 'carol');
     expect(world.delivered.at(-1)).toEqual({ position: post.position, chatId: 'A', partition: 1, messages: ['messageAdded', 'chatMessageNotification:bob,dave', 'messageUpdateForChatList:bob,dave'] });
     world.expectOrderedOnce();
   });
@@ -863,9 +855,7 @@ describe('InterestFeed', () => {
     // And C, subscribed by that fill, is live once a later tick proves it: its rows come to ann
     world.tick(1);
     await world.settled();
-    const post = world.post('C', 'xena');
-    world.hear(post);
-    await world.settled();
+    const post = await world.postHeard('C', 'xena');
     expect(world.delivered.at(-1)).toEqual({ position: post.position, chatId: 'C', partition: 1, messages: ['messageAdded', 'chatMessageNotification:ann', 'messageUpdateForChatList:ann'] });
     world.expectOrderedOnce();
   });
@@ -886,9 +876,7 @@ describe('InterestFeed', () => {
     await world.settled();
     expect(world.filled).toEqual([]);
     world.subscriber.handlers.resubscribed();
-    const a4 = world.post('A', 'ann');
-    world.hear(a4);
-    await world.settled();
+    const a4 = await world.postHeard('A', 'ann');
 
     // Then nothing goes out until a tick after the confirmation, which fills
     expect(world.positions()).toHaveLength(1);
@@ -910,9 +898,7 @@ describe('InterestFeed', () => {
     await eventually(() => expect(world.silent).toContain(0));
 
     // Then its rows wait for a tick, which fills them
-    const a2 = world.post('A', 'ann');
-    world.hear(a2);
-    await world.settled();
+    const a2 = await world.postHeard('A', 'ann');
     expect(world.positions()).toEqual([]);
     world.tick(0);
     await world.settled();
