@@ -241,7 +241,10 @@ describe('a cluster of processes joined by Redis', () => {
     for (let i = 1; i <= 5; i++) posted.push((await ok(url('sender-1'), alice, POST, { c: chatId, t: `p${i}` })).createMessage);
     await watcher.count(5);
 
-    const raw = new Redis(redis.url);
+    // Connected before it subscribes: a subscribe queued while connecting puts the connection in subscriber
+    // mode before ioredis's ready check (INFO), which then fails, and the connection is made again meanwhile.
+    const raw = new Redis(redis.url, { lazyConnect: true });
+    await raw.connect();
     const heard: { cursor: string; messages: { channel: string; payload: { seq: number } }[] }[] = [];
     const partition = await withClient(database.url, async (c) => (await c.query<{ partition: number }>('select partition from chats where id = $1', [chatId])).rows[0]!.partition);
     await raw.ssubscribe(`${env.REDIS_CHANNEL_PREFIX}${feedChannelName({ kind: 'chat', partition, chatId })}`);
