@@ -86,7 +86,7 @@ describe('relay partitions follow Redis reachability', () => {
     const done = (async () => {
       while (running) {
         await post();
-        await new Promise((resolve) => setTimeout(resolve, POST_PACE_MS));
+        await new Promise((resolve) => setTimeout(resolve, POST_PACE_MS)); // deliberate: the workload's pace
       }
     })();
     return async () => {

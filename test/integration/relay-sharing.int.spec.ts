@@ -78,7 +78,7 @@ describe('relays share the ordering partitions', () => {
         const chat = chats[posted % chats.length]!;
         await ok(sender.url, alice, POST, { c: chat.chatId, t: `m${posted}` });
         posted++;
-        await new Promise((resolve) => setTimeout(resolve, POST_PACE_MS));
+        await new Promise((resolve) => setTimeout(resolve, POST_PACE_MS)); // deliberate: the workload's pace
       }
     })();
     return async () => {

@@ -94,7 +94,7 @@ describe('SubscriptionServer, over a socket whose client reads at a given pace',
     const deadline = Date.now() + timeoutMs;
     while (!test()) {
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      await new Promise((resolve) => setTimeout(resolve, 5)); // deliberate: the poll interval of a wait on the effect
     }
   }
 
