@@ -40,7 +40,11 @@ describe('group commit: many commands, one transaction, each its own outcome', (
     return holdingTheAppendLock(() => run(post('holder', blocked, 'first in line')));
   }
 
-  /** Holds the append lock until released, with `first` in flight and waiting for it. */
+  /**
+   * Holds the append lock until released, with `first` in flight and waiting for it. The batch behind
+   * can be answered while `release` still closes the locker's connection: a test expects a refusal
+   * before it releases, or that rejection would be unhandled when it comes.
+   */
   async function holdingTheAppendLock<T>(first: () => Promise<T>): Promise<{ release(): Promise<void>; held: Promise<T> }> {
     const locker = new Client({ connectionString: database.url });
     await locker.connect();
@@ -85,12 +89,15 @@ describe('group commit: many commands, one transaction, each its own outcome', (
     const good = run(post('alice', withBob, 'hello bob'));
     const other = run(post('carol', withCarol, 'hello alice'));
     const empty = run(post('bob', withBob, '   '));
+    const refused = [
+      expect(outsider).rejects.toMatchObject({ code: 'FORBIDDEN', name: 'NotAParticipant' }),
+      expect(empty).rejects.toMatchObject({ code: 'BAD_USER_INPUT', name: 'InvalidContent' }),
+    ];
     await batch.release();
     await batch.held;
 
     // Then the rule breakers get their codes, and the others commit together
-    await expect(outsider).rejects.toMatchObject({ code: 'FORBIDDEN', name: 'NotAParticipant' });
-    await expect(empty).rejects.toMatchObject({ code: 'BAD_USER_INPUT', name: 'InvalidContent' });
+    await Promise.all(refused);
     const [first, second] = await Promise.all([good, other]);
     expect((first.recorded[0]!.event as MessagePosted).data).toMatchObject({ seq: 1, content: 'hello bob' });
     expect((second.recorded[0]!.event as MessagePosted).data).toMatchObject({ seq: 1, content: 'hello alice' });
@@ -110,11 +117,12 @@ describe('group commit: many commands, one transaction, each its own outcome', (
     // When a post reuses an id that exists (the primary key refuses it) beside a good one
     const clash = run(post('bob', chatId, 'same id', { messageId: takenId }));
     const good = run(post('bob', chatId, 'fine'));
+    const refused = expect(clash).rejects.toMatchObject({ code: '23505' });
     await batch.release();
     await batch.held;
 
     // Then the clash fails with the database's refusal and the good post commits
-    await expect(clash).rejects.toMatchObject({ code: '23505' });
+    await refused;
     expect(((await good).recorded[0]!.event as MessagePosted).data).toMatchObject({ seq: 2, content: 'fine' });
   });
 
@@ -210,11 +218,12 @@ describe('group commit: many commands, one transaction, each its own outcome', (
     // When 12 good posts and one whose clientMessageId is a single 12 kB grapheme arrive together
     const good = Array.from({ length: 12 }, (_, i) => runCounted(post(i % 2 ? 'alice' : 'bob', chatId, `good ${i}`, { clientMessageId: `good-${i}` })));
     const bad = runCounted(post('alice', chatId, 'bad', { clientMessageId: HUGE_GRAPHEME }));
+    const refused = expect(bad).rejects.toMatchObject({ code: 'BAD_USER_INPUT', name: 'InvalidClientMessageId' });
     await batch.release();
     await batch.held;
 
     // Then the bad one is refused by its rule, and the 12 good ones commit together: one transaction, not one each
-    await expect(bad).rejects.toMatchObject({ code: 'BAD_USER_INPUT', name: 'InvalidClientMessageId' });
+    await refused;
     const outcomes = await Promise.all(good);
     expect(new Set(outcomes.map(txOf)).size).toBe(1);
     expect({ transactions, commands }).toEqual({ transactions: 2, commands: 1 + 13 });
