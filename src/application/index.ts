@@ -19,6 +19,7 @@ export { ListUnreadCountsQuery } from './list-unread-counts/list-unread-counts.q
 export * from './realtime/cursor';
 export * from './realtime/channels';
 export * from './realtime/feed-channels';
+export { HASH_SLOTS, hashSlot } from './realtime/hash-slot';
 export { PartitionVector } from './realtime/partition-vector';
 export { channelMessagesFor, unreadCountMessage, withCursor, type ChannelContext } from './realtime/channel-messages';
 export { OrderedWork } from './realtime/ordered-work';

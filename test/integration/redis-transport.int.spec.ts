@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
-import type { ChannelMessage, FeedChannel, FeedHandlers, FeedSubscriber, RelayedRecord } from '../../src/application';
+import { epochKey, feedChannelName, type ChannelMessage, type FeedChannel, type FeedHandlers, type FeedSubscriber, type RelayedRecord } from '../../src/application';
 import { RedisTransport } from '../../src/infrastructure/redis/redis-transport.adapter';
 import { eventually } from '../support/eventually';
 import { freePort, TestRedisServer } from '../support/redis-server';
@@ -82,14 +82,14 @@ describe('Redis transport (real Redis, sharded channels)', () => {
   });
 
   it('writes a row and a tick in the documented format on the prefixed sharded channels of their partition', async () => {
-    // Given a raw client subscribed to partition 7's channels of chat c-1, and a feed subscriber on the chat and tick
+    // Given a raw client subscribed to partition 7's channels of chat c-1 (their names as the README documents them), and a feed subscriber on the chat and tick
     const raw = new Redis(process.env.TEST_REDIS_URL!);
     const seen: { channel: string; text: string }[] = [];
     raw.on('smessage', (channel: string, text: string) => seen.push({ channel, text }));
     const heard = new Heard();
     const feed = subscriber(heard);
     try {
-      await raw.ssubscribe(`${prefix}{p07}:chat:c-1`, `${prefix}{p07}:members`, `${prefix}{p07}:tick`);
+      await raw.ssubscribe(`${prefix}{p07.502}:chat:c-1`, `${prefix}{p07.502}:members`, `${prefix}{p07.502}:tick`);
       await feed.subscribe([chat(7, 'c-1'), tick(7)]);
 
       // When the relay publishes a post, a membership row (from the outbox's stored text) and a tick
@@ -100,10 +100,10 @@ describe('Redis transport (real Redis, sharded channels)', () => {
       // Then each row goes on the chat's channel, the membership row once more on the partition's, then the tick
       await eventually(() => expect(seen).toHaveLength(4));
       expect(seen.map((message) => message.channel)).toEqual([
-        `${prefix}{p07}:chat:c-1`,
-        `${prefix}{p07}:chat:c-1`,
-        `${prefix}{p07}:members`,
-        `${prefix}{p07}:tick`,
+        `${prefix}{p07.502}:chat:c-1`,
+        `${prefix}{p07.502}:chat:c-1`,
+        `${prefix}{p07.502}:members`,
+        `${prefix}{p07.502}:tick`,
       ]);
       const postMessages = JSON.stringify(post('c-1', '10.1', 'hello'));
       expect(seen[0]!.text).toBe(
@@ -135,9 +135,9 @@ describe('Redis transport (real Redis, sharded channels)', () => {
     const feed = subscriber(heard);
     await feed.subscribe([chat(3, 'c-1'), tick(3)]);
     expect(feed.channelCount).toBe(2);
-    expect(await shardSubscribers('{p03}:chat:c-1')).toBe(1);
-    expect(await shardSubscribers('{p03}:chat:c-2')).toBe(0);
-    expect(await shardSubscribers('{p03}:members')).toBe(0);
+    expect(await shardSubscribers(feedChannelName(chat(3, 'c-1')))).toBe(1);
+    expect(await shardSubscribers(feedChannelName(chat(3, 'c-2')))).toBe(0);
+    expect(await shardSubscribers(feedChannelName(members(3)))).toBe(0);
 
     // When rows of both chats, a membership row of c-2 and a tick are published on partition 3
     await transport.publish(3, [row(3, 'c-2', '20.1', '0.0'), row(3, 'c-1', '20.2', '0.0'), membershipRow(3, 'c-2', '20.3', '20.1', ['bob'])], { tick: '20.3' });
@@ -149,7 +149,7 @@ describe('Redis transport (real Redis, sharded channels)', () => {
     // When it unsubscribes c-1, Redis no longer counts it, and a later row of c-1 never reaches it
     await feed.unsubscribe([chat(3, 'c-1')]);
     expect(feed.channelCount).toBe(1);
-    expect(await shardSubscribers('{p03}:chat:c-1')).toBe(0);
+    expect(await shardSubscribers(feedChannelName(chat(3, 'c-1')))).toBe(0);
     await transport.publish(3, [row(3, 'c-1', '20.4', '20.2')], { tick: '20.4' });
     await eventually(() => expect(heard.log).toContain('tick 3 20.4'));
     expect(heard.traffic).toEqual(['row c-1 20.2', 'tick 3 20.3', 'tick 3 20.4']);
@@ -184,8 +184,8 @@ describe('Redis transport (real Redis, sharded channels)', () => {
     // Then nothing of a refused batch went out, neither its rows nor its tick
     await eventually(() => expect(heard.log).toContain('tick 5 31.5'));
     expect(heard.traffic).toEqual(['row c-1 30.1', 'tick 4 30.1', 'row c-1 30.2', 'row c-1 30.4', 'tick 4 30.4', 'row c-1 31.1', 'tick 5 31.1', 'tick 5 31.5']);
-    expect(await admin.get(`${prefix}{p04}:epoch`)).toBe('5');
-    expect(await admin.get(`${prefix}{p05}:epoch`)).toBe('3');
+    expect(await admin.get(`${prefix}${epochKey(4)}`)).toBe('5');
+    expect(await admin.get(`${prefix}${epochKey(5)}`)).toBe('3');
     await feed.close();
   });
 
@@ -200,7 +200,7 @@ describe('Redis transport (real Redis, sharded channels)', () => {
     // When its connection is made deaf: it stays open but is subscribed to nothing
     const connection = (feed as unknown as { connection: Redis }).connection;
     await connection.sunsubscribe();
-    expect(await shardSubscribers('{p06}:chat:c-1')).toBe(0);
+    expect(await shardSubscribers(feedChannelName(chat(6, 'c-1')))).toBe(0);
 
     // Then the probe finds it stale, a new connection is told it may have missed rows, and subscribes again
     await eventually(() => expect(heard.count('resubscribed')).toBeGreaterThan(resubscribedBefore));
@@ -208,8 +208,8 @@ describe('Redis transport (real Redis, sharded channels)', () => {
     const last = heard.log.lastIndexOf('resubscribed');
     expect(heard.log.lastIndexOf('resubscribing')).toBeLessThan(last);
     expect(heard.log.lastIndexOf('resubscribing')).toBeGreaterThanOrEqual(0);
-    expect(await shardSubscribers('{p06}:chat:c-1')).toBe(1);
-    expect(await shardSubscribers('{p06}:tick')).toBe(1);
+    expect(await shardSubscribers(feedChannelName(chat(6, 'c-1')))).toBe(1);
+    expect(await shardSubscribers(feedChannelName(tick(6)))).toBe(1);
     await transport.publish(6, [row(6, 'c-1', '40.1', '0.0')], { tick: '40.1' });
     await eventually(() => expect(heard.log.slice(last + 1)).toEqual(['row c-1 40.1', 'tick 6 40.1']));
     await eventually(() => expect(transport.subscriberHealthy()).toBe(true));
@@ -225,17 +225,18 @@ describe('Redis transport (real Redis, sharded channels)', () => {
     try {
       // When anyone publishes junk there
       const valid = JSON.parse(`{"position":"50.1","previous":"0.0","chatId":"c-1","partition":8,"membership":false,"cursor":"50.1","messages":[]}`);
+      const [chatC1, membersOf8, tickOf8] = [chat(8, 'c-1'), members(8), tick(8)].map(feedChannelName);
       const junk: [string, string][] = [
-        ['{p08}:chat:c-1', 'not json'],
-        ['{p08}:chat:c-1', '{"x":1}'],
-        ['{p08}:chat:c-1', 'null'],
-        ['{p08}:chat:c-1', JSON.stringify({ ...valid, chatId: 'c-2' })],
-        ['{p08}:chat:c-1', JSON.stringify({ ...valid, partition: 9 })],
-        ['{p08}:chat:c-1', JSON.stringify({ ...valid, position: 'x' })],
-        ['{p08}:chat:c-1', JSON.stringify({ ...valid, messages: 'none' })],
-        ['{p08}:members', JSON.stringify(valid)],
-        ['{p08}:tick', '{"tick":"soon"}'],
-        ['{p08}:tick', '[]'],
+        [chatC1, 'not json'],
+        [chatC1, '{"x":1}'],
+        [chatC1, 'null'],
+        [chatC1, JSON.stringify({ ...valid, chatId: 'c-2' })],
+        [chatC1, JSON.stringify({ ...valid, partition: 9 })],
+        [chatC1, JSON.stringify({ ...valid, position: 'x' })],
+        [chatC1, JSON.stringify({ ...valid, messages: 'none' })],
+        [membersOf8, JSON.stringify(valid)],
+        [tickOf8, '{"tick":"soon"}'],
+        [tickOf8, '[]'],
       ];
       for (const [channel, text] of junk) await raw.spublish(`${prefix}${channel}`, text);
       await transport.publish(8, [row(8, 'c-1', '50.2', '0.0')], { tick: '50.2' });
