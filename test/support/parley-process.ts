@@ -69,7 +69,7 @@ export async function runParley(args: string[], env: NodeJS.ProcessEnv): Promise
 /** The test runner's variables would leak a database into a process meant to run without one. */
 function cleanEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const base = { ...process.env };
-  for (const key of ['DATABASE_URL', 'REDIS_URL', 'AUTH_JWT_SECRET', 'AUTH_JWKS_URL', 'PORT', 'ROLE', 'DATA_DIR']) {
+  for (const key of ['DATABASE_URL', 'REDIS_URL', 'REDIS_CLUSTER_URLS', 'AUTH_JWT_SECRET', 'AUTH_JWKS_URL', 'PORT', 'ROLE', 'DATA_DIR']) {
     delete base[key];
   }
   return { ...base, NODE_ENV: 'development', LOG_LEVEL: 'warn', ...env };

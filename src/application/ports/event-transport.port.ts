@@ -22,12 +22,14 @@ export interface FeedHandlers {
   row(record: RelayedRecord): void;
   tick(partition: number, head: string): void;
   /**
-   * The connection was made again and every channel is being subscribed anew: whatever was published
-   * meanwhile was not heard. Called before the subscribes are sent.
+   * A connection was made again, or a partition's channels moved to another connection (a Redis Cluster
+   * failover or slot migration), and the channels of `partitions` (every partition when omitted) are
+   * being subscribed anew: whatever was published meanwhile was not heard. Called before the subscribes
+   * are sent.
    */
-  resubscribing(): void;
-  /** The subscribes of a new connection were confirmed: from here on nothing published on them is missed. */
-  resubscribed(): void;
+  resubscribing(partitions?: readonly number[]): void;
+  /** Those subscribes were confirmed: from here on nothing published on those partitions' channels is missed. */
+  resubscribed(partitions?: readonly number[]): void;
   onError(error: unknown): void;
 }
 

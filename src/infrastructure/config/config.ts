@@ -50,6 +50,11 @@ const schema = z.object({
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
   DATA_DIR: z.string().min(1).default('./data'),
   REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  REDIS_CLUSTER_URLS: z
+    .string()
+    .transform((value) => value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== ''))
+    .pipe(z.array(url(['redis:', 'rediss:'])).min(1, 'must name at least one seed node'))
+    .optional(),
   REDIS_CHANNEL_PREFIX: z.string().default(''),
   REDIS_COMMAND_TIMEOUT_MS: positiveInt(600_000).default(1000),
   RELAY_PARTITIONS: positiveInt(1024).default(16),
@@ -89,6 +94,8 @@ export interface Config {
   databaseUrl?: string;
   dataDir: string;
   redisUrl?: string;
+  /** The seed nodes of a Redis Cluster, instead of `redisUrl`. */
+  redisClusterUrls?: string[];
   redisChannelPrefix: string;
   /** How long any Redis command may take; past it the command fails and its connection is replaced. */
   redisCommandTimeoutMs: number;
@@ -151,8 +158,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError('AUTH_JWT_SECRET', 'is required in production (or set AUTH_JWKS_URL)');
   }
   if (e.NODE_ENV === 'production' && e.AUTH_JWT_SECRET) checkProductionSecret(e.AUTH_JWT_SECRET);
-  if (!roles.includes('all') && !e.REDIS_URL) {
-    throw new ConfigError('REDIS_URL', `is required for ROLE=${e.ROLE.join(',')}: instances with separate roles meet through Redis`);
+  if (e.REDIS_URL && e.REDIS_CLUSTER_URLS) {
+    throw new ConfigError('REDIS_CLUSTER_URLS', 'and REDIS_URL are both set: name one Redis, or the seed nodes of one Redis Cluster');
+  }
+  if (!roles.includes('all') && !e.REDIS_URL && !e.REDIS_CLUSTER_URLS) {
+    throw new ConfigError('REDIS_URL', `(or REDIS_CLUSTER_URLS) is required for ROLE=${e.ROLE.join(',')}: instances with separate roles meet through Redis`);
   }
   if (!roles.includes('all') && !e.DATABASE_URL) {
     throw new ConfigError('DATABASE_URL', `is required for ROLE=${e.ROLE.join(',')}: the embedded database serves one process only`);
@@ -165,6 +175,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: e.DATABASE_URL,
     dataDir: e.DATA_DIR,
     redisUrl: e.REDIS_URL,
+    redisClusterUrls: e.REDIS_CLUSTER_URLS,
     redisChannelPrefix: e.REDIS_CHANNEL_PREFIX,
     redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
     relayPartitions: e.RELAY_PARTITIONS,
@@ -220,4 +231,10 @@ function withoutEmptyValues(env: NodeJS.ProcessEnv): Record<string, string> {
 
 export function hasRole(config: Pick<Config, 'roles'>, role: Exclude<Role, 'all'>): boolean {
   return config.roles.includes('all') || config.roles.includes(role);
+}
+
+/** The Redis the instance uses, as the transport takes it; null without one (every role in one process). */
+export function redisEndpoint(config: Pick<Config, 'redisUrl' | 'redisClusterUrls'>): { url: string } | { cluster: string[] } | null {
+  if (config.redisClusterUrls) return { cluster: config.redisClusterUrls };
+  return config.redisUrl ? { url: config.redisUrl } : null;
 }

@@ -34,6 +34,12 @@ export class ParleyMetrics {
     help: 'Times a receiver read a partition of its followed chats from the outbox because it could not prove it had every row',
     registers: [this.registry],
   });
+  readonly redisPartitionsMoved = new Counter({
+    name: 'parley_redis_partitions_moved_total',
+    help: 'On a Redis Cluster: times a partition was subscribed anew, by reason (sunsubscribe: Redis dropped the subscription, as when a slot migrates or a master is demoted; new owner: the slots map moved it, as after a promotion; subscribe failed); each is then filled from the outbox',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
   readonly receiverEventsHeard = new Counter({
     name: 'parley_receiver_events_heard_total',
     help: 'Rows this receiver heard from Redis, by whether it needed them: a row of a chat it follows or a membership row (needed="no": heard for nothing)',

@@ -100,8 +100,8 @@ export class InterestFeed {
     this.subscriber = transport.subscriber({
       row: (record) => this.heard(record),
       tick: (partition, head) => this.ticked(partition, head),
-      resubscribing: () => this.resubscribing(),
-      resubscribed: () => this.resubscribed(),
+      resubscribing: (partitions) => this.resubscribing(partitions),
+      resubscribed: (partitions) => this.resubscribed(partitions),
       onError: options.onError,
     });
     this.silenceTimer = setInterval(() => this.checkSilence(), Math.min(1000, this.silentAfterMs));
@@ -237,16 +237,26 @@ export class InterestFeed {
     void this.work.run(() => this.onTick(partitionNumber, head, receipt, droppedBefore));
   }
 
-  /** The tokens of the subscribe that a new connection makes for every channel at once. */
-  private resubscribe = new Map<FeedPartition, SubscribeToken>();
+  /** The tokens of the subscribes that a new connection makes for each partition's channels at once. */
+  private readonly resubscribe = new Map<FeedPartition, SubscribeToken>();
 
-  private resubscribing(): void {
-    this.resubscribe = new Map([...this.partitions.values()].map((partition) => [partition, partition.resubscribing()]));
+  private resubscribing(partitions?: readonly number[]): void {
+    for (const partition of this.named(partitions)) this.resubscribe.set(partition, partition.resubscribing());
   }
 
-  private resubscribed(): void {
-    for (const [partition, token] of this.resubscribe) partition.confirmed(token, this.receipts);
-    this.resubscribe.clear();
+  private resubscribed(partitions?: readonly number[]): void {
+    for (const partition of this.named(partitions)) {
+      const token = this.resubscribe.get(partition);
+      if (!token) continue;
+      partition.confirmed(token, this.receipts);
+      this.resubscribe.delete(partition);
+    }
+  }
+
+  /** The partitions a transport names (those followed here), or all of them. */
+  private named(partitions: readonly number[] | undefined): FeedPartition[] {
+    if (!partitions) return [...this.partitions.values()];
+    return partitions.flatMap((partition) => this.partitions.get(partition) ?? []);
   }
 
   // --- steps, one at a time ---

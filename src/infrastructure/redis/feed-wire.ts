@@ -1,4 +1,4 @@
-import { isCursor, NO_ROW, unpackStamped, type ChannelMessage, type RelayedRecord } from '../../application';
+import { isCursor, NO_ROW, parseFeedChannelName, unpackStamped, type ChannelMessage, type FeedHandlers, type RelayedRecord } from '../../application';
 
 /**
  * The Redis message of one outbox row (DESIGN.md §3; the README documents it), the same on the chat's
@@ -69,4 +69,31 @@ export function parseRowWire(text: string, partition: number): RelayedRecord | n
 export function parseTickWire(text: string): string | null {
   const wire = JSON.parse(text) as { tick?: unknown } | null;
   return typeof wire?.tick === 'string' && isCursor(wire.tick) ? wire.tick : null;
+}
+
+/**
+ * Hands a message heard on `fullName` to the handlers: a tick, or a row. A name that is not one of our
+ * channels, or of a partition the connection does not carry (`carried`), is ignored; a malformed message
+ * on one of them throws (the caller reports it and goes on).
+ */
+export function handFeedMessage(
+  prefix: string,
+  fullName: string,
+  text: string,
+  handlers: FeedHandlers,
+  carried: (partition: number) => boolean = () => true,
+): void {
+  const channel = fullName.startsWith(prefix) ? parseFeedChannelName(fullName.slice(prefix.length)) : null;
+  if (!channel || !carried(channel.partition)) return;
+  if (channel.kind === 'tick') {
+    const head = parseTickWire(text);
+    if (head === null) throw new Error(`ignored a malformed tick on ${fullName}`);
+    handlers.tick(channel.partition, head);
+    return;
+  }
+  const record = parseRowWire(text, channel.partition);
+  if (!record || (channel.kind === 'chat' && record.chatId !== channel.chatId) || (channel.kind === 'members' && !record.membership)) {
+    throw new Error(`ignored a malformed message on ${fullName}`);
+  }
+  handlers.row(record);
 }

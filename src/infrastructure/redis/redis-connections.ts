@@ -1,4 +1,4 @@
-import type { RedisOptions } from 'ioredis';
+import Redis, { Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
 
 /** Idle time before TCP keepalive probes start: a peer gone without a FIN is found on an idle connection too. */
 const KEEPALIVE_DELAY_MS = 1000;
@@ -29,4 +29,53 @@ export function isTimeout(error: unknown): boolean {
 
 function backoff(attempt: number): number {
   return Math.min(2000, 50 * 2 ** Math.min(attempt, 6));
+}
+
+/** Where Redis is: one server (`REDIS_URL`) or the seed nodes of a Redis Cluster (`REDIS_CLUSTER_URLS`). */
+export type RedisTarget = { url: string } | { cluster: string[] };
+
+/** How often a cluster client reads the slots map again, so that a promotion or a moved slot is seen soon. */
+const SLOTS_REFRESH_INTERVAL_MS = 1000;
+
+/**
+ * A command connection to the target: a `Redis`, or a `Cluster` that routes each command to the master
+ * owning its key's slot (following `MOVED`/`ASK`, waiting out `TRYAGAIN`/`CLUSTERDOWN` briefly). Both
+ * answer the commands Parley uses in the same way.
+ */
+export function commandConnection(target: RedisTarget, options: RedisOptions): Redis | Cluster {
+  if ('url' in target) return new Redis(target.url, options);
+  const seeds = target.cluster.map(seedNode);
+  return new Cluster(
+    seeds.map(({ host, port }) => ({ host, port })),
+    clusterOptions(seeds[0]!.options, options),
+  );
+}
+
+/** The options every node connection of a cluster gets: credentials and TLS of the first seed, and `base`. */
+export function nodeOptions(target: { cluster: string[] }, base: RedisOptions): RedisOptions {
+  return { ...seedNode(target.cluster[0]!).options, ...base };
+}
+
+function clusterOptions(seedOptions: RedisOptions, base: RedisOptions): ClusterOptions {
+  return {
+    redisOptions: { ...seedOptions, ...base },
+    clusterRetryStrategy: backoff,
+    enableOfflineQueue: base.enableOfflineQueue ?? true,
+    slotsRefreshTimeout: base.commandTimeout ?? CONNECT_TIMEOUT_MS,
+    slotsRefreshInterval: SLOTS_REFRESH_INTERVAL_MS,
+    // Commands go to masters: a replica may lag, and a fencing key must be read where it is written.
+    scaleReads: 'master',
+    retryDelayOnFailover: 100,
+    retryDelayOnClusterDown: 100,
+    retryDelayOnTryAgain: 100,
+  };
+}
+
+function seedNode(url: string): { host: string; port: number; options: RedisOptions } {
+  const parsed = new URL(url);
+  const options: RedisOptions = {};
+  if (parsed.username) options.username = decodeURIComponent(parsed.username);
+  if (parsed.password) options.password = decodeURIComponent(parsed.password);
+  if (parsed.protocol === 'rediss:') options.tls = {};
+  return { host: parsed.hostname.replace(/^\[|\]$/g, ''), port: Number(parsed.port || 6379), options };
 }

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
-import { feedChannelName, parseFeedChannelName, type FeedChannel, type FeedHandlers, type FeedSubscriber } from '../../application';
+import { feedChannelName, type FeedChannel, type FeedHandlers, type FeedSubscriber } from '../../application';
 import { connectionOptions } from './redis-connections';
-import { parseRowWire, parseTickWire } from './feed-wire';
+import { handFeedMessage } from './feed-wire';
 
 export interface RedisFeedSubscriberOptions {
   url: string;
@@ -62,7 +62,14 @@ export class RedisFeedSubscriber implements FeedSubscriber {
     channels.forEach((channel, i) => this.channels.set(names[i]!, channel));
     if (names.length === 0) return;
     await this.whenReady();
-    await this.send('ssubscribe', names);
+    try {
+      await this.send('ssubscribe', names);
+    } catch (error) {
+      // Kept in the map but perhaps not subscribed in Redis, the channels would stay silent while ticks
+      // go on proving their partition: a new connection subscribes every channel and fills what it missed.
+      if (this.connection.status === 'ready') this.connection.disconnect(true);
+      throw error;
+    }
   }
 
   async unsubscribe(channels: FeedChannel[]): Promise<void> {
@@ -137,18 +144,6 @@ export class RedisFeedSubscriber implements FeedSubscriber {
       this.lastProbeSeen = Date.now();
       return;
     }
-    const channel = fullName.startsWith(this.options.prefix) ? parseFeedChannelName(fullName.slice(this.options.prefix.length)) : null;
-    if (!channel) return;
-    if (channel.kind === 'tick') {
-      const head = parseTickWire(text);
-      if (head === null) throw new Error(`ignored a malformed tick on ${fullName}`);
-      this.options.handlers.tick(channel.partition, head);
-      return;
-    }
-    const record = parseRowWire(text, channel.partition);
-    if (!record || (channel.kind === 'chat' && record.chatId !== channel.chatId) || (channel.kind === 'members' && !record.membership)) {
-      throw new Error(`ignored a malformed message on ${fullName}`);
-    }
-    this.options.handlers.row(record);
+    handFeedMessage(this.options.prefix, fullName, text, this.options.handlers);
   }
 }

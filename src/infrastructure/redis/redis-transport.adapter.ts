@@ -1,4 +1,4 @@
-import Redis from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import {
   EventTransport,
   epochKey,
@@ -10,18 +10,28 @@ import {
   type PublishOutcome,
   type RelayedRecord,
 } from '../../application';
-import { connectionOptions, isTimeout } from './redis-connections';
+import { commandConnection, connectionOptions, isTimeout, nodeOptions, type RedisTarget } from './redis-connections';
 import { rowWireText, tickWireText } from './feed-wire';
 import { RedisFeedSubscriber } from './redis-feed-subscriber';
+import { RedisClusterFeedSubscriber, type MovedReason } from './redis-cluster-feed-subscriber';
 
 export interface RedisTransportOptions {
-  url: string;
+  /** One Redis server. */
+  url?: string;
+  /** Or the seed nodes of a Redis Cluster (`redis://host:port` each). */
+  cluster?: string[];
   prefix: string;
   /** How often a subscriber connection is proven alive by a message through Redis. */
   probeIntervalMs?: number;
   /** How long any one Redis command may take before it fails and its connection is replaced (1000 ms). */
   commandTimeoutMs?: number;
   onError(error: unknown): void;
+  /**
+   * On a cluster: partitions subscribed anew because Redis dropped their subscription (an unrequested
+   * `sunsubscribe`: a slot migrated or a master demoted), their slot has a new owner (a promotion), or a
+   * subscribe failed. Each is then filled from the outbox.
+   */
+  onMoved?(partitions: number, reason: MovedReason): void;
 }
 
 const DEFAULT_COMMAND_TIMEOUT_MS = 1000;
@@ -48,16 +58,19 @@ end
 return -1`;
 
 /** The script as a command: `[key, epoch, channel, message, …]` in one array (ioredis flattens it). */
-type FencedPublisher = Redis & { parleyFencedPublish(keyEpochChannelsAndMessages: string[]): Promise<number> };
+type FencedPublisher = (Redis | Cluster) & { parleyFencedPublish(keyEpochChannelsAndMessages: string[]): Promise<number> };
 
 /**
- * Redis sharded pub/sub between relays and receivers (DESIGN.md §3–§4). The publisher is one
- * connection that reconnects with backoff; each receiver's subscriber is a connection of its own
- * (redis-feed-subscriber.ts).
+ * Redis sharded pub/sub between relays and receivers (DESIGN.md §3–§4), on one Redis or a Redis Cluster.
+ * The publisher is one connection (on a cluster, one per master, routed by slot: a partition's fencing
+ * key and channels share its hash tag, so the script runs on the master that owns them) that reconnects
+ * with backoff; each receiver's subscriber has connections of its own (redis-feed-subscriber.ts, or
+ * redis-cluster-feed-subscriber.ts with one per master in use).
  */
 export class RedisTransport extends EventTransport {
   private readonly publisher: FencedPublisher;
-  private readonly subscribers = new Set<RedisFeedSubscriber>();
+  private readonly subscribers = new Set<RedisFeedSubscriber | RedisClusterFeedSubscriber>();
+  private readonly target: RedisTarget;
   private readonly commandTimeoutMs: number;
   /** Counts the publisher's connections, so that only a timeout on the current one replaces it. */
   private publisherConnection = 0;
@@ -66,7 +79,8 @@ export class RedisTransport extends EventTransport {
     super();
     this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     // Publishing fails at once while Redis is away: the relay backs off and resumes from its checkpoint.
-    this.publisher = new Redis(options.url, {
+    this.target = redisTarget(options);
+    this.publisher = commandConnection(this.target, {
       ...connectionOptions(this.commandTimeoutMs),
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
@@ -89,7 +103,9 @@ export class RedisTransport extends EventTransport {
     try {
       return await command();
     } catch (error) {
-      if (isTimeout(error) && connection === this.publisherConnection && this.publisher.status === 'ready') {
+      // On a cluster only the one master's link is stuck: the others keep publishing, and the stuck
+      // one's partitions retry from their checkpoints until it answers or the cluster fails it over.
+      if ('url' in this.target && isTimeout(error) && connection === this.publisherConnection && this.publisher.status === 'ready') {
         this.options.onError(new Error(`Redis publisher: no answer within ${this.commandTimeoutMs} ms; replacing the connection`));
         this.publisherConnection++;
         this.publisher.disconnect(true);
@@ -137,8 +153,29 @@ export class RedisTransport extends EventTransport {
   }
 
   subscriber(handlers: FeedHandlers): FeedSubscriber {
-    const subscriber = new RedisFeedSubscriber({
-      url: this.options.url,
+    const subscriber = 'url' in this.target ? this.standaloneSubscriber(this.target.url, handlers) : this.clusterSubscriber(this.target, handlers);
+    this.subscribers.add(subscriber);
+    return subscriber;
+  }
+
+  private clusterSubscriber(target: { cluster: string[] }, handlers: FeedHandlers): RedisClusterFeedSubscriber {
+    const subscriber: RedisClusterFeedSubscriber = new RedisClusterFeedSubscriber({
+      cluster: this.publisher as Cluster,
+      redisOptions: nodeOptions(target, connectionOptions(this.commandTimeoutMs)),
+      prefix: this.options.prefix,
+      commandTimeoutMs: this.commandTimeoutMs,
+      probeIntervalMs: this.options.probeIntervalMs ?? 2000,
+      probe: (channel, text) => this.publishRaw(channel, text),
+      handlers,
+      onMoved: this.options.onMoved,
+      onClosed: () => this.subscribers.delete(subscriber),
+    });
+    return subscriber;
+  }
+
+  private standaloneSubscriber(url: string, handlers: FeedHandlers): RedisFeedSubscriber {
+    const subscriber: RedisFeedSubscriber = new RedisFeedSubscriber({
+      url,
       prefix: this.options.prefix,
       commandTimeoutMs: this.commandTimeoutMs,
       probeIntervalMs: this.options.probeIntervalMs ?? 2000,
@@ -146,7 +183,6 @@ export class RedisTransport extends EventTransport {
       handlers,
       onClosed: () => this.subscribers.delete(subscriber),
     });
-    this.subscribers.add(subscriber);
     return subscriber;
   }
 
@@ -187,4 +223,10 @@ export class RedisTransport extends EventTransport {
     await Promise.all([...this.subscribers].map((subscriber) => subscriber.close()));
     await this.publisher.quit().catch(() => this.publisher.disconnect());
   }
+}
+
+function redisTarget(options: RedisTransportOptions): RedisTarget {
+  if (options.url && !options.cluster) return { url: options.url };
+  if (options.cluster && options.cluster.length > 0 && !options.url) return { cluster: options.cluster };
+  throw new Error('RedisTransport needs either a url or the seed nodes of a cluster');
 }

@@ -1,5 +1,5 @@
 import { signDevelopmentToken } from '../../infrastructure/auth/development-token';
-import { loadConfig, type Config } from '../../infrastructure/config/config';
+import { loadConfig, redisEndpoint, type Config } from '../../infrastructure/config/config';
 import { createLogger, type Logger } from '../../infrastructure/logging/logger';
 import { openDatabase, type Database } from '../../infrastructure/persistence/database';
 import { rebuildReadModels } from '../../infrastructure/persistence/read-model-rebuild';
@@ -52,9 +52,10 @@ export async function replayOutboxRange(config: Config, logger: Logger, from: st
   const toBound = to === undefined ? undefined : parseReplayBound(to);
   if (!fromBound) throw new UsageError(`--from must be a cursor ("<txid>.<position>") or an ISO-8601 time (got "${from}")`);
   if (toBound === null) throw new UsageError(`--to must be a cursor ("<txid>.<position>") or an ISO-8601 time (got "${to}")`);
-  if (!config.redisUrl) throw new UsageError('outbox replay publishes to Redis: set REDIS_URL');
+  const endpoint = redisEndpoint(config);
+  if (!endpoint) throw new UsageError('outbox replay publishes to Redis: set REDIS_URL or REDIS_CLUSTER_URLS');
   const transport = new RedisTransport({
-    url: config.redisUrl,
+    ...endpoint,
     prefix: config.redisChannelPrefix,
     commandTimeoutMs: config.redisCommandTimeoutMs,
     onError: (error) => logger.warn({ err: error }, 'redis'),

@@ -1,5 +1,5 @@
 import type { EventTransport } from '../../application';
-import { hasRole } from '../../infrastructure/config/config';
+import { hasRole, redisEndpoint } from '../../infrastructure/config/config';
 import type { PostgresChatUnitOfWork } from '../../infrastructure/persistence/postgres-chat-unit-of-work.adapter';
 import type { InterestFeed } from '../../infrastructure/receiver/interest-feed';
 import { RedisTransport } from '../../infrastructure/redis/redis-transport.adapter';
@@ -35,13 +35,23 @@ export interface Realtime {
 /**
  * The event flow of DESIGN.md §3–§4, by role: senders signal commits, the relay role (one leader at a
  * time) publishes the outbox to the transport, the receiver role routes to subscribers and tells them
- * of unread counts. Without REDIS_URL every role is in this process and the transport is a local bus.
+ * of unread counts. Without REDIS_URL (or REDIS_CLUSTER_URLS) every role is in this process and the transport is a local bus.
  */
 export function startRealtime(deps: RealtimeDependencies): Realtime {
   const { config, logger } = deps;
   const log = componentErrorLog(logger);
-  const redis = config.redisUrl
-    ? new RedisTransport({ url: config.redisUrl, prefix: config.redisChannelPrefix, commandTimeoutMs: config.redisCommandTimeoutMs, onError: log('redis') })
+  const endpoint = redisEndpoint(config);
+  const redis = endpoint
+    ? new RedisTransport({
+        ...endpoint,
+        prefix: config.redisChannelPrefix,
+        commandTimeoutMs: config.redisCommandTimeoutMs,
+        onError: log('redis'),
+        onMoved: (partitions, reason) => {
+          deps.metrics.redisPartitionsMoved.inc({ reason }, partitions);
+          logger.info({ partitions, reason }, 'Redis Cluster: partitions subscribed anew, and filled from the outbox');
+        },
+      })
     : null;
   const transport: EventTransport = redis ?? new InProcessTransport(log('receiver'));
   const signal = config.databaseUrl ? new PostgresCommitSignal(config.databaseUrl, log('commit-signal'), deps.database.connection) : null;

@@ -45,7 +45,7 @@ export interface RelayRole {
 export function startRelayRole(deps: RelayRoleDependencies): RelayRole {
   const { config, logger, metrics, log } = deps;
   let leading = false;
-  const leadership = config.databaseUrl && config.redisUrl
+  const leadership = config.databaseUrl && (config.redisUrl || config.redisClusterUrls)
     ? new RelayLeadership({
         databaseUrl: config.databaseUrl,
         partitions: deps.partitions,
@@ -77,7 +77,7 @@ export function startRelayRole(deps: RelayRoleDependencies): RelayRole {
   const broadcast = config.redisBroadcastChannels && deps.publishClassic
     ? new BroadcastChannels({ orm: deps.database.orm, publish: deps.publishClassic, onError: log('broadcast-channels') })
     : null;
-  if (config.redisBroadcastChannels && !deps.publishClassic) logger.warn('REDIS_BROADCAST_CHANNELS is set but there is no Redis (REDIS_URL): nothing is published on the original channels');
+  if (config.redisBroadcastChannels && !deps.publishClassic) logger.warn('REDIS_BROADCAST_CHANNELS is set but there is no Redis (REDIS_URL or REDIS_CLUSTER_URLS): nothing is published on the original channels');
   const relay = new OutboxRelay(deps.database.orm, deps.transport, {
     afterPublished: broadcast ? (records) => broadcast.publishPage(records) : undefined,
     partitions: deps.partitions,
