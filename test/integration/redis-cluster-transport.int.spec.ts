@@ -164,18 +164,23 @@ describe('Redis transport on a real Redis Cluster (3 masters, 3 replicas)', () =
     await eventually(() => expect(heard.has('row f-9 30.1')).toBe(true));
   });
 
-  it('subscribes a partition anew on the promoted replica after its master is killed', async () => {
+  it('subscribes a partition anew on the promoted replica after its master is killed, which still holds the partition\'s epoch', async () => {
     // Given a subscriber on partition 13's chat and tick
     const heard = new Heard();
     const feed = subscriber(heard);
     await feed.subscribe([chat(13, 'k-13'), tick(13)]);
     const before = await ownerOfPartition(13);
     const mark = heard.log.length;
+    // And a new leader of partition 13 (epoch 7) that claimed it just before
+    expect(await transport.publish(13, [], { epoch: 7 })).toEqual({ published: true });
 
     // When that master is killed (SIGKILL) and its replica is promoted
     const { newMaster } = await cluster.killMaster(before);
 
-    // Then the partition is resubscribed on the promoted replica, and what is published after is heard
+    // Then the promoted replica still refuses the former leader (the claim waited for a replica)
+    await eventually(async () => expect(await transport.publish(13, [row(13, 'k-13', '39.1', '0.0')], { epoch: 6 })).toEqual({ published: false, fencedBy: 7 }), CLUSTER_CHANGE_MS);
+
+    // And the partition is resubscribed on the promoted replica, and what is published after is heard
     await eventually(() => expect(heard.resubscribedSince(mark, 13)).toBe(true), CLUSTER_CHANGE_MS);
     await eventually(async () => expect(await shardSubscribersOn(newMaster, chat(13, 'k-13'))).toBe(1), CLUSTER_CHANGE_MS);
     await publishEventually(13, [row(13, 'k-13', '40.1', '0.0')], '40.1');

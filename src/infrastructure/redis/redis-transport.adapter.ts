@@ -2,6 +2,7 @@ import type { Cluster, Redis } from 'ioredis';
 import {
   EventTransport,
   epochKey,
+  partitionSlot,
   feedChannelName,
   rowChannels,
   type FeedHandlers,
@@ -42,20 +43,28 @@ const READY_WAIT_MS = 1000;
  * One partition's batch, all or nothing, in one round trip. KEYS[1] is the partition's fencing key;
  * ARGV[1] the publisher's epoch ('' for an unfenced replay); then channel and message, pair by pair. A
  * script runs atomically in Redis, so once any epoch has published on the partition no lower one can:
- * the batch is refused whole and the stored epoch answered. Answers -1 when published. The key and the
- * channels carry the partition's hash tag, so on a Redis Cluster they are in one slot, as a script needs.
+ * the batch is refused whole and the stored epoch answered. Answers -1 when published, -2 when published
+ * by an epoch that this call stored (a new leader's claim). The key and the channels carry the
+ * partition's hash tag, so on a Redis Cluster they are in one slot, as a script needs.
  */
 const FENCED_PUBLISH = `
+local answer = -1
 if ARGV[1] ~= '' then
   local mine = tonumber(ARGV[1])
   local current = tonumber(redis.call('GET', KEYS[1]) or '0')
   if current > mine then return current end
-  if current < mine then redis.call('SET', KEYS[1], ARGV[1]) end
+  if current < mine then
+    redis.call('SET', KEYS[1], ARGV[1])
+    answer = -2
+  end
 end
 for i = 2, #ARGV, 2 do
   redis.call('SPUBLISH', ARGV[i], ARGV[i + 1])
 end
-return -1`;
+return answer`;
+
+/** How long a new leader's epoch claim waits for a replica of its master to have it. */
+const CLAIM_REPLICATED_WAIT_MS = 500;
 
 /** The script as a command: `[key, epoch, channel, message, …]` in one array (ioredis flattens it). */
 type FencedPublisher = (Redis | Cluster) & { parleyFencedPublish(keyEpochChannelsAndMessages: string[]): Promise<number> };
@@ -129,7 +138,33 @@ export class RedisTransport extends EventTransport {
     }
     if (options.tick !== undefined) args.push(this.name({ kind: 'tick', partition }), tickWireText(options.tick));
     const answer = await this.onPublisher(() => this.publisher.parleyFencedPublish(args));
-    return answer === -1 ? { published: true } : { published: false, fencedBy: Number(answer) };
+    if (answer === -2) await this.claimReplicated(partition);
+    return answer < 0 ? { published: true } : { published: false, fencedBy: Number(answer) };
+  }
+
+  /**
+   * A new epoch stored on a cluster master waits (briefly) until a replica has it: a master that fails
+   * before replicating it would leave the promoted replica with the old epoch, and a frozen former
+   * leader's publishes would no longer be refused. Receivers do not rely on fencing alone (a stale
+   * publish costs them a catch-up), so a replica that does not answer in time delays nothing further.
+   * On one Redis there may be no replica to wait for.
+   */
+  private async claimReplicated(partition: number): Promise<void> {
+    if ('url' in this.target) return;
+    const cluster = this.publisher as Cluster;
+    const owner = cluster.slots[partitionSlot(partition)]?.[0];
+    const node = cluster.nodes('master').find((candidate) => `${candidate.options.host}:${candidate.options.port}` === owner);
+    if (!node) return;
+    try {
+      // A master without replicas (a cluster built without them) has nobody to wait for.
+      const role = (await node.call('ROLE')) as [string, number, unknown[]];
+      if (role[0] !== 'master' || role[2].length === 0) return;
+      // WAIT counts the writes of its own connection: the node's connection that ran the script.
+      const acknowledged = await node.wait(1, CLAIM_REPLICATED_WAIT_MS);
+      if (acknowledged === 0) throw new Error(`no replica acknowledged it within ${CLAIM_REPLICATED_WAIT_MS} ms`);
+    } catch (error) {
+      this.options.onError(new Error(`partition ${partition}: the new epoch may not be on a replica yet (${(error as Error).message})`));
+    }
   }
 
   /** A raw sharded publish, for probes: `channel` without the prefix. */
