@@ -4,12 +4,12 @@ import { tokenFor } from '../../support/test-server';
 import { Oracle, type Failure } from '../oracle/oracle';
 import { Api } from './api';
 import { tryBadSubscriptions } from './bad-subscriptions';
-import { ChaosCluster } from './cluster';
-import { chooseFaults, isSlow, type Fault } from './faults';
+import { ChaosCluster, PARTITIONS } from './cluster';
+import { chooseFaults, isSlow, type Fault, type SkippedFault } from './faults';
 import { Liveness, type Measure } from './liveness';
 import { DeliveryProbe } from './probe';
 import { Prng } from './prng';
-import type { ChaosProfile } from './profile';
+import type { ChaosProfile, ChaosRun } from './profile';
 import { formatFailure, formatMeasure, formatReport, type RoundReport, type RunReport } from './report';
 import { UserSession, type ClientNote, type SessionEvents } from './resuming-client';
 import { Workload } from './workload';
@@ -25,19 +25,23 @@ function homeReceiver(index: number): string {
 }
 
 /**
- * One seed: a fresh cluster, users spread over the receivers, chats spread over partitions led by
- * different relays, a calm round and then each fault in
- * turn while the workload runs, with the oracle's verdict after each round.
+ * One seed on one kind of Redis: a fresh cluster, users spread over the receivers, chats spread over
+ * partitions led by different relays, a calm round and then each fault in turn while the workload runs,
+ * with the oracle's verdict after each round. On a Redis Cluster the delivery probe has a chat in every
+ * partition, so that a fault on one master is measured on a partition that master serves.
  */
-export async function runChaos(seed: number, profile: ChaosProfile, progress: (line: string) => void = () => undefined): Promise<RunReport> {
+export async function runChaos(run: ChaosRun, profile: ChaosProfile, progress: (line: string) => void = () => undefined): Promise<RunReport> {
+  const { seed } = run;
   const began = Date.now();
   const rng = new Prng(seed);
   const users = USERS.slice(0, profile.users);
   const tokens = new Map(await Promise.all([...users, STRANGER].map(async (u) => [u, await tokenFor(u, '2h')] as const)));
-  const cluster = await ChaosCluster.start(`seed-${seed}`);
+  const cluster = await ChaosCluster.start(`seed-${seed}${run.redis === 'cluster' ? '-cluster' : ''}`, run.redis);
   const sessions = new Map<string, UserSession>();
   const notes: ClientNote[] = [];
   const rounds: RoundReport[] = [];
+  let skipped: SkippedFault[] = [];
+  let rerunFaults: string[] | null = null;
   let oracle: Oracle | null = null;
   let workload: Workload | null = null;
   let probe: DeliveryProbe | null = null;
@@ -73,8 +77,16 @@ export async function runChaos(seed: number, profile: ChaosProfile, progress: (l
     progress(`seed ${seed}: ${await spreadOverPartitions(cluster, workload, users)}`);
     await tryBadSubscriptions(cluster, workload, tokens, STRANGER);
     probe = await DeliveryProbe.create(cluster, api);
+    if (run.redis === 'cluster') {
+      await probe.coverPartitions(api, PARTITIONS);
+      progress(`seed ${seed}: Redis Cluster masters ${await cluster.describeRedisCluster()}; a probe chat in each partition`);
+    }
 
-    const faults = chooseFaults(profile.name, profile.faults, rng.fork('faults'));
+    const choice = chooseFaults(profile.name, profile.faults, rng.fork('faults'), run);
+    const faults = choice.faults;
+    skipped = choice.skipped;
+    if (run.clusterFaultsOnly && !profile.faults) rerunFaults = faults.map((f) => f.name);
+    for (const skip of skipped) progress(`seed ${seed}: not run on ${run.redis === 'cluster' ? 'a Redis Cluster' : 'one Redis'}: ${skip.name} (${skip.reason})`);
     const budgetMs = profile.budgetMs + faults.filter(isSlow).length * profile.slowFaultBudgetMs;
     const all = [null, ...faults];
     progress(`seed ${seed}: rounds ${all.map((f) => f?.name ?? 'calm').join(', ')}`);
@@ -106,6 +118,9 @@ export async function runChaos(seed: number, profile: ChaosProfile, progress: (l
   const report: RunReport = {
     seed,
     profile: profile.name,
+    redis: run.redis,
+    skipped,
+    rerunFaults,
     rounds,
     failures: [...(oracle?.failures ?? []), ...errors],
     outcomes: workload?.outcomes ?? new Map(),
@@ -156,7 +171,7 @@ async function round(name: string, fault: Fault | null, context: RoundContext): 
     const during = workload.start(profile.concurrency, profile.thinkMs);
     try {
       await fault.inject({
-        cluster, workload, sessions, rng, liveness,
+        cluster, workload, sessions, rng, liveness, probe,
         opsDuringFault: profile.opsDuringFault, freezeMs: profile.freezeMs, partitionMs: profile.partitionMs,
         observe: (note) => observed.push(note),
       });
@@ -243,7 +258,15 @@ async function heal(cluster: ChaosCluster): Promise<string[]> {
     await cluster.startPostgres();
     healed.push('PostgreSQL started');
   }
-  if (!(await cluster.redisAnswers())) {
+  if (cluster.redisMode === 'cluster') {
+    healed.push(...cluster.restoreAllNodes());
+    // A killed master is not started again (its replica serves its slots): the cluster must agree and serve every slot.
+    const trouble = await cluster.redisClusterTrouble();
+    if (trouble) {
+      await cluster.redisClusterWhole();
+      healed.push(`waited for the Redis Cluster to be whole again (${trouble})`);
+    }
+  } else if (!(await cluster.redisAnswers())) {
     await cluster.redis.start();
     healed.push('Redis started');
   }

@@ -1,15 +1,19 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Redis from 'ioredis';
 import { Client } from 'pg';
+import { partitionSlot } from '../../../src/application/realtime/feed-channels';
 import { eventually } from '../../support/eventually';
 import { ParleyProcess, runParley } from '../../support/parley-process';
 import { TestPostgresServer, type ShutdownMode } from '../../support/postgres-server';
+import { TestRedisCluster, type ClusterNodeInfo } from '../../support/redis-cluster';
 import { freePort, TestRedisServer } from '../../support/redis-server';
 import { answers } from '../../support/service-urls';
 import { TEST_JWT_SECRET } from '../../support/test-server';
 import { NetworkLinks } from './links';
+import type { RedisMode } from './profile';
 
 const STARTED = /Parley GraphQL: (http:\/\/\S+) \(roles: /;
 /**
@@ -48,6 +52,14 @@ process.once('exit', () => {
   for (const cluster of running) cluster.killNow();
 });
 
+/** A line a process logged (pino JSON): when, its message, and its fields. */
+export interface LogEvent {
+  instance: string;
+  time: number;
+  msg: string;
+  fields: Record<string, unknown>;
+}
+
 /** For afterAll: a run that timed out left its cluster running. */
 export async function stopAllClusters(): Promise<void> {
   await Promise.all([...running].map((cluster) => cluster.stop()));
@@ -59,6 +71,10 @@ export async function stopAllClusters(): Promise<void> {
  * process, stop and start Redis or PostgreSQL, cut every database connection, and blackhole one
  * process's own link to Redis or PostgreSQL (`links`). A killed process is started again under the
  * same name, on a new port, behind the same links.
+ *
+ * In `cluster` mode the Redis is a Redis Cluster of the run's own (`TestRedisCluster`: 3 masters, 3
+ * replicas, each node behind a proxy of its own so that a node can be blackholed) and every process
+ * gets REDIS_CLUSTER_URLS; processes have no Redis link of their own then (see `NetworkLinks`).
  */
 export class ChaosCluster {
   readonly instances = new Map<string, Instance>();
@@ -68,7 +84,12 @@ export class ChaosCluster {
   private exits: string[] = [];
   database!: { name: string; url: string };
   postgres!: TestPostgresServer;
+  /** The run's one redis-server (`single` mode only). */
   redis!: TestRedisServer;
+  /** The run's Redis Cluster (`cluster` mode only). */
+  redisCluster!: TestRedisCluster;
+  /** Cluster nodes blackholed now (by their place in the cluster), so that healing can restore them. */
+  private readonly blackholedNodes = new Map<number, ClusterNodeInfo>();
   links!: NetworkLinks;
   /**
    * The run's own connection, straight to the server (no link): for the oracle's reads and for
@@ -77,10 +98,10 @@ export class ChaosCluster {
   db!: Client;
   env!: NodeJS.ProcessEnv;
 
-  private constructor(readonly label: string) {}
+  private constructor(readonly label: string, readonly redisMode: RedisMode) {}
 
-  static async start(label: string): Promise<ChaosCluster> {
-    const cluster = new ChaosCluster(label);
+  static async start(label: string, redisMode: RedisMode = 'single'): Promise<ChaosCluster> {
+    const cluster = new ChaosCluster(label, redisMode);
     running.add(cluster);
     await cluster.boot();
     return cluster;
@@ -93,12 +114,20 @@ export class ChaosCluster {
     await admin.query(`create database ${DATABASE}`);
     await admin.end();
     this.database = { name: DATABASE, url: this.postgres.url(DATABASE) };
-    this.redis = new TestRedisServer(await freePort());
-    await this.redis.start();
-    this.links = new NetworkLinks({ redis: this.redis.port, postgres: this.postgres.port });
+    let redisEnv: NodeJS.ProcessEnv;
+    if (this.redisMode === 'cluster') {
+      this.redisCluster = await TestRedisCluster.start({ masters: 3, replicasPerMaster: 1, proxied: true });
+      this.links = new NetworkLinks({ redis: null, postgres: this.postgres.port });
+      redisEnv = { REDIS_CLUSTER_URLS: this.redisCluster.seeds.join(',') };
+    } else {
+      this.redis = new TestRedisServer(await freePort());
+      await this.redis.start();
+      this.links = new NetworkLinks({ redis: this.redis.port, postgres: this.postgres.port });
+      redisEnv = { REDIS_URL: this.redis.url };
+    }
     this.env = {
       DATABASE_URL: this.database.url,
-      REDIS_URL: this.redis.url,
+      ...redisEnv,
       REDIS_CHANNEL_PREFIX: `chaos-${randomBytes(3).toString('hex')}:`,
       AUTH_JWT_SECRET: TEST_JWT_SECRET,
       MIGRATE_ON_START: 'false',
@@ -147,7 +176,7 @@ export class ChaosCluster {
 
   private async launch(name: string, role: Role): Promise<Instance> {
     const previous = this.instances.get(name);
-    const links = await this.links.env(name, { databaseUrl: this.database.url, redisUrl: this.redis.url });
+    const links = await this.links.env(name, { databaseUrl: this.database.url, redisUrl: this.redisMode === 'single' ? this.redis.url : null });
     const child = ParleyProcess.start(['serve', '--role', role, '--port', '0'], { ...this.env, ...links }, 'bin');
     const [, url] = await child.waitFor(STARTED);
     const instance: Instance = {
@@ -298,8 +327,112 @@ export class ChaosCluster {
     this.signal(instance, 'SIGCONT');
   }
 
-  redisAnswers(): Promise<boolean> {
+  /** Single: the redis-server takes connections. Cluster: every node says cluster_state:ok (see `redisClusterTrouble`). */
+  async redisAnswers(): Promise<boolean> {
+    if (this.redisMode === 'cluster') return (await this.redisClusterTrouble()) === null;
     return answers('127.0.0.1', this.redis.port);
+  }
+
+  // --- the Redis Cluster (cluster mode) ---
+
+  /** The master that serves a partition's slot now (its channels and fencing key). */
+  async masterOf(partition: number): Promise<ClusterNodeInfo> {
+    return this.redisCluster.ownerOf(partitionSlot(partition));
+  }
+
+  /** The partitions whose slots `master` serves now. */
+  partitionsOn(master: ClusterNodeInfo): number[] {
+    return Array.from({ length: PARTITIONS }, (_, p) => p).filter((p) => master.slots.some(([from, to]) => from <= partitionSlot(p) && partitionSlot(p) <= to));
+  }
+
+  /** Stops the node's proxy forwarding (connections stay open, new ones are held) until `restoreNode` or healing. */
+  blackholeNode(node: ClusterNodeInfo): void {
+    this.blackholedNodes.set(node.index, node);
+    this.redisCluster.blackhole(node);
+  }
+
+  restoreNode(node: ClusterNodeInfo): void {
+    this.redisCluster.restore(node);
+    this.blackholedNodes.delete(node.index);
+  }
+
+  /** Every node blackholed now forwarding again; answers their ports. */
+  restoreAllNodes(): string[] {
+    return [...this.blackholedNodes.values()].map((node) => {
+      this.restoreNode(node);
+      return `Redis node :${node.port} restored`;
+    });
+  }
+
+  /**
+   * What is wrong with the Redis Cluster now, asked of each node straight on its own port (never
+   * through its proxy): a node that does not answer or does not say cluster_state:ok, or slots no
+   * master serves. Null when nothing is.
+   */
+  async redisClusterTrouble(): Promise<string | null> {
+    let nodes: ClusterNodeInfo[];
+    try {
+      nodes = await this.redisCluster.nodesInfo();
+    } catch (error) {
+      return `the cluster's nodes could not be listed: ${(error as Error).message}`;
+    }
+    const served = nodes.filter((n) => n.role === 'master').reduce((sum, n) => sum + n.slots.reduce((s, [from, to]) => s + to - from + 1, 0), 0);
+    if (served !== 16_384) return `masters serve ${served} of 16384 slots`;
+    const states = await Promise.all(nodes.map(async (node) => {
+      const admin = new Redis({ host: node.host, port: node.realPort, lazyConnect: true, connectTimeout: 1000, commandTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null, enableReadyCheck: false });
+      admin.on('error', () => undefined);
+      try {
+        await admin.connect();
+        const state = /cluster_state:(\w+)/.exec(String(await admin.call('CLUSTER', 'INFO')))?.[1] ?? 'unknown';
+        return state === 'ok' ? null : `:${node.realPort} says cluster_state:${state}`;
+      } catch (error) {
+        return `:${node.realPort} does not answer (${(error as Error).message})`;
+      } finally {
+        admin.disconnect();
+      }
+    }));
+    return states.filter(Boolean).join('; ') || null;
+  }
+
+  /** Waits until `redisClusterTrouble` says nothing is wrong, or fails with what was. */
+  async redisClusterWhole(timeoutMs = 30_000): Promise<void> {
+    await eventually(async () => {
+      const trouble = await this.redisClusterTrouble();
+      if (trouble) throw new Error(`the Redis Cluster is not whole: ${trouble}`);
+    }, timeoutMs);
+  }
+
+  /** The masters as the cluster has them now, for a report: port, partitions, replicas. */
+  async describeRedisCluster(): Promise<string> {
+    const masters = await this.redisCluster.masters();
+    return masters.map((m) => `:${m.port} (partitions ${this.partitionsOn(m).join(',') || 'none'}; replicas ${m.replicas.map((r) => `:${r.port}`).join(',') || 'none'})`).join(', ');
+  }
+
+  /** An instance's /metrics text (empty when it does not answer). */
+  async metricsText(instance: Instance): Promise<string> {
+    try {
+      return await (await fetch(instance.url.replace('/graphql', '/metrics'), { signal: AbortSignal.timeout(READYZ_DEADLINE_MS) })).text();
+    } catch {
+      return '';
+    }
+  }
+
+  /** The lines `instances` logged at or after `since` whose message matches `msg` (not anchored: it is tried on the raw line first), in time order. */
+  logEvents(instances: Instance[], since: number, msg: RegExp): LogEvent[] {
+    const events: LogEvent[] = [];
+    for (const instance of instances) {
+      for (const line of instance.process.log.split('\n')) {
+        if (!line.startsWith('{') || !msg.test(line)) continue;
+        try {
+          const fields = JSON.parse(line) as Record<string, unknown>;
+          const time = Number(fields.time);
+          if (time >= since && typeof fields.msg === 'string' && msg.test(fields.msg)) events.push({ instance: instance.name, time, msg: fields.msg, fields });
+        } catch {
+          // A line cut in the middle (the process was killed while writing it).
+        }
+      }
+    }
+    return events.sort((a, b) => a.time - b.time);
   }
 
   /** Stops the run's PostgreSQL by its pid; every session of every process ends. */
@@ -348,6 +481,16 @@ export class ChaosCluster {
     const current = [...this.instances.values()].filter((i) => i.alive).map((i) => ({ file: `${i.name}#${i.incarnation}.log`, log: i.process.log }));
     for (const { file, log } of [...this.pastLogs, ...current]) writeFileSync(join(folder, file), log);
     if (this.postgres) writeFileSync(join(folder, 'postgres.log'), this.postgres.log);
+    if (this.redisCluster) {
+      // Each node's own log (redis-<port>.log, its real port), for a promotion or a migration to be read back.
+      for (const file of readdirSync(this.redisCluster.dir).filter((f) => f.endsWith('.log'))) {
+        try {
+          copyFileSync(join(this.redisCluster.dir, file), join(folder, `redis-${file}`));
+        } catch {
+          // Removed meanwhile (the cluster stopped).
+        }
+      }
+    }
     return folder;
   }
 
@@ -362,6 +505,7 @@ export class ChaosCluster {
   private async shutdown(): Promise<void> {
     for (const instance of this.instances.values()) if (instance.paused) this.resume(instance.name);
     this.links?.healAll();
+    if (this.redisCluster) this.restoreAllNodes();
     await Promise.all(
       this.alive().map(async (instance) => {
         instance.alive = false;
@@ -374,6 +518,7 @@ export class ChaosCluster {
     await this.db?.end().catch(() => undefined);
     await this.links?.stop();
     await this.redis?.stop();
+    await this.redisCluster?.stop();
     await this.postgres?.destroy();
     running.delete(this);
   }
@@ -385,6 +530,8 @@ export class ChaosCluster {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }
     void this.redis?.stop();
+    // Kills every node synchronously before its first await (and each node dies with this process anyway).
+    void this.redisCluster?.stop();
     this.postgres?.killNow();
   }
 }

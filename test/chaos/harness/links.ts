@@ -1,7 +1,8 @@
 import { TcpProxy } from '../../support/tcp-proxy';
 
 export type Dependency = 'redis' | 'postgres';
-export type ProcessLinks = Record<Dependency, TcpProxy>;
+/** A process's links; no Redis link on a Redis Cluster (see `NetworkLinks`). */
+export type ProcessLinks = { redis: TcpProxy | null; postgres: TcpProxy };
 
 /**
  * Each process's own network path to Redis and to PostgreSQL: one TCP proxy per (process, dependency),
@@ -10,17 +11,23 @@ export type ProcessLinks = Record<Dependency, TcpProxy>;
  *
  * A blackhole here is in user space: the proxy's kernel still answers TCP keepalive probes, so only
  * the application's own deadlines and probes can notice it, which is what the faults test.
+ *
+ * On a Redis Cluster (`redis: null`) a process has a PostgreSQL link only: a cluster client dials the
+ * node addresses the cluster announces (CLUSTER SLOTS), not the seed it was given, so a per-process
+ * proxy would carry its first connection and none of the others. The cluster's own proxies (one per
+ * node, `TestRedisCluster`'s `proxied` mode) cut a node off from every process instead.
  */
 export class NetworkLinks {
   private readonly links = new Map<string, ProcessLinks>();
 
-  constructor(private readonly targetPorts: Record<Dependency, number>) {}
+  constructor(private readonly targetPorts: { redis: number | null; postgres: number }) {}
 
   /** The process's links, opened on first use. */
   async open(name: string): Promise<ProcessLinks> {
     let links = this.links.get(name);
     if (!links) {
-      const [redis, postgres] = await Promise.all([TcpProxy.start(this.targetPorts.redis), TcpProxy.start(this.targetPorts.postgres)]);
+      const redisPort = this.targetPorts.redis;
+      const [redis, postgres] = await Promise.all([redisPort === null ? null : TcpProxy.start(redisPort), TcpProxy.start(this.targetPorts.postgres)]);
       links = { redis, postgres };
       this.links.set(name, links);
     }
@@ -30,13 +37,18 @@ export class NetworkLinks {
   of(name: string, dependency: Dependency): TcpProxy {
     const links = this.links.get(name);
     if (!links) throw new Error(`${name} has no network links`);
-    return links[dependency];
+    const link = links[dependency];
+    if (!link) throw new Error(`${name} has no ${dependency} link: on a Redis Cluster processes dial the nodes the cluster announces`);
+    return link;
   }
 
-  /** `DATABASE_URL` and `REDIS_URL` of a process: the dependencies' URLs through its own links. */
-  async env(name: string, urls: { databaseUrl: string; redisUrl: string }): Promise<NodeJS.ProcessEnv> {
+  /**
+   * `DATABASE_URL` and `REDIS_URL` of a process: the dependencies' URLs through its own links (no
+   * `REDIS_URL` on a Redis Cluster: every process gets the cluster's REDIS_CLUSTER_URLS instead).
+   */
+  async env(name: string, urls: { databaseUrl: string; redisUrl: string | null }): Promise<NodeJS.ProcessEnv> {
     const links = await this.open(name);
-    return { DATABASE_URL: links.postgres.url(urls.databaseUrl), REDIS_URL: links.redis.url(urls.redisUrl) };
+    return { DATABASE_URL: links.postgres.url(urls.databaseUrl), ...(links.redis && urls.redisUrl ? { REDIS_URL: links.redis.url(urls.redisUrl) } : {}) };
   }
 
   /** Every link forwarding again (after a fault that failed half-way, and before teardown). */
@@ -44,8 +56,9 @@ export class NetworkLinks {
     const healed: string[] = [];
     for (const [name, links] of this.links) {
       for (const dependency of ['redis', 'postgres'] as const) {
-        if (!links[dependency].isBlackholed) continue;
-        links[dependency].heal();
+        const link = links[dependency];
+        if (!link?.isBlackholed) continue;
+        link.heal();
         healed.push(`${name}→${dependency}`);
       }
     }
@@ -53,7 +66,7 @@ export class NetworkLinks {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([...this.links.values()].flatMap((links) => [links.redis.stop(), links.postgres.stop()]));
+    await Promise.all([...this.links.values()].flatMap((links) => [links.redis?.stop(), links.postgres.stop()]));
     this.links.clear();
   }
 }

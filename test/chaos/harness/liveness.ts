@@ -8,7 +8,7 @@ import type { DeliveryProbe } from './probe';
  */
 export const LIVENESS_BOUND_MS = 10_000;
 /** How long a measure goes on past its bound, so that the report says how late, not only "late". */
-const OVERTIME_MS = 45_000;
+export const OVERTIME_MS = 45_000;
 
 /** One timing a fault took, for the report: `ms` null when the effect never came while it was watched. */
 export interface Measure {
@@ -16,7 +16,12 @@ export interface Measure {
   ms: number | null;
   bound?: number;
   detail?: string;
+  /** Its column in the report's summary of the Redis Cluster faults (see report.ts). */
+  column?: ClusterColumn;
 }
+
+/** The columns of the report's summary line of a Redis Cluster fault. */
+export type ClusterColumn = 'fault' | 'noticed' | 'resubscribed' | 'filled' | 'delivery' | 'caught up';
 
 export interface LivenessSink {
   measure(measure: Measure): void;
@@ -27,6 +32,58 @@ export interface LivenessSink {
 /** The liveness checks a fault calls at its moments: when it strikes, while it lasts and once it has healed. */
 export class Liveness {
   constructor(private readonly cluster: ChaosCluster, private readonly probe: DeliveryProbe, private readonly sink: LivenessSink) {}
+
+  /** A timing a fault measured itself (from the processes' logs or metrics), for the report. */
+  note(measure: Measure): void {
+    this.sink.measure(measure);
+  }
+
+  /** A bound a fault checked itself, broken. */
+  broken(bound: string, detail: string): void {
+    this.sink.breach(bound, detail);
+  }
+
+  /**
+   * Each of `instances` answers `/readyz` 503 within `watchMs` of `since`: timed, without a bound (on a
+   * Redis Cluster whether a process notices one master cut off depends on what it has on that master).
+   */
+  async timesNotReady(instances: Instance[], since: number, watchMs: number): Promise<void> {
+    await Promise.all(instances.map(async (instance) => {
+      let ms: number | null = null;
+      let body = '';
+      const probes: Promise<void>[] = [];
+      while (ms === null && Date.now() - since <= watchMs) {
+        probes.push(this.cluster.readiness(instance).then((answer) => {
+          if (answer.status === 503 && ms === null) [ms, body] = [Date.now() - since, answer.body];
+        }));
+        await poll();
+      }
+      await Promise.all(probes);
+      this.sink.measure({ what: `${instance.name} /readyz 503`, ms, detail: ms === null ? `stayed ready for ${watchMs} ms` : body });
+    }));
+  }
+
+  /**
+   * A probe posted now through any sender reaches every receiver's subscriber of the probe chat in
+   * `partition` within `bound` (watched for `watchMs`): delivery on that partition works (again).
+   */
+  async delivers(what: string, since: number, partition: number, watchMs: number, bound: { ms: number; name: string } | null): Promise<number | null> {
+    const delivery = await this.probe.of(partition).deliver(since, watchMs);
+    this.sink.measure({ what, ms: delivery.ms, bound: bound?.ms, detail: `partition ${partition}: ${delivery.detail}`, column: 'delivery' });
+    if (bound && (delivery.ms === null || delivery.ms > bound.ms)) this.sink.breach(bound.name, `partition ${partition}: ${delivery.detail}`);
+    return delivery.ms;
+  }
+
+  /**
+   * Every post of a probe stream (`ids`, in `partition`) reached every receiver's subscriber, once and in
+   * order, timed from `since`: what was published while the fault lasted was not lost.
+   */
+  async streamArrived(what: string, ids: string[], since: number, partition: number, bound: { ms: number; name: string }): Promise<void> {
+    const arrival = await this.probe.of(partition).arrived(ids, since, bound.ms + OVERTIME_MS);
+    this.sink.measure({ what, ms: arrival.ms, bound: bound.ms, detail: `partition ${partition}: ${arrival.detail}${arrival.problems.length ? `; ${arrival.problems.slice(0, 5).join('; ')}` : ''}`, column: 'caught up' });
+    if (arrival.ms === null || arrival.ms > bound.ms) this.sink.breach(bound.name, `partition ${partition}: ${arrival.detail}`);
+    if (arrival.problems.length) this.sink.breach('a probe post repeated or out of order', `partition ${partition}: ${arrival.problems.join('; ')}`);
+  }
 
   /** Each of `instances` answers `/readyz` 503 within the bound after `since` (watched for `watchMs`). */
   async turnsNotReady(instances: Instance[], since: number, cause: string, watchMs = LIVENESS_BOUND_MS): Promise<void> {
@@ -101,9 +158,15 @@ export class Liveness {
    * After healing at `healedAt`: a probe post (through `via`, the sender that was hurt) reaches a live
    * subscriber on every receiver within the bound, and every process says ready again (timed).
    */
-  async recovered(healedAt: number, via?: string): Promise<void> {
-    const [delivery] = await Promise.all([this.probe.deliver(healedAt, LIVENESS_BOUND_MS + OVERTIME_MS, { via }), this.readyAgain(healedAt)]);
-    this.sink.measure({ what: 'delivery resumed after healing', ms: delivery.ms, bound: LIVENESS_BOUND_MS, detail: delivery.detail });
+  async recovered(healedAt: number, via?: string, partition?: number): Promise<void> {
+    const [delivery] = await Promise.all([this.probe.of(partition).deliver(healedAt, LIVENESS_BOUND_MS + OVERTIME_MS, { via }), this.readyAgain(healedAt)]);
+    this.sink.measure({
+      what: 'delivery resumed after healing',
+      ms: delivery.ms,
+      bound: LIVENESS_BOUND_MS,
+      detail: partition === undefined ? delivery.detail : `partition ${partition}: ${delivery.detail}`,
+      ...(partition === undefined ? {} : { column: 'delivery' as const }),
+    });
     if (delivery.ms === null || delivery.ms > LIVENESS_BOUND_MS) {
       this.sink.breach('delivery not resumed within 10 s of healing', delivery.detail);
     }
@@ -114,20 +177,24 @@ export class Liveness {
    * a sender that was not hurt) reaches every receiver but `except` (the one that was) within the bound
    * (watched for `watchMs`, the partition's length).
    */
-  async goesOn(cause: string, watchMs: number, options: { via?: string; except?: string }): Promise<void> {
+  async goesOn(cause: string, watchMs: number, options: { via?: string; except?: string; partition?: number }): Promise<void> {
     const since = Date.now();
-    const delivery = await this.probe.deliver(since, watchMs, options);
-    this.sink.measure({ what: 'delivery elsewhere during the partition', ms: delivery.ms, bound: LIVENESS_BOUND_MS, detail: delivery.detail });
+    const delivery = await this.probe.of(options.partition).deliver(since, watchMs, options);
+    this.sink.measure({ what: 'delivery elsewhere during the partition', ms: delivery.ms, bound: LIVENESS_BOUND_MS, detail: options.partition === undefined ? delivery.detail : `partition ${options.partition}: ${delivery.detail}` });
     if (delivery.ms === null || delivery.ms > LIVENESS_BOUND_MS) {
       this.sink.breach('the rest of the cluster stalled while one process was cut off', `${cause}: ${delivery.detail}`);
     }
   }
 
-  /** A probe before the fault, so that every receiver's subscriber is in place and the baseline is known. */
+  /**
+   * A probe before the fault (of every partition, when there is a probe chat in each), so that every
+   * receiver's subscribers are in place and the baseline is known.
+   */
   async baseline(): Promise<void> {
     const since = Date.now();
-    const delivery = await this.probe.deliver(since, 30_000);
-    this.sink.measure({ what: 'delivery before the fault', ms: delivery.ms, detail: delivery.detail });
+    const deliveries = await Promise.all(this.probe.all.map((probe) => probe.deliver(since, 30_000)));
+    const slowest = deliveries.reduce((a, b) => ((b.ms ?? Infinity) > (a.ms ?? Infinity) ? b : a));
+    this.sink.measure({ what: 'delivery before the fault', ms: slowest.ms, detail: deliveries.length > 1 ? `slowest of ${deliveries.length} probe chats: ${slowest.detail}` : slowest.detail });
   }
 
   private async readyAgain(healedAt: number): Promise<void> {

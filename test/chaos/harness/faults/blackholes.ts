@@ -3,6 +3,10 @@ import type { Instance } from '../cluster';
 import type { Dependency } from '../links';
 import { busyLeader, hold, type Fault, type FaultContext, type PartitionEnd } from './fault';
 
+/** Why a process's own Redis link cannot be cut on a Redis Cluster. */
+const NO_REDIS_LINK_ON_A_CLUSTER = 'cuts one process\'s own link to the one Redis; a cluster client dials the node addresses the cluster announces, '
+  + 'not a link of its own, so a per-process proxy would carry one connection of many (its counterpart is redis-master-blackhole: one master cut off from every process)';
+
 /** A readiness probe in flight when the partition ends must not outlast it: stop watching this much before. */
 const WATCH_MARGIN_MS = 2500;
 
@@ -21,6 +25,7 @@ export const BLACKHOLES: Fault[] = [
 function blackhole(name: string, dependency: Dependency, pick: (context: FaultContext) => Promise<Instance>): Fault {
   return {
     name,
+    ...(dependency === 'redis' ? { only: { redis: 'single' as const, reason: NO_REDIS_LINK_ON_A_CLUSTER } } : {}),
     async inject(context) {
       const { cluster, workload, rng, liveness, partitionMs, observe } = context;
       const victim = await pick(context);

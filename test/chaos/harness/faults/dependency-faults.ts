@@ -1,9 +1,10 @@
-import { hold, type Fault } from './fault';
+import { hold, STOPS_THE_ONE_REDIS, type Fault } from './fault';
 
 /** The shared dependencies hurt for everyone: Redis or PostgreSQL stopped, database sessions ended. */
 export const DEPENDENCY_FAULTS: Fault[] = [
   {
     name: 'redis-restart',
+    only: STOPS_THE_ONE_REDIS,
     async inject({ cluster, workload, liveness, opsDuringFault, observe }) {
       const since = Date.now();
       await cluster.redis.stop();

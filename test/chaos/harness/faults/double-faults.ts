@@ -1,5 +1,5 @@
 import { eventually } from '../../../support/eventually';
-import { busyLeader, describeTarget, hold, type Fault } from './fault';
+import { busyLeader, describeTarget, hold, STOPS_THE_ONE_REDIS, type Fault } from './fault';
 
 const TERMINATIONS = 5;
 
@@ -7,6 +7,7 @@ const TERMINATIONS = 5;
 export const DOUBLE_FAULTS: Fault[] = [
   {
     name: 'redis-down-leader-frozen',
+    only: STOPS_THE_ONE_REDIS,
     async inject({ cluster, workload, liveness, freezeMs, observe }) {
       const target = await busyLeader({ cluster, workload });
       const leader = target.relay;
@@ -39,6 +40,7 @@ export const DOUBLE_FAULTS: Fault[] = [
   },
   {
     name: 'receiver-kill-redis-down',
+    only: STOPS_THE_ONE_REDIS,
     async inject({ cluster, workload, sessions, liveness, opsDuringFault, observe }) {
       const load = (name: string) => [...sessions.values()].filter((s) => s.receiver === name).length;
       const victim = cluster.alive('receiver').sort((a, b) => load(b.name) - load(a.name))[0]!;

@@ -1,6 +1,8 @@
 import type { ChaosCluster, Instance } from '../cluster';
 import type { Liveness } from '../liveness';
+import type { DeliveryProbe } from '../probe';
 import type { Prng } from '../prng';
+import type { RedisMode } from '../profile';
 import type { UserSession } from '../resuming-client';
 import type { Workload } from '../workload';
 
@@ -17,6 +19,8 @@ export interface FaultContext {
   partitionMs: [number, number];
   /** Readiness, fail-over and recovery timings, and the bounds on them. */
   liveness: Liveness;
+  /** The delivery probe (on a Redis Cluster, with a probe chat in every partition: `probe.of(p)`). */
+  probe: DeliveryProbe;
   /** What was seen, for the report. */
   observe(note: string): void;
 }
@@ -29,7 +33,20 @@ export interface FaultContext {
  */
 export interface Fault {
   name: string;
+  /** The one kind of Redis the fault applies to (both when absent), and why it cannot run on the other: said in the report. */
+  only?: { redis: RedisMode; reason: string };
   inject(context: FaultContext): Promise<void>;
+}
+
+/** A fault that stops the run's one redis-server: there is no such server on a Redis Cluster. */
+export const STOPS_THE_ONE_REDIS: NonNullable<Fault['only']> = {
+  redis: 'single',
+  reason: 'stops the one redis-server; a Redis Cluster has no one server to stop (its counterpart is redis-master-kill: a master SIGKILLed, its replica promoted)',
+};
+
+/** Whether a fault runs on this kind of Redis. */
+export function appliesTo(fault: Fault, redis: RedisMode): boolean {
+  return !fault.only || fault.only.redis === redis;
 }
 
 /** Holds a fault for its length: the one wait that is about time itself, not an effect. */

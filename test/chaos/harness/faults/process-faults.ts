@@ -208,14 +208,18 @@ async function plannedAdds({ workload, rng }: FaultContext, users: string[]): Pr
   return plan;
 }
 
-/** Posts to `chats`, two at a time, until stopped. */
-function postWhile(chats: string[], workload: FaultContext['workload']): { stop(): Promise<void>; posted(): number } {
+/**
+ * Posts to `chats`, two at a time, until stopped; each poster pauses `pauseMs` between posts (the
+ * traffic in flight when a Redis Cluster fault strikes, which may last 40 s, is paced).
+ */
+export function postWhile(chats: string[], workload: FaultContext['workload'], pauseMs = 0): { stop(): Promise<void>; posted(): number } {
   let stopped = false;
   let posted = 0;
   const worker = async (offset: number) => {
     for (let i = offset; !stopped && chats.length; i++) {
       await workload.postTo(chats[i % chats.length]!);
       posted++;
+      if (pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs)); // deliberate: a poster's pace
     }
   };
   const workers = Promise.all([worker(0), worker(1)]);
