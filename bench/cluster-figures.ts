@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { signDevelopmentToken } from '../src/infrastructure/auth/development-token';
-import { cpuMillis, runCommand, startInstance, type Instance } from './processes';
+import type { RedisTarget } from '../src/infrastructure/redis/redis-connections';
+import { cpuMillis, redisEnv, runCommand, startInstance, type Instance } from './processes';
 import { bucketQuantile, Scrape, since } from './scrape';
 import { SocketCrowd } from './sockets';
 
@@ -62,8 +63,11 @@ export interface ClusterFigures {
 const ADDED = 'subscription($c: ID!, $a: String) { messageAdded(chatId: $c, after: $a) { id seq content cursor } }';
 const NOTIFIED = 'subscription($a: String) { chatMessageNotification(after: $a) { chatId cursor message { content } } }';
 
-/** Parts of the cluster run: `lock` writes with 32 clients only, `delivery` the latency by kind only. */
-export type ClusterPart = 'all' | 'lock' | 'delivery';
+/**
+ * Parts of the cluster run: `lock` writes with 32 clients only, `delivery` the latency by kind only,
+ * `reads` everything but the writes (delivery, fan-out, routing).
+ */
+export type ClusterPart = 'all' | 'lock' | 'delivery' | 'reads';
 
 /** `parley serve --role all` without Redis: the in-process bus. */
 export async function measureOneProcess(databaseUrl: string, secret: string, seconds: number): Promise<OneProcessFigures> {
@@ -79,8 +83,8 @@ export async function measureOneProcess(databaseUrl: string, secret: string, sec
 }
 
 /** Sender, receiver and relay as separate processes joined by Redis (DESIGN.md §8 delivery, fan-out, routing). */
-export async function measureCluster(databaseUrl: string, redisUrl: string, secret: string, fanout: number[], seconds: number, part: ClusterPart = 'all'): Promise<ClusterFigures> {
-  const env = { DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, AUTH_JWT_SECRET: secret, REDIS_CHANNEL_PREFIX: `bench-${randomBytes(3).toString('hex')}:` };
+export async function measureCluster(databaseUrl: string, redis: RedisTarget, secret: string, fanout: number[], seconds: number, part: ClusterPart = 'all'): Promise<ClusterFigures> {
+  const env = { DATABASE_URL: databaseUrl, ...redisEnv(redis), AUTH_JWT_SECRET: secret, REDIS_CHANNEL_PREFIX: `bench-${randomBytes(3).toString('hex')}:` };
   if ((await runCommand(['migrate'], env)) !== 0) throw new Error('parley migrate failed');
   const instances: Instance[] = [];
   try {
@@ -88,9 +92,9 @@ export async function measureCluster(databaseUrl: string, redisUrl: string, secr
     instances.push(sender!, receiver!, relay!);
     const api = new Api(sender!.url, secret);
     const noLatency = { samples: 0, p50: NaN, p99: NaN, max: NaN };
-    const write = part === 'delivery' ? {} : await writeRates(api, sender!, seconds, part === 'lock' ? [PEAK_CLIENTS] : WRITE_CLIENTS, true);
+    const write = part === 'delivery' || part === 'reads' ? {} : await writeRates(api, sender!, seconds, part === 'lock' ? [PEAK_CLIENTS] : WRITE_CLIENTS, true);
     const delivery = part === 'lock' ? { messageAdded: noLatency, chatMessageNotification: noLatency } : await deliveryByKind(api, receiver!, 300);
-    if (part !== 'all') return { write, delivery, fanout: [], routing: [] };
+    if (part === 'lock' || part === 'delivery') return { write, delivery, fanout: [], routing: [] };
     const fanoutFigures = [];
     for (const subscribers of fanout) fanoutFigures.push(await fanOut(api, receiver!, subscribers));
     const routing = [];

@@ -1,13 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import type { Client as WsClient } from 'graphql-ws';
+import type { RedisTarget } from '../src/infrastructure/redis/redis-connections';
 import { Api } from './cluster-figures';
-import { runCommand, startInstance, type Instance } from './processes';
+import { redisEnv, runCommand, startInstance, type Instance } from './processes';
 import { Scrape } from './scrape';
 
 export interface SpreadFigures {
   users: number;
   chats: number;
   posts: number;
+  /** The measured posts by chat id (every chat gets ⌊posts / chats⌋ or one more). */
+  postsByChat: Map<string, number>;
   /** One row per receiver. */
   receivers: {
     users: number;
@@ -28,6 +31,12 @@ const NOTIFIED = 'subscription($a: String) { chatMessageNotification(after: $a) 
 const POSTERS = 8;
 const FRAMES_TIMEOUT_MS = 120_000;
 
+/** Called just before the measured posts go out, and once every frame they make has arrived. */
+export interface SpreadWindow {
+  before(): Promise<void>;
+  after(): Promise<void>;
+}
+
 /**
  * DESIGN.md §3–§4 "Interest, not broadcast": users spread over receivers, each receiver should hear the
  * rows of its own clients' chats only (about a third of them, plus the chats whose participants sit on
@@ -41,11 +50,12 @@ const FRAMES_TIMEOUT_MS = 120_000;
  */
 export async function measureInterestSpread(
   databaseUrl: string,
-  redisUrl: string,
+  redis: RedisTarget,
   secret: string,
   options: { users: number; chats: number; receivers: number; posts: number },
+  window?: SpreadWindow,
 ): Promise<SpreadFigures> {
-  const env = { DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, AUTH_JWT_SECRET: secret, REDIS_CHANNEL_PREFIX: `spread-${randomBytes(3).toString('hex')}:` };
+  const env = { DATABASE_URL: databaseUrl, ...redisEnv(redis), AUTH_JWT_SECRET: secret, REDIS_CHANNEL_PREFIX: `spread-${randomBytes(3).toString('hex')}:` };
   if ((await runCommand(['migrate'], env)) !== 0) throw new Error('parley migrate failed');
   const instances: Instance[] = [];
   const clients: WsClient[] = [];
@@ -121,6 +131,7 @@ export async function measureInterestSpread(
 
     const before = await Promise.all(receivers.map((receiver) => Scrape.of(receiver)));
     const framesBefore = [...framesAt];
+    await window?.before();
     const plan = Array.from({ length: options.posts }, (_, i) => {
       const k = i % options.chats;
       return { k, by: members[k]![Math.floor(i / options.chats) % members[k]!.length]! };
@@ -128,6 +139,9 @@ export async function measureInterestSpread(
     await postAll(plan);
     const framesNeeded = total(plan, 'frames');
     await waitForFrames(framesNeeded.map((n, r) => n + framesBefore[r]!));
+    await window?.after();
+    const postsByChat = new Map<string, number>();
+    for (const { k } of plan) postsByChat.set(chatIds[k]!, (postsByChat.get(chatIds[k]!) ?? 0) + 1);
     const after = await Promise.all(receivers.map((receiver) => Scrape.of(receiver)));
     const rowsNeeded = total(plan, 'rows');
     const diff = (r: number, name: string, labels?: string) => after[r]!.value(name, labels) - before[r]!.value(name, labels);
@@ -135,6 +149,7 @@ export async function measureInterestSpread(
       users: options.users,
       chats: options.chats,
       posts: options.posts,
+      postsByChat,
       receivers: receivers.map((_, r) => ({
         users: users.filter((_, u) => receiverOf(u) === r).length,
         chatsNeeded: members.filter((m) => m.some((u) => receiverOf(u) === r)).length,

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import type { RedisTarget } from '../src/infrastructure/redis/redis-connections';
 
 const BIN = resolve(__dirname, '../../bin/parley.js');
 
@@ -43,6 +44,14 @@ export async function startInstance(role: string, env: NodeJS.ProcessEnv, nodeAr
         child.kill('SIGTERM');
       }),
   };
+}
+
+/**
+ * What names a Redis for Parley's processes: one server (`REDIS_URL`) or a cluster's seed nodes
+ * (`REDIS_CLUSTER_URLS`), the other set empty so that neither comes in from this process's environment.
+ */
+export function redisEnv(redis: RedisTarget): NodeJS.ProcessEnv {
+  return 'url' in redis ? { REDIS_URL: redis.url, REDIS_CLUSTER_URLS: '' } : { REDIS_URL: '', REDIS_CLUSTER_URLS: redis.cluster.join(',') };
 }
 
 export function runCommand(args: string[], env: NodeJS.ProcessEnv): Promise<number | null> {

@@ -6,6 +6,7 @@ import { measureBaselines, type Baselines } from './baselines';
 import { measureCluster, measureOneProcess, PEAK_CLIENTS, WRITE_CLIENTS, type ClusterFigures, type LatencyFigures, type OneProcessFigures, type WriteRate } from './cluster-figures';
 import { measureInterestSpread, type SpreadFigures } from './interest-spread';
 import { measureReceiverFloor, type ReceiverFloorFigures } from './receiver-floor';
+import { measureRedisProfile, type RedisProfile, type RedisTargetFigures } from './redis-profile';
 import { measureRelayDrain, type RelayDrainFigures } from './relay-drain';
 
 /**
@@ -15,6 +16,7 @@ import { measureRelayDrain, type RelayDrainFigures } from './relay-drain';
  */
 const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const REDIS = { url: REDIS_URL };
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const FANOUT = (process.env.BENCH_FANOUT ?? '1000,10000').split(',').map(Number);
 const SECRET = 'parley-bench-secret-0123456789abcdef';
@@ -25,11 +27,21 @@ const SPREAD = {
   receivers: Number(process.env.BENCH_SPREAD_RECEIVERS ?? 3),
   posts: Number(process.env.BENCH_SPREAD_POSTS ?? 3000),
 };
+/** The cluster profile's spread: at least 1,000 chats (random ids, from the API), each posted to `rounds` times. */
+const CLUSTER_CHATS = Number(process.env.BENCH_CLUSTER_CHATS ?? 1200);
+const CLUSTER_SPREAD = {
+  users: Number(process.env.BENCH_CLUSTER_USERS ?? 150),
+  chats: CLUSTER_CHATS,
+  receivers: 3,
+  posts: CLUSTER_CHATS * Number(process.env.BENCH_CLUSTER_ROUNDS ?? 3),
+};
 /**
  * `BENCH_ONLY=<part>` runs one part alone and prints its section: `relay` (the drain with 1 and 2
  * relays), `lock` (the append lock at the 32-client write peak), `delivery` (latency by subscription
  * kind through Redis), `spread` (users spread over receivers, what each hears), `floor` (the receiver's
- * CPU per event with one subscriber beside the least any process spends per event).
+ * CPU per event with one subscriber beside the least any process spends per event), `redis-cluster`
+ * (delivery, fan-out, routing and a spread over many chats against a local 3-master Redis Cluster and
+ * against one private Redis, per Redis node; both started and stopped by the bench).
  */
 const ONLY = process.env.BENCH_ONLY;
 
@@ -37,10 +49,11 @@ async function main(): Promise<void> {
   if (ONLY !== undefined && ONLY !== '') {
     const parts: Record<string, () => Promise<string[]>> = {
       relay: async () => relayLines(await relayDrains()),
-      lock: async () => appendLockLines(await withDatabase((url) => measureCluster(url, REDIS_URL, SECRET, FANOUT, SECONDS, 'lock'))),
-      delivery: async () => [...DELIVERY_HEADER, ...clusterDeliveryLines(await withDatabase((url) => measureCluster(url, REDIS_URL, SECRET, FANOUT, SECONDS, 'delivery')))],
-      spread: async () => spreadLines(await withDatabase((url) => measureInterestSpread(url, REDIS_URL, SECRET, SPREAD))),
+      lock: async () => appendLockLines(await withDatabase((url) => measureCluster(url, REDIS, SECRET, FANOUT, SECONDS, 'lock'))),
+      delivery: async () => [...DELIVERY_HEADER, ...clusterDeliveryLines(await withDatabase((url) => measureCluster(url, REDIS, SECRET, FANOUT, SECONDS, 'delivery')))],
+      spread: async () => spreadLines(await withDatabase((url) => measureInterestSpread(url, REDIS, SECRET, SPREAD))),
       floor: async () => floorLines(await withDatabase((url) => measureReceiverFloor(url, REDIS_URL, SECRET))),
+      'redis-cluster': async () => redisProfileLines(await redisProfile()),
     };
     const part = parts[ONLY];
     if (!part) throw new Error(`BENCH_ONLY=${ONLY}: choose one of ${Object.keys(parts).join(', ')}`);
@@ -49,11 +62,113 @@ async function main(): Promise<void> {
   }
   const baselines = await withDatabase(async (url) => measureBaselines(url, REDIS_URL, SECONDS));
   const single = await withDatabase((url) => measureOneProcess(url, SECRET, SECONDS));
-  const cluster = await withDatabase((url) => measureCluster(url, REDIS_URL, SECRET, FANOUT, SECONDS));
+  const cluster = await withDatabase((url) => measureCluster(url, REDIS, SECRET, FANOUT, SECONDS));
   const floor = await withDatabase((url) => measureReceiverFloor(url, REDIS_URL, SECRET));
-  const spread = await withDatabase((url) => measureInterestSpread(url, REDIS_URL, SECRET, SPREAD));
+  const spread = await withDatabase((url) => measureInterestSpread(url, REDIS, SECRET, SPREAD));
   const drains = await relayDrains();
-  report(baselines, single, cluster, floor, spread, drains);
+  const redisCluster = await redisProfile();
+  report(baselines, single, cluster, floor, spread, drains, redisCluster);
+}
+
+function redisProfile(): Promise<RedisProfile> {
+  return measureRedisProfile({ secret: SECRET, fanout: FANOUT, seconds: SECONDS, spread: CLUSTER_SPREAD, withDatabase });
+}
+
+function redisProfileLines(p: RedisProfile): string[] {
+  const spread = p.one.spread;
+  const oneMessages = p.one.nodes[0]!.messages;
+  type Node = RedisTargetFigures['nodes'][number];
+  // The cluster's three masters as one more row, figures added up.
+  const all = (t: RedisTargetFigures): Node => {
+    const total = (key: keyof Node) => Math.round(t.nodes.reduce((sum, node) => sum + (node[key] as number), 0) * 10) / 10;
+    return {
+      node: 'all 3',
+      partitions: total('partitions'),
+      chats: total('chats'),
+      messages: total('messages'),
+      rows: total('rows'),
+      deliveries: total('deliveries'),
+      cpuMs: total('cpuMs'),
+      idleCpuMsPerSecond: total('idleCpuMsPerSecond'),
+      idleMessagesPerSecond: total('idleMessagesPerSecond'),
+      scriptCalls: total('scriptCalls'),
+      scriptMs: total('scriptMs'),
+    };
+  };
+  const rows: [string, RedisTargetFigures, Node][] = [
+    ...p.cluster.nodes.map((n, i): [string, RedisTargetFigures, Node] => [`cluster master ${i + 1} (${n.node})`, p.cluster, n]),
+    ['cluster, all 3', p.cluster, all(p.cluster)],
+    [`one Redis (${p.one.nodes[0]!.node})`, p.one, p.one.nodes[0]!],
+  ];
+  const percent = (part: number, whole: number) => (whole > 0 ? `${((part * 100) / whole).toFixed(1)} %` : 'n/a');
+  const per = (ms: number, count: number) => (count > 0 ? ((ms * 1000) / count).toFixed(1) : 'n/a');
+  const balance = (what: string, values: number[]) => {
+    const mean = values.reduce((a, b) => a + b, 0) / values.length;
+    const deviation = (value: number) => `${value >= mean ? '+' : '−'}${((Math.abs(value - mean) * 100) / mean).toFixed(1)} %`;
+    const worst = Math.max(...values.map((value) => Math.abs(value - mean) / mean));
+    return `| ${what} | ${values.join(' / ')} | ${Math.round(mean)} | ${values.map(deviation).join(' / ')} | ${(Math.max(...values) / Math.min(...values)).toFixed(2)} | ${worst <= 0.25 ? 'yes' : 'no'} |`;
+  };
+  const latency = (l: LatencyFigures) => `${l.p50} / ${l.p99} / ${l.max} ms`;
+  const side = (figure: string, of: (t: RedisTargetFigures) => string) => `| ${figure} | ${of(p.cluster)} | ${of(p.one)} |`;
+  const heard = (t: RedisTargetFigures, key: 'heardNeeded' | 'heardForNothing') => t.spread.receivers.reduce((total, r) => total + r[key], 0);
+  return [
+    '## Redis Cluster profile: a local cluster of 3 masters (no replicas) beside one Redis, the same scenarios in the same run',
+    '',
+    `Spread: ${spread.users} users round-robin over ${spread.receivers.length} receivers in ${spread.chats} chats of 2–3 of them (ids from the API, random), each user`,
+    `with \`chatMessageNotification\` and \`messageAdded\` of each of its chats; ${spread.posts} posts, the chats in turn (each posted to equally).`,
+    `From the first post to the last frame: ${p.cluster.seconds} s on the cluster, ${p.one.seconds} s on one Redis. Per Redis node over those posts:`,
+    '',
+    '- messages: its SPUBLISH calls (`INFO commandstats`, which counts the SPUBLISHes inside the relay\'s publish script);',
+    '- rows: the posts to the chats whose channel is on it (a message each); ticks and probes: the rest (each partition\'s tick twice a second,',
+    '  each receiver\'s probes every 2 s), and in brackets their rate over 2 s with nothing posted just before;',
+    '- rows delivered: each post times the receivers subscribed to its chat\'s channel there (`PUBSUB SHARDNUMSUB` before the posts; Redis 7.0',
+    '  counts no deliveries); share needed: rows that a receiver there had subscribed to, of its messages;',
+    '- CPU: `INFO cpu` used_cpu_user + used_cpu_sys over the posts, everything the node did (cron, cluster bus); net: less its idle rate',
+    '  (the 2 s before) times the window; script: the relay\'s publish script (EVALSHA), calls and `usec`.',
+    '',
+    '| Redis | partitions | chats | messages | : one Redis | rows | ticks and probes (idle /s) | rows delivered | share needed |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...rows.map(
+      ([label, , n]) =>
+        `| ${label} | ${n.partitions} | ${n.chats} | ${n.messages} | ${(n.messages / oneMessages).toFixed(2)} | ${n.rows} | ${n.messages - n.rows} (${n.idleMessagesPerSecond}) | ${n.deliveries} | ${percent(n.rows, n.messages)} |`,
+    ),
+    '',
+    '| Redis | CPU ms | idle CPU ms/s | CPU µs per delivered row | net of idle | script calls | rows per call | script µs per row |',
+    '|---|---|---|---|---|---|---|---|',
+    ...rows.map(([label, t, n]) => {
+      const net = n.cpuMs - n.idleCpuMsPerSecond * t.seconds;
+      return `| ${label} | ${n.cpuMs} | ${n.idleCpuMsPerSecond} | ${per(n.cpuMs, n.deliveries)} | ${per(net, n.deliveries)} | ${n.scriptCalls} | ${n.scriptCalls > 0 ? (n.rows / n.scriptCalls).toFixed(1) : 'n/a'} | ${per(n.scriptMs, n.rows)} |`;
+    }),
+    '',
+    `Rows the receivers heard (\`parley_receiver_events_heard_total\`): ${heard(p.cluster, 'heardNeeded')} needed and ${heard(p.cluster, 'heardForNothing')} for nothing on`,
+    `the cluster, ${heard(p.one, 'heardNeeded')} and ${heard(p.one, 'heardForNothing')} on one Redis. Posts to chats with no subscriber on any node: ${p.cluster.rowsWithoutSubscriber} and ${p.one.rowsWithoutSubscriber}.`,
+    `A classic-pub/sub cluster copies every PUBLISH to every node over the cluster bus: each master would carry all ${all(p.cluster).messages}.`,
+    '',
+    `Balance over the 3 masters (target: each within ±25 % of the mean, ${spread.chats} equally active chats, ${all(p.cluster).partitions} partitions):`,
+    '',
+    '| per master | values | mean | from the mean | max : min | within ±25 % |',
+    '|---|---|---|---|---|---|',
+    balance('messages', p.cluster.nodes.map((n) => n.messages)),
+    balance('rows', p.cluster.nodes.map((n) => n.rows)),
+    balance('chats', p.cluster.nodes.map((n) => n.chats)),
+    balance('partitions', p.cluster.nodes.map((n) => n.partitions)),
+    '',
+    'Delivery, fan-out and routing (the scenarios above), against each:',
+    '',
+    '| figure | 3-master cluster | one Redis |',
+    '|---|---|---|',
+    side(`\`messageAdded\` p50 / p99 / max (${p.one.reads.delivery.messageAdded.samples} posts)`, (t) => latency(t.reads.delivery.messageAdded)),
+    side('`chatMessageNotification` p50 / p99 / max', (t) => latency(t.reads.delivery.chatMessageNotification)),
+    ...p.one.reads.fanout.map((f, i) =>
+      side(`fan-out to ${f.subscribers}: frames/s (receiver CPU µs per frame)`, (t) => `${t.reads.fanout[i]?.framesPerSecond ?? 'n/a'} (${t.reads.fanout[i]?.receiverCpuUsPerFrame ?? 'n/a'})`),
+    ),
+    ...p.one.reads.routing.map((r, i) =>
+      side(`routing, ${r.otherSubscribers} in other chats: p50 / p99 ms (receiver CPU µs per event)`, (t) => {
+        const row = t.reads.routing[i];
+        return row ? `${row.latency.p50} / ${row.latency.p99} (${row.receiverCpuUsPerEvent ?? 'n/a'})` : 'n/a';
+      }),
+    ),
+  ];
 }
 
 function floorLines(f: ReceiverFloorFigures): string[] {
@@ -178,7 +293,15 @@ async function admin(work: (client: Client) => Promise<unknown>): Promise<void> 
   }
 }
 
-function report(baselines: Baselines, single: OneProcessFigures, cluster: ClusterFigures, floor: ReceiverFloorFigures, spread: SpreadFigures, drains: RelayDrainFigures[]): void {
+function report(
+  baselines: Baselines,
+  single: OneProcessFigures,
+  cluster: ClusterFigures,
+  floor: ReceiverFloorFigures,
+  spread: SpreadFigures,
+  drains: RelayDrainFigures[],
+  redisCluster: RedisProfile,
+): void {
   const rate = (r: WriteRate) => `${r.perSecond}/s (${r.cpuUsPerCommit ?? 'n/a'} µs)`;
   const writes = (figures: OneProcessFigures['write']) =>
     WRITE_CLIENTS.map((c) => {
@@ -231,6 +354,8 @@ function report(baselines: Baselines, single: OneProcessFigures, cluster: Cluste
     ...spreadLines(spread),
     '',
     ...relayLines(drains),
+    '',
+    ...redisProfileLines(redisCluster),
   ];
   const text = lines.join('\n');
   const dir = resolve(__dirname, '../../bench/reports');
