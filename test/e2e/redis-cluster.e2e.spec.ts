@@ -56,7 +56,8 @@ describe('Parley on a Redis Cluster', () => {
   }
 
   beforeAll(async () => {
-    [database, cluster] = await Promise.all([createTestDatabase(), TestRedisCluster.start()]);
+    // Behind proxies, so that a master can be cut off without closing its sockets
+    [database, cluster] = await Promise.all([createTestDatabase(), TestRedisCluster.start({ proxied: true })]);
     env = {
       DATABASE_URL: database.url,
       REDIS_CLUSTER_URLS: cluster.seeds.join(','),
@@ -83,6 +84,8 @@ describe('Parley on a Redis Cluster', () => {
   });
 
   afterAll(async () => {
+    // A stopped process holds SIGTERM until it is continued: never leave one stopped.
+    for (const instance of instances.values()) instance.process.child.kill('SIGCONT');
     await Promise.all([...instances.values()].map((instance) => instance.process.stop()));
     await cluster?.stop();
     await database?.drop();
@@ -98,30 +101,47 @@ describe('Parley on a Redis Cluster', () => {
     return Number(text.match(pattern)?.[1] ?? 0);
   };
 
+  const relays = () => [...instances.values()].filter((instance) => instance.name.startsWith('relay'));
+  /** The relay process that leads a partition, as PostgreSQL has it, and its epoch. */
+  const leadershipOf = (partition: number) =>
+    withClient(database.url, async (c) => {
+      const row = (await c.query<{ epoch: number; holder: string }>(`select epoch::int as epoch, holder from relay_leadership where name = $1`, [`partition:${partition}`])).rows[0];
+      return row && { epoch: row.epoch, relay: relays().find((relay) => row.holder.endsWith(`:${relay.process.child.pid}`)) };
+    });
+
+  interface ChatOnACluster {
+    chatId: string;
+    partition: number;
+    slot: number;
+    owner: ClusterNodeInfo;
+  }
+
   /** A new chat of alice and bob, and the master that owns its partition's slot. */
-  async function chatOnACluster(): Promise<{ chatId: string; slot: number; owner: ClusterNodeInfo }> {
+  async function chatOnACluster(): Promise<ChatOnACluster> {
     const chatId = (await ok(url('sender'), alice, 'mutation { createChat(input: { name: "on a cluster", participantIds: ["bob"] }) { id } }')).createChat.id as string;
     const partition = await withClient(database.url, async (c) => (await c.query<{ partition: number }>('select partition from chats where id = $1', [chatId])).rows[0]!.partition);
     const slot = await cluster.keySlot(`${prefix}${epochKey(partition)}`);
-    return { chatId, slot, owner: await cluster.ownerOf(slot) };
+    return { chatId, partition, slot, owner: await cluster.ownerOf(slot) };
   }
 
   /**
-   * Posts POSTS messages while a chat-scoped subscriber on each receiver and a user-scoped one watch,
-   * runs the fault once the first ones arrived, and checks that everyone got every post once, in order.
+   * Posts POSTS messages while a chat-scoped subscriber on each receiver and a user-scoped one watch: a
+   * quarter before the fault, half while it runs, the rest after it; then checks that everyone got every
+   * post once, in order.
    */
-  async function postsThrough(fault: (chat: { slot: number; owner: ClusterNodeInfo }) => Promise<void>): Promise<void> {
+  async function postsThrough(fault: (chat: ChatOnACluster) => Promise<void>): Promise<void> {
     const chat = await chatOnACluster();
     const after = await head();
     const onFirst = subscribe(client('receiver-1', bob), MESSAGE_ADDED, { c: chat.chatId, a: after });
     const onSecond = subscribe(client('receiver-2', alice), MESSAGE_ADDED, { c: chat.chatId, a: after });
     const notified = subscribe(client('receiver-2', bob), NOTIFICATIONS, { a: after });
-    const posting = (async () => {
-      for (let i = 1; i <= POSTS; i++) await postUntilTaken(chat.chatId, `p${i}`);
-    })();
-    await onFirst.count(10, RECOVERY_MS);
-    await fault(chat);
-    await posting;
+    const posts = async (from: number, to: number) => {
+      for (let i = from; i <= to; i++) await postUntilTaken(chat.chatId, `p${i}`);
+    };
+    await posts(1, POSTS / 4);
+    await onFirst.count(POSTS / 4, RECOVERY_MS);
+    await Promise.all([fault(chat), posts(POSTS / 4 + 1, (3 * POSTS) / 4)]);
+    await posts((3 * POSTS) / 4 + 1, POSTS);
     for (const received of [onFirst, onSecond]) {
       await received.count(POSTS, RECOVERY_MS);
       expect(seqs(received)).toEqual(upTo(POSTS));
@@ -152,6 +172,48 @@ describe('Parley on a Redis Cluster', () => {
 
   it('delivers every post once, in order, when the chat\'s master is killed and its replica promoted', async () => {
     await postsThrough(({ owner }) => cluster.killMaster(owner).then(() => undefined));
+  });
+
+  it('notices a master cut off without closing its sockets by its missing ticks, and delivers every post once it answers again', async () => {
+    await postsThrough(async ({ partition, owner }) => {
+      const silent = new RegExp(`"partition":${partition},[^\\n]*no progress tick from a followed partition`);
+      const receiver = instances.get('receiver-1')!.process;
+      cluster.blackhole(owner);
+      try {
+        await eventually(() => expect(receiver.log).toMatch(silent), RECOVERY_MS);
+      } finally {
+        cluster.restore(owner);
+      }
+    });
+  });
+
+  it('delivers every post once, in order, when the relay leading the chat is frozen (SIGSTOP) and later thawed, while the other relay leads other partitions', async () => {
+    await postsThrough(async ({ partition }) => {
+      const { relay: frozen, epoch } = await eventually(async () => {
+        const lead = await leadershipOf(partition);
+        expect(lead?.relay).toBeDefined();
+        return lead!;
+      }, 20_000);
+      frozen!.process.child.kill('SIGSTOP');
+      try {
+        await eventually(async () => expect((await leadershipOf(partition))?.epoch).toBeGreaterThan(epoch), RECOVERY_MS);
+      } finally {
+        frozen!.process.child.kill('SIGCONT');
+      }
+    });
+  });
+
+  it('delivers every post once, in order, when the relay leading the chat is killed (SIGKILL)', async () => {
+    await postsThrough(async ({ partition }) => {
+      const { relay: leader, epoch } = await eventually(async () => {
+        const lead = await leadershipOf(partition);
+        expect(lead?.relay).toBeDefined();
+        return lead!;
+      }, 20_000);
+      await leader!.process.stop('SIGKILL');
+      instances.delete(leader!.name);
+      await eventually(async () => expect((await leadershipOf(partition))?.epoch).toBeGreaterThan(epoch), RECOVERY_MS);
+    });
   });
 
   it('re-publishes a range on the cluster with `parley outbox replay`, which receivers recognise as already delivered', async () => {

@@ -122,6 +122,27 @@ describe('Redis transport on a real Redis Cluster (3 masters, 3 replicas)', () =
     expect(owners.size).toBe(3);
   });
 
+  it('keeps a channel asked for again while an unsubscribe of many partitions is still being sent', async () => {
+    // Given a subscriber on the tick of every partition
+    const heard = new Heard();
+    const feed = subscriber(heard);
+    const ticks = Array.from({ length: PARTITIONS }, (_, partition) => tick(partition));
+    const owner = await ownerOfPartition(15);
+    const others = await shardSubscribersOn(owner, tick(15));
+    await feed.subscribe(ticks);
+
+    // When it lets them all go, and asks for partition 15's again before that is through
+    const leaving = feed.unsubscribe(ticks);
+    const back = feed.subscribe([tick(15)]);
+    await Promise.all([leaving, back]);
+
+    // Then partition 15's tick stays subscribed on its master, and is heard
+    expect(feed.channelCount).toBe(1);
+    expect(await shardSubscribersOn(owner, tick(15))).toBe(others + 1);
+    await publishEventually(15, [], '50.1');
+    await eventually(() => expect(heard.has('tick 15 50.1')).toBe(true));
+  });
+
   it('subscribes a partition anew where its slot went when the slot is migrated in place, and treats it as possibly missed', async () => {
     // Given a subscriber on partition 3's chat and tick
     const heard = new Heard();

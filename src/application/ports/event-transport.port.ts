@@ -38,6 +38,12 @@ export interface FeedSubscriber {
   /** Resolves once the transport has confirmed every channel: from then on nothing published on them is missed. */
   subscribe(channels: FeedChannel[]): Promise<void>;
   unsubscribe(channels: FeedChannel[]): Promise<void>;
+  /**
+   * Subscribes these partitions' channels again (through `resubscribing`/`resubscribed`): the receiver
+   * heard no tick from them for too long while it waited for one. A subscription Redis dropped without
+   * a word would otherwise leave them waiting for ever.
+   */
+  renew(partitions: readonly number[]): void;
   /** Channels subscribed now (for tests and metrics). */
   readonly channelCount: number;
   close(): Promise<void>;

@@ -36,6 +36,7 @@ export class FeedPartition {
   /** A row of this partition was dropped on arrival (backlog full) after the last item of it was queued. */
   private droppedSinceQueued = false;
   private lastTickAt = Date.now();
+  private renewedAt = 0;
   /**
    * Counts every possible loss, also one while already out of sync: a fill proves the partition only
    * up to its tick's head, so a loss during the fill (a new connection, a failed subscribe) must keep
@@ -99,6 +100,18 @@ export class FeedPartition {
 
   heardTick(): void {
     this.lastTickAt = Date.now();
+  }
+
+  /**
+   * Whether a silent partition that waits out of sync for a tick should have its subscription renewed
+   * now: silent for `afterMs`, and not renewed in the last `afterMs` (a relay that is down keeps it
+   * silent, and one renewal per period is enough).
+   */
+  renewDue(afterMs: number): boolean {
+    const now = Date.now();
+    if (this.inSync || now - this.lastTickAt <= afterMs || now - this.renewedAt <= afterMs) return false;
+    this.renewedAt = now;
+    return true;
   }
 
   silentFor(): number {

@@ -22,6 +22,8 @@ export interface InterestFeedOptions {
   onOverflow?(): void;
   /** A followed partition sent no tick for `silentAfterMs`. */
   onSilent?(partition: number): void;
+  /** A partition out of sync heard no tick for `silentAfterMs` either: its subscription was renewed. */
+  onRenewed?(partition: number): void;
   /** Every row handed to the feed by the transport, with whether a local client needed it (membership rows always are). */
   onHeard?(needed: boolean): void;
   /** The number of ordering partitions in force (membership channels are followed for each). */
@@ -592,6 +594,13 @@ export class InterestFeed {
     if (this.stopped) return;
     for (const partition of this.partitions.values()) {
       if (!partition.tickFollowed) continue;
+      if (partition.renewDue(this.silentAfterMs)) {
+        // Out of sync and still no tick to prove it again: if Redis dropped the subscription without a
+        // word, none would ever come. Subscribing again costs one command.
+        this.subscriber.renew([partition.partition]);
+        this.options.onRenewed?.(partition.partition);
+        continue;
+      }
       if (partition.silentFor() > this.silentAfterMs && partition.inSync && !partition.silenceQueued) {
         // One check waiting at a time, and the silence looked at again when its turn comes: a tick may
         // have come meanwhile, and a partition a fill has just proved must not be put out of sync again.

@@ -21,7 +21,7 @@ export interface RedisClusterFeedSubscriberOptions {
 }
 
 /** Why partitions were subscribed anew on a cluster, as the metric labels it. */
-export type MovedReason = 'sunsubscribe' | 'new owner' | 'subscribe failed';
+export type MovedReason = 'sunsubscribe' | 'new owner' | 'subscribe failed' | 'silent';
 
 /** After a topology refresh that left a partition without an owner, the next try. */
 const RELOCATE_RETRY_MS = 500;
@@ -70,31 +70,45 @@ export class RedisClusterFeedSubscriber implements FeedSubscriber {
     return count;
   }
 
+  /**
+   * The channels are recorded at once, for every partition, before anything is awaited: a later
+   * unsubscribe then always sees them, and commands go to a link in the order they were asked for.
+   */
   async subscribe(channels: FeedChannel[]): Promise<void> {
-    for (const [partition, list] of byPartition(channels)) {
+    const grouped = [...byPartition(channels)].map(([partition, list]) => {
       let names = this.channels.get(partition);
       if (!names) this.channels.set(partition, (names = new Map()));
-      const added = list.map((channel) => this.name(channel));
-      list.forEach((channel, i) => names.set(added[i]!, channel));
-      // A cluster client just made has no slots map yet: it is read once before giving up.
-      if (!this.placed.has(partition) && !this.ownerOf(partition)) await this.refreshSlots();
-      const link = this.placed.get(partition) ?? this.place(partition);
-      if (!link) {
-        this.relocate();
-        throw new Error(`no master of the Redis Cluster owns slot ${partitionSlot(partition)} (partition ${partition}) yet`);
-      }
-      await link.whenReady();
-      try {
-        await link.send('ssubscribe', [this.probeName(partition), ...added]);
-      } catch (error) {
-        // Perhaps not subscribed in Redis: the partition is subscribed anew where it belongs, and filled.
-        this.lost(link, [partition], 'subscribe failed');
-        throw error;
-      }
+      for (const channel of list) names.set(this.name(channel), channel);
+      return { partition, added: list.map((channel) => this.name(channel)) };
+    });
+    await Promise.all(grouped.map(({ partition, added }) => this.subscribeOn(partition, added)));
+  }
+
+  private async subscribeOn(partition: number, added: string[]): Promise<void> {
+    // A cluster client just made has no slots map yet: it is read once before giving up.
+    if (!this.placed.has(partition) && !this.ownerOf(partition)) await this.refreshSlots();
+    const link = this.placed.get(partition) ?? (this.channels.has(partition) ? this.place(partition) : null);
+    if (!link) {
+      if (!this.channels.has(partition)) return;
+      this.relocate();
+      throw new Error(`no master of the Redis Cluster owns slot ${partitionSlot(partition)} (partition ${partition}) yet`);
+    }
+    await link.whenReady();
+    // Only what is still wanted: an unsubscribe may have come while this waited.
+    const wanted = added.filter((name) => this.channels.get(partition)?.has(name));
+    if (wanted.length === 0 || this.placed.get(partition) !== link) return;
+    try {
+      await link.send('ssubscribe', [this.probeName(partition), ...wanted]);
+    } catch (error) {
+      // Perhaps not subscribed in Redis: the partition is subscribed anew where it belongs, and filled.
+      this.lost(link, [partition], 'subscribe failed');
+      throw error;
     }
   }
 
+  /** Like `subscribe`, every channel is forgotten at once and each link's command sent before any is awaited. */
   async unsubscribe(channels: FeedChannel[]): Promise<void> {
+    const sent: Promise<void>[] = [];
     for (const [partition, list] of byPartition(channels)) {
       const names = this.channels.get(partition);
       if (!names) continue;
@@ -105,9 +119,20 @@ export class RedisClusterFeedSubscriber implements FeedSubscriber {
         this.unplace(partition);
         removed.push(this.probeName(partition));
       }
-      if (removed.length > 0 && link?.ready) await link.send('sunsubscribe', removed);
+      if (removed.length > 0 && link?.ready) sent.push(link.send('sunsubscribe', removed));
       if (link && link.partitions.size === 0) this.dropLink(link);
     }
+    await Promise.all(sent);
+  }
+
+  renew(partitions: readonly number[]): void {
+    const byLink = new Map<NodeLink, number[]>();
+    for (const partition of partitions) {
+      const link = this.placed.get(partition);
+      if (link) byLink.set(link, [...(byLink.get(link) ?? []), partition]);
+    }
+    // Through the slots map again: a partition that waits in vain may be subscribed where it no longer is.
+    for (const [link, moved] of byLink) this.lost(link, moved, 'silent');
   }
 
   /** True while every followed partition's probe came back recently over its connection. */

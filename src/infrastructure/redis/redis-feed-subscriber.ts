@@ -62,8 +62,11 @@ export class RedisFeedSubscriber implements FeedSubscriber {
     channels.forEach((channel, i) => this.channels.set(names[i]!, channel));
     if (names.length === 0) return;
     await this.whenReady();
+    // Only what is still wanted: an unsubscribe may have come while this waited.
+    const wanted = names.filter((name) => this.channels.has(name));
+    if (wanted.length === 0) return;
     try {
-      await this.send('ssubscribe', names);
+      await this.send('ssubscribe', wanted);
     } catch (error) {
       // Kept in the map but perhaps not subscribed in Redis, the channels would stay silent while ticks
       // go on proving their partition: a new connection subscribes every channel and fills what it missed.
@@ -76,6 +79,21 @@ export class RedisFeedSubscriber implements FeedSubscriber {
     const names = channels.map((channel) => this.name(channel)).filter((name) => this.channels.delete(name));
     if (names.length === 0 || this.connection.status !== 'ready') return;
     await this.send('sunsubscribe', names);
+  }
+
+  renew(partitions: readonly number[]): void {
+    if (this.connection.status !== 'ready') return;
+    const wanted = new Set(partitions);
+    const names = [...this.channels].filter(([, channel]) => wanted.has(channel.partition)).map(([name]) => name);
+    if (names.length === 0) return;
+    this.options.handlers.resubscribing(partitions);
+    this.send('ssubscribe', names).then(
+      () => this.options.handlers.resubscribed(partitions),
+      (error: unknown) => {
+        this.options.handlers.onError(error);
+        if (this.connection.status === 'ready') this.connection.disconnect(true);
+      },
+    );
   }
 
   /** True while the connection has delivered our own probe recently. */

@@ -55,6 +55,8 @@ export class InProcessTransport extends EventTransport {
       async unsubscribe(channels: FeedChannel[]) {
         channels.map(feedChannelName).forEach(leave);
       },
+      // A local bus drops nothing: there is nothing to renew.
+      renew() {},
       async close() {
         [...mine].forEach(leave);
       },

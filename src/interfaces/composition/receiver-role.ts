@@ -107,6 +107,8 @@ export function startReceiverRole(deps: ReceiverRoleDependencies): ReceiverRole 
     },
     onOverflow: () => metrics.receiverOverflows.inc(),
     onSilent: (partition) => deps.logger.warn({ partition }, 'no progress tick from a followed partition; reading it from the outbox once one comes'),
+    // Every few seconds while a relay is away: worth a line only when looking closely.
+    onRenewed: (partition) => deps.logger.debug({ partition }, 'still no tick from a partition waiting for one: subscribed to it again'),
     onHeard: (needed) => metrics.receiverEventsHeard.inc({ needed: needed ? 'yes' : 'no' }),
   });
   feed = interestFeed;

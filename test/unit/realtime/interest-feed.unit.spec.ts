@@ -3,6 +3,7 @@ import {
   EventTransport,
   feedChannelName,
   NO_ROW,
+  parseFeedChannelName,
   rowChannels,
   type ChannelMessage,
   type FeedChannel,
@@ -51,6 +52,29 @@ class FakeSubscriber implements FeedSubscriber {
 
   async close(): Promise<void> {
     this.channels.clear();
+  }
+
+  readonly renewCalls: number[][] = [];
+  private readonly dropped = new Set<string>();
+
+  /** Redis drops a partition's subscriptions without a word: nothing on them reaches the feed any more. */
+  dropSilently(partition: number): void {
+    for (const name of [...this.channels]) {
+      if (parseFeedChannelName(name)?.partition !== partition) continue;
+      this.channels.delete(name);
+      this.dropped.add(name);
+    }
+  }
+
+  renew(partitions: readonly number[]): void {
+    this.renewCalls.push([...partitions]);
+    this.handlers.resubscribing(partitions);
+    for (const name of [...this.dropped]) {
+      if (!partitions.includes(parseFeedChannelName(name)!.partition)) continue;
+      this.dropped.delete(name);
+      this.channels.add(name);
+    }
+    this.handlers.resubscribed(partitions);
   }
 
   /** Confirms every subscribe waiting, and the ones after it at once. */
@@ -904,6 +928,29 @@ describe('InterestFeed', () => {
     await world.settled();
     expect(world.positions()).toEqual(world.outbox(['A'], from));
     expect(world.filled[0]).toEqual({ partition: 0, rows: 1, reason: 'no tick' });
+    world.expectOrderedOnce();
+  });
+
+  it('subscribes a partition again when it waits out of sync and hears no tick, as when Redis dropped its subscription without a word', async () => {
+    // Given a followed chat whose partition was resubscribed (a new connection), and then dropped by Redis without a word
+    world = new World({ silentAfterMs: 50 });
+    world.createChat('A', 0, ['ann']);
+    await world.feed.followChat('A');
+    const from = world.store.head(0);
+    world.subscriber.handlers.resubscribing([0]);
+    world.subscriber.handlers.resubscribed([0]);
+    world.subscriber.dropSilently(0);
+    const a2 = await world.postHeard('A', 'ann');
+    world.tick(0);
+
+    // When the partition stays silent past the bound
+    await eventually(() => expect(world.subscriber.renewCalls).toContainEqual([0]));
+
+    // Then it is subscribed again, and the next tick fills what it missed
+    world.tick(0);
+    await world.settled();
+    expect(world.positions()).toEqual(world.outbox(['A'], from));
+    expect(world.positions()).toContain(a2.position);
     world.expectOrderedOnce();
   });
 
