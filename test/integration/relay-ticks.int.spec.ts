@@ -5,15 +5,18 @@ import { openDatabase, type Database } from '../../src/infrastructure/persistenc
 import { settlePartitionCount } from '../../src/infrastructure/persistence/partition-count';
 import { OutboxReader } from '../../src/infrastructure/relay/outbox-reader';
 import { OutboxRelay } from '../../src/infrastructure/relay/outbox-relay';
+import { eventually } from '../support/eventually';
 import { createTestDatabase, withClient, type TestDatabase } from '../support/test-database';
 
 const PARTITIONS = 2;
 
-/** Records every publish, in order; it never refuses. */
+/** Records every publish, in order; it never refuses, and fails the partitions in `failing` (their Redis master is away). */
 class RecordingTransport extends EventTransport {
   readonly publishes: { partition: number; rows: string[]; tick: string | undefined }[] = [];
+  readonly failing = new Set<number>();
 
   async publish(partition: number, records: RelayedRecord[], options: PublishOptions = {}): Promise<PublishOutcome> {
+    if (this.failing.has(partition)) throw new Error(`the master of partition ${partition} does not answer`);
     this.publishes.push({ partition, rows: records.map((record) => record.position), tick: options.tick });
     return { published: true };
   }
@@ -36,7 +39,7 @@ class RecordingTransport extends EventTransport {
  * out of sync reads a partition up to its tick, so a tick must never say less than the partition has
  * published already; and between ticks a relay needs no look at the head.
  */
-describe('relay progress ticks', () => {
+describe('relay progress per partition: ticks, and a partition that fails alone', () => {
   let database: TestDatabase;
   let db: Database;
   /** One chat per partition; rows are written straight to the outbox, under the append lock. */
@@ -124,5 +127,32 @@ describe('relay progress ticks', () => {
     expect(heads).not.toHaveBeenCalled();
     // The row's publish carries no tick: none is due for a minute.
     expect(transport.publishes[transport.publishes.length - 1]).toEqual({ partition: 1, rows: [row], tick: undefined });
+  });
+
+  it('keeps publishing and ticking the partitions that answer while another one fails, and publishes the failed one\'s rows in order once it answers', async () => {
+    // Given a relay that has published both partitions, and then partition 1's Redis master stops answering
+    const transport = new RecordingTransport();
+    const errors: unknown[] = [];
+    const relay = new OutboxRelay(db.orm, transport, { partitions: PARTITIONS, batchSize: 1, tickEveryMs: 0, onError: (error) => errors.push(error) });
+    await drain(relay, transport);
+    transport.failing.add(1);
+
+    // When rows of partition 1 wait behind rows of partition 0 that come after them, one row per page
+    const stuck = [await post(1), await post(1)];
+    const flowing = [await post(0), await post(0), await post(0)];
+    for (let round = 0; round < 20 && transport.rows(0).filter((row) => flowing.includes(row)).length < flowing.length; round++) await relay.relayBatch();
+
+    // Then partition 0's rows and ticks go out, never thrown back as the whole relay's failure
+    expect(transport.rows(0).filter((row) => flowing.includes(row))).toEqual(flowing);
+    expect(transport.ticks(0).some((tick) => compareCursors(tick, flowing[2]!) >= 0)).toBe(true);
+    expect(transport.rows(1).filter((row) => stuck.includes(row))).toEqual([]);
+    expect(errors.length).toBeGreaterThan(0);
+
+    // And once partition 1's master answers again, its rows go out, in order, once
+    transport.failing.clear();
+    await eventually(async () => {
+      await relay.relayBatch();
+      expect(transport.rows(1).filter((row) => stuck.includes(row))).toEqual(stuck);
+    });
   });
 });

@@ -66,7 +66,16 @@ interface PartitionState {
   checkpoint: string | null;
   saved: string | null;
   lastTickAt: number;
+  /**
+   * While only this partition's publishes fail (on a Redis Cluster, its master died or is cut off) the
+   * others go on: this one is left out of the pages until then (`performance.now()`), with backoff.
+   */
+  retryAt: number;
+  failures: number;
 }
+
+/** A partition whose publish failed while others went through is tried again after this, doubling up to the cap. */
+const PARTITION_RETRY_MS = { first: 100, max: 2000 };
 
 /**
  * Publishes the outbox, partition by partition, for the partitions this process leads (DESIGN.md §3).
@@ -168,12 +177,17 @@ export class OutboxRelay {
     for (const [partition, epoch] of led) {
       let state = this.states.get(partition);
       if (!state || state.epoch !== epoch) {
-        state = { epoch, claimed: false, checkpoint: null, saved: null, lastTickAt: 0 };
+        state = { epoch, claimed: false, checkpoint: null, saved: null, lastTickAt: 0, retryAt: 0, failures: 0 };
         this.states.set(partition, state);
       }
       states.set(partition, state);
     }
     await this.loadCheckpoints([...states].filter(([, state]) => state.checkpoint === null));
+    // A partition waiting to be tried again is left out of this round altogether: its rows are not read
+    // (the others' pages must not start at its checkpoint, which may be far behind), nor its checkpoint moved.
+    const startedAt = performance.now();
+    for (const [partition, state] of states) if (state.retryAt > startedAt) states.delete(partition);
+    if (states.size === 0) return false;
     const from = minimum([...states.values()].map((state) => state.checkpoint!));
     const partitions = [...states.keys()].sort((a, b) => a - b);
 
@@ -233,8 +247,11 @@ export class OutboxRelay {
 
   /**
    * Each partition's rows, then its tick, in one fenced publish; the partitions concurrently. Answers
-   * the rows that went out. Throws the first failure once every partition has answered, so the loop
-   * backs off; the partitions that went through keep their progress.
+   * the rows that went out. When every partition failed (Redis away from this relay) it throws the
+   * first failure once all have answered, so the loop backs off and, after long enough, the relay steps
+   * down. When only some failed (on a Redis Cluster, the master of theirs is dead or cut off, for every
+   * relay alike) the others keep their progress and pace, and the failed ones are tried again alone,
+   * with backoff, until their master answers or the cluster fails it over.
    */
   private async publishAll(batches: { partition: number; state: PartitionState; records: RelayedRecord[]; tick: boolean }[], reach: string): Promise<RelayedRecord[]> {
     const lead = this.options.lead;
@@ -251,12 +268,18 @@ export class OutboxRelay {
     );
     const published: RelayedRecord[] = [];
     let failure: { error: unknown } | null = null;
+    let answered = 0;
     for (const [index, outcome] of outcomes.entries()) {
       const { partition, state, records, tick } = batches[index]!;
       if (outcome.status === 'rejected') {
         failure ??= { error: outcome.reason };
+        state.failures++;
+        state.retryAt = performance.now() + Math.min(PARTITION_RETRY_MS.max, PARTITION_RETRY_MS.first * 2 ** (state.failures - 1));
         continue;
       }
+      answered++;
+      state.failures = 0;
+      state.retryAt = 0;
       if (outcome.value === null) continue;
       if (outcome.value.published) {
         // Released or replaced meanwhile: whoever leads it now starts from the saved checkpoint.
@@ -276,9 +299,10 @@ export class OutboxRelay {
     if (published.length > 0 && this.options.afterPublished) {
       await this.options.afterPublished(published).catch((error: unknown) => this.options.onError(error));
     }
-    if (!failure) {
-      // Every partition answered, even if with a refusal: the transport works.
+    if (!failure || answered > 0) {
+      // A partition answered, even if with a refusal: the transport works.
       this.stall.clear();
+      if (failure) this.options.onError(failure.error);
       return published;
     }
     const failingMs = this.stall.failed(startedAt);
