@@ -1,25 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import type { Client } from 'graphql-ws';
 import Redis from 'ioredis';
 import { feedChannelName } from '../../src/application';
 import { eventually } from '../support/eventually';
 import { unreadCountsFromEvents, unreadCountsFromReadModel } from '../support/ground-truth';
 import { errorCodes, graphql, ok } from '../support/graphql-http';
-import { ParleyProcess, runParley } from '../support/parley-process';
+import { E2E_ENV, ParleyInstances } from '../support/parley-instances';
+import { runParley } from '../support/parley-process';
 import { freePort, TestRedisServer } from '../support/redis-server';
 import { createTestDatabase, withClient, type TestDatabase } from '../support/test-database';
-import { TEST_JWT_SECRET, tokenFor } from '../support/test-server';
-import { connectClient, subscribe, type Received } from '../support/ws-client';
+import { tokenFor } from '../support/test-server';
+import { subscribe, type Received } from '../support/ws-client';
 
-const STARTED = /Parley GraphQL: (http:\/\/\S+) \(roles: /;
 const MESSAGE_ADDED = 'subscription($c: ID!, $a: String) { messageAdded(chatId: $c, after: $a) { seq content cursor } }';
 const POST = 'mutation($c: ID!, $t: String!) { createMessage(createMessageInput: { chatId: $c, content: $t }) { seq cursor } }';
-
-interface Instance {
-  name: string;
-  process: ParleyProcess;
-  url: string;
-}
 
 /**
  * DESIGN.md §3–§6 end to end: real processes (2 senders, 2 receivers, 2 relays of which one leads)
@@ -29,26 +22,12 @@ describe('a cluster of processes joined by Redis', () => {
   let database: TestDatabase;
   let redis: TestRedisServer;
   let env: NodeJS.ProcessEnv;
-  const instances = new Map<string, Instance>();
-  const clients: Client[] = [];
+  const instances = new ParleyInstances(() => env);
   let alice: string;
   let bob: string;
 
-  const url = (name: string) => instances.get(name)!.url;
-  const client = (name: string, token: string) => {
-    const created = connectClient(url(name), token);
-    clients.push(created);
-    return created;
-  };
-
-  async function start(name: string, role: string): Promise<Instance> {
-    const process = ParleyProcess.start(['serve', '--role', role, '--port', '0'], env, 'bin');
-    const [, startedUrl] = await process.waitFor(STARTED);
-    const instance = { name, process, url: startedUrl! };
-    instances.set(name, instance);
-    await eventually(async () => expect((await fetch(startedUrl!.replace('/graphql', '/readyz'))).status).toBe(200), 20_000);
-    return instance;
-  }
+  const url = (name: string) => instances.url(name);
+  const client = (name: string, token: string) => instances.client(name, token);
 
   beforeAll(async () => {
     database = await createTestDatabase();
@@ -58,32 +37,25 @@ describe('a cluster of processes joined by Redis', () => {
       DATABASE_URL: database.url,
       REDIS_URL: redis.url,
       REDIS_CHANNEL_PREFIX: `e2e-${randomBytes(3).toString('hex')}:`,
-      AUTH_JWT_SECRET: TEST_JWT_SECRET,
-      MIGRATE_ON_START: 'false',
-      POLL_INTERVAL_MS: '500',
-      LOG_LEVEL: 'info',
+      ...E2E_ENV,
     };
-    const migrated = await runParley(['migrate'], env);
-    expect(migrated.code).toBe(0);
-    await Promise.all([
-      start('sender-1', 'sender'),
-      start('sender-2', 'sender'),
-      start('receiver-1', 'receiver'),
-      start('receiver-2', 'receiver'),
-      start('relay-1', 'relay'),
-      start('relay-2', 'relay'),
+    await instances.migrateAndStart([
+      ['sender-1', 'sender'],
+      ['sender-2', 'sender'],
+      ['receiver-1', 'receiver'],
+      ['receiver-2', 'receiver'],
+      ['relay-1', 'relay'],
+      ['relay-2', 'relay'],
     ]);
     [alice, bob] = await Promise.all([tokenFor('alice'), tokenFor('bob')]);
   }, 120_000);
 
   afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.dispose()));
+    await instances.disposeClients();
   });
 
   afterAll(async () => {
-    // A stopped process holds SIGTERM until it is continued: never leave one stopped.
-    for (const instance of instances.values()) instance.process.child.kill('SIGCONT');
-    await Promise.all([...instances.values()].map((instance) => instance.process.stop()));
+    await instances.stopAll();
     await redis.stop();
     await database.drop();
   });
@@ -99,22 +71,11 @@ describe('a cluster of processes joined by Redis', () => {
     const text = await (await fetch(url(name).replace('/graphql', '/metrics'))).text();
     return Number(text.match(new RegExp(`^${metricName} (\\S+)$`, 'm'))?.[1] ?? NaN);
   };
-  const relays = () => [...instances.values()].filter((instance) => instance.name.startsWith('relay'));
+  const relays = () => instances.relays();
   const partitionOf = (chatId: string) =>
     withClient(database.url, async (c) => (await c.query<{ partition: number }>('select partition from chats where id = $1', [chatId])).rows[0]!.partition);
-  /** The leadership of a partition as PostgreSQL has it: its epoch and the relay process that holds it. */
-  const leadershipOf = (partition: number) =>
-    withClient(database.url, async (c) => {
-      const row = (await c.query<{ epoch: number; holder: string }>(`select epoch::int as epoch, holder from relay_leadership where name = $1`, [`partition:${partition}`])).rows[0];
-      return row && { epoch: row.epoch, relay: relays().find((relay) => row.holder.endsWith(`:${relay.process.child.pid}`)) };
-    });
-  /** The relay that leads a partition, once one does. */
-  const leaderOf = (partition: number) =>
-    eventually(async () => {
-      const lead = await leadershipOf(partition);
-      expect(lead?.relay).toBeDefined();
-      return { epoch: lead!.epoch, relay: lead!.relay! };
-    }, 20_000);
+  const leadershipOf = (partition: number) => instances.leadershipOf(database.url, partition);
+  const leaderOf = (partition: number) => instances.leaderOf(database.url, partition);
 
   it('delivers a post through either sender to subscribers on both receivers, once and in seq order', async () => {
     const chatId = await newChat();
@@ -207,8 +168,7 @@ describe('a cluster of processes joined by Redis', () => {
       for (let i = 1; i <= 60; i++) await ok(url(i % 2 ? 'sender-1' : 'sender-2'), alice, POST, { c: chatId, t: `r${i}` });
     })();
     await watcher.count(10);
-    await leader.process.stop('SIGKILL');
-    instances.delete(leader.name);
+    await instances.kill(leader.name);
     await posting;
     await eventually(async () => expect(await leadershipOf(partition)).toEqual({ epoch: epoch + 1, relay: standby }), 20_000);
     await watcher.count(60, 30_000);
@@ -223,8 +183,7 @@ describe('a cluster of processes joined by Redis', () => {
       for (let i = 1; i <= 60; i++) await ok(url(i % 2 ? 'sender-1' : 'sender-2'), alice, POST, { c: chatId, t: `k${i}` });
     })();
     await first.count(10);
-    await instances.get('receiver-1')!.process.stop('SIGKILL');
-    instances.delete('receiver-1');
+    await instances.kill('receiver-1');
     const last = first.items.at(-1)!.cursor as string;
     const resumed = subscribe(client('receiver-2', bob), MESSAGE_ADDED, { c: chatId, a: last });
     await posting;

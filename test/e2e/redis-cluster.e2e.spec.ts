@@ -1,27 +1,20 @@
 import { randomBytes } from 'node:crypto';
-import type { Client } from 'graphql-ws';
 import { epochKey } from '../../src/application';
 import { eventually } from '../support/eventually';
 import { ok } from '../support/graphql-http';
-import { ParleyProcess, runParley } from '../support/parley-process';
+import { E2E_ENV, ParleyInstances } from '../support/parley-instances';
+import { runParley } from '../support/parley-process';
 import { TestRedisCluster, type ClusterNodeInfo } from '../support/redis-cluster';
 import { createTestDatabase, withClient, type TestDatabase } from '../support/test-database';
-import { TEST_JWT_SECRET, tokenFor } from '../support/test-server';
-import { connectClient, subscribe, type Received } from '../support/ws-client';
+import { tokenFor } from '../support/test-server';
+import { subscribe, type Received } from '../support/ws-client';
 
-const STARTED = /Parley GraphQL: (http:\/\/\S+) \(roles: /;
 const MESSAGE_ADDED = 'subscription($c: ID!, $a: String) { messageAdded(chatId: $c, after: $a) { seq content cursor } }';
 const NOTIFICATIONS = 'subscription($a: String) { chatMessageNotification(after: $a) { chatId message { seq } cursor } }';
 const POST = 'mutation($c: ID!, $t: String!) { createMessage(createMessageInput: { chatId: $c, content: $t }) { seq cursor } }';
 const POSTS = 40;
 /** A promotion takes about 4 s after a SIGKILL; catching up after it a few more. */
 const RECOVERY_MS = 45_000;
-
-interface Instance {
-  name: string;
-  process: ParleyProcess;
-  url: string;
-}
 
 /**
  * DESIGN.md §3 on a real Redis Cluster (3 masters, 3 replicas): a sender, 2 receivers and 2 relays
@@ -34,26 +27,12 @@ describe('Parley on a Redis Cluster', () => {
   let cluster: TestRedisCluster;
   let env: NodeJS.ProcessEnv;
   const prefix = `e2ec-${randomBytes(3).toString('hex')}:`;
-  const instances = new Map<string, Instance>();
-  const clients: Client[] = [];
+  const instances = new ParleyInstances(() => env);
   let alice: string;
   let bob: string;
 
-  const url = (name: string) => instances.get(name)!.url;
-  const client = (name: string, token: string) => {
-    const created = connectClient(url(name), token);
-    clients.push(created);
-    return created;
-  };
-
-  async function start(name: string, role: string): Promise<Instance> {
-    const process = ParleyProcess.start(['serve', '--role', role, '--port', '0'], env, 'bin');
-    const [, startedUrl] = await process.waitFor(STARTED);
-    const instance = { name, process, url: startedUrl! };
-    instances.set(name, instance);
-    await eventually(async () => expect((await fetch(startedUrl!.replace('/graphql', '/readyz'))).status).toBe(200), 20_000);
-    return instance;
-  }
+  const url = (name: string) => instances.url(name);
+  const client = (name: string, token: string) => instances.client(name, token);
 
   beforeAll(async () => {
     // Behind proxies, so that a master can be cut off without closing its sockets
@@ -62,31 +41,24 @@ describe('Parley on a Redis Cluster', () => {
       DATABASE_URL: database.url,
       REDIS_CLUSTER_URLS: cluster.seeds.join(','),
       REDIS_CHANNEL_PREFIX: prefix,
-      AUTH_JWT_SECRET: TEST_JWT_SECRET,
-      MIGRATE_ON_START: 'false',
-      POLL_INTERVAL_MS: '500',
-      LOG_LEVEL: 'info',
+      ...E2E_ENV,
     };
-    const migrated = await runParley(['migrate'], env);
-    expect(migrated.code).toBe(0);
-    await Promise.all([
-      start('sender', 'sender'),
-      start('receiver-1', 'receiver'),
-      start('receiver-2', 'receiver'),
-      start('relay-1', 'relay'),
-      start('relay-2', 'relay'),
+    await instances.migrateAndStart([
+      ['sender', 'sender'],
+      ['receiver-1', 'receiver'],
+      ['receiver-2', 'receiver'],
+      ['relay-1', 'relay'],
+      ['relay-2', 'relay'],
     ]);
     [alice, bob] = await Promise.all([tokenFor('alice'), tokenFor('bob')]);
   }, 120_000);
 
   afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.dispose()));
+    await instances.disposeClients();
   });
 
   afterAll(async () => {
-    // A stopped process holds SIGTERM until it is continued: never leave one stopped.
-    for (const instance of instances.values()) instance.process.child.kill('SIGCONT');
-    await Promise.all([...instances.values()].map((instance) => instance.process.stop()));
+    await instances.stopAll();
     await cluster?.stop();
     await database?.drop();
   });
@@ -101,13 +73,8 @@ describe('Parley on a Redis Cluster', () => {
     return Number(text.match(pattern)?.[1] ?? 0);
   };
 
-  const relays = () => [...instances.values()].filter((instance) => instance.name.startsWith('relay'));
-  /** The relay process that leads a partition, as PostgreSQL has it, and its epoch. */
-  const leadershipOf = (partition: number) =>
-    withClient(database.url, async (c) => {
-      const row = (await c.query<{ epoch: number; holder: string }>(`select epoch::int as epoch, holder from relay_leadership where name = $1`, [`partition:${partition}`])).rows[0];
-      return row && { epoch: row.epoch, relay: relays().find((relay) => row.holder.endsWith(`:${relay.process.child.pid}`)) };
-    });
+  const leaderOf = (partition: number) => instances.leaderOf(database.url, partition);
+  const leadershipOf = (partition: number) => instances.leadershipOf(database.url, partition);
 
   interface ChatOnACluster {
     chatId: string;
@@ -177,7 +144,7 @@ describe('Parley on a Redis Cluster', () => {
   it('notices a master cut off without closing its sockets by its missing ticks, and delivers every post once it answers again', async () => {
     await postsThrough(async ({ partition, owner }) => {
       const silent = new RegExp(`"partition":${partition},[^\\n]*no progress tick from a followed partition`);
-      const receiver = instances.get('receiver-1')!.process;
+      const receiver = instances.get('receiver-1').process;
       cluster.blackhole(owner);
       try {
         await eventually(() => expect(receiver.log).toMatch(silent), RECOVERY_MS);
@@ -189,29 +156,20 @@ describe('Parley on a Redis Cluster', () => {
 
   it('delivers every post once, in order, when the relay leading the chat is frozen (SIGSTOP) and later thawed, while the other relay leads other partitions', async () => {
     await postsThrough(async ({ partition }) => {
-      const { relay: frozen, epoch } = await eventually(async () => {
-        const lead = await leadershipOf(partition);
-        expect(lead?.relay).toBeDefined();
-        return lead!;
-      }, 20_000);
-      frozen!.process.child.kill('SIGSTOP');
+      const { relay: frozen, epoch } = await leaderOf(partition);
+      frozen.process.child.kill('SIGSTOP');
       try {
         await eventually(async () => expect((await leadershipOf(partition))?.epoch).toBeGreaterThan(epoch), RECOVERY_MS);
       } finally {
-        frozen!.process.child.kill('SIGCONT');
+        frozen.process.child.kill('SIGCONT');
       }
     });
   });
 
   it('delivers every post once, in order, when the relay leading the chat is killed (SIGKILL)', async () => {
     await postsThrough(async ({ partition }) => {
-      const { relay: leader, epoch } = await eventually(async () => {
-        const lead = await leadershipOf(partition);
-        expect(lead?.relay).toBeDefined();
-        return lead!;
-      }, 20_000);
-      await leader!.process.stop('SIGKILL');
-      instances.delete(leader!.name);
+      const { relay: leader, epoch } = await leaderOf(partition);
+      await instances.kill(leader.name);
       await eventually(async () => expect((await leadershipOf(partition))?.epoch).toBeGreaterThan(epoch), RECOVERY_MS);
     });
   });
