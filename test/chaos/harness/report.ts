@@ -91,7 +91,7 @@ function clusterSummary(rounds: RoundReport[]): string[] {
   if (!lines.length) return [];
   return [
     '',
-    'Redis Cluster faults (the fault: promotion after the SIGKILL, failover, migration or cut-off | receivers noticed the tick timeout | every receiver subscribed anew | '
+    'Redis Cluster faults (the fault: replica elected after the SIGKILL, failover, migration or cut-off | receivers noticed the tick timeout | every receiver subscribed anew | '
       + 'every receiver filled from the outbox (both from the fault\'s start) | delivery resumed | every post made during the fault arrived (both from its end)):',
     ...lines,
   ];

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { partitionSlot } from '../../../../src/application/realtime/feed-channels';
 import { eventually } from '../../../support/eventually';
 import type { ClusterNodeInfo } from '../../../support/redis-cluster';
@@ -30,8 +32,9 @@ const RESUBSCRIBED = /Redis Cluster: partitions subscribed anew/;
 const FILLED = /read a partition from the outbox up to its tick/;
 const SILENT = /no progress tick from a followed partition/;
 const STALE = /Redis Cluster subscriber for \S+ is stale \(no probe of partition (\d+) came back\)/;
-const REASONS = ['sunsubscribe', 'new owner', 'subscribe failed'] as const;
-type Reason = (typeof REASONS)[number];
+/** parley_redis_partitions_moved_total by reason (sunsubscribe, new owner, subscribe failed, silent, …: whatever the receiver counts). */
+type MovedCounts = Record<string, number>;
+const MOVED_METRIC = /^parley_redis_partitions_moved_total\{reason="([^"]+)"\} (\S+)$/gm;
 
 const DELIVERY_BOUND = (after: string) => ({ ms: LIVENESS_BOUND_MS, name: `delivery not resumed within 10 s of ${after}` });
 const STREAM_BOUND = (after: string) => ({ ms: LIVENESS_BOUND_MS, name: `events published during the fault not all delivered within 10 s of ${after}` });
@@ -67,7 +70,9 @@ export const CLUSTER_FAULTS: Fault[] = [
       } finally {
         await traffic.end();
       }
-      liveness.note({ what: 'replica promoted after the SIGKILL', ms: promotion.promotedAfterMs, detail: `${node(promotion.newMaster)} serves ${describeSlots(target)} (as every node agreed)`, column: 'fault' });
+      const electedAt = electionWon(cluster, promotion.newMaster, killedAt);
+      if (electedAt !== null) liveness.note({ what: 'replica won the election after the SIGKILL', ms: electedAt - killedAt, detail: `"Failover election won" in the log of ${node(promotion.newMaster)}`, column: 'fault' });
+      liveness.note({ what: 'every node agreed on the promotion after the SIGKILL', ms: promotion.promotedAfterMs, detail: `${node(promotion.newMaster)} serves ${describeSlots(target)}; the times below "from the promotion" are from here`, ...(electedAt === null ? { column: 'fault' as const } : {}) });
       await Promise.all([
         liveness.delivers('delivery resumed after the promotion', promotedAt, target.partition, LIVENESS_BOUND_MS + OVERTIME_MS, DELIVERY_BOUND('the promotion')),
         liveness.streamArrived('every probe post made from before the SIGKILL to the promotion arrived (from the promotion)', traffic.streamIds, promotedAt, target.partition, STREAM_BOUND('the promotion')),
@@ -137,10 +142,10 @@ export const CLUSTER_FAULTS: Fault[] = [
       ]);
       const counted = await traffic.report(since, 'the migration\'s start', doneAt, 'every node agreeing');
       // Every receiver follows the partition (each has a probe subscriber in it): each must have subscribed it anew.
-      const missed = [...counted].filter(([, delta]) => REASONS.every((reason) => delta[reason] === 0)).map(([name]) => name);
+      const missed = [...counted].filter(([, delta]) => Object.values(delta).every((n) => n === 0)).map(([name]) => name);
       if (missed.length) liveness.broken('a receiver did not subscribe a migrated partition anew', `${missed.join(', ')}: parley_redis_partitions_moved_total did not grow after slot ${slot} of partition ${target.partition} moved`);
       await settle(context);
-      const sawSunsubscribe = [...counted].filter(([, delta]) => delta.sunsubscribe > 0).map(([name]) => name);
+      const sawSunsubscribe = [...counted].filter(([, delta]) => (delta.sunsubscribe ?? 0) > 0).map(([name]) => name);
       observe(`slot ${slot} of partition ${target.partition} migrated in place from ${node(target.master)} to ${node(to)} (${keysMoved} keys) with ${traffic.describe()}; `
         + `the unrequested sunsubscribe counted by ${sawSunsubscribe.join(', ') || 'no receiver'}${sawSunsubscribe.length < counted.size ? ' (the others saw the new owner in the slots map first)' : ''}; masters now ${await cluster.describeRedisCluster()}`);
     },
@@ -225,7 +230,7 @@ class Traffic {
     private readonly target: Target,
     private readonly posting: ReturnType<typeof postWhile>,
     private readonly stream: ReturnType<FaultContext['probe']['stream']>,
-    private readonly before: Map<string, Record<Reason, number>>,
+    private readonly before: Map<string, MovedCounts>,
   ) {}
 
   /** Two posters on the target's busiest chats and a probe stream on its partition, once a few stream posts were answered. */
@@ -265,7 +270,7 @@ class Traffic {
    * filled them from the outbox (timed from `since`, the fault's start, and shown from `end` too), and
    * from their /metrics how many re-subscriptions each counted and why. Answers the counters' growth per receiver.
    */
-  async report(since: number, start: string, end: number, endName: string, options: { reconnectOnly?: boolean } = {}): Promise<Map<string, Record<Reason, number>>> {
+  async report(since: number, start: string, end: number, endName: string, options: { reconnectOnly?: boolean } = {}): Promise<Map<string, MovedCounts>> {
     const { cluster, liveness } = this.context;
     await this.end();
     const receivers = cluster.alive('receiver');
@@ -290,24 +295,23 @@ class Traffic {
       column: 'filled',
     };
     liveness.note(filled);
-    const after_ = await movedCounts(cluster);
-    const delta = new Map([...after_].map(([name, counts]) => [name, Object.fromEntries(REASONS.map((r) => [r, counts[r] - (this.before.get(name)?.[r] ?? 0)])) as Record<Reason, number>]));
+    const now = await movedCounts(cluster);
+    const delta = new Map([...now].map(([name, counts]) => [name, Object.fromEntries(Object.entries(counts).map(([r, n]) => [r, n - (this.before.get(name)?.[r] ?? 0)])) as MovedCounts]));
     liveness.note({
       what: 'parley_redis_partitions_moved_total growth',
       ms: null,
-      detail: [...delta].map(([name, d]) => `${name} ${REASONS.filter((r) => d[r]).map((r) => `${r} +${d[r]}`).join(', ') || 'none'}`).join('; '),
+      detail: [...delta].map(([name, d]) => `${name} ${Object.entries(d).filter(([, n]) => n).map(([r, n]) => `${r} +${n}`).join(', ') || 'none'}`).join('; '),
     });
     return delta;
   }
 }
 
 /** Each live receiver's parley_redis_partitions_moved_total by reason. */
-async function movedCounts(cluster: ChaosCluster): Promise<Map<string, Record<Reason, number>>> {
+async function movedCounts(cluster: ChaosCluster): Promise<Map<string, MovedCounts>> {
   const receivers = cluster.alive('receiver');
   const counts = await Promise.all(receivers.map(async (receiver) => {
     const text = await cluster.metricsText(receiver);
-    const of = (reason: Reason) => Number(new RegExp(`^parley_redis_partitions_moved_total\\{reason="${reason}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
-    return [receiver.name, Object.fromEntries(REASONS.map((r) => [r, of(r)])) as Record<Reason, number>] as const;
+    return [receiver.name, Object.fromEntries([...text.matchAll(MOVED_METRIC)].map((m) => [m[1]!, Number(m[2])])) as MovedCounts] as const;
   }));
   return new Map(counts);
 }
@@ -333,6 +337,19 @@ function firstPerReceiver(receivers: Instance[], events: { instance: string; tim
     ms: all ? Math.max(...firsts.map((f) => f.event!.time - reference)) : null,
     detail: firsts.map((f) => `${f.name} ${f.event ? `${sign(f.event.time - reference)}${describe ? ` (${describe(f.event)})` : ''}` : 'never'}`).join(', '),
   };
+}
+
+/** When the promoted replica logged "Failover election won" (its log's clock is this machine's), or null. */
+function electionWon(cluster: ChaosCluster, replica: ClusterNodeInfo, since: number): number | null {
+  try {
+    const log = readFileSync(join(cluster.redisCluster.dir, `${replica.realPort}.log`), 'utf8');
+    const times = log.split('\n').filter((line) => line.includes('Failover election won'))
+      .map((line) => Date.parse(/ (\d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2}\.\d{3}) /.exec(line)?.[1] ?? ''))
+      .filter((time) => Number.isFinite(time) && time >= since - 1000);
+    return times.at(-1) ?? null;
+  } catch {
+    return null;
+  }
 }
 
 /** After a cluster fault: the cluster whole, every process ready, every partition led. */
