@@ -146,8 +146,11 @@ export const CLUSTER_FAULTS: Fault[] = [
       if (missed.length) liveness.broken('a receiver did not subscribe a migrated partition anew', `${missed.join(', ')}: parley_redis_partitions_moved_total did not grow after slot ${slot} of partition ${target.partition} moved`);
       await settle(context);
       const sawSunsubscribe = [...counted].filter(([, delta]) => (delta.sunsubscribe ?? 0) > 0).map(([name]) => name);
+      const others = [...counted].filter(([name]) => !sawSunsubscribe.includes(name))
+        .map(([name, delta]) => `${name} counted ${Object.entries(delta).filter(([, n]) => n).map(([r, n]) => `${r} +${n}`).join(', ') || 'nothing'}`);
       observe(`slot ${slot} of partition ${target.partition} migrated in place from ${node(target.master)} to ${node(to)} (${keysMoved} keys) with ${traffic.describe()}; `
-        + `the unrequested sunsubscribe counted by ${sawSunsubscribe.join(', ') || 'no receiver'}${sawSunsubscribe.length < counted.size ? ' (the others saw the new owner in the slots map first)' : ''}; masters now ${await cluster.describeRedisCluster()}`);
+        + `the unrequested sunsubscribe counted by ${sawSunsubscribe.join(', ') || 'no receiver'}${others.length ? ` (${others.join('; ')} instead: a slots map refreshed between the SETSLOTs shows the new owner before the push comes)` : ''}; `
+        + `masters now ${await cluster.describeRedisCluster()}`);
     },
   },
   {
@@ -187,7 +190,7 @@ export const CLUSTER_FAULTS: Fault[] = [
       const silent = noticed(SILENT, (e) => Number(e.fields.partition));
       liveness.note({ what: 'receivers noticed by the tick timeout (from the blackhole)', ms: silent.ms, detail: `"no progress tick" of partitions ${target.partitions.join(',')}: ${silent.detail}`, column: 'noticed' });
       const stale = noticed(STALE, (e) => Number(STALE.exec(e.msg)?.[1]));
-      liveness.note({ what: 'receivers found their subscriber connection stale by its own probes (from the blackhole)', ms: stale.ms, detail: stale.detail });
+      liveness.note({ what: 'receivers that found their subscriber connection stale by its own probes (from the blackhole)', ms: stale.ms, detail: (stale.detail ?? '').replace(/\bnever\b/g, 'none logged') });
       await Promise.all([
         liveness.recovered(healedAt, undefined, target.partition),
         liveness.streamArrived('every probe post made while the master was cut off arrived (from its return)', traffic.streamIds, healedAt, target.partition, STREAM_BOUND('the node coming back')),
@@ -282,9 +285,14 @@ class Traffic {
     }
     const resubscribed = firstPerReceiver(receivers, cluster.logEvents(receivers, since, RESUBSCRIBED), since, (e) => `${e.fields.reason}, ${e.fields.partitions} partition${e.fields.partitions === 1 ? '' : 's'}, ${sign(e.time - end)} from ${endName}`);
     if (options.reconnectOnly) {
-      // The node stays master: a receiver subscribes again on the new connection that replaced the stale one, which is
-      // no move (no "subscribed anew" line, no metric) unless a subscribe failed on the way; the fills below are its catch-up.
-      liveness.note({ ...resubscribed, ms: null, what: `receivers that logged a move of the partitions (from ${start}; a new connection to the same master logs none)` });
+      // The node stays master: a receiver that renews its partitions while their ticks are missing logs it (reason
+      // `silent`), but one whose connection to that master was replaced subscribes again on the new connection
+      // without a line; the fills below are the catch-up either way.
+      liveness.note({
+        ...resubscribed,
+        what: `receivers subscribed the partitions anew (from ${start}; a connection replaced on the same master logs no line)`,
+        ...(resubscribed.ms === null ? {} : { column: 'resubscribed' as const }),
+      });
     } else {
       liveness.note({ ...resubscribed, what: `every receiver subscribed the partitions anew (from ${start})`, column: 'resubscribed' });
     }
