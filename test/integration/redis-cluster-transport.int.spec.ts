@@ -50,6 +50,8 @@ describe('Redis transport on a real Redis Cluster (3 masters, 3 replicas)', () =
   beforeAll(async () => {
     cluster = await TestRedisCluster.start();
     transport = new RedisTransport({ cluster: cluster.seeds, prefix, probeIntervalMs: 200, onError: () => undefined, onMoved: (count, reason) => moved.push(`${count} ${reason}`) });
+    // The cluster client's first slots map may take a retry on a busy machine: publishes wait for it, as a relay's would.
+    await eventually(async () => expect(await transport.publisherHealthy()).toBe(true), CLUSTER_CHANGE_MS);
   });
 
   afterAll(async () => {
