@@ -65,7 +65,8 @@ function clusterOptions(seedOptions: RedisOptions, base: RedisOptions): ClusterO
     redisOptions: { ...seedOptions, ...base },
     clusterRetryStrategy: backoff,
     enableOfflineQueue: base.enableOfflineQueue ?? true,
-    slotsRefreshTimeout: base.commandTimeout ?? CONNECT_TIMEOUT_MS,
+    // Reading the slots map is one command, but the first one may wait for its connection: never under the connect timeout.
+    slotsRefreshTimeout: Math.max(base.commandTimeout ?? 0, CONNECT_TIMEOUT_MS),
     slotsRefreshInterval: SLOTS_REFRESH_INTERVAL_MS,
     // Commands go to masters: a replica may lag, and a fencing key must be read where it is written.
     scaleReads: 'master',

@@ -61,9 +61,25 @@ export async function replayOutboxRange(config: Config, logger: Logger, from: st
     onError: (error) => logger.warn({ err: error }, 'redis'),
   });
   try {
+    await untilRedisAnswers(transport);
     return await withDatabase(config, logger, (database) => replayOutbox(database.orm, transport, { from: fromBound, to: toBound }));
   } finally {
     await transport.close();
+  }
+}
+
+/** How long `outbox replay` waits for Redis to answer before it gives up, with nothing published. */
+const REDIS_WAIT_MS = 15_000;
+
+/**
+ * A command starts with a new connection, and a Redis Cluster client may need a retry or two before its
+ * first slots map: the replay waits for an answer rather than failing its first publish.
+ */
+async function untilRedisAnswers(transport: RedisTransport): Promise<void> {
+  const deadline = Date.now() + REDIS_WAIT_MS;
+  while (!(await transport.publisherHealthy())) {
+    if (Date.now() > deadline) throw new Error(`Redis did not answer within ${REDIS_WAIT_MS / 1000} s: nothing was replayed`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
 
