@@ -1,4 +1,5 @@
 import Redis, { type RedisOptions } from 'ioredis';
+import { sendChunked, whenReady } from './redis-connections';
 
 export interface NodeLinkEvents {
   /** A connection to the node is ready (the first, or a new one): every partition here must be subscribed again. */
@@ -8,9 +9,6 @@ export interface NodeLinkEvents {
   message(link: NodeLink, channel: string, text: string): void;
   error(error: unknown): void;
 }
-
-/** Channels per SSUBSCRIBE: thousands of chats cost a few round trips, and no command grows without bound. */
-const CHANNELS_PER_COMMAND = 1000;
 
 /**
  * One receiver's subscriber connection to one master of a Redis Cluster, carrying the partitions whose
@@ -39,26 +37,13 @@ export class NodeLink {
   }
 
   /** Sends one command per chunk; the names must share a slot (one partition's channels do). */
-  async send(command: 'ssubscribe' | 'sunsubscribe', names: string[]): Promise<void> {
-    for (let i = 0; i < names.length; i += CHANNELS_PER_COMMAND) {
-      await this.connection[command](...names.slice(i, i + CHANNELS_PER_COMMAND));
-    }
+  send(command: 'ssubscribe' | 'sunsubscribe', names: string[]): Promise<void> {
+    return sendChunked(this.connection, command, names);
   }
 
   /** Waits for a connection being made, within a few command deadlines. */
-  async whenReady(): Promise<void> {
-    if (this.ready) return;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.connection.off('ready', done);
-        reject(new Error(`Redis Cluster subscriber for ${this.node} is ${this.connection.status}`));
-      }, this.commandTimeoutMs * 3);
-      const done = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      this.connection.once('ready', done);
-    });
+  whenReady(): Promise<void> {
+    return whenReady(this.connection, this.commandTimeoutMs * 3, `Redis Cluster subscriber for ${this.node}`);
   }
 
   /** Drops the connection and makes a new one, which subscribes everything here again. */

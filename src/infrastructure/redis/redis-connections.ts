@@ -84,3 +84,29 @@ function seedNode(url: string): { host: string; port: number; options: RedisOpti
   if (parsed.protocol === 'rediss:') options.tls = {};
   return { host: parsed.hostname.replace(/^\[|\]$/g, ''), port: Number(parsed.port || 6379), options };
 }
+
+/** Channels per SSUBSCRIBE / SUNSUBSCRIBE: thousands of chats cost a few round trips, and no command grows without bound. */
+const CHANNELS_PER_COMMAND = 1000;
+
+/** Sends a sharded (un)subscribe in chunks, one after the other; on a cluster the names must share a slot. */
+export async function sendChunked(connection: Redis, command: 'ssubscribe' | 'sunsubscribe', names: string[]): Promise<void> {
+  for (let i = 0; i < names.length; i += CHANNELS_PER_COMMAND) {
+    await connection[command](...names.slice(i, i + CHANNELS_PER_COMMAND));
+  }
+}
+
+/** Waits for a connection being made, within `deadlineMs`; fails naming `what` and its status. */
+export async function whenReady(connection: Redis, deadlineMs: number, what: string): Promise<void> {
+  if (connection.status === 'ready') return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      connection.off('ready', done);
+      reject(new Error(`${what} is ${connection.status}`));
+    }, deadlineMs);
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    connection.once('ready', done);
+  });
+}

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
 import { feedChannelName, type FeedChannel, type FeedHandlers, type FeedSubscriber } from '../../application';
-import { connectionOptions } from './redis-connections';
+import { connectionOptions, sendChunked, whenReady } from './redis-connections';
 import { handFeedMessage } from './feed-wire';
 
 export interface RedisFeedSubscriberOptions {
@@ -14,9 +14,6 @@ export interface RedisFeedSubscriberOptions {
   handlers: FeedHandlers;
   onClosed(): void;
 }
-
-/** Channels per SSUBSCRIBE: thousands of chats cost a few round trips, and no command grows without bound. */
-const CHANNELS_PER_COMMAND = 1000;
 
 /**
  * One receiver's connection for sharded pub/sub: it subscribes to the channels the receiver asks for,
@@ -113,26 +110,13 @@ export class RedisFeedSubscriber implements FeedSubscriber {
     return `${this.options.prefix}${feedChannelName(channel)}`;
   }
 
-  private async send(command: 'ssubscribe' | 'sunsubscribe', names: string[]): Promise<void> {
-    for (let i = 0; i < names.length; i += CHANNELS_PER_COMMAND) {
-      await this.connection[command](...names.slice(i, i + CHANNELS_PER_COMMAND));
-    }
+  private send(command: 'ssubscribe' | 'sunsubscribe', names: string[]): Promise<void> {
+    return sendChunked(this.connection, command, names);
   }
 
   /** Waits for a connection being made, within a few command deadlines. */
-  private async whenReady(): Promise<void> {
-    if (this.connection.status === 'ready') return;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.connection.off('ready', done);
-        reject(new Error(`Redis subscriber is ${this.connection.status}`));
-      }, this.options.commandTimeoutMs * 3);
-      const done = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      this.connection.once('ready', done);
-    });
+  private whenReady(): Promise<void> {
+    return whenReady(this.connection, this.options.commandTimeoutMs * 3, 'Redis subscriber');
   }
 
   private onReady(): void {
