@@ -33,7 +33,7 @@ export interface ParleyClientOptions {
   wsUrl?: string;
   /**
    * The token for the next connection or request. `refresh` is true after the server refused the
-   * last one (a 4401 close, or UNAUTHENTICATED over HTTP): answer a new token then, not a cached one.
+   * last one (a 4401 or 4403 close, or UNAUTHENTICATED over HTTP): answer a new token then, not a cached one.
    * A rejection is reported to `onError` and the connection is tried again with backoff.
    */
   getToken(request: { refresh: boolean }): string | Promise<string>;
@@ -76,7 +76,8 @@ interface Session {
 
 /** graphql-ws close codes a retry cannot fix: this client spoke the protocol wrongly. */
 const FATAL_CLOSE_CODES = new Set([4400, 4406, 4409, 4429]);
-const UNAUTHORIZED = 4401;
+/** The token was refused at `connection_init` (4401) or expired on the open socket (4403): ask for a fresh one. */
+const TOKEN_CLOSE_CODES = new Set([4401, 4403]);
 
 const systemTimers: Timers = {
   setTimeout: (callback, ms) => setTimeout(callback, ms),
@@ -87,7 +88,7 @@ const systemTimers: Timers = {
 /**
  * A Parley client: GraphQL requests over HTTP and resumable subscriptions over one WebSocket
  * (graphql-ws). It keeps the last cursor of every subscription and resumes each with `after` on
- * reconnect, drops repeats by cursor, reconnects with a fresh token after 4401, backs off with
+ * reconnect, drops repeats by cursor, reconnects with a fresh token after 4401 or 4403, backs off with
  * jitter, and tells its connection state.
  */
 export class ParleyClient {
@@ -266,7 +267,7 @@ export class ParleyClient {
       this.report(new ParleyConnectionError(code, reason));
       return this.close();
     }
-    if (code === UNAUTHORIZED) this.refreshToken = true;
+    if (TOKEN_CLOSE_CODES.has(code)) this.refreshToken = true;
     const healthy = session.connectedAt !== null && this.timers.now() - session.connectedAt >= this.host.backoff.resetAfterMs;
     if (healthy) this.attempt = 0;
     this.scheduleReconnect();

@@ -210,6 +210,26 @@ describe('client library against a real server: resume, repeats, tokens, backoff
     expect(states).toEqual(['connecting', 'connected']);
   });
 
+  it('reconnects with a fresh token when its token expires on the open socket (4403), and resumes without a gap', async () => {
+    const chatId = await newChat('expiry');
+    const asked: boolean[] = [];
+    const { client, states } = clientOf('bob', {
+      getToken: async ({ refresh }) => {
+        asked.push(refresh);
+        return tokenFor('bob', refresh ? '1h' : '2s');
+      },
+    });
+    const received = collect<Message>();
+    client.subscribe<Message>({ query: MESSAGE_ADDED, variables: { chatId }, after: await head() }, received.handlers);
+    await post('alice', chatId, 'before the expiry');
+    await eventually(() => expect(received.items).toHaveLength(1));
+    await eventually(() => expect(asked).toEqual([false, true]), 10_000);
+    await post('alice', chatId, 'after the expiry');
+    await eventually(() => expect(received.items.map((m) => m.content)).toEqual(['before the expiry', 'after the expiry']));
+    expect(states).toContain('reconnecting');
+    expect(client.state).toBe('connected');
+  });
+
   it('retries an HTTP request once with a fresh token after UNAUTHENTICATED', async () => {
     const asked: boolean[] = [];
     const { client } = clientOf('carol', {

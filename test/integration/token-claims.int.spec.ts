@@ -36,12 +36,12 @@ describe('token claims and expiry', () => {
     await database.drop();
   });
 
-  it('closes a WebSocket with 4401 when its token expires, after serving it until then', async () => {
+  it('closes a WebSocket with 4403 when its token expires, after serving it until then', async () => {
     const { client, closed } = closeOf(await tokenFor('alice', '2s'), server.url);
     try {
       expect(await subscribe(client, '{ me }').count(1)).toEqual(['alice']);
       const close = await closed;
-      expect(close.code).toBe(4401);
+      expect(close.code).toBe(4403);
       expect(close.reason).toMatch(/token expired/);
     } finally {
       await client.dispose();

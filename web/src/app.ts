@@ -133,7 +133,7 @@ export class ChatApp {
   private async token(refresh: boolean): Promise<string> {
     if (!refresh) return this.session.token;
     if (!this.session.devUserId || !(await devSignInAvailable())) {
-      // Reached from the socket (4401) and from HTTP (UNAUTHENTICATED) alike: either way the user signs in again.
+      // Reached from the socket (4401, 4403) and from HTTP (UNAUTHENTICATED) alike: either way the user signs in again.
       queueMicrotask(() => this.signOut('Your session has ended: sign in again.'));
       throw new SessionEnded('the token was refused');
     }

@@ -27,7 +27,7 @@ import { AppModule } from './app.module';
 import { nestLogger } from './nest-logger';
 import { startRealtime, type Realtime } from './realtime';
 
-/** Long enough for a day of trying things; the page asks for a fresh one when the socket says 4401. */
+/** Long enough for a day of trying things; the page asks for a fresh one when the socket says 4403. */
 const DEV_TOKEN_TTL = '12h';
 
 export interface RunningServer {

@@ -274,7 +274,9 @@ export class ClientConnection implements FrameSink {
     const remaining = expiresAt - Date.now();
     this.expiryTimer = setTimeout(() => {
       if (remaining > MAX_TIMER_DELAY_MS) return this.closeAtExpiry(expiresAt);
-      this.close(CloseCode.Unauthorized, 'Unauthorized: token expired; reconnect with a fresh token and resume');
+      // 4403, not 4401: graphql-ws (and Apollo and urql on it) give up after 4401 but retry 4403, with a fresh
+      // token from their connectionParams function.
+      this.close(CloseCode.Forbidden, 'Forbidden: token expired; reconnect with a fresh token and resume');
     }, Math.max(0, Math.min(remaining, MAX_TIMER_DELAY_MS)));
     this.expiryTimer.unref();
   }

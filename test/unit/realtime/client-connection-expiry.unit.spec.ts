@@ -41,7 +41,7 @@ async function acknowledgedFor(ttlMs: number): Promise<FakeSocket> {
   return socket;
 }
 
-describe('ClientConnection closes with 4401 when its token expires (DESIGN.md §5)', () => {
+describe('ClientConnection closes with 4403 when its token expires (DESIGN.md §5)', () => {
   beforeEach(() => jest.useFakeTimers({ now: new Date('2026-11-25T12:00:00Z') }));
   afterEach(() => jest.useRealTimers());
 
@@ -50,7 +50,7 @@ describe('ClientConnection closes with 4401 when its token expires (DESIGN.md §
     jest.advanceTimersByTime(89_999);
     expect(socket.closedWith).toBeNull();
     jest.advanceTimersByTime(1);
-    expect(socket.closedWith).toEqual({ code: 4401, reason: expect.stringMatching(/token expired/) });
+    expect(socket.closedWith).toEqual({ code: 4403, reason: expect.stringMatching(/token expired/) });
   });
 
   it('waits out an expiry beyond the longest timer setTimeout takes (about 24.8 days)', async () => {
@@ -60,7 +60,7 @@ describe('ClientConnection closes with 4401 when its token expires (DESIGN.md §
     jest.advanceTimersByTime(30 * DAY_MS - 1001);
     expect(socket.closedWith).toBeNull();
     jest.advanceTimersByTime(1);
-    expect(socket.closedWith?.code).toBe(4401);
+    expect(socket.closedWith?.code).toBe(4403);
   });
 
   it('leaves no timer behind once the socket has closed', async () => {
