@@ -1,8 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ok } from '../support/graphql-http';
-import { ParleyProcess, runParley } from '../support/parley-process';
+import { ParleyProcess, REPO_ROOT, runParley } from '../support/parley-process';
 
 const STARTED = /Parley GraphQL: (http:\/\/\S+) \(roles: all\)\n/;
 const TOKEN = /Development token[^\n]*\n(\S+)\n/;
@@ -94,5 +94,13 @@ describe('npm start without DATABASE_URL (embedded PostgreSQL, built server as a
     const failed = await runParley(['token'], {});
     expect(failed.code).toBe(2);
     expect(failed.output).toMatch(/missing required argument 'userId'/);
+  });
+
+  it('prints its version with --version and -V, and exits 0', async () => {
+    const { version } = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      const printed = await runParley([flag], {});
+      expect(printed).toEqual({ code: 0, output: `${version}\n` });
+    }
   });
 });

@@ -1,4 +1,6 @@
 import 'dotenv/config';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import {
   createLogger,
@@ -18,6 +20,7 @@ const TTL_PATTERN = /^\d+\s*(s|m|h|d|w)$/;
 export async function runCli(argv: string[]): Promise<void> {
   const program = new Command('parley')
     .description('Parley: a multi-instance real-time chat backend')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .showHelpAfterError()
     .exitOverride();
 
@@ -116,6 +119,17 @@ async function runServer(config: Config, options: { printToken: boolean }): Prom
     process.stdout.write(`Development token for user "dev-user" (24h; more with: npx parley token <userId>):\n${token}\n`);
     process.stdout.write(`Open the web client as "dev-user": ${server.webUrl}#token=${token}\n\n`);
   }
+}
+
+/** The version in package.json, found upwards from here: the file runs from src/ under tests and from dist/src/ when built. */
+function packageVersion(): string {
+  for (let dir = __dirname; dir !== dirname(dir); dir = dirname(dir)) {
+    const file = join(dir, 'package.json');
+    if (!existsSync(file)) continue;
+    const manifest = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+    if (manifest.name === 'parley' && manifest.version) return manifest.version;
+  }
+  return 'unknown';
 }
 
 function configFrom(overrides: Record<string, string | undefined>): Config {

@@ -30,6 +30,8 @@ export const typeDefs = /* GraphQL */ `
   }
 
   type MessageRead {
+    "One per (message, reader): lets a normalized client cache (Apollo's) merge a receipt by itself."
+    id: ID!
     messageId: ID!
     chatId: ID!
     userId: ID!
@@ -38,6 +40,8 @@ export const typeDefs = /* GraphQL */ `
   }
 
   type UnreadCount {
+    "One per (chat, user): lets a normalized client cache (Apollo's) merge each new count into the old one."
+    id: ID!
     chatId: ID!
     userId: ID!
     unreadCount: Int!
