@@ -15,7 +15,7 @@ export async function startTestServer(databaseUrl: string, env: Record<string, s
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...env,
   });
-  return startServer(config, createLogger(config.logLevel));
+  return startServer(config, createLogger(config));
 }
 
 export function tokenFor(userId: string, ttl = '1h'): Promise<string> {

@@ -1,5 +1,6 @@
 import proxyAddr from 'proxy-addr';
 import { z } from 'zod';
+import { LOG_FORMATS, type LogFormat } from '../logging/logger';
 import { DEVELOPMENT_JWT_SECRET, EXAMPLE_JWT_SECRETS, PRODUCTION_MIN_SECRET_BYTES } from './example-secrets';
 
 export { DEVELOPMENT_JWT_SECRET };
@@ -65,6 +66,7 @@ const schema = z.object({
   AUTH_JWT_AUDIENCE: z.string().optional(),
   MIGRATE_ON_START: booleanFlag.default(true),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(LOG_FORMATS).optional(),
   DATABASE_POOL_MAX: positiveInt(200).default(10),
   WRITE_CONCURRENCY: positiveInt(64).default(1),
   WRITE_BATCH_MAX: positiveInt(1000).default(64),
@@ -109,6 +111,8 @@ export interface Config {
   auth: { jwtSecret?: string; jwksUrl?: string; issuer?: string; audience?: string; usingDevelopmentSecret: boolean };
   migrateOnStart: boolean;
   logLevel: string;
+  /** Readable lines for a person at a terminal, JSON lines for everything else (see logging/logger.ts). */
+  logFormat: LogFormat;
   databasePoolMax: number;
   /** Group commit: write transactions in flight at once per process, commands in one at most, commands waiting at most. */
   writes: { concurrency: number; maxBatch: number; maxQueued: number };
@@ -143,7 +147,11 @@ export class ConfigError extends Error {
   }
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+/**
+ * `stdoutIsTTY` decides the default LOG_FORMAT: a person reads a terminal, and anything that reads a pipe or
+ * a file (a log shipper, a test) wants JSON.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, stdoutIsTTY = Boolean(process.stdout.isTTY)): Config {
   const parsed = schema.safeParse(withoutEmptyValues(env));
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -189,6 +197,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     migrateOnStart: e.MIGRATE_ON_START,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT ?? (stdoutIsTTY ? 'pretty' : 'json'),
     databasePoolMax: e.DATABASE_POOL_MAX,
     writes: { concurrency: e.WRITE_CONCURRENCY, maxBatch: e.WRITE_BATCH_MAX, maxQueued: e.WRITE_QUEUE_MAX },
     database: { statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS, connectTimeoutMs: e.DATABASE_CONNECT_TIMEOUT_MS },

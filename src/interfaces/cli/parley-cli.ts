@@ -46,7 +46,7 @@ export async function runCli(argv: string[]): Promise<void> {
     .description('apply database migrations')
     .action(async () => {
       const config = configFrom({});
-      const applied = await migrate(config, createLogger(config.logLevel));
+      const applied = await migrate(config, createLogger(config));
       process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n');
     });
 
@@ -58,7 +58,7 @@ export async function runCli(argv: string[]): Promise<void> {
     .option('--to <cursor|time>', 'last row, same forms (default: everything committed)')
     .action(async (options: { from: string; to?: string }) => {
       const config = configFrom({});
-      const published = await replayOutboxRange(config, createLogger(config.logLevel), options.from, options.to);
+      const published = await replayOutboxRange(config, createLogger(config), options.from, options.to);
       process.stdout.write(`re-published ${published} outbox rows\n`);
     });
 
@@ -69,7 +69,7 @@ export async function runCli(argv: string[]): Promise<void> {
     .argument('[names...]', 'projections to rebuild (default: all): read-models (chats, members and read marks, messages, receipts; unread counts follow from them)')
     .action(async (names: string[]) => {
       const config = configFrom({});
-      const replayed = await rebuildProjections(config, createLogger(config.logLevel), names);
+      const replayed = await rebuildProjections(config, createLogger(config), names);
       for (const [name, events] of Object.entries(replayed)) process.stdout.write(`rebuilt ${name} from ${events} events\n`);
     });
 
@@ -90,7 +90,7 @@ export async function runCli(argv: string[]): Promise<void> {
 }
 
 async function runServer(config: Config, options: { printToken: boolean }): Promise<void> {
-  const logger = createLogger(config.logLevel, { roles: config.roles });
+  const logger = createLogger(config, { roles: config.roles });
   const server = await serve(config, logger);
   let stopping = false;
   const shutdown = (signal: string) => {

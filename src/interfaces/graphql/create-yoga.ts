@@ -10,6 +10,7 @@ import { resolvers } from './resolvers';
 import { typeDefs } from './type-defs';
 import { limitPlugins, type GraphQLLimits } from './graphql-limits';
 import { rateLimitPlugin, type RateLimiter } from './rate-limit';
+import { renderGraphiQLPage } from './graphiql-page';
 
 export interface YogaDependencies {
   schema: GraphQLSchema;
@@ -71,20 +72,13 @@ export function createGraphQLServer(deps: YogaDependencies): YogaServerInstance<
   });
 }
 
-/**
- * Yoga's own GraphiQL page loads its scripts from a CDN, so it stays on "Loading…" without internet
- * access (DESIGN.md §6). This one has them inline; the module is about 9 MB, so it is read on first use.
- */
+/** The page is the same for every request with the same options; rendering it means copying 9 MB. */
 function renderGraphiQLOffline(options: GraphiQLOptions): string {
   const key = JSON.stringify(options);
-  if (renderedGraphiQL?.key !== key) {
-    const { renderGraphiQL } = require('@graphql-yoga/render-graphiql') as typeof import('@graphql-yoga/render-graphiql');
-    renderedGraphiQL = { key, html: renderGraphiQL(options) };
-  }
+  if (renderedGraphiQL?.key !== key) renderedGraphiQL = { key, html: renderGraphiQLPage(options, GRAPHQL_PATH) };
   return renderedGraphiQL.html;
 }
 
-/** The page is the same for every request with the same options; rendering it means copying 9 MB. */
 let renderedGraphiQL: { key: string; html: string } | null = null;
 
 function withDefaultCode(error: GraphQLError, code: string): GraphQLError {

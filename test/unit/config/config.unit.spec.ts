@@ -53,6 +53,25 @@ describe('configuration', () => {
     });
   });
 
+  describe('LOG_FORMAT', () => {
+    it('defaults to pretty when stdout is a terminal and to json otherwise', () => {
+      expect(loadConfig({}, true).logFormat).toBe('pretty');
+      expect(loadConfig({}, false).logFormat).toBe('json');
+      expect(loadConfig({ LOG_FORMAT: '' }, true).logFormat).toBe('pretty');
+    });
+
+    it('takes json or pretty whatever stdout is', () => {
+      expect(loadConfig({ LOG_FORMAT: 'json' }, true).logFormat).toBe('json');
+      expect(loadConfig({ LOG_FORMAT: 'pretty' }, false).logFormat).toBe('pretty');
+    });
+
+    it.each(['nonsense', 'JSON', 'text'])('refuses %s, naming LOG_FORMAT', (value) => {
+      const error = configError({ LOG_FORMAT: value });
+      expect(error.variable).toBe('LOG_FORMAT');
+      expect(error.message).toContain(`(got "${value}")`);
+    });
+  });
+
   describe('AUTH_JWT_SECRET with NODE_ENV=production', () => {
     it.each([
       ['31 ASCII bytes', 'x'.repeat(31)],
