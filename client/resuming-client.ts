@@ -63,7 +63,7 @@ interface Tracked {
  * strings here: they are kept and sent back, never compared or read.
  *
  * Convention: a resumable operation declares `$after: String`, passes it to its field's `after`, and
- * selects `cursor`. Other subscriptions (typing, presence) and queries are sent again as they were
+ * selects `cursor`. Subscriptions that do not declare it, and queries, are sent again as they were
  * first sent; a mutation is not (it ends with the close event, as with graphql-ws without retries).
  *
  * How: graphql-ws runs with `retryAttempts: 0`, so a lost socket ends each subscription with the close
