@@ -163,7 +163,7 @@ describe('standard clients resume with the last cursor across receivers', () => 
       const tokens: string[] = [];
       // The first token lives a few seconds, enough to get live; later ones an hour.
       const getToken = async () => {
-        const token = await tokenFor('bob', tokens.length === 0 ? '4s' : '1h');
+        const token = await tokenFor('bob', tokens.length === 0 ? '6s' : '1h');
         tokens.push(token);
         return token;
       };
