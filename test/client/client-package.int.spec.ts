@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -55,6 +55,10 @@ describe('the client package', () => {
   });
 
   it('packs its built files only, installs from the tarball and works from require and import', async () => {
+    // Only `exports` leads to dist/: with a `main` or `types`, this repository's own `../../client` imports
+    // (tests, web/, tsc) would resolve to whatever stale build lies in client/dist instead of the sources.
+    const manifest = JSON.parse(await readFile(join(root, 'client', 'package.json'), 'utf8')) as Record<string, unknown>;
+    expect(Object.keys(manifest).filter((key) => ['main', 'module', 'types', 'typings', 'browser'].includes(key))).toEqual([]);
     await run(process.execPath, [join(root, 'scripts', 'build-client.js')], { cwd: root });
     const packed = JSON.parse((await run('npm', ['pack', '--json', '--pack-destination', scratch], { cwd: join(root, 'client') })).stdout) as [{ filename: string; files: { path: string }[] }];
     const files = packed[0].files.map((file) => file.path).sort();
