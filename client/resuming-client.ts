@@ -176,7 +176,11 @@ export function createResumingClient(options: ResumingClientOptions): Client {
       tracked.release = null;
       active.delete(tracked);
       waiting = waiting.filter((each) => each !== tracked);
-      release?.();
+      // Released on the next turn: graphql-ws 6.4 counts a release twice when it comes from inside `next`
+      // and the server's `complete` of the same operation is in the same read (as urql does with a
+      // query), and its lazy socket then closes under the other subscriptions, which end without a word.
+      // A turn later that `complete` has ended the operation already, and the release does nothing.
+      if (release) setTimeout(release, 0);
     };
   }
 

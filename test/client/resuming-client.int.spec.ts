@@ -116,6 +116,28 @@ describe('createResumingClient: resume with the last cursor received', () => {
     expect(received.errors).toEqual([]);
   });
 
+  it('keeps its subscriptions when a query is unsubscribed from inside its own next, as urql does', async () => {
+    const chatId = await newChat();
+    const { client } = clientOf('bob');
+    const received = collect<{ content: string }>();
+    client.subscribe({ query: MESSAGE_ADDED, variables: { chatId } }, received.sink);
+    const heads: unknown[] = [];
+    const unsubscribe = client.subscribe({ query: '{ head }' }, {
+      next: (result) => {
+        heads.push(result.data);
+        unsubscribe();
+      },
+      error: () => undefined,
+      complete: () => undefined,
+    });
+    await eventually(() => expect(heads).toHaveLength(1));
+    await eventually(async () => {
+      await post(chatId, 'still here');
+      expect(received.items.length).toBeGreaterThan(0);
+    });
+    expect([received.errors, received.completed]).toEqual([[], false]);
+  });
+
   it('sends a subscription without $after again as it was, after a cut', async () => {
     const chatId = await newChat();
     const { client, subscribes } = clientOf('bob');
