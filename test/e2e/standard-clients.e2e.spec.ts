@@ -209,6 +209,8 @@ describe('standard clients resume with the last cursor across receivers', () => 
     const stopped = instances.get('receiver-1').process.stop('SIGTERM');
     await eventually(() => expect(door.waiting).toBe(1));
     await stopped;
+    // What it had received when its socket closed (the last warm-up may not have reached it).
+    const beforeTheGap = [...withAfter];
     for (const content of ['gap 1', 'gap 2', 'gap 3']) await post(content);
     door.open(url('receiver-2'));
     // Live again only once it has sent its subscriptions anew: post until the one without `after` hears.
@@ -219,7 +221,6 @@ describe('standard clients resume with the last cursor across receivers', () => 
 
     await eventually(() => expect(withAfter.at(-1)).toBe(posted.at(-1)));
     // From the first cursor again: what it had already received comes twice.
-    const beforeTheGap = posted.slice(0, posted.indexOf('gap 1'));
     expect(withAfter).toEqual([...beforeTheGap, ...posted]);
     // Live from the reconnect: the posts of the gap never come.
     expect(withoutAfter).not.toEqual(expect.arrayContaining(['gap 1']));
