@@ -78,7 +78,6 @@ interface Tracked {
 export function createResumingClient(options: ResumingClientOptions): Client {
   const { retryAttempts = Infinity, retryWait, shouldRetry = isConnectionFailure, ...rest } = options;
   const inner = createClient({ ...rest, lazy: true, retryAttempts: 0 });
-  const active = new Set<Tracked>();
   let waiting: Tracked[] = [];
   let retries = 0;
   let retrying = false;
@@ -152,7 +151,6 @@ export function createResumingClient(options: ResumingClientOptions): Client {
   function finish(tracked: Tracked, tell: () => void): void {
     if (tracked.done) return;
     tracked.done = true;
-    active.delete(tracked);
     tell();
   }
 
@@ -167,14 +165,12 @@ export function createResumingClient(options: ResumingClientOptions): Client {
       release: null,
       done: false,
     };
-    active.add(tracked);
     send(tracked);
     return () => {
       if (tracked.done) return;
       const release = tracked.release;
       tracked.done = true;
       tracked.release = null;
-      active.delete(tracked);
       waiting = waiting.filter((each) => each !== tracked);
       // Released on the next turn: graphql-ws 6.4 counts a release twice when it comes from inside `next`
       // and the server's `complete` of the same operation is in the same read (as urql does with a
