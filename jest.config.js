@@ -3,6 +3,8 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.spec.ts'],
+  // The README's client examples import the package by its name, as an application does.
+  moduleNameMapper: { '^@parley/client$': '<rootDir>/client' },
   transform: {
     '^.+\\.ts$': ['@swc/jest', {
       jsc: {

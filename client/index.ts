@@ -11,3 +11,4 @@ export { compareCursors } from './cursor';
 export { CursorGate } from './cursor-gate';
 export { MessageTimeline, type TimelineMessage } from './message-timeline';
 export type { FetchLike } from './graphql-http';
+export { createResumingClient, type ResumingClientOptions } from './resuming-client';

@@ -314,3 +314,15 @@ function readString(document: string, from: number): [string, number] {
   }
   throw new SyntaxError('unterminated string');
 }
+
+/**
+ * Whether a document holds a mutation, which a socket lost before its answer may already have applied:
+ * sending it again could apply it twice. Errs towards yes.
+ */
+export function mayMutate(document: string): boolean {
+  try {
+    return readOperations(tokenize(document)).some((operation) => operation.type === 'mutation');
+  } catch {
+    return true;
+  }
+}
