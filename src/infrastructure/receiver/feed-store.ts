@@ -1,5 +1,5 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { compareCursors, decodeCursor, encodeCursor, NO_ROW, type RelayedRecord } from '../../application';
+import { compareCursors, decodeCursor, encodeCursor, NO_ROW, unpackChannelMessages, type RelayedRecord } from '../../application';
 import { OUTBOX_PAGE, readOutboxPage } from '../persistence/outbox-page';
 import { isUuid } from '../persistence/uuid';
 import { toRelayedRecord } from '../relay/outbox-reader';
@@ -9,6 +9,14 @@ export interface ChatPosition {
   chatId: string;
   partition: number;
   lastRow: string;
+}
+
+/** Where a receiver starts following a chat (see FeedStore.startingPoints). */
+export interface ChatStart {
+  lastRow: string;
+  users: string[];
+  /** The users that the chat's membership rows after the position the receiver gave for it name. */
+  membershipUsers: string[];
 }
 
 /** What a receiver reads from PostgreSQL to follow chats by interest (DESIGN.md §4). */
@@ -41,22 +49,33 @@ export class FeedStore {
 
   /**
    * Each chat's newest row ('0.0' for none; read after subscribing, so nothing later can be missed),
-   * and which of `users` are its participants, in one snapshot: the membership rows up to that row are history to a receiver that starts following the
-   * chat there, so who of its users is in the chat must be read as of that very row.
+   * which of `users` are its participants, and, for a chat given a position in `membershipSince`,
+   * whom its membership rows after that position name; all in one snapshot. The membership rows up to
+   * the newest row are history to a receiver that starts following the chat there, so who of its users
+   * is in the chat must be read as of that very row, and a membership row the receiver has not handled
+   * yet (after `membershipSince`) may concern a user of its own who joined and left since.
    */
-  async startingPoints(chatIds: string[], users: string[]): Promise<Map<string, { lastRow: string; users: string[] }>> {
+  async startingPoints(
+    chatIds: string[],
+    users: string[],
+    membershipSince: ReadonlyMap<string, string> = new Map(),
+  ): Promise<Map<string, ChatStart>> {
     const ids = chatIds.filter(isUuid);
     if (ids.length === 0) return new Map();
-    const rows = await this.orm.em.fork().execute<{ id: string; last: string | null; users: string[] | null }[]>(
+    // Array literals, as for the ids: positions are digits and a dot, NULL where none was given.
+    const since = `{${ids.map((id) => membershipSince.get(id) ?? 'NULL').join(',')}}`;
+    const rows = await this.orm.em.fork().execute<{ id: string; last: string | null; users: string[] | null; changes: unknown[][] | null }[]>(
       `select f.id::text as id,
               (select o.tx_id::text || '.' || o.id::text from outbox o where o.chat_id = f.id
                order by o.tx_id desc, o.id desc limit 1) as last,
               (select json_agg(p.user_id) from chat_participants p
-               where p.chat_id = f.id and p.user_id in (select jsonb_array_elements_text(?::jsonb))) as users
-       from unnest(?::uuid[]) as f(id)`,
-      [JSON.stringify(users), `{${ids.join(',')}}`],
+               where p.chat_id = f.id and p.user_id in (select jsonb_array_elements_text(?::jsonb))) as users,
+              (select json_agg(o.payload) from outbox o where f.since is not null and o.chat_id = f.id and o.membership
+               and (o.tx_id, o.id) > (split_part(f.since, '.', 1)::xid8, split_part(f.since, '.', 2)::bigint)) as changes
+       from unnest(?::uuid[], ?::text[]) as f(id, since)`,
+      [JSON.stringify(users), `{${ids.join(',')}}`, since],
     );
-    return new Map(rows.map((row) => [row.id, { lastRow: row.last ?? NO_ROW, users: row.users ?? [] }]));
+    return new Map(rows.map((row) => [row.id, { lastRow: row.last ?? NO_ROW, users: row.users ?? [], membershipUsers: namedUsers(row.changes ?? []) }]));
   }
 
   /**
@@ -113,4 +132,14 @@ export class FeedStore {
     const found = await this.startingPoints(chatIds, []);
     return new Map([...found].map(([chatId, { lastRow }]) => [chatId, lastRow]));
   }
+}
+
+/** Everyone that membership rows' messages name: recipients, users added, users removed. */
+function namedUsers(payloads: unknown[][]): string[] {
+  const named = new Set<string>();
+  for (const message of payloads.flatMap((payload) => unpackChannelMessages(payload))) {
+    for (const userId of message.meta.userIds ?? []) named.add(userId);
+    for (const userId of message.meta.removedUserIds ?? []) named.add(userId);
+  }
+  return [...named];
 }

@@ -271,14 +271,26 @@ export class InterestFeed {
     if (!partition.inSync) return;
     if (!chat) {
       if (record.membership && this.users.size > 0) await this.joinedElsewhere(record);
+      this.handledInSync(partition, record);
       return;
     }
-    if (compareCursors(record.position, chat.lastRow) <= 0) return;
-    if (record.previous !== chat.lastRow) {
-      partition.outOfSync(`row ${record.position} of chat ${chat.chatId} follows ${record.previous}, not ${chat.lastRow}`);
-      return;
+    if (compareCursors(record.position, chat.lastRow) > 0) {
+      if (record.previous !== chat.lastRow) {
+        partition.outOfSync(`row ${record.position} of chat ${chat.chatId} follows ${record.previous}, not ${chat.lastRow}`);
+        return;
+      }
+      await this.deliver(chat, record);
     }
-    await this.deliver(chat, record);
+    this.handledInSync(partition, record);
+  }
+
+  /**
+   * In sync, a row's arrival proves every membership row of its partition before it was heard and
+   * handled (a partition's rows come in order), as a tick does: a chat followed from now on need not
+   * be read from further back for its membership rows.
+   */
+  private handledInSync(partition: FeedPartition, record: RelayedRecord): void {
+    if (partition.inSync) partition.membershipHeardUpTo(record.position);
   }
 
   private async onTick(partitionNumber: number, head: string, receipt: number, droppedBefore: boolean): Promise<void> {
@@ -484,9 +496,12 @@ export class InterestFeed {
    * between the two reads is history to a chat followed from its newest row, never applied here.
    * Answers the chats it started to follow.
    *
-   * Unless a local user with a user-scoped subscription (other than `starting`) is already a
-   * participant: a chat of theirs not followed here means their join has not come through the
-   * partition's stream yet, and its rows from that join on are theirs. Such a chat is read from where
+   * Unless a local user with a user-scoped subscription (other than `starting`) may be owed some of its
+   * rows: one is a participant (a chat of theirs not followed here means their join has not come
+   * through the partition's stream yet, and its rows from that join on are theirs), or a membership row
+   * of the chat that this feed has not handled yet (after the partition's `membershipSince`) names one:
+   * it may add them and a later one remove them again before the newest row, and they are owed the rows
+   * in between, though the snapshot no longer names them. Such a chat is read from where
    * the partition last knew it had every membership row, by the partition's next fill, in the
    * partition's order (the join then goes out in its place; the starting users' membership rows after
    * that point are applied again in their place, which leaves them where the snapshot put them).
@@ -502,16 +517,25 @@ export class InterestFeed {
       channels.push({ kind: 'chat', partition, chatId });
     }
     await Promise.all([...byPartition].map(([partition, channels]) => this.subscribe(partition, channels)));
-    const starts = await this.store.startingPoints(fresh.map(([chatId]) => chatId), [...this.users.keys()]);
+    // Other local users' membership rows not handled yet matter only when there are other local users.
+    const others = [...this.users.keys()].some((userId) => !starting.has(userId));
+    const unhandledSince = new Map<string, string>();
+    for (const [chatId, partition] of fresh) {
+      const since = this.partitionOf(partition).membershipSince;
+      if (others && since !== null) unhandledSince.set(chatId, since);
+    }
+    const starts = await this.store.startingPoints(fresh.map(([chatId]) => chatId), [...this.users.keys()], unhandledSince);
     for (const [chatId, partitionNumber] of fresh) {
       if (this.chats.has(chatId)) continue;
       const start = starts.get(chatId);
       const participants = start?.users ?? [];
       const partition = this.partitionOf(partitionNumber);
       let chat: FollowedChat;
-      if (participants.some((userId) => !starting.has(userId)) && partition.membershipSince !== null) {
+      const other = (userId: string) => !starting.has(userId) && this.users.has(userId);
+      const othersMayBeOwed = participants.some(other) || (start?.membershipUsers ?? []).some(other);
+      if (othersMayBeOwed && partition.membershipSince !== null) {
         chat = this.track(chatId, partitionNumber, partition.membershipSince);
-        partition.outOfSync(`a local user's join of chat ${chatId} has not come through yet`);
+        partition.outOfSync(`chat ${chatId} may hold a local user's membership rows not handled here yet`);
       } else {
         chat = this.track(chatId, partitionNumber, start?.lastRow ?? NO_ROW);
       }

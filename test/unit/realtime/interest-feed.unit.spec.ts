@@ -131,10 +131,19 @@ class FakeFeedStore {
     ]));
   }
 
-  async startingPoints(chatIds: string[], users: string[]): Promise<Map<string, { lastRow: string; users: string[] }>> {
+  async startingPoints(
+    chatIds: string[],
+    users: string[],
+    membershipSince: ReadonlyMap<string, string> = new Map(),
+  ): Promise<Map<string, { lastRow: string; users: string[]; membershipUsers: string[] }>> {
     this.calls.lastRows++;
     const known = chatIds.filter((id) => this.partitionOfChat.has(id));
-    return new Map(known.map((id) => [id, { lastRow: this.lastRow(id), users: users.filter((userId) => this.participants.get(id)?.has(userId)) }]));
+    const named = (id: string) => {
+      const since = membershipSince.get(id);
+      const changes = this.rows.filter((row) => since !== undefined && row.chatId === id && row.membership && compareCursors(row.position, since) > 0);
+      return [...new Set(changes.flatMap((row) => row.messages.flatMap((message) => [...(message.meta.userIds ?? []), ...(message.meta.removedUserIds ?? [])])))];
+    };
+    return new Map(known.map((id) => [id, { lastRow: this.lastRow(id), users: users.filter((userId) => this.participants.get(id)?.has(userId)), membershipUsers: named(id) }]));
   }
 
   async heads(chatIds: string[]): Promise<Map<string, string>> {
@@ -613,6 +622,40 @@ describe('InterestFeed', () => {
     await world.settled();
     const live = await world.postHeard('C', 'xena');
     expect(world.positions().at(-1)).toBe(live.position);
+    world.expectOrderedOnce();
+  });
+
+  it('hands a local user their add, the rows after it and their removal, all unheard, when another user\'s follow starts the chat from a snapshot that no longer names them', async () => {
+    // Given ann followed here, and chat C of partition 1 with xena and dave, not followed here
+    world = new World();
+    world.createChat('A', 0, ['ann']);
+    await world.feed.followUser('ann');
+    world.createChat('C', 1, ['xena', 'dave']);
+
+    // When the connection breaks, and meanwhile ann is added to C, xena posts there, and ann is removed
+    // (all unheard); then dave's first user-scoped subscription starts here, which follows C from its
+    // newest row, the removal, where ann is no participant
+    world.subscriber.handlers.resubscribing();
+    const added = world.add('C', ['ann']);
+    const post = world.post('C', 'xena');
+    const removal = world.remove('C', ['ann']);
+    await world.feed.followUser('dave');
+    world.subscriber.handlers.resubscribed();
+    // and ticks after the new connection's subscribes prove partition 1
+    world.tick(1);
+    await world.settled();
+    world.tick(1);
+    await world.settled();
+
+    // Then ann got her add, the post and her removal, in their places, read from the outbox
+    expect(world.delivered.filter((row) => row.messages.some((message) => message.includes('ann')))).toEqual([
+      { position: added.position, chatId: 'C', partition: 1, messages: ['chatAdded:ann', 'chatUpdated:xena,dave'] },
+      { position: post.position, chatId: 'C', partition: 1, messages: ['messageAdded', 'chatMessageNotification:dave,ann', 'messageUpdateForChatList:dave,ann'] },
+      { position: removal.position, chatId: 'C', partition: 1, messages: ['chatUpdated:xena,dave,ann'] },
+    ]);
+    // And C goes on live for dave alone
+    const live = await world.postHeard('C', 'xena');
+    expect(world.delivered.at(-1)).toEqual({ position: live.position, chatId: 'C', partition: 1, messages: ['messageAdded', 'chatMessageNotification:dave', 'messageUpdateForChatList:dave'] });
     world.expectOrderedOnce();
   });
 
