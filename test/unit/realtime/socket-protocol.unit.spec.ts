@@ -39,7 +39,7 @@ async function until(test: () => boolean, what: string, timeoutMs = 10_000): Pro
   const deadline = Date.now() + timeoutMs;
   while (!test()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await new Promise((resolve) => setTimeout(resolve, 5)); // deliberate: the poll interval of this wait for a condition
   }
 }
 
