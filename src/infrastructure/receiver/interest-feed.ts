@@ -517,12 +517,15 @@ export class InterestFeed {
       channels.push({ kind: 'chat', partition, chatId });
     }
     await Promise.all([...byPartition].map(([partition, channels]) => this.subscribe(partition, channels)));
-    // Other local users' membership rows not handled yet matter only when there are other local users.
-    const others = [...this.users.keys()].some((userId) => !starting.has(userId));
+    // A local user with a user-scoped subscription who is not starting now: such a user may be owed rows.
+    const other = (userId: string) => !starting.has(userId) && this.users.has(userId);
+    // Membership rows not handled yet matter only when there is such a user.
     const unhandledSince = new Map<string, string>();
-    for (const [chatId, partition] of fresh) {
-      const since = this.partitionOf(partition).membershipSince;
-      if (others && since !== null) unhandledSince.set(chatId, since);
+    if ([...this.users.keys()].some(other)) {
+      for (const [chatId, partition] of fresh) {
+        const since = this.partitionOf(partition).membershipSince;
+        if (since !== null) unhandledSince.set(chatId, since);
+      }
     }
     const starts = await this.store.startingPoints(fresh.map(([chatId]) => chatId), [...this.users.keys()], unhandledSince);
     for (const [chatId, partitionNumber] of fresh) {
@@ -531,7 +534,6 @@ export class InterestFeed {
       const participants = start?.users ?? [];
       const partition = this.partitionOf(partitionNumber);
       let chat: FollowedChat;
-      const other = (userId: string) => !starting.has(userId) && this.users.has(userId);
       const othersMayBeOwed = participants.some(other) || (start?.membershipUsers ?? []).some(other);
       if (othersMayBeOwed && partition.membershipSince !== null) {
         chat = this.track(chatId, partitionNumber, partition.membershipSince);
