@@ -16,6 +16,12 @@ export class ParleyMetrics {
     registers: [this.registry],
   });
   readonly outboxLag = new Gauge({ name: 'parley_outbox_lag_seconds', help: 'Age of the newest outbox row when the relay published it', registers: [this.registry] });
+  readonly relayPartitionLag = new Gauge({
+    name: 'parley_relay_partition_lag_seconds',
+    help: 'Per ordering partition this instance leads: age of the newest outbox row of its last published page, when published',
+    labelNames: ['partition'],
+    registers: [this.registry],
+  });
   readonly deliveryLatency = new Histogram({
     name: 'parley_delivery_latency_seconds',
     help: 'From the event (command time) to its frame being handed to the socket',
