@@ -64,6 +64,12 @@ export class ParleyMetrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [this.registry],
   });
+  readonly writeCommandSeconds = new Histogram({
+    name: 'parley_write_command_seconds',
+    help: 'Per command committed (a mutation that wrote): from its arrival at the write queue to its commit, the wait for a batch included',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
   /** Per batch (DESIGN.md §3 "Commit order"): whether the lock, not the CPU, limits writes. */
   readonly appendLockWaitSeconds = new Histogram({
     name: 'parley_append_lock_wait_seconds',
