@@ -16,6 +16,12 @@ export class ParleyMetrics {
     registers: [this.registry],
   });
   readonly outboxLag = new Gauge({ name: 'parley_outbox_lag_seconds', help: 'Age of the newest outbox row when the relay published it', registers: [this.registry] });
+  readonly relayPartitionLag = new Gauge({
+    name: 'parley_relay_partition_lag_seconds',
+    help: 'Per ordering partition this instance leads: age of the newest outbox row of its last published page, when published',
+    labelNames: ['partition'],
+    registers: [this.registry],
+  });
   readonly deliveryLatency = new Histogram({
     name: 'parley_delivery_latency_seconds',
     help: 'From the event (command time) to its frame being handed to the socket',
@@ -56,6 +62,12 @@ export class ParleyMetrics {
     name: 'parley_write_batch_seconds',
     help: 'Duration of a write transaction, from taking a connection to the commit',
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+  readonly writeCommandSeconds = new Histogram({
+    name: 'parley_write_command_seconds',
+    help: 'Per command committed (a mutation that wrote): from its arrival at the write queue to its commit, the wait for a batch included',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
   /** Per batch (DESIGN.md §3 "Commit order"): whether the lock, not the CPU, limits writes. */

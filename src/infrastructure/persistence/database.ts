@@ -1,5 +1,5 @@
 import { MikroORM } from '@mikro-orm/postgresql';
-import { Migrator } from '@mikro-orm/migrations';
+import { Migration, Migrator } from '@mikro-orm/migrations';
 import type { Client } from 'pg';
 import { EMBEDDED_MAX_CONNECTIONS, startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres';
 import { MIGRATIONS } from './migrations';
@@ -15,7 +15,8 @@ export interface Database {
   url: string;
   /** The deadlines and connect bound every connection of this database uses. */
   connection: PostgresConnectionOptions;
-  migrate(): Promise<string[]>;
+  /** Applies pending migrations, answering their names; `onProgress` hears each one applied, of how many. */
+  migrate(onProgress?: (done: number, total: number) => void): Promise<string[]>;
   /** One `select 1` on a connection of its own, within the statement deadline: never queued behind busy pool connections. */
   isReachable(): Promise<boolean>;
   close(): Promise<void>;
@@ -49,6 +50,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   };
   // Migrations may rewrite large tables: no deadline while they run (they run before anything is served).
   let migrating = false;
+  let migrationStarting: (() => void) | null = null;
   const deadline = () => (migrating ? null : connection.statementTimeoutMs);
   let orm: MikroORM;
   try {
@@ -57,7 +59,12 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       entities: [],
       discovery: { warnWhenNoEntities: false },
       extensions: [Migrator],
-      migrations: { migrationsList: MIGRATIONS, transactional: true, allOrNothing: true, snapshot: false },
+      migrations: {
+        migrationsList: announced(MIGRATIONS, () => migrationStarting?.()),
+        transactional: true,
+        allOrNothing: true,
+        snapshot: false,
+      },
       pool: {
         min: 0,
         max: embedded ? EMBEDDED_MAX_CONNECTIONS : options.poolMax,
@@ -91,13 +98,21 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     embedded,
     url,
     connection,
-    async migrate() {
+    async migrate(onProgress) {
       migrating = true;
+      const migrator = orm.getMigrator();
+      const total = onProgress ? (await migrator.getPendingMigrations()).length : 0;
+      let started = 0;
+      onProgress?.(0, total);
+      // Migrations run one after another: when one starts, those before it are applied.
+      migrationStarting = onProgress ? () => onProgress(started++, total) : null;
       try {
-        const applied = await orm.getMigrator().up();
-        return applied.map((migration) => migration.name);
+        const migrations = await migrator.up();
+        onProgress?.(migrations.length, total);
+        return migrations.map((migration) => migration.name);
       } finally {
         migrating = false;
+        migrationStarting = null;
       }
     },
     async isReachable() {
@@ -127,6 +142,29 @@ function reportUnavailability(orm: MikroORM): void {
   const driver = orm.em.getDriver() as unknown as { convertException: (error: Error) => Error };
   const convert = driver.convertException.bind(driver);
   driver.convertException = (error) => asUnavailable(error) ?? convert(error);
+}
+
+type MigrationClass = new (...args: ConstructorParameters<typeof Migration>) => Migration;
+/** Each of Parley's migrations implements `up`: the abstract declaration hides it from `super`. */
+type ConcreteMigrationClass = new (...args: ConstructorParameters<typeof Migration>) => Migration & { up(): void | Promise<void> };
+
+/**
+ * The migrations, each telling `starting` when it begins. The migrator's own 'migrated' event cannot
+ * serve: it makes a new emitter each time it checks the database, dropping the listeners on the old one.
+ */
+function announced(migrations: { name: string; class: unknown }[], starting: () => void): { name: string; class: MigrationClass }[] {
+  return migrations.map(({ name, class: base }) => {
+    const Base = base as ConcreteMigrationClass;
+    return {
+      name,
+      class: class extends Base {
+        override up(): void | Promise<void> {
+          starting();
+          return super.up();
+        }
+      },
+    };
+  });
 }
 
 function knexLog(logger: (message: string) => void) {

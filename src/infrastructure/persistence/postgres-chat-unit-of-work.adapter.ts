@@ -27,6 +27,8 @@ export interface WriteBatchOptions {
   maxQueued?: number;
   /** Told of each transaction that committed: how many commands it carried and how long it took. */
   onBatch?(commands: number, seconds: number): void;
+  /** Told of each command committed: how long from its arrival (the wait for a batch included) to the commit. */
+  onCommandCommitted?(seconds: number): void;
   /** Told of each transaction that committed: how long it waited for the append lock and held it (commit-order.ts). */
   onAppendLock?(waitSeconds: number, holdSeconds: number): void;
   /** Told of each transaction run again (a serialisation failure, deadlock, version conflict, a lost session that did not commit). */
@@ -188,7 +190,11 @@ export class PostgresChatUnitOfWork extends ChatUnitOfWork {
         return rejectAll(batch, error);
       }
       this.answer(batch, written, written.cursors);
-      this.told(() => this.options.onBatch?.(batch.length, (performance.now() - started) / 1000));
+      const committedAt = performance.now();
+      this.told(() => this.options.onBatch?.(batch.length, (committedAt - started) / 1000));
+      this.told(() => {
+        for (const command of batch) this.options.onCommandCommitted?.((committedAt - command.queuedAt) / 1000);
+      });
       const lock = written.appendLock;
       if (lock) this.told(() => this.options.onAppendLock?.(lock.waitSeconds, lock.holdSeconds));
       return;

@@ -24,15 +24,18 @@ interface StoredEvent {
  * counts are computed from, derived again from the event store with the very statements that wrote
  * them, in one transaction. It holds the append lock that every write batch takes, so writes wait
  * while it runs and carry on after it (it appends nothing itself); readers see the old rows until it
- * commits, and delivery of what was committed goes on. Answers the events replayed.
+ * commits, and delivery of what was committed goes on. Answers the events replayed; `onProgress`
+ * hears the events replayed so far after each page, of how many there are.
  */
-export async function rebuildReadModels(orm: MikroORM): Promise<number> {
+export async function rebuildReadModels(orm: MikroORM, onProgress?: (done: number, total: number) => void): Promise<number> {
   return new PooledClients(orm).with(async (client) => {
     await client.query(`begin; ${TAKE_APPEND_LOCK}`);
     try {
       await client.query('delete from message_reads; delete from messages; delete from chat_participants; delete from chats');
       let after = { stream: '00000000-0000-0000-0000-000000000000', version: 0 };
       let total = 0;
+      const events = onProgress ? Number((await client.query<{ n: string }>('select count(*)::text as n from events')).rows[0]!.n) : 0;
+      onProgress?.(0, events);
       for (;;) {
         const { rows } = await client.query<StoredEvent>(
           `select stream_id, version, type, data, occurred_at, tx_id::text as tx_id, position::text as position from events
@@ -41,6 +44,7 @@ export async function rebuildReadModels(orm: MikroORM): Promise<number> {
         );
         for (const row of rows) await replay(client, row);
         total += rows.length;
+        onProgress?.(total, Math.max(events, total));
         if (rows.length < PAGE) break;
         const last = rows[rows.length - 1]!;
         after = { stream: last.stream_id, version: last.version };

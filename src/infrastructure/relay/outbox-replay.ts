@@ -30,23 +30,28 @@ export async function replayOutbox(
   orm: MikroORM,
   transport: EventTransport,
   range: { from: ReplayBound; to?: ReplayBound },
-  batchSize = 500,
+  options: ReplayOptions = {},
 ): Promise<number> {
   const conditions = [boundCondition(range.from, '>='), ...(range.to ? [boundCondition(range.to, '<=')] : [])];
+  const inRange = `${conditions.map((condition) => condition.sql).join(' and ')}
+                and (o.tx_id, o.id) <= (select c.tx_id, c.outbox_id from relay_checkpoints c where c.name = 'partition:' || o.partition)`;
+  const rangeParams = conditions.flatMap((condition) => condition.params);
+  const onProgress = options.onProgress;
+  // Counted once, before the first page: what the relays publish meanwhile is beyond their checkpoints then.
+  const total = onProgress ? await countRows(orm, inRange, rangeParams) : 0;
+  onProgress?.(0, total);
   let after = { txId: '0', id: '0' };
   let published = 0;
   for (;;) {
     const { rows } = await readOutboxPage(
       orm.em.fork(),
       {
-        where: `(o.tx_id, o.id) > (?::xid8, ?::bigint)
-                and ${conditions.map((condition) => condition.sql).join(' and ')}
-                and (o.tx_id, o.id) <= (select c.tx_id, c.outbox_id from relay_checkpoints c where c.name = 'partition:' || o.partition)`,
-        params: [after.txId, after.id, ...conditions.flatMap((condition) => condition.params)],
+        where: `(o.tx_id, o.id) > (?::xid8, ?::bigint) and ${inRange}`,
+        params: [after.txId, after.id, ...rangeParams],
         orderBy: 'tx_id, id',
         withPrevious: true,
       },
-      { ...OUTBOX_PAGE, rows: batchSize },
+      { ...OUTBOX_PAGE, rows: options.batchSize ?? 500 },
     );
     if (rows.length === 0) return published;
     // Each partition's rows in relay order, the partitions side by side; unfenced and without ticks,
@@ -59,9 +64,22 @@ export async function replayOutbox(
     }
     await Promise.all([...byPartition].map(([partition, records]) => transport.publish(partition, records)));
     published += rows.length;
+    onProgress?.(published, Math.max(total, published));
     const last = rows[rows.length - 1]!;
     after = { txId: last.tx_id, id: last.id };
   }
+}
+
+export interface ReplayOptions {
+  /** Rows per page (500). */
+  batchSize?: number;
+  /** Rows published so far, of how many the range held when the replay started. */
+  onProgress?(done: number, total: number): void;
+}
+
+async function countRows(orm: MikroORM, where: string, params: unknown[]): Promise<number> {
+  const [row] = await orm.em.fork().execute<{ rows: string }[]>(`select count(*)::text as rows from outbox o where ${where}`, params);
+  return Number(row?.rows ?? 0);
 }
 
 /** Rows from derived notifications have no event of their own; they go with their transaction. */

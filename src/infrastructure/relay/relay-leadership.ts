@@ -10,7 +10,7 @@ import { partitionName, type RelayLead } from './relay-lead';
  * design never blocks these.
  */
 const MEMBER_LOCK_KEY = 7_071_020_512;
-const PARTITION_LOCK_BASE = 7_071_020_513;
+export const PARTITION_LOCK_BASE = 7_071_020_513;
 const MAX_PARTITIONS = 1024;
 const LIVENESS_TIMEOUT_MS = 3000;
 const DEFAULT_LEASE_MS = 5000;

@@ -3,6 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import {
+  clusterStatus,
+  ConfigError,
   createLogger,
   issueToken,
   loadConfig,
@@ -11,8 +13,11 @@ import {
   replayOutboxRange,
   serve,
   type Config,
+  type ProgressCallback,
 } from '../composition/commands';
 import { userIdProblem } from '../../domain';
+import { DEFAULT_PROGRESS_INTERVAL_MS, startProgress, type Progress } from './progress';
+import { statusReport } from './status-report';
 
 const TTL_PATTERN = /^\d+\s*(s|m|h|d|w)$/;
 
@@ -46,7 +51,7 @@ export async function runCli(argv: string[]): Promise<void> {
     .description('apply database migrations')
     .action(async () => {
       const config = configFrom({});
-      const applied = await migrate(config, createLogger(config));
+      const applied = await withProgress('migrate', 'migrations', (report) => migrate(config, createLogger(config), report));
       process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n');
     });
 
@@ -58,7 +63,9 @@ export async function runCli(argv: string[]): Promise<void> {
     .option('--to <cursor|time>', 'last row, same forms (default: everything committed)')
     .action(async (options: { from: string; to?: string }) => {
       const config = configFrom({});
-      const published = await replayOutboxRange(config, createLogger(config), options.from, options.to);
+      const published = await withProgress('outbox replay', 'rows', (report) =>
+        replayOutboxRange(config, createLogger(config), options.from, options.to, report),
+      );
       process.stdout.write(`re-published ${published} outbox rows\n`);
     });
 
@@ -69,8 +76,26 @@ export async function runCli(argv: string[]): Promise<void> {
     .argument('[names...]', 'projections to rebuild (default: all): read-models (chats, members and read marks, messages, receipts; unread counts follow from them)')
     .action(async (names: string[]) => {
       const config = configFrom({});
-      const replayed = await rebuildProjections(config, createLogger(config), names);
+      const intervalMs = progressIntervalMs();
+      // One display per projection, each ended when the next one starts.
+      let current: Progress | null = null;
+      const progressOf = (name: string) => {
+        current?.finish();
+        current = startProgress({ label: `projections rebuild ${name}`, unit: 'events', intervalMs });
+        return current.report;
+      };
+      const replayed = await rebuildProjections(config, createLogger(config), names, progressOf).finally(() => current?.finish());
       for (const [name, events] of Object.entries(replayed)) process.stdout.write(`rebuilt ${name} from ${events} events\n`);
+    });
+
+  program
+    .command('status')
+    .description('relay partitions (leader, epoch, lag), live receivers and the outbox, read from PostgreSQL and Redis')
+    .option('--json', 'print one JSON document instead of tables')
+    .action(async (options: { json?: boolean }) => {
+      const config = configFrom({});
+      const status = await clusterStatus(config, createLogger(config));
+      process.stdout.write(options.json ? `${JSON.stringify(status, null, 2)}\n` : statusReport(status));
     });
 
   program
@@ -130,6 +155,28 @@ function packageVersion(): string {
     if (manifest.name === 'parley' && manifest.version) return manifest.version;
   }
   return 'unknown';
+}
+
+/**
+ * Runs an operation with its progress on stderr (progress.ts): a bar on a terminal, a line every
+ * PROGRESS_INTERVAL_MS otherwise. stdout keeps the command's answer alone, for scripts.
+ */
+async function withProgress<T>(label: string, unit: string, work: (report: ProgressCallback) => Promise<T>): Promise<T> {
+  const progress = startProgress({ label, unit, intervalMs: progressIntervalMs() });
+  try {
+    return await work(progress.report);
+  } finally {
+    progress.finish();
+  }
+}
+
+/** PROGRESS_INTERVAL_MS: how often a long command prints a progress line when stderr is not a terminal. */
+function progressIntervalMs(): number {
+  const value = process.env.PROGRESS_INTERVAL_MS;
+  if (value === undefined || value === '') return DEFAULT_PROGRESS_INTERVAL_MS;
+  const ms = Number(value);
+  if (!/^\d+$/.test(value) || ms < 10 || ms > 3_600_000) throw new ConfigError('PROGRESS_INTERVAL_MS', `must be a whole number of milliseconds, 10..3600000 (got "${value}")`);
+  return ms;
 }
 
 function configFrom(overrides: Record<string, string | undefined>): Config {

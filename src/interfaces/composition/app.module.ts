@@ -49,6 +49,7 @@ export class AppModule {
         runtime.metrics.writeBatchCommands.observe(commands);
         runtime.metrics.writeBatchSeconds.observe(seconds);
       },
+      onCommandCommitted: (seconds) => runtime.metrics.writeCommandSeconds.observe(seconds),
       onAppendLock: (waitSeconds, holdSeconds) => {
         runtime.metrics.appendLockWaitSeconds.observe(waitSeconds);
         runtime.metrics.appendLockHoldSeconds.observe(holdSeconds);

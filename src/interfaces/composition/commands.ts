@@ -1,14 +1,15 @@
 import { signDevelopmentToken } from '../../infrastructure/auth/development-token';
-import { loadConfig, redisEndpoint, type Config } from '../../infrastructure/config/config';
+import { ConfigError, loadConfig, redisEndpoint, type Config } from '../../infrastructure/config/config';
 import { createLogger, type Logger } from '../../infrastructure/logging/logger';
 import { openDatabase, type Database } from '../../infrastructure/persistence/database';
 import { rebuildReadModels } from '../../infrastructure/persistence/read-model-rebuild';
 import { RedisTransport } from '../../infrastructure/redis/redis-transport.adapter';
 import { parseReplayBound, replayOutbox } from '../../infrastructure/relay/outbox-replay';
+import { gatherClusterStatus, type ClusterStatus } from './cluster-status';
 import { startServer, type RunningServer } from './server';
 
 /** What the command line can ask of the composed application; keeps the CLI free of adapters. */
-export { loadConfig, createLogger, type Config, type Logger, type RunningServer };
+export { loadConfig, createLogger, ConfigError, type ClusterStatus, type Config, type Logger, type RunningServer };
 
 export async function serve(config: Config, logger: Logger): Promise<RunningServer> {
   if (config.auth.usingDevelopmentSecret) {
@@ -18,8 +19,11 @@ export async function serve(config: Config, logger: Logger): Promise<RunningServ
   return startServer(config, logger);
 }
 
-export function migrate(config: Config, logger: Logger): Promise<string[]> {
-  return withDatabase(config, logger, (database) => database.migrate());
+/** Counts so far, of how many (DESIGN.md §6 commands report them; the command line draws them). */
+export type ProgressCallback = (done: number, total: number) => void;
+
+export function migrate(config: Config, logger: Logger, onProgress?: ProgressCallback): Promise<string[]> {
+  return withDatabase(config, logger, (database) => database.migrate(onProgress));
 }
 
 /**
@@ -33,7 +37,12 @@ export class UsageError extends Error {
 }
 
 /** Rebuilds the named projections (all when none is named) from the event store; answers events replayed per name. */
-export async function rebuildProjections(config: Config, logger: Logger, names: string[]): Promise<Record<string, number>> {
+export async function rebuildProjections(
+  config: Config,
+  logger: Logger,
+  names: string[],
+  progressOf?: (name: string) => ProgressCallback,
+): Promise<Record<string, number>> {
   const unknown = names.filter((name) => !(name in PROJECTIONS));
   if (unknown.length > 0) {
     throw new UsageError(`unknown projection ${unknown.join(', ')}; known: ${Object.keys(PROJECTIONS).join(', ')}`);
@@ -41,13 +50,19 @@ export async function rebuildProjections(config: Config, logger: Logger, names: 
   const chosen = (names.length > 0 ? names : Object.keys(PROJECTIONS)) as (keyof typeof PROJECTIONS)[];
   return withDatabase(config, logger, async (database) => {
     const replayed: Record<string, number> = {};
-    for (const name of chosen) replayed[name] = await PROJECTIONS[name](database.orm);
+    for (const name of chosen) replayed[name] = await PROJECTIONS[name](database.orm, progressOf?.(name));
     return replayed;
   });
 }
 
 /** Publishes a range of the outbox to Redis again (DESIGN.md §3); answers how many rows. */
-export async function replayOutboxRange(config: Config, logger: Logger, from: string, to: string | undefined): Promise<number> {
+export async function replayOutboxRange(
+  config: Config,
+  logger: Logger,
+  from: string,
+  to: string | undefined,
+  onProgress?: ProgressCallback,
+): Promise<number> {
   const fromBound = parseReplayBound(from);
   const toBound = to === undefined ? undefined : parseReplayBound(to);
   if (!fromBound) throw new UsageError(`--from must be a cursor ("<txid>.<position>") or an ISO-8601 time (got "${from}")`);
@@ -62,7 +77,7 @@ export async function replayOutboxRange(config: Config, logger: Logger, from: st
   });
   try {
     await untilRedisAnswers(transport);
-    return await withDatabase(config, logger, (database) => replayOutbox(database.orm, transport, { from: fromBound, to: toBound }));
+    return await withDatabase(config, logger, (database) => replayOutbox(database.orm, transport, { from: fromBound, to: toBound }, { onProgress }));
   } finally {
     await transport.close();
   }
@@ -83,11 +98,29 @@ async function untilRedisAnswers(transport: RedisTransport): Promise<void> {
   }
 }
 
-async function withDatabase<T>(config: Config, logger: Logger, work: (database: Database) => Promise<T>): Promise<T> {
+/**
+ * `parley status`: partitions, receivers and the outbox from PostgreSQL and Redis. The embedded
+ * database belongs to the process that runs it, so status needs DATABASE_URL.
+ */
+export async function clusterStatus(config: Config, logger: Logger): Promise<ClusterStatus> {
+  if (!config.databaseUrl) throw new UsageError('status reads PostgreSQL: set DATABASE_URL (the embedded database is the running process\'s own)');
+  return withDatabase(config, logger, (database) => gatherClusterStatus(config, database), { statementTimeoutMs: STATUS_DEADLINE_MS });
+}
+
+/** A look that does not answer within this is a database in trouble: status says so rather than hang. */
+const STATUS_DEADLINE_MS = 30_000;
+
+async function withDatabase<T>(
+  config: Config,
+  logger: Logger,
+  work: (database: Database) => Promise<T>,
+  options: { statementTimeoutMs?: number } = {},
+): Promise<T> {
   const database = await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
     poolMax: 2,
+    statementTimeoutMs: options.statementTimeoutMs,
     logger: (message) => logger.debug({ component: 'mikro-orm' }, message),
   });
   try {

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { CommandBus, QueryBus } from '@nestjs/cqrs';
 import type { GraphQLSchema } from 'graphql';
 import { presenceMessage, type AccessTokenVerifier, type ChatReadModel, type EphemeralPublisher, type EventTransport, type PresenceStore } from '../../application';
-import type { Config } from '../../infrastructure/config/config';
+import { redisEndpoint, type Config } from '../../infrastructure/config/config';
 import type { Logger } from '../../infrastructure/logging/logger';
 import type { ParleyMetrics } from '../../infrastructure/metrics/metrics';
 import type { Database } from '../../infrastructure/persistence/database';
@@ -10,6 +10,7 @@ import { PostgresEventHistory } from '../../infrastructure/persistence/postgres-
 import { FeedStore } from '../../infrastructure/receiver/feed-store';
 import { InterestFeed } from '../../infrastructure/receiver/interest-feed';
 import { PresenceTracker } from '../../infrastructure/receiver/presence-tracker';
+import { ReceiverHeartbeat } from '../../infrastructure/redis/receiver-heartbeat';
 import { GRAPHQL_PATH } from '../graphql/create-yoga';
 import type { GraphQLContext } from '../graphql/graphql-context';
 import type { RateLimiter } from '../graphql/rate-limit';
@@ -71,6 +72,9 @@ export function startReceiverRole(deps: ReceiverRoleDependencies): ReceiverRole 
     unreadCountOf: (chatId, userId) => deps.readModel.unreadCountOf(chatId, userId),
   });
   let feed: InterestFeed | null = null;
+  // For the heartbeat: the worst delivery latency since its last beat, and the open connections.
+  let lagSeconds = 0;
+  let clients = 0;
   const router = new SubscriptionRouter({
     schema: deps.schema,
     interest: {
@@ -84,7 +88,10 @@ export function startReceiverRole(deps: ReceiverRoleDependencies): ReceiverRole 
     onDelivered: (message, frames) => {
       if (frames === 0) return;
       metrics.framesSent.inc(frames);
-      if (message.meta.occurredAt) metrics.deliveryLatency.observe(Math.max(0, Date.now() - Date.parse(message.meta.occurredAt)) / 1000);
+      if (!message.meta.occurredAt) return;
+      const latency = Math.max(0, Date.now() - Date.parse(message.meta.occurredAt)) / 1000;
+      metrics.deliveryLatency.observe(latency);
+      lagSeconds = Math.max(lagSeconds, latency);
     },
   });
   const presence = new PresenceTracker({
@@ -107,7 +114,10 @@ export function startReceiverRole(deps: ReceiverRoleDependencies): ReceiverRole 
     limits: { ...config.websocket, ...config.limits },
     path: GRAPHQL_PATH,
     onError: log('subscriptions'),
-    onConnectionCountChanged: (count) => metrics.connectedClients.set(count),
+    onConnectionCountChanged: (count) => {
+      clients = count;
+      metrics.connectedClients.set(count);
+    },
     onSlowConsumer: () => metrics.droppedSlowClients.inc(),
     onUserConnected: (userId) => presence.connected(userId),
     onUserDisconnected: (userId) => presence.disconnected(userId),
@@ -135,6 +145,23 @@ export function startReceiverRole(deps: ReceiverRoleDependencies): ReceiverRole 
     onHeard: (needed) => metrics.receiverEventsHeard.inc({ needed: needed ? 'yes' : 'no' }),
   });
   feed = interestFeed;
+  // `parley status` lists the receivers from these; without Redis there is nobody else to tell.
+  const endpoint = redisEndpoint(config);
+  const heartbeat = endpoint
+    ? new ReceiverHeartbeat({
+        target: endpoint,
+        prefix: config.redisChannelPrefix,
+        commandTimeoutMs: config.redisCommandTimeoutMs,
+        onError: log('receiver-heartbeat'),
+        figures: () => {
+          const address = deps.httpServer.address();
+          const figures = { port: typeof address === 'object' && address ? address.port : null, clients, followedChats: interestFeed.followedChats, backlog: interestFeed.backlog, lagSeconds };
+          lagSeconds = 0;
+          return figures;
+        },
+      })
+    : null;
+  heartbeat?.start();
 
   const readinessChecks: ReadinessCheck[] = [];
   if (deps.subscriberHealthy) {
@@ -151,6 +178,7 @@ export function startReceiverRole(deps: ReceiverRoleDependencies): ReceiverRole 
     readinessChecks,
     whenCaughtUp: () => interestFeed.whenCaughtUp(),
     async stop() {
+      await heartbeat?.stop();
       await subscriptions.close();
       // The sockets' releases are queued by now: the users this receiver held go offline, announced.
       await presence.stop();

@@ -1,4 +1,4 @@
-import type { EventTransport } from '../../application';
+import type { EventTransport, RelayedRecord } from '../../application';
 import type { Config } from '../../infrastructure/config/config';
 import type { Logger } from '../../infrastructure/logging/logger';
 import type { ParleyMetrics } from '../../infrastructure/metrics/metrics';
@@ -50,7 +50,11 @@ export function startRelayRole(deps: RelayRoleDependencies): RelayRole {
         databaseUrl: config.databaseUrl,
         partitions: deps.partitions,
         onGained: (partition, epoch) => logger.info({ partition, epoch }, 'this instance now leads a relay partition'),
-        onLost: (partition) => logger.warn({ partition }, 'this instance no longer leads a relay partition'),
+        onLost: (partition) => {
+          // The new leader reports the partition's lag from now on.
+          metrics.relayPartitionLag.remove({ partition: String(partition) });
+          logger.warn({ partition }, 'this instance no longer leads a relay partition');
+        },
         onLedChanged: (count) => {
           metrics.relayPartitionsLed.set(count);
           // The first partition gained and the last one lost keep the lines operators (and the chaos
@@ -88,6 +92,9 @@ export function startRelayRole(deps: RelayRoleDependencies): RelayRole {
       metrics.relayedRecords.inc(records.length);
       const newest = records[records.length - 1]?.messages[0]?.meta.occurredAt;
       if (newest) metrics.outboxLag.set(Math.max(0, (Date.now() - Date.parse(newest)) / 1000));
+      for (const [partition, occurredAt] of newestByPartition(records)) {
+        metrics.relayPartitionLag.set({ partition: String(partition) }, Math.max(0, (Date.now() - Date.parse(occurredAt)) / 1000));
+      }
     },
   });
   if (!leadership) {
@@ -109,4 +116,14 @@ export function startRelayRole(deps: RelayRoleDependencies): RelayRole {
       await leadership?.stop();
     },
   };
+}
+
+/** A page may hold rows of several partitions: the newest row's time of each, for its lag. */
+function newestByPartition(records: readonly RelayedRecord[]): Map<number, string> {
+  const newest = new Map<number, string>();
+  for (const record of records) {
+    const occurredAt = record.messages[0]?.meta.occurredAt;
+    if (occurredAt) newest.set(record.partition, occurredAt);
+  }
+  return newest;
 }

@@ -1,0 +1,99 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { PARTITION_LOCK_BASE } from './relay-leadership';
+
+/** One ordering partition as PostgreSQL has it: who leads its relay, under which epoch, and how far behind it is. */
+export interface PartitionStatus {
+  partition: number;
+  /** The holder (host:pid) named by the partition's leadership row; null when no relay ever led it. */
+  leader: string | null;
+  /** Whether that holder's session still holds the partition's lock: false means the row is a dead leader's. */
+  led: boolean;
+  epoch: number | null;
+  /** Seconds since the leader's last heartbeat (it beats every second while it leads). */
+  heartbeatAgeSeconds: number | null;
+  /** Where the relay saved its progress ("<txid>.<outbox id>"); null before its first save. */
+  checkpoint: string | null;
+  /** Outbox rows of the partition past its checkpoint: committed, not yet saved as published. */
+  lagRows: number;
+  /** Age of the oldest of those rows; 0 when there is none. */
+  lagSeconds: number;
+}
+
+export interface OutboxStatus {
+  rows: number;
+  /** Age of the oldest row kept; null for an empty outbox. */
+  oldestAgeSeconds: number | null;
+  oldestAt: string | null;
+}
+
+/**
+ * Every partition in force (`relay_settings`, or `fallbackPartitions` before any relay started), with
+ * its leadership row (relay-leadership.ts), whether that leader's session still holds the partition's
+ * advisory lock, and its checkpoint against the outbox. The lag is counted on the outbox's
+ * (partition, tx_id, id) index from the checkpoint on, so a relay that keeps up costs nearly nothing
+ * to look at; a checkpoint is saved at least every few seconds while a relay is busy, so a busy
+ * partition shows a few seconds' worth of rows.
+ */
+export async function readPartitionStatus(orm: MikroORM, fallbackPartitions: number): Promise<PartitionStatus[]> {
+  const rows = await orm.em.fork().execute<
+    {
+      partition: number;
+      holder: string | null;
+      led: boolean;
+      epoch: string | null;
+      heartbeat_age: number | null;
+      checkpoint: string | null;
+      lag_rows: number;
+      lag_seconds: number | null;
+    }[]
+  >(
+    `with parts as (
+       select p from generate_series(0, coalesce((select partitions from relay_settings), ?::int) - 1) as p
+     ),
+     locks as (
+       select (l.classid::bigint << 32) | l.objid::bigint as key, l.pid from pg_locks l
+       where l.locktype = 'advisory' and l.granted and l.objsubid = 1
+         and l.database = (select oid from pg_database where datname = current_database())
+     )
+     select parts.p as partition, r.holder, r.epoch::text as epoch,
+       extract(epoch from now() - r.heartbeat_at)::float8 as heartbeat_age,
+       coalesce(exists (select 1 from locks k where k.key = ?::bigint + parts.p and k.pid = r.backend_pid), false) as led,
+       c.tx_id::text || '.' || c.outbox_id::text as checkpoint,
+       behind.lag_rows, behind.lag_seconds
+     from parts
+     left join relay_leadership r on r.name = 'partition:' || parts.p
+     left join relay_checkpoints c on c.name = 'partition:' || parts.p
+     cross join lateral (
+       select count(*)::int as lag_rows, extract(epoch from now() - min(o.created_at))::float8 as lag_seconds
+       from outbox o
+       where o.partition = parts.p
+         and (o.tx_id, o.id) > (coalesce(c.tx_id, '0'::xid8), coalesce(c.outbox_id, 0))
+     ) behind
+     order by parts.p`,
+    [fallbackPartitions, PARTITION_LOCK_BASE],
+  );
+  return rows.map((row) => ({
+    partition: row.partition,
+    leader: row.holder,
+    led: row.led,
+    epoch: row.epoch === null ? null : Number(row.epoch),
+    heartbeatAgeSeconds: row.heartbeat_age === null ? null : Math.max(0, row.heartbeat_age),
+    checkpoint: row.checkpoint,
+    lagRows: row.lag_rows,
+    lagSeconds: Math.max(0, row.lag_seconds ?? 0),
+  }));
+}
+
+/** The outbox's size and its oldest row: what retention keeps. A full count: an operator's look, not a probe. */
+export async function readOutboxStatus(orm: MikroORM): Promise<OutboxStatus> {
+  const [row] = await orm.em.fork().execute<{ rows: string; oldest_at: number | null; oldest_age: number | null }[]>(
+    `select count(*)::text as rows, (extract(epoch from min(created_at)) * 1000)::float8 as oldest_at,
+            extract(epoch from now() - min(created_at))::float8 as oldest_age
+     from outbox`,
+  );
+  return {
+    rows: Number(row!.rows),
+    oldestAt: row!.oldest_at === null ? null : new Date(Number(row!.oldest_at)).toISOString(),
+    oldestAgeSeconds: row!.oldest_age === null ? null : Math.max(0, row!.oldest_age),
+  };
+}
