@@ -32,6 +32,15 @@ export class CursorGate<T extends { cursor: string }> {
     this.last ??= cursor;
   }
 
+  /**
+   * Starts again from `cursor`, forgetting what was let through: after CURSOR_EXPIRED the application
+   * reloaded its state as of that cursor (the server's head), and everything after it is new.
+   */
+  restartAt(cursor: string): void {
+    this.last = cursor;
+    this.partitions.clear();
+  }
+
   /** True when the payload is new; it then becomes the last one seen. */
   admit(payload: T): boolean {
     const { cursor } = payload;

@@ -38,3 +38,9 @@ export class ParleyConnectionError extends Error {
  * or a dependency of the server is down (a subscription only reads, and resumes from its cursor).
  */
 export const RETRYABLE_CODES: ReadonlySet<string> = new Set(['INTERNAL_SERVER_ERROR', 'RATE_LIMITED', 'UNAVAILABLE']);
+
+/**
+ * A resume's cursor is older than what the server keeps (its OUTBOX_RETENTION): reload state with
+ * queries and subscribe from `head` (the `reload` handler of a subscription does it).
+ */
+export const CURSOR_EXPIRED = 'CURSOR_EXPIRED';

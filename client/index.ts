@@ -5,7 +5,7 @@
 export { ParleyClient, DEFAULT_RETRY_UNAVAILABLE, type ConnectionState, type ParleyClientOptions, type RetryOptions, type Timers } from './parley-client';
 export { isSafeToRepeat } from './operation-safety';
 export type { ResumableSubscription, SubscriptionHandlers, SubscriptionRequest } from './resumable-subscription';
-export { ParleyError, ParleyConnectionError, type ParleyGraphQLError } from './errors';
+export { ParleyError, ParleyConnectionError, CURSOR_EXPIRED, type ParleyGraphQLError } from './errors';
 export { reconnectDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
 export { compareCursors } from './cursor';
 export { CursorGate } from './cursor-gate';

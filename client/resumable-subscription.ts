@@ -1,7 +1,7 @@
 import type { Client as SocketClient, FormattedExecutionResult } from 'graphql-ws';
 import { reconnectDelay, type BackoffOptions } from './backoff';
 import { CursorGate } from './cursor-gate';
-import { ParleyError, RETRYABLE_CODES, type ParleyGraphQLError } from './errors';
+import { CURSOR_EXPIRED, ParleyError, RETRYABLE_CODES, type ParleyGraphQLError } from './errors';
 
 /** What a subscription asks for. The operation must declare `$after: String` and pass it to its field. */
 export interface SubscriptionRequest<T> {
@@ -25,6 +25,14 @@ export interface SubscriptionHandlers<T> {
   next(payload: T): void;
   /** The server ended the subscription for good (FORBIDDEN, NOT_FOUND, BAD_USER_INPUT, …). */
   error?(error: ParleyError): void;
+  /**
+   * The server no longer holds everything after this subscription's cursor (`CURSOR_EXPIRED`: the
+   * client was away longer than the server's OUTBOX_RETENTION). Reload, with queries, the state this
+   * subscription keeps current; once the returned promise settles the subscription goes on from the
+   * server's head as read just before `reload` was called, so that nothing after the reload's queries is
+   * missed (what is in both arrives twice: merge by id). Without it, `error` gets the CURSOR_EXPIRED.
+   */
+  reload?(): void | Promise<void>;
   /** The server completed the subscription. */
   complete?(): void;
 }
@@ -61,6 +69,8 @@ export class ManagedSubscription<T extends Payload> implements ResumableSubscrip
   private ended = false;
   /** The socket it was last sent on; sending twice on one socket would leave a second copy running on the server. */
   private attachedTo: SocketClient | null = null;
+  /** The application's `reload` after CURSOR_EXPIRED: the subscription is sent again once it has settled. */
+  private reloading: Promise<void> | null = null;
 
   constructor(private readonly request: SubscriptionRequest<T>, private readonly handlers: SubscriptionHandlers<T>, private readonly host: SubscriptionHost) {
     if (!/\$after\b/.test(request.query)) {
@@ -83,6 +93,12 @@ export class ManagedSubscription<T extends Payload> implements ResumableSubscrip
     if (this.ended || this.attachedTo === socket) return;
     const run = this.abandon();
     this.attachedTo = socket;
+    if (this.reloading) {
+      void this.reloading.then(() => {
+        if (run === this.run) this.send(socket, run);
+      });
+      return;
+    }
     if (this.gate.resumeCursor !== undefined) return this.send(socket, run);
     // Without a starting point a reconnect could not resume: take the server's head first.
     queryOnce<{ head: string }>(socket, '{ head }').then(
@@ -151,6 +167,7 @@ export class ManagedSubscription<T extends Payload> implements ResumableSubscrip
   private onError(error: unknown, socket: SocketClient): void {
     if (!Array.isArray(error)) return;
     const failure = new ParleyError(error as ParleyGraphQLError[]);
+    if (failure.code === CURSOR_EXPIRED && this.handlers.reload) return this.reloadFromHead(socket);
     if (!RETRYABLE_CODES.has(failure.code)) return this.fail(failure);
     this.abandon();
     const delay = reconnectDelay(this.retries++, this.host.backoff, () => this.host.random());
@@ -159,6 +176,34 @@ export class ManagedSubscription<T extends Payload> implements ResumableSubscrip
       this.attachedTo = null;
       this.attach(socket);
     }, delay);
+  }
+
+  /**
+   * After CURSOR_EXPIRED: the head first, then the application's reload, then the subscription after
+   * that head (DESIGN.md §4: `head` + a query + a subscription `after: head` is gapless). A head read
+   * after the reload could pass over what was committed in between.
+   */
+  private reloadFromHead(socket: SocketClient): void {
+    const run = this.abandon();
+    this.attachedTo = socket;
+    queryOnce<{ head: string }>(socket, '{ head }').then(
+      ({ head }) => {
+        if (run !== this.run || this.ended) return;
+        this.gate.restartAt(head);
+        const reloading = Promise.resolve()
+          .then(() => this.handlers.reload?.())
+          .catch((error: unknown) => this.host.reportError(error))
+          .finally(() => {
+            if (this.reloading === reloading) this.reloading = null;
+          });
+        this.reloading = reloading;
+        void reloading.then(() => {
+          if (run === this.run && !this.ended) this.send(socket, run);
+        });
+      },
+      // The socket closed meanwhile: the next one resumes from the old cursor and hears CURSOR_EXPIRED again.
+      () => undefined,
+    );
   }
 
   private fail(error: ParleyError): void {

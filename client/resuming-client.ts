@@ -8,7 +8,17 @@ import { mayMutate } from './operation-safety';
  * `after`. Defaults differ where a chat client needs it: `retryAttempts` is unlimited (resuming is
  * cheap and loses nothing), and `retryWait` is the library's jittered backoff (0.5 s doubling to 15 s).
  */
-export type ResumingClientOptions = ClientOptions;
+export interface ResumingClientOptions extends ClientOptions {
+  /**
+   * A resumable subscription was answered `CURSOR_EXPIRED`: the server no longer holds everything after
+   * its cursor (the client was away longer than the server's OUTBOX_RETENTION). Reload, with queries, the
+   * state it keeps current (with Apollo, `client.refetchQueries({ include: 'active' })`; with urql, run
+   * the queries again with `requestPolicy: 'network-only'`); once the returned promise settles the
+   * subscription goes on from the server's head as read just before this was called, so that nothing
+   * after the reload is missed. Without it, the subscription ends with the error, as any other.
+   */
+  onCursorExpired?: (payload: SubscribePayload) => void | Promise<void>;
+}
 
 /**
  * Close codes after which trying again cannot help, as graphql-ws has them (a token refused at
@@ -33,6 +43,10 @@ function isConnectionFailure(error: unknown): boolean {
   if (code === undefined) return true; // a network error before any close (refused, reset, DNS)
   if (FATAL_CLOSE_CODES.has(code)) return false;
   return code < 1000 || code > 1999 || TRANSIENT_1XXX.has(code);
+}
+
+function isCursorExpired(error: unknown): boolean {
+  return Array.isArray(error) && error.some((each) => (each as { extensions?: { code?: unknown } })?.extensions?.code === 'CURSOR_EXPIRED');
 }
 
 /** The cursor of a subscription payload: the `cursor` of its (single) root field. */
@@ -76,7 +90,7 @@ interface Tracked {
  * there, so that even a loss before its first payload has a cursor to resume from.
  */
 export function createResumingClient(options: ResumingClientOptions): Client {
-  const { retryAttempts = Infinity, retryWait, shouldRetry = isConnectionFailure, ...rest } = options;
+  const { retryAttempts = Infinity, retryWait, shouldRetry = isConnectionFailure, onCursorExpired, ...rest } = options;
   const inner = createClient({ ...rest, lazy: true, retryAttempts: 0 });
   let waiting: Tracked[] = [];
   let retries = 0;
@@ -100,12 +114,16 @@ export function createResumingClient(options: ResumingClientOptions): Client {
         if (tracked.resumable) tracked.after = cursorOf(result) ?? tracked.after;
         tracked.sink.next(result);
       },
-      error: (error) => lost(tracked, error),
+      error: (error) => {
+        if (tracked.resumable && onCursorExpired && isCursorExpired(error)) return startAtHead(tracked, onCursorExpired);
+        lost(tracked, error);
+      },
       complete: () => finish(tracked, () => tracked.sink.complete()),
     });
   }
 
-  function startAtHead(tracked: Tracked): void {
+  /** `reload`: after CURSOR_EXPIRED, called between reading the head and subscribing after it. */
+  function startAtHead(tracked: Tracked, reload?: (payload: SubscribePayload) => void | Promise<void>): void {
     let handedOver = false;
     tracked.release = inner.subscribe<{ head?: string }>({ query: '{ head }' }, {
       next: (result) => {
@@ -114,7 +132,12 @@ export function createResumingClient(options: ResumingClientOptions): Client {
         // Subscribed while the query still holds the socket: a lazy client would otherwise close it in between.
         handedOver = true;
         tracked.after = head;
-        send(tracked);
+        if (!reload) return send(tracked);
+        // The head query's socket may close while the application reloads: a lazy client opens another.
+        Promise.resolve()
+          .then(() => reload(tracked.payload))
+          .catch(() => undefined)
+          .then(() => send(tracked));
       },
       error: (error) => {
         if (!handedOver) lost(tracked, error);

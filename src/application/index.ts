@@ -24,6 +24,7 @@ export * from './realtime/channels';
 export * from './realtime/feed-channels';
 export { HASH_SLOTS, hashSlot } from './realtime/hash-slot';
 export { PartitionVector } from './realtime/partition-vector';
+export { EVENT_TYPES_BY_CHANNEL, NOT_TO_SENDER } from './realtime/channel-event-types';
 export { channelMessagesFor, unreadCountMessage, withCursor, type ChannelContext } from './realtime/channel-messages';
 export { OrderedWork } from './realtime/ordered-work';
 export { packChannelMessages, unpackChannelMessages, unpackStamped } from './realtime/outbox-packing';

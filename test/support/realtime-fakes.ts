@@ -1,4 +1,4 @@
-import { AccessTokenVerifier, EventHistory, type ChannelMessage, type HistoryPage, type HistoryRecord, type VerifiedAccessToken } from '../../src/application';
+import { AccessTokenVerifier, EventHistory, type ChannelMessage, type HistoryPage, type HistoryRecord, type PruningCheck, type VerifiedAccessToken } from '../../src/application';
 
 /** A `messageAdded` of `chatId` with seq `seq` at cursor `1.<seq>`, as the relay carries it. */
 export function messageAdded(chatId: string, seq: number, content: string): ChannelMessage {
@@ -34,6 +34,11 @@ export class FakeHistory extends EventHistory {
   }
   async currentUnreadCounts(): Promise<ChannelMessage[]> {
     return [];
+  }
+
+  /** Nothing is ever pruned here. */
+  async missedByPruning(): Promise<PruningCheck> {
+    return { missed: false, mark: '' };
   }
 }
 

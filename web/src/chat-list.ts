@@ -46,12 +46,30 @@ export class ChatList {
     const { chats, head } = await this.client.request<{ chats: Chat[]; head: string }>(CHATS);
     for (const chat of chats) this.upsertChat(chat);
     const failed = (error: Error) => this.events.failed(error);
+    // After CURSOR_EXPIRED (the page was away longer than the server keeps history) each reloads the list.
+    const reload = () => this.reload();
     this.subscriptions.push(
-      this.client.subscribe<Chat>({ query: CHAT_ADDED, after: head }, { next: (chat) => this.upsertChat(chat), error: failed }),
-      this.client.subscribe<Chat>({ query: CHAT_UPDATED, after: head }, { next: (chat) => this.chatUpdated(chat), error: failed }),
-      this.client.subscribe<ChatListUpdate>({ query: LIST_UPDATES, after: head }, { next: (update) => this.showMessage(update.message), error: failed }),
-      this.client.subscribe<UnreadCount>({ query: UNREAD_COUNTS, after: head }, { next: (count) => this.setUnread(count.chatId, count.unreadCount), error: failed }),
+      this.client.subscribe<Chat>({ query: CHAT_ADDED, after: head }, { next: (chat) => this.upsertChat(chat), error: failed, reload }),
+      this.client.subscribe<Chat>({ query: CHAT_UPDATED, after: head }, { next: (chat) => this.chatUpdated(chat), error: failed, reload }),
+      this.client.subscribe<ChatListUpdate>({ query: LIST_UPDATES, after: head }, { next: (update) => this.showMessage(update.message), error: failed, reload }),
+      this.client.subscribe<UnreadCount>({ query: UNREAD_COUNTS, after: head }, { next: (count) => this.setUnread(count.chatId, count.unreadCount), error: failed, reload }),
     );
+    this.render();
+  }
+
+  /** The list as it stands now: chats left while away go, the others show their last message and count. */
+  private async reload(): Promise<void> {
+    const { chats } = await this.client.request<{ chats: Chat[] }>(CHATS);
+    const present = new Set(chats.map((chat) => chat.id));
+    for (const chatId of [...this.entries.keys()]) {
+      if (present.has(chatId)) continue;
+      this.entries.delete(chatId);
+      this.events.left(chatId);
+    }
+    for (const chat of chats) {
+      this.upsertChat(chat);
+      this.unread.set(chat.id, chat.unreadCount);
+    }
     this.render();
   }
 

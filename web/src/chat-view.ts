@@ -113,16 +113,37 @@ export class ChatView {
     for (const message of messages.messages) this.timeline.upsert(message);
     this.hasOlder = messages.hasMore;
     const lost = (error: ParleyError) => this.events.lost(chatId, error);
+    // After CURSOR_EXPIRED (the page was away longer than the server keeps history) each reloads the newest page.
+    const reload = () => this.reload();
     this.subscriptions.push(
-      this.client.subscribe<Message>({ query: MESSAGE_ADDED, variables: { chatId }, after: head }, { next: (message) => this.added(message), error: lost }),
-      this.client.subscribe<Message>({ query: MESSAGE_UPDATED, variables: { chatId }, after: head }, { next: (message) => this.updated(message), error: lost }),
-      this.client.subscribe<MessageDeleted>({ query: MESSAGE_DELETED, variables: { chatId }, after: head }, { next: (deleted) => this.deleted(deleted.id), error: lost }),
-      this.client.subscribe<MessageRead>({ query: MESSAGE_READS, variables: { chatId }, after: head }, { next: (read) => this.read(read), error: lost }),
+      this.client.subscribe<Message>({ query: MESSAGE_ADDED, variables: { chatId }, after: head }, { next: (message) => this.added(message), error: lost, reload }),
+      this.client.subscribe<Message>({ query: MESSAGE_UPDATED, variables: { chatId }, after: head }, { next: (message) => this.updated(message), error: lost, reload }),
+      this.client.subscribe<MessageDeleted>({ query: MESSAGE_DELETED, variables: { chatId }, after: head }, { next: (deleted) => this.deleted(deleted.id), error: lost, reload }),
+      this.client.subscribe<MessageRead>({ query: MESSAGE_READS, variables: { chatId }, after: head }, { next: (read) => this.read(read), error: lost, reload }),
     );
     for (const message of this.timeline.messages()) this.noteReader(message.senderId, message.seq);
     this.render();
     this.scrollToBottom();
     await this.loadOlderIfNothingToScroll();
+    void this.loadSeenBy();
+    this.markNewestRead();
+  }
+
+  /**
+   * The newest page as it stands now, merged by id: new and edited messages show, and those of its range
+   * that are gone were deleted while away. Older pages load on scrolling as before.
+   */
+  private async reload(): Promise<void> {
+    const { messages } = await this.client.request<{ messages: { messages: Message[]; hasMore: boolean } }>(MESSAGES, { chatId: this.chat.id, limit: PAGE_SIZE });
+    if (this.closed) return;
+    const fresh = new Set(messages.messages.map((message) => message.id));
+    const from = Math.min(...messages.messages.map((message) => message.seq));
+    for (const message of this.timeline.messages()) if (message.seq >= from && !fresh.has(message.id)) this.timeline.remove(message.id);
+    for (const message of messages.messages) {
+      this.timeline.upsert(message);
+      this.noteReader(message.senderId, message.seq);
+    }
+    this.changed();
     void this.loadSeenBy();
     this.markNewestRead();
   }

@@ -1,4 +1,5 @@
-import type { ChannelMessage } from '../realtime/channels';
+import type { ChannelMessage, ChannelName } from '../realtime/channels';
+import type { PartitionVector } from '../realtime/partition-vector';
 
 /** One stored event's channel messages, stamped with its cursor. */
 export interface HistoryRecord {
@@ -12,6 +13,22 @@ export interface HistoryRecord {
 export interface HistoryPage {
   records: HistoryRecord[];
   more: boolean;
+}
+
+/** A resume, as far as outbox retention is concerned (DESIGN.md §4). */
+export interface ResumeScope {
+  viewerId: string;
+  channel: ChannelName;
+  after: PartitionVector;
+  /** A chat-scoped subscription's chat and its ordering partition; absent for a user-scoped one. */
+  chat?: { chatId: string; partition: number };
+}
+
+export interface PruningCheck {
+  /** Rows that the resume would have sent are gone: it must be answered CURSOR_EXPIRED. */
+  missed: boolean;
+  /** The pruning it was judged against; a later check given it answers at once when nothing was pruned since. */
+  mark: string;
 }
 
 /**
@@ -32,4 +49,10 @@ export abstract class EventHistory {
   abstract wasParticipantAt(chatId: string, userId: string, cursor: string): Promise<boolean>;
   /** The user's current unread counts, as unreadCountUpdated messages (DESIGN.md §4: current values on resume). */
   abstract currentUnreadCounts(userId: string): Promise<ChannelMessage[]>;
+  /**
+   * Whether the outbox's retention pruned rows after the resume's cursor that it would have sent: an
+   * event of a chat it follows, on its channel, that the viewer could see, whose row is gone. A quiet
+   * chat's old cursor, or `head`, never is. `unlessMark`: the mark of an earlier check of the same resume.
+   */
+  abstract missedByPruning(scope: ResumeScope, unlessMark?: string): Promise<PruningCheck>;
 }

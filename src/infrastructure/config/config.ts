@@ -1,6 +1,7 @@
 import proxyAddr from 'proxy-addr';
 import { z } from 'zod';
 import { LOG_FORMATS, type LogFormat } from '../logging/logger';
+import { DURATION_FORMAT, formatDuration, parseDuration } from './duration';
 import { DEVELOPMENT_JWT_SECRET, EXAMPLE_JWT_SECRETS, PRODUCTION_MIN_SECRET_BYTES } from './example-secrets';
 
 export { DEVELOPMENT_JWT_SECRET };
@@ -26,6 +27,28 @@ const url = (protocols: string[]) =>
   }, `must be a URL starting with ${protocols.map((protocol) => `${protocol}//`).join(' or ')}`);
 
 const positiveInt = (max: number) => z.coerce.number().int().min(1).max(max);
+
+/**
+ * The shortest OUTBOX_RETENTION accepted. Relays, receivers' gap fills and resumes after a reconnect read
+ * the outbox from positions seconds or minutes old; an hour is far above any of those, so the pruner can
+ * never take a row that one of them is still about to read.
+ */
+export const MIN_OUTBOX_RETENTION_MS = 3_600_000;
+
+const retention = z
+  .string()
+  .transform((value, context) => {
+    const ms = parseDuration(value);
+    if (ms === null) {
+      context.addIssue({ code: 'custom', message: `must be a duration, ${DURATION_FORMAT}` });
+      return z.NEVER;
+    }
+    if (ms < MIN_OUTBOX_RETENTION_MS) {
+      context.addIssue({ code: 'custom', message: `must be at least ${formatDuration(MIN_OUTBOX_RETENTION_MS)}: relays and receivers may still read rows minutes old` });
+      return z.NEVER;
+    }
+    return ms;
+  });
 
 /** Checked with the very library that applies the list (interfaces/http/client-address.ts). */
 const proxyList = z
@@ -60,6 +83,8 @@ const schema = z.object({
   REDIS_COMMAND_TIMEOUT_MS: positiveInt(600_000).default(1000),
   RELAY_PARTITIONS: positiveInt(1024).default(16),
   REDIS_BROADCAST_CHANNELS: booleanFlag.default(false),
+  OUTBOX_RETENTION: retention.optional(),
+  OUTBOX_PRUNE_INTERVAL_MS: positiveInt(86_400_000).default(600_000),
   AUTH_JWT_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   AUTH_JWKS_URL: url(['https:', 'http:']).optional(),
   AUTH_JWT_ISSUER: z.string().optional(),
@@ -109,6 +134,12 @@ export interface Config {
   relayPartitions: number;
   /** Also publish the nine original global channels for consumers outside Parley. */
   redisBroadcastChannels: boolean;
+  /**
+   * How long published outbox rows are kept for resumes and gap fills (DESIGN.md §4); undefined keeps
+   * them for ever. Relays prune every `outboxPruneIntervalMs`, one relay at a time.
+   */
+  outboxRetentionMs?: number;
+  outboxPruneIntervalMs: number;
   auth: { jwtSecret?: string; jwksUrl?: string; issuer?: string; audience?: string; usingDevelopmentSecret: boolean };
   migrateOnStart: boolean;
   logLevel: string;
@@ -195,6 +226,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, stdoutIsTTY = B
     redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
     relayPartitions: e.RELAY_PARTITIONS,
     redisBroadcastChannels: e.REDIS_BROADCAST_CHANNELS,
+    outboxRetentionMs: e.OUTBOX_RETENTION,
+    outboxPruneIntervalMs: e.OUTBOX_PRUNE_INTERVAL_MS,
     auth: {
       jwtSecret: e.AUTH_JWT_SECRET ?? (usingDevelopmentSecret ? DEVELOPMENT_JWT_SECRET : undefined),
       jwksUrl: e.AUTH_JWKS_URL,

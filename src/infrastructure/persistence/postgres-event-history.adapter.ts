@@ -8,8 +8,11 @@ import {
   unreadCountMessage,
   type ChannelMessage,
   type HistoryPage,
+  type PruningCheck,
+  type ResumeScope,
 } from '../../application';
 import { readOutboxPage, type OutboxRow } from './outbox-page';
+import { missedByPruning } from './pruned-history';
 import { UNREAD_COUNT } from './unread-count';
 import { isUuid } from './uuid';
 
@@ -91,6 +94,10 @@ export class PostgresEventHistory extends EventHistory {
     return rows
       .sort((a, b) => compareCursors(a.cursor, b.cursor))
       .map((row) => unreadCountMessage(row.chat_id, userId, row.unread_count, row.cursor, new Date().toISOString()));
+  }
+
+  missedByPruning(scope: ResumeScope, unlessMark?: string): Promise<PruningCheck> {
+    return missedByPruning(this.orm.em.fork(), scope, unlessMark);
   }
 
   private async page(where: string, params: unknown[], user?: { extra: { sql: string; params: unknown[] }; recipient: string }): Promise<HistoryPage> {

@@ -9,6 +9,7 @@ import {
   issueToken,
   loadConfig,
   migrate,
+  pruneOutboxNow,
   rebuildProjections,
   replayOutboxRange,
   serve,
@@ -67,6 +68,26 @@ export async function runCli(argv: string[]): Promise<void> {
         replayOutboxRange(config, createLogger(config), options.from, options.to, report),
       );
       process.stdout.write(`re-published ${published} outbox rows\n`);
+    });
+
+  outbox
+    .command('prune')
+    .description('delete published outbox rows older than OUTBOX_RETENTION now, as relays do in the background; events stay')
+    .option('--dry-run', 'count what would be deleted, delete nothing')
+    .action(async (options: { dryRun?: boolean }) => {
+      const config = configFrom({});
+      const dryRun = options.dryRun === true;
+      const pruned = await pruneOutboxNow(config, createLogger(config), { dryRun });
+      if (!pruned) {
+        process.stderr.write('parley: another pruner is at work (a relay\'s, or another `outbox prune`); nothing was done\n');
+        process.exit(1);
+      }
+      const { summary, retention } = pruned;
+      const verb = dryRun ? 'would prune' : 'pruned';
+      process.stdout.write(
+        `${verb} ${summary.deleted} outbox rows older than ${retention} in ${summary.partitions} partitions; ` +
+          `kept ${summary.keptNewest} (each chat's newest) and ${summary.unpublished} not yet published\n`,
+      );
     });
 
   const projections = program.command('projections').description('read models kept from the event store');

@@ -4,6 +4,8 @@ import { createLogger, type Logger } from '../../infrastructure/logging/logger';
 import { openDatabase, type Database } from '../../infrastructure/persistence/database';
 import { rebuildReadModels } from '../../infrastructure/persistence/read-model-rebuild';
 import { RedisTransport } from '../../infrastructure/redis/redis-transport.adapter';
+import { formatDuration } from '../../infrastructure/config/duration';
+import { asTheOnlyPruner, pruneOutbox, type PruneSummary } from '../../infrastructure/relay/outbox-prune';
 import { parseReplayBound, replayOutbox } from '../../infrastructure/relay/outbox-replay';
 import { gatherClusterStatus, type ClusterStatus } from './cluster-status';
 import { startServer, type RunningServer } from './server';
@@ -81,6 +83,27 @@ export async function replayOutboxRange(
   } finally {
     await transport.close();
   }
+}
+
+/**
+ * `parley outbox prune [--dry-run]`: one run of the relays' pruner, now (DESIGN.md §4). Answers what it
+ * deleted (or would), or null when another pruner is at work (a relay's, or another command's).
+ * `onProgress` is called with rows looked at against rows older than the retention.
+ */
+export async function pruneOutboxNow(
+  config: Config,
+  logger: Logger,
+  options: { dryRun: boolean; now?: Date; onProgress?: (done: number, total: number) => void },
+): Promise<{ summary: PruneSummary; retention: string } | null> {
+  const retentionMs = config.outboxRetentionMs;
+  if (retentionMs === undefined) throw new UsageError('OUTBOX_RETENTION is not set: the outbox is kept for ever, and there is nothing to prune (e.g. OUTBOX_RETENTION=30d)');
+  return withDatabase(config, logger, async (database) => {
+    const connection = { connectTimeoutMs: config.database.connectTimeoutMs, statementTimeoutMs: null };
+    const summary = await asTheOnlyPruner(database.orm, config.databaseUrl, connection, (query) =>
+      pruneOutbox(query, { retentionMs, now: options.now ?? new Date(), dryRun: options.dryRun, onProgress: options.onProgress }),
+    );
+    return summary && { summary, retention: formatDuration(retentionMs) };
+  });
 }
 
 /** How long `outbox replay` waits for Redis to answer before it gives up, with nothing published. */

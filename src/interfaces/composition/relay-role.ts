@@ -4,6 +4,8 @@ import type { Logger } from '../../infrastructure/logging/logger';
 import type { ParleyMetrics } from '../../infrastructure/metrics/metrics';
 import type { Database } from '../../infrastructure/persistence/database';
 import { BroadcastChannels, type ClassicPublish } from '../../infrastructure/relay/broadcast-channels';
+import { formatDuration } from '../../infrastructure/config/duration';
+import { OutboxPruner } from '../../infrastructure/relay/outbox-pruner';
 import { OutboxRelay } from '../../infrastructure/relay/outbox-relay';
 import type { PostgresCommitSignal } from '../../infrastructure/relay/postgres-commit-signal';
 import { RelayLeadership } from '../../infrastructure/relay/relay-leadership';
@@ -102,6 +104,8 @@ export function startRelayRole(deps: RelayRoleDependencies): RelayRole {
     metrics.relayLeader.set(1);
   }
 
+  const pruner = startPruner(deps, leadership);
+
   relay.start();
   leadership?.start();
   if (deps.signal) void deps.signal.listen(() => relay.wake());
@@ -112,6 +116,7 @@ export function startRelayRole(deps: RelayRoleDependencies): RelayRole {
     readinessChecks: [],
     whenCaughtUp: () => relay.whenCaughtUp(),
     async stop() {
+      await pruner?.stop();
       await relay.stop();
       await leadership?.stop();
     },
@@ -126,4 +131,27 @@ function newestByPartition(records: readonly RelayedRecord[]): Map<number, strin
     if (occurredAt) newest.set(record.partition, occurredAt);
   }
   return newest;
+}
+
+/**
+ * With OUTBOX_RETENTION set, relays prune the outbox (DESIGN.md §4): the one that leads partition 0 (any
+ * relay leads it within seconds), so that the work is done once; without a leadership, this process.
+ */
+function startPruner(deps: RelayRoleDependencies, leadership: RelayLeadership | null): OutboxPruner | null {
+  const { config, logger } = deps;
+  if (config.outboxRetentionMs === undefined) return null;
+  const retention = formatDuration(config.outboxRetentionMs);
+  const pruner = new OutboxPruner(deps.database.orm, {
+    retentionMs: config.outboxRetentionMs,
+    intervalMs: config.outboxPruneIntervalMs,
+    databaseUrl: config.databaseUrl,
+    connection: { connectTimeoutMs: config.database.connectTimeoutMs, statementTimeoutMs: config.database.statementTimeoutMs },
+    shouldRun: () => leadership === null || leadership.led().has(0),
+    onPruned: (summary) => {
+      if (summary.deleted > 0 || summary.unpublished > 0) logger.info({ ...summary, retention }, 'pruned the outbox');
+    },
+    onError: deps.log('outbox-pruner'),
+  });
+  pruner.start();
+  return pruner;
 }

@@ -1,7 +1,16 @@
-import type { ChannelMessage, EventHistory, PartitionVector } from '../../application';
+import type { ChannelMessage, EventHistory, PartitionVector, ResumeScope } from '../../application';
 import type { ClientConnection } from './client-connection';
-import type { Subscription } from './subscription';
+import type { ClientError, Subscription } from './subscription';
 import type { SubscriptionRouter } from './subscription-router';
+
+/**
+ * Rows the resume would have sent were pruned by the outbox's retention (DESIGN.md §4): the client
+ * reloads its state with queries and subscribes from `head`.
+ */
+export const CURSOR_EXPIRED: ClientError = {
+  message: 'the outbox no longer holds everything after this cursor (OUTBOX_RETENTION): reload with queries and subscribe from head',
+  extensions: { code: 'CURSOR_EXPIRED' },
+};
 
 /**
  * The first half of a resume with `after` (DESIGN.md §4 "Resume without gaps"): what the subscriber
@@ -19,6 +28,24 @@ export class HistoryReplay {
   async replay(connection: ClientConnection, subscription: Subscription, target: string, after: PartitionVector, partition: number | null): Promise<void> {
     const { field } = subscription;
     if (field.channel === 'unreadCountUpdated') return this.currentCounts(subscription, target);
+    const scope: ResumeScope = {
+      viewerId: subscription.viewerId,
+      channel: field.channel,
+      after,
+      chat: field.scope === 'chat' ? { chatId: target, partition: partition ?? 0 } : undefined,
+    };
+    const before = await this.history.missedByPruning(scope);
+    if (before.missed) return this.router.end(subscription, [CURSOR_EXPIRED]);
+    await this.sendHistory(connection, subscription, target, after, partition);
+    // Pruned while the history went out? Then rows it had not read yet may be gone: checked again, at
+    // no cost unless the pruner moved meanwhile.
+    if (!subscription.active) return;
+    const afterwards = await this.history.missedByPruning(scope, before.mark);
+    if (afterwards.missed) this.router.end(subscription, [CURSOR_EXPIRED]);
+  }
+
+  private async sendHistory(connection: ClientConnection, subscription: Subscription, target: string, after: PartitionVector, partition: number | null): Promise<void> {
+    const { field } = subscription;
     const from = field.scope === 'chat' ? after.at(partition ?? 0) : after.lowest();
     const visible = field.scope === 'chat'
       ? new MembershipStretches(subscription.viewerId, await this.history.wasParticipantAt(target, subscription.viewerId, from))

@@ -53,6 +53,29 @@ describe('configuration', () => {
     });
   });
 
+  describe('OUTBOX_RETENTION', () => {
+    it('keeps the outbox for ever when unset', () => {
+      expect(loadConfig({}).outboxRetentionMs).toBeUndefined();
+    });
+
+    it('reads a whole number and a unit', () => {
+      expect(loadConfig({ OUTBOX_RETENTION: '30d' }).outboxRetentionMs).toBe(30 * 86_400_000);
+      expect(loadConfig({ OUTBOX_RETENTION: '36h' }).outboxRetentionMs).toBe(36 * 3_600_000);
+      expect(loadConfig({ OUTBOX_RETENTION: '2w' }).outboxRetentionMs).toBe(14 * 86_400_000);
+    });
+
+    it.each(['30', 'thirty days', '1.5d', '30 d x', '-1d', '1mo'])('refuses %p, naming the variable', (value) => {
+      const error = configError({ OUTBOX_RETENTION: value });
+      expect(error.variable).toBe('OUTBOX_RETENTION');
+      expect(error.message).toContain('must be a duration');
+    });
+
+    it('refuses less than an hour: relays and receivers still read rows minutes old', () => {
+      expect(configError({ OUTBOX_RETENTION: '59m' }).variable).toBe('OUTBOX_RETENTION');
+      expect(loadConfig({ OUTBOX_RETENTION: '60m' }).outboxRetentionMs).toBe(3_600_000);
+    });
+  });
+
   describe('LOG_FORMAT', () => {
     it('defaults to pretty when stdout is a terminal and to json otherwise', () => {
       expect(loadConfig({}, true).logFormat).toBe('pretty');

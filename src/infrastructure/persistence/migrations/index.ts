@@ -6,6 +6,7 @@ import { Migration20261201000000_membership_events } from './Migration2026120100
 import { Migration20261202000000_write_path } from './Migration20261202000000_write_path';
 import { Migration20261202010000_outbox_compression } from './Migration20261202010000_outbox_compression';
 import { Migration20261206000000_partitions } from './Migration20261206000000_partitions';
+import { Migration20261210000000_outbox_retention } from './Migration20261210000000_outbox_retention';
 
 /** Listed, not discovered by glob, so the same list works from TypeScript sources and from dist/. */
 export const MIGRATIONS = [
@@ -17,4 +18,5 @@ export const MIGRATIONS = [
   { name: 'Migration20261202000000_write_path', class: Migration20261202000000_write_path },
   { name: 'Migration20261202010000_outbox_compression', class: Migration20261202010000_outbox_compression },
   { name: 'Migration20261206000000_partitions', class: Migration20261206000000_partitions },
+  { name: 'Migration20261210000000_outbox_retention', class: Migration20261210000000_outbox_retention },
 ];
