@@ -77,7 +77,9 @@ export async function runCli(argv: string[]): Promise<void> {
     .action(async (options: { dryRun?: boolean }) => {
       const config = configFrom({});
       const dryRun = options.dryRun === true;
-      const pruned = await pruneOutboxNow(config, createLogger(config), { dryRun });
+      const pruned = await withProgress(dryRun ? 'outbox prune (dry run)' : 'outbox prune', 'rows', (report) =>
+        pruneOutboxNow(config, createLogger(config), { dryRun, onProgress: report }),
+      );
       if (!pruned) {
         process.stderr.write('parley: another pruner is at work (a relay\'s, or another `outbox prune`); nothing was done\n');
         process.exit(1);
