@@ -13,6 +13,8 @@ import { ListMessagesHandler } from './list-messages/list-messages.handler';
 import { MarkMessageReadHandler } from './mark-message-read/mark-message-read.handler';
 import { UpdateChatHandler } from './update-chat/update-chat.handler';
 import { MessageCommands } from './shared/message-command';
+import { SetTypingHandler } from './set-typing/set-typing.handler';
+import { GetPresenceHandler } from './get-presence/get-presence.handler';
 
 /** Every command and query handler (and what they share), for the composition root to register. */
 export const APPLICATION_HANDLERS = [
@@ -31,4 +33,6 @@ export const APPLICATION_HANDLERS = [
   ListMessageReadsHandler,
   GetMessageReadHandler,
   ListUnreadCountsHandler,
+  SetTypingHandler,
+  GetPresenceHandler,
 ];

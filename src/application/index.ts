@@ -15,6 +15,9 @@ export { MESSAGE_PAGE_LIMITS } from './list-messages/list-messages.handler';
 export { GetMessageQuery } from './get-message/get-message.query';
 export { ListMessageReadsQuery } from './list-message-reads/list-message-reads.query';
 export { GetMessageReadQuery } from './get-message-read/get-message-read.query';
+export { SetTypingCommand } from './set-typing/set-typing.command';
+export { GetPresenceQuery } from './get-presence/get-presence.query';
+export { MAX_PRESENCE_USERS } from './get-presence/get-presence.handler';
 export { ListUnreadCountsQuery } from './list-unread-counts/list-unread-counts.query';
 export * from './realtime/cursor';
 export * from './realtime/channels';
@@ -25,3 +28,4 @@ export { channelMessagesFor, unreadCountMessage, withCursor, type ChannelContext
 export { OrderedWork } from './realtime/ordered-work';
 export { packChannelMessages, unpackChannelMessages, unpackStamped } from './realtime/outbox-packing';
 export { requireReader } from './shared/chat-access';
+export { presenceMessage, typingMessage } from './realtime/ephemeral-messages';

@@ -58,12 +58,18 @@ export interface ChatMembership {
    * event up to it, and says nothing of later ones. Absent when the adapter cannot tell.
    */
   asOf?: string;
+  /** The chat's ordering partition, when it exists and the adapter can tell. */
+  partition?: number;
 }
 
 export abstract class ChatReadModel {
   abstract membership(chatId: string, userId: string): Promise<ChatMembership>;
   abstract chat(chatId: string, viewerId: string): Promise<ChatView | null>;
   abstract chatsOf(userId: string): Promise<ChatView[]>;
+  /** The chats the user is in, with their partitions: where an announcement about the user travels. */
+  abstract chatAddressesOf(userId: string): Promise<{ chatId: string; partition: number }[]>;
+  /** Which of `userIds` share at least one chat with the viewer (the viewer counts as sharing with themself). */
+  abstract sharingAChatWith(viewerId: string, userIds: readonly string[]): Promise<Set<string>>;
   /** Per chat of the user: messages above their read mark, sent by others, not deleted (DESIGN.md §4). */
   abstract unreadCounts(userId: string): Promise<UnreadCountView[]>;
   abstract unreadCountOf(chatId: string, userId: string): Promise<number>;

@@ -1,5 +1,6 @@
 import type { FeedChannel } from '../realtime/feed-channels';
 import type { RelayedRecord } from '../realtime/channels';
+import type { EphemeralSignal } from './presence.port';
 
 /**
  * What became of a publish. `fencedBy`: nothing went out, because a relay with a newer leadership epoch
@@ -21,6 +22,11 @@ export interface PublishOptions {
 export interface FeedHandlers {
   row(record: RelayedRecord): void;
   tick(partition: number, head: string): void;
+  /**
+   * A typing or presence signal heard on a chat's channel (DESIGN.md §10): at most once, no position,
+   * never filled in when missed.
+   */
+  signal?(partition: number, chatId: string, signal: EphemeralSignal): void;
   /**
    * A connection was made again, or a partition's channels moved to another connection (a Redis Cluster
    * failover or slot migration), and the channels of `partitions` (every partition when omitted) are

@@ -5,3 +5,4 @@ export * from './clock.port';
 export * from './id-generator.port';
 export * from './event-history.port';
 export * from './event-transport.port';
+export * from './presence.port';

@@ -12,13 +12,20 @@ export const USER_CHANNELS = [
   'chatUpdated',
 ] as const;
 export const CHANNELS = [...CHAT_CHANNELS, ...USER_CHANNELS] as const;
+/**
+ * Ephemeral kinds (DESIGN.md §10): made by receivers from signals, never stored, no cursor. Typing is
+ * routed by chat, presence by user (the participants here who share the chat the signal came on).
+ */
+export const EPHEMERAL_CHANNELS = ['typingIndicator', 'presenceChanged'] as const;
 
 export type ChatChannel = (typeof CHAT_CHANNELS)[number];
 export type UserChannel = (typeof USER_CHANNELS)[number];
-export type ChannelName = ChatChannel | UserChannel;
+export type EphemeralChannel = (typeof EPHEMERAL_CHANNELS)[number];
+export type ChannelName = ChatChannel | UserChannel | EphemeralChannel;
 
-export function isChatChannel(channel: ChannelName): channel is ChatChannel {
-  return (CHAT_CHANNELS as readonly string[]).includes(channel);
+/** Routed by chat: everyone subscribed to the message's chat (the rest are routed by the users they name). */
+export function isChatChannel(channel: ChannelName): channel is ChatChannel | 'typingIndicator' {
+  return channel === 'typingIndicator' || (CHAT_CHANNELS as readonly string[]).includes(channel);
 }
 
 export interface ChannelMeta {
@@ -37,6 +44,8 @@ export interface ChannelMeta {
   partition?: number;
   /** chatUpdated: participants who were removed by this event and lose access to the chat. */
   removedUserIds?: string[];
+  /** presenceChanged: the user's transition count; a subscriber never gets an older one after a newer. */
+  version?: number;
 }
 
 export interface ChannelMessage {

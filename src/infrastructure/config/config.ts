@@ -87,6 +87,7 @@ const schema = z.object({
   HTTP_OPERATIONS_PER_SECOND: positiveInt(1_000_000).default(100),
   TRUST_PROXY: proxyList.optional(),
   POLL_INTERVAL_MS: positiveInt(600_000).default(1000),
+  PRESENCE_INTERVAL_MS: positiveInt(600_000).default(10_000),
 });
 
 export interface Config {
@@ -137,6 +138,12 @@ export interface Config {
   trustProxy: string[];
   /** How often the relay and projections look for work when no wake-up came. */
   pollIntervalMs: number;
+  /**
+   * How often each receiver renews its presence registration (DESIGN.md §10); a registration holds for
+   * two intervals, so a receiver killed without a word stops claiming its users within two and the
+   * next sweep, at most one more, announces them.
+   */
+  presenceIntervalMs: number;
   graphiql: boolean;
 }
 
@@ -214,6 +221,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, stdoutIsTTY = B
     httpOperationsPerSecond: e.HTTP_OPERATIONS_PER_SECOND,
     trustProxy: e.TRUST_PROXY ?? [],
     pollIntervalMs: e.POLL_INTERVAL_MS,
+    presenceIntervalMs: e.PRESENCE_INTERVAL_MS,
     graphiql: e.GRAPHIQL ?? e.NODE_ENV !== 'production',
   };
 }

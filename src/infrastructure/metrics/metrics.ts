@@ -83,6 +83,12 @@ export class ParleyMetrics {
     registers: [this.registry],
   });
   readonly droppedSlowClients = new Counter({ name: 'parley_dropped_slow_clients_total', help: 'Connections closed because their send buffer was full', registers: [this.registry] });
+  readonly presenceTransitions = new Counter({
+    name: 'parley_presence_transitions_total',
+    help: 'Online/offline transitions this receiver announced (its own users, and those of receivers it swept)',
+    labelNames: ['to'] as const,
+    registers: [this.registry],
+  });
 
   constructor() {
     // prom-client samples event-loop lag with a timer every 10 ms by default: 100 wake-ups a second,

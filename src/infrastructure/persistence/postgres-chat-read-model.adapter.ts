@@ -32,8 +32,8 @@ export class PostgresChatReadModel extends ChatReadModel {
   async membership(chatId: string, userId: string): Promise<ChatMembership> {
     if (!isUuid(chatId)) return { exists: false, isParticipant: false };
     // One statement, so one snapshot: the membership is as of exactly that newest event.
-    const [row] = await this.em.execute<{ exists: boolean; is_participant: boolean; tx_id: string | null; position: string | null }[]>(
-      `select exists(select 1 from chats where id = ?) as exists,
+    const [row] = await this.em.execute<{ partition: number | null; is_participant: boolean; tx_id: string | null; position: string | null }[]>(
+      `select (select partition from chats where id = ?) as partition,
               exists(select 1 from chat_participants where chat_id = ? and user_id = ?) as is_participant,
               latest.tx_id, latest.position
        from (select 1) one
@@ -41,9 +41,10 @@ export class PostgresChatReadModel extends ChatReadModel {
       [chatId, chatId, userId],
     );
     return {
-      exists: row!.exists,
+      exists: row!.partition !== null,
       isParticipant: row!.is_participant,
       asOf: row!.tx_id === null ? START_CURSOR : encodeCursor(row!.tx_id, row!.position!),
+      ...(row!.partition === null ? {} : { partition: row!.partition }),
     };
   }
 
@@ -63,6 +64,29 @@ export class PostgresChatReadModel extends ChatReadModel {
       [userId],
     );
     return rows.map(toChatView);
+  }
+
+  async chatAddressesOf(userId: string): Promise<{ chatId: string; partition: number }[]> {
+    const rows = await this.em.execute<{ chat_id: string; partition: number }[]>(
+      `select me.chat_id, c.partition from chat_participants me join chats c on c.id = me.chat_id where me.user_id = ?`,
+      [userId],
+    );
+    return rows.map((row) => ({ chatId: row.chat_id, partition: row.partition }));
+  }
+
+  async sharingAChatWith(viewerId: string, userIds: readonly string[]): Promise<Set<string>> {
+    const others = [...new Set(userIds)].filter((userId) => userId !== viewerId);
+    const sharing = new Set(userIds.includes(viewerId) ? [viewerId] : []);
+    if (others.length === 0) return sharing;
+    // The viewer's chats are few next to all chats: start from them, then look for the others in them.
+    const rows = await this.em.execute<{ user_id: string }[]>(
+      `select distinct them.user_id from chat_participants me
+       join chat_participants them on them.chat_id = me.chat_id
+       where me.user_id = ? and them.user_id = any(?::text[])`,
+      [viewerId, others],
+    );
+    for (const row of rows) sharing.add(row.user_id);
+    return sharing;
   }
 
   /** A count is current as of its chat's latest event, whose cursor it carries. */

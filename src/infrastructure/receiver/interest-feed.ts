@@ -3,11 +3,14 @@ import {
   NO_ROW,
   OrderedWork,
   type ChannelMessage,
+  type EphemeralSignal,
   type EventTransport,
+  type PresenceSignal,
   type FeedChannel,
   type FeedSubscriber,
   type RelayedRecord,
 } from '../../application';
+import type { TypingSignal } from '../../domain';
 import type { FeedStore } from './feed-store';
 import { FeedPartition, type SubscribeToken } from './feed-partition';
 import { CAUGHT_UP_TIMEOUT_MS } from '../system/progress';
@@ -26,6 +29,17 @@ export interface InterestFeedOptions {
   onRenewed?(partition: number): void;
   /** Every row handed to the feed by the transport, with whether a local client needed it (membership rows always are). */
   onHeard?(needed: boolean): void;
+  /**
+   * A typing signal of a followed chat, handed on in order with the chat's rows, and only while its
+   * partition is in sync: a removal published before it has then been handed on, so a removed user's
+   * subscription has ended before it could hear the signal.
+   */
+  onTyping?(signal: TypingSignal): void | Promise<void>;
+  /**
+   * A presence signal heard on a followed chat: `viewers` are the local users with user-scoped
+   * subscriptions who are participants of it, the signal's subject left out.
+   */
+  onPresence?(signal: PresenceSignal, viewers: string[]): void | Promise<void>;
   /** The number of ordering partitions in force (membership channels are followed for each). */
   partitions: number;
   maxBacklog?: number;
@@ -102,6 +116,7 @@ export class InterestFeed {
     this.subscriber = transport.subscriber({
       row: (record) => this.heard(record),
       tick: (partition, head) => this.ticked(partition, head),
+      signal: (partition, chatId, signal) => this.signalled(partition, chatId, signal),
       resubscribing: (partitions) => this.resubscribing(partitions),
       resubscribed: (partitions) => this.resubscribed(partitions),
       onError: options.onError,
@@ -239,6 +254,12 @@ export class InterestFeed {
     void this.work.run(() => this.onTick(partitionNumber, head, receipt, droppedBefore));
   }
 
+  /** At most once (DESIGN.md §10): with the backlog full, a signal is dropped, never read back later. */
+  private signalled(partitionNumber: number, chatId: string, signal: EphemeralSignal): void {
+    if (this.work.length >= this.maxBacklog || !this.chats.has(chatId)) return;
+    void this.work.run(() => this.onSignal(partitionNumber, chatId, signal));
+  }
+
   /** The tokens of the subscribes that a new connection makes for each partition's channels at once. */
   private readonly resubscribe = new Map<FeedPartition, SubscribeToken>();
 
@@ -282,6 +303,18 @@ export class InterestFeed {
       await this.deliver(chat, record);
     }
     this.handledInSync(partition, record);
+  }
+
+  private async onSignal(partitionNumber: number, chatId: string, signal: EphemeralSignal): Promise<void> {
+    const chat = this.chats.get(chatId);
+    if (!chat || chat.partition !== partitionNumber) return;
+    if (signal.kind === 'typing') {
+      if (this.partitionOf(partitionNumber).inSync) await this.options.onTyping?.(signal.typing);
+      return;
+    }
+    const subject = signal.presence.userId;
+    const viewers = [...chat.users].filter((userId) => userId !== subject);
+    if (viewers.length > 0) await this.options.onPresence?.(signal.presence, viewers);
   }
 
   /**

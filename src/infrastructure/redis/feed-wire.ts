@@ -1,4 +1,4 @@
-import { isCursor, NO_ROW, parseFeedChannelName, unpackStamped, type ChannelMessage, type FeedHandlers, type RelayedRecord } from '../../application';
+import { isCursor, NO_ROW, parseFeedChannelName, unpackStamped, type ChannelMessage, type EphemeralSignal, type FeedHandlers, type RelayedRecord } from '../../application';
 
 /**
  * The Redis message of one outbox row (DESIGN.md §3; the README documents it), the same on the chat's
@@ -91,9 +91,51 @@ export function handFeedMessage(
     handlers.tick(channel.partition, head);
     return;
   }
+  if (channel.kind === 'chat' && isSignalWire(text)) {
+    const signal = parseSignalWire(text, channel.chatId);
+    if (!signal) throw new Error(`ignored a malformed signal on ${fullName}`);
+    handlers.signal?.(channel.partition, channel.chatId, signal);
+    return;
+  }
   const record = parseRowWire(text, channel.partition);
   if (!record || (channel.kind === 'chat' && record.chatId !== channel.chatId) || (channel.kind === 'members' && !record.membership)) {
     throw new Error(`ignored a malformed message on ${fullName}`);
   }
   handlers.row(record);
+}
+
+/**
+ * An ephemeral signal on a chat's channel (DESIGN.md §10; the README documents it):
+ *   {"signal":"typing","chatId":"…","userId":"…","isTyping":true,"at":1765000000000}
+ *   {"signal":"presence","userId":"…","online":false,"lastSeenAt":"2026-…Z","version":7}
+ */
+export function signalWireText(chatId: string, signal: EphemeralSignal): string {
+  if (signal.kind === 'typing') {
+    const { userId, isTyping, at } = signal.typing;
+    return JSON.stringify({ signal: 'typing', chatId, userId, isTyping, at });
+  }
+  const { userId, online, lastSeenAt, version } = signal.presence;
+  return JSON.stringify({ signal: 'presence', userId, online, lastSeenAt, version });
+}
+
+/** Whether a message on a chat's channel is a signal rather than a row (rows start with `{"position"`). */
+export function isSignalWire(text: string): boolean {
+  return text.startsWith('{"signal":');
+}
+
+/** The signal a message carries, or null when it is malformed (anyone may publish on these channels). */
+export function parseSignalWire(text: string, chatId: string): EphemeralSignal | null {
+  const wire = JSON.parse(text) as Record<string, unknown> | null;
+  if (typeof wire !== 'object' || wire === null || typeof wire.userId !== 'string') return null;
+  if (wire.signal === 'typing') {
+    if (wire.chatId !== chatId || typeof wire.isTyping !== 'boolean' || typeof wire.at !== 'number' || !Number.isFinite(wire.at)) return null;
+    return { kind: 'typing', typing: { chatId, userId: wire.userId, isTyping: wire.isTyping, at: wire.at } };
+  }
+  if (wire.signal === 'presence') {
+    const lastSeenAt = wire.lastSeenAt;
+    if (typeof wire.online !== 'boolean' || !Number.isSafeInteger(wire.version)) return null;
+    if (lastSeenAt !== null && (typeof lastSeenAt !== 'string' || Number.isNaN(Date.parse(lastSeenAt)))) return null;
+    return { kind: 'presence', presence: { userId: wire.userId, online: wire.online, lastSeenAt, version: wire.version as number } };
+  }
+  return null;
 }

@@ -1,8 +1,13 @@
 import type { Cluster, Redis } from 'ioredis';
+import type { TypingSignal } from '../../domain';
 import {
   EventTransport,
+  type ChatAddress,
+  type EphemeralPublisher,
+  type PresenceSignal,
   epochKey,
   partitionSlot,
+  partitionTag,
   feedChannelName,
   rowChannels,
   type FeedHandlers,
@@ -12,7 +17,7 @@ import {
   type RelayedRecord,
 } from '../../application';
 import { commandConnection, connectionOptions, isTimeout, nodeOptions, type RedisTarget } from './redis-connections';
-import { rowWireText, tickWireText } from './feed-wire';
+import { rowWireText, signalWireText, tickWireText } from './feed-wire';
 import { RedisFeedSubscriber } from './redis-feed-subscriber';
 import { RedisClusterFeedSubscriber, type MovedReason } from './redis-cluster-feed-subscriber';
 
@@ -63,11 +68,25 @@ for i = 2, #ARGV, 2 do
 end
 return answer`;
 
+/**
+ * A typing signal, throttled cluster-wide in one round trip. KEYS[1] is the (chat, user) throttle key,
+ * in the chat's partition slot like the channel ARGV[1]; ARGV[2] the message; ARGV[3] the window in ms;
+ * ARGV[4] '1' for `isTyping: true`, which goes out only if no other did within the window. `false` is
+ * never held back. Answers 1 when published.
+ */
+const THROTTLED_TYPING = `
+if ARGV[4] == '1' and not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[3]) then return 0 end
+redis.call('SPUBLISH', ARGV[1], ARGV[2])
+return 1`;
+
 /** How long a new leader's epoch claim waits for a replica of its master to have it. */
 const CLAIM_REPLICATED_WAIT_MS = 500;
 
 /** The script as a command: `[key, epoch, channel, message, …]` in one array (ioredis flattens it). */
-type FencedPublisher = (Redis | Cluster) & { parleyFencedPublish(keyEpochChannelsAndMessages: string[]): Promise<number> };
+type FencedPublisher = (Redis | Cluster) & {
+  parleyFencedPublish(keyEpochChannelsAndMessages: string[]): Promise<number>;
+  parleyTyping(key: string, channel: string, message: string, windowMs: number, isTyping: string): Promise<number>;
+};
 
 /**
  * Redis sharded pub/sub between relays and receivers (DESIGN.md §3–§4), on one Redis or a Redis Cluster.
@@ -76,7 +95,7 @@ type FencedPublisher = (Redis | Cluster) & { parleyFencedPublish(keyEpochChannel
  * with backoff; each receiver's subscriber has connections of its own (redis-feed-subscriber.ts, or
  * redis-cluster-feed-subscriber.ts with one per master in use).
  */
-export class RedisTransport extends EventTransport {
+export class RedisTransport extends EventTransport implements EphemeralPublisher {
   private readonly publisher: FencedPublisher;
   private readonly subscribers = new Set<RedisFeedSubscriber | RedisClusterFeedSubscriber>();
   private readonly target: RedisTarget;
@@ -97,6 +116,7 @@ export class RedisTransport extends EventTransport {
     }) as FencedPublisher;
     // EVALSHA, falling back to EVAL when Redis does not know the script (first use, after a restart).
     this.publisher.defineCommand('parleyFencedPublish', { numberOfKeys: 1, lua: FENCED_PUBLISH });
+    this.publisher.defineCommand('parleyTyping', { numberOfKeys: 1, lua: THROTTLED_TYPING });
     this.publisher.on('error', (error) => options.onError(error));
     this.publisher.on('ready', () => this.publisherConnection++);
   }
@@ -165,6 +185,24 @@ export class RedisTransport extends EventTransport {
     } catch (error) {
       this.options.onError(new Error(`partition ${partition}: the new epoch may not be on a replica yet (${(error as Error).message})`));
     }
+  }
+
+  async publishTyping(chat: ChatAddress, signal: TypingSignal, throttleMs: number): Promise<boolean> {
+    await this.publisherReady();
+    const channel = this.name({ kind: 'chat', ...chat });
+    const key = `${this.options.prefix}${partitionTag(chat.partition)}:typing:${chat.chatId}:${signal.userId}`;
+    const text = signalWireText(chat.chatId, { kind: 'typing', typing: signal });
+    const answer = await this.onPublisher(() => this.publisher.parleyTyping(key, channel, text, throttleMs, signal.isTyping ? '1' : '0'));
+    return answer === 1;
+  }
+
+  /** One sharded publish per chat, sent together (on a cluster each goes to its slot's master). */
+  async publishPresence(chats: readonly ChatAddress[], signal: PresenceSignal): Promise<void> {
+    if (chats.length === 0) return;
+    await this.publisherReady();
+    await this.onPublisher(() =>
+      Promise.all(chats.map((chat) => this.publisher.spublish(this.name({ kind: 'chat', ...chat }), signalWireText(chat.chatId, { kind: 'presence', presence: signal })))),
+    );
   }
 
   /** A raw sharded publish, for probes: `channel` without the prefix. */

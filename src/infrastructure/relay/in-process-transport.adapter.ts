@@ -1,5 +1,10 @@
+import type { TypingSignal } from '../../domain';
 import {
   EventTransport,
+  type ChatAddress,
+  type EphemeralPublisher,
+  type EphemeralSignal,
+  type PresenceSignal,
   feedChannelName,
   rowChannels,
   type FeedChannel,
@@ -15,8 +20,10 @@ import {
  * channels of Redis, so receivers hear only what they follow, as they do on Redis. There is one relay
  * per process and no leadership, so an epoch has nothing to be fenced against.
  */
-export class InProcessTransport extends EventTransport {
+export class InProcessTransport extends EventTransport implements EphemeralPublisher {
   private readonly byChannel = new Map<string, Set<FeedHandlers>>();
+  /** (chat, user) → until when an `isTyping: true` is held back (ms, on the signals' own clock). */
+  private readonly typingThrottle = new Map<string, number>();
 
   constructor(private readonly onListenerError: (error: unknown) => void = () => undefined) {
     super();
@@ -29,6 +36,31 @@ export class InProcessTransport extends EventTransport {
     const head = options.tick;
     if (head !== undefined) this.each({ kind: 'tick', partition }, (handlers) => handlers.tick(partition, head));
     return { published: true };
+  }
+
+  async publishTyping(chat: ChatAddress, signal: TypingSignal, throttleMs: number): Promise<boolean> {
+    if (signal.isTyping) {
+      const key = `${chat.chatId}\n${signal.userId}`;
+      if ((this.typingThrottle.get(key) ?? -Infinity) > signal.at) return false;
+      this.forgetThrottlesBefore(signal.at);
+      this.typingThrottle.set(key, signal.at + throttleMs);
+    }
+    this.signal(chat, { kind: 'typing', typing: signal });
+    return true;
+  }
+
+  async publishPresence(chats: readonly ChatAddress[], signal: PresenceSignal): Promise<void> {
+    for (const chat of chats) this.signal(chat, { kind: 'presence', presence: signal });
+  }
+
+  private signal(chat: ChatAddress, signal: EphemeralSignal): void {
+    this.each({ kind: 'chat', ...chat }, (handlers) => handlers.signal?.(chat.partition, chat.chatId, signal));
+  }
+
+  /** Windows that have passed hold nothing back: forgotten, so the map holds only recent typists. */
+  private forgetThrottlesBefore(now: number): void {
+    if (this.typingThrottle.size < 1000) return;
+    for (const [key, until] of this.typingThrottle) if (until <= now) this.typingThrottle.delete(key);
   }
 
   subscriber(handlers: FeedHandlers): FeedSubscriber {

@@ -6,7 +6,9 @@ import {
   ChatReadModel,
   ChatUnitOfWork,
   Clock,
+  EphemeralPublisher,
   IdGenerator,
+  PresenceDirectory,
 } from '../../application';
 import { JwtAccessTokenVerifier } from '../../infrastructure/auth/jwt-access-token-verifier.adapter';
 import type { Config } from '../../infrastructure/config/config';
@@ -20,6 +22,7 @@ import type { ParleyMetrics } from '../../infrastructure/metrics/metrics';
 import { HealthController } from '../http/health.controller';
 import { MetricsController, MetricsSource } from '../http/metrics.controller';
 import { Readiness, type ReadinessCheck } from '../http/readiness';
+import type { Transports } from './realtime';
 
 export interface AppRuntime {
   config: Config;
@@ -27,6 +30,9 @@ export interface AppRuntime {
   metrics: ParleyMetrics;
   logger: Logger;
   readinessChecks: ReadinessCheck[];
+  transports: Transports;
+  /** The system clock unless a test brings its own. */
+  clock?: Clock;
 }
 
 /** The composition root: the only place that chooses an adapter for each port. */
@@ -62,7 +68,9 @@ export class AppModule {
         { provide: ChatUnitOfWork, useValue: unitOfWork },
         { provide: PostgresChatUnitOfWork, useValue: unitOfWork },
         { provide: ChatReadModel, useValue: new PostgresChatReadModel(runtime.database.orm) },
-        { provide: Clock, useClass: SystemClock },
+        runtime.clock ? { provide: Clock, useValue: runtime.clock } : { provide: Clock, useClass: SystemClock },
+        { provide: EphemeralPublisher, useValue: runtime.transports.transport },
+        { provide: PresenceDirectory, useValue: runtime.transports.presence },
         { provide: IdGenerator, useClass: RandomIdGenerator },
         { provide: AccessTokenVerifier, useValue: new JwtAccessTokenVerifier(runtime.config.auth) },
         { provide: Readiness, useValue: { checks: () => runtime.readinessChecks } },

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { CommandBus, QueryBus } from '@nestjs/cqrs';
 import type { GraphQLSchema } from 'graphql';
-import type { AccessTokenVerifier, ChatReadModel, EventTransport } from '../../application';
+import { presenceMessage, type AccessTokenVerifier, type ChatReadModel, type EphemeralPublisher, type EventTransport, type PresenceStore } from '../../application';
 import type { Config } from '../../infrastructure/config/config';
 import type { Logger } from '../../infrastructure/logging/logger';
 import type { ParleyMetrics } from '../../infrastructure/metrics/metrics';
@@ -9,19 +9,26 @@ import type { Database } from '../../infrastructure/persistence/database';
 import { PostgresEventHistory } from '../../infrastructure/persistence/postgres-event-history.adapter';
 import { FeedStore } from '../../infrastructure/receiver/feed-store';
 import { InterestFeed } from '../../infrastructure/receiver/interest-feed';
+import { PresenceTracker } from '../../infrastructure/receiver/presence-tracker';
 import { GRAPHQL_PATH } from '../graphql/create-yoga';
 import type { GraphQLContext } from '../graphql/graphql-context';
 import type { RateLimiter } from '../graphql/rate-limit';
 import type { ReadinessCheck } from '../http/readiness';
 import { SubscriptionRouter } from '../realtime/subscription-router';
 import { SubscriptionServer } from '../realtime/subscription-server';
+import { TypingRelay } from '../realtime/typing-relay';
 import { UnreadCountFrames } from '../realtime/unread-count-frames';
 import type { ComponentErrorLog } from './component-log';
 
 export interface ReceiverRoleDependencies {
   config: Config;
   database: Database;
-  transport: EventTransport;
+  transport: EventTransport & EphemeralPublisher;
+  presence: PresenceStore;
+  /** This process's id in presence claims. */
+  receiverId: string;
+  /** The time in ms (typing lapses follow it; a test may make time pass). */
+  now(): number;
   /** The Redis subscriber's health, when the transport is Redis (null for the in-process bus). */
   subscriberHealthy: (() => boolean) | null;
   /** The number of ordering partitions in force. */
@@ -43,6 +50,8 @@ export interface ReceiverRole {
   router: SubscriptionRouter;
   subscriptions: SubscriptionServer;
   feed: InterestFeed;
+  typing: TypingRelay;
+  presence: PresenceTracker;
   readinessChecks: ReadinessCheck[];
   /** Resolves once the feed has handed on everything committed before the call. */
   whenCaughtUp(): Promise<void>;
@@ -78,6 +87,15 @@ export function startReceiverRole(deps: ReceiverRoleDependencies): ReceiverRole 
       if (message.meta.occurredAt) metrics.deliveryLatency.observe(Math.max(0, Date.now() - Date.parse(message.meta.occurredAt)) / 1000);
     },
   });
+  const presence = new PresenceTracker({
+    store: deps.presence,
+    publisher: deps.transport,
+    chatsOf: (userId) => deps.readModel.chatAddressesOf(userId),
+    intervalMs: config.presenceIntervalMs,
+    onError: log('presence'),
+    onAnnounced: (signal) => metrics.presenceTransitions.inc({ to: signal.online ? 'online' : 'offline' }),
+  });
+  const typing = new TypingRelay({ router, now: deps.now });
   const subscriptions = new SubscriptionServer(deps.httpServer, {
     schema: deps.schema,
     router,
@@ -91,6 +109,8 @@ export function startReceiverRole(deps: ReceiverRoleDependencies): ReceiverRole 
     onError: log('subscriptions'),
     onConnectionCountChanged: (count) => metrics.connectedClients.set(count),
     onSlowConsumer: () => metrics.droppedSlowClients.inc(),
+    onUserConnected: (userId) => presence.connected(userId),
+    onUserDisconnected: (userId) => presence.disconnected(userId),
   });
   const counts = new UnreadCountFrames({ router, readModel: deps.readModel, onError: log('unread-counts') });
   const interestFeed = new InterestFeed(deps.transport, new FeedStore(database.orm), {
@@ -98,8 +118,11 @@ export function startReceiverRole(deps: ReceiverRoleDependencies): ReceiverRole 
     deliver: (record) => {
       const delivered = router.receive(record);
       counts.follow(record);
+      typing.follow(record);
       return delivered;
     },
+    onTyping: (signal) => typing.heard(signal),
+    onPresence: (signal, viewers) => router.deliverLocal([presenceMessage(signal, viewers)]),
     onError: log('receiver-feed'),
     onFilled: (partition, rows, reason) => {
       metrics.receiverFills.inc();
@@ -123,10 +146,15 @@ export function startReceiverRole(deps: ReceiverRoleDependencies): ReceiverRole 
     router,
     subscriptions,
     feed: interestFeed,
+    typing,
+    presence,
     readinessChecks,
     whenCaughtUp: () => interestFeed.whenCaughtUp(),
     async stop() {
       await subscriptions.close();
+      // The sockets' releases are queued by now: the users this receiver held go offline, announced.
+      await presence.stop();
+      typing.stop();
       await interestFeed.stop();
       counts.stop();
     },

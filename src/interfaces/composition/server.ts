@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
-import { AccessTokenVerifier, ChatReadModel } from '../../application';
+import { AccessTokenVerifier, ChatReadModel, Clock } from '../../application';
 import { signDevelopmentToken } from '../../infrastructure/auth/development-token';
 import { hasRole, type Config } from '../../infrastructure/config/config';
 import type { Logger } from '../../infrastructure/logging/logger';
@@ -25,7 +25,7 @@ import { WEB_CLIENT_PATH, webClient } from '../http/web-client';
 import type { ReadinessCheck } from '../http/readiness';
 import { AppModule } from './app.module';
 import { nestLogger } from './nest-logger';
-import { startRealtime, type Realtime } from './realtime';
+import { createTransports, startRealtime, type Realtime } from './realtime';
 
 /** Long enough for a day of trying things; the page asks for a fresh one when the socket says 4403. */
 const DEV_TOKEN_TTL = '12h';
@@ -42,11 +42,16 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
+export interface ServerOptions {
+  /** The clock of commands and of typing lapses (a test may make time pass). */
+  clock?: Clock;
+}
+
 /**
  * Opens the database, applies migrations unless told not to, and serves GraphQL over HTTP and
  * WebSocket, health and metrics on one port, with the relay and projections running beside.
  */
-export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+export async function startServer(config: Config, logger: Logger, options: ServerOptions = {}): Promise<RunningServer> {
   const database = await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
@@ -58,8 +63,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   let migrated = false;
   let started = false;
   let app: NestExpressApplication | null = null;
+  const metrics = new ParleyMetrics();
+  // Before the commands: setTyping publishes, the presence query reads where receivers keep presence.
+  const transports = createTransports(config, logger, metrics);
+  let realtimeStarted = false;
   try {
-    const metrics = new ParleyMetrics();
     const readinessChecks: ReadinessCheck[] = [
       { name: 'migrations', check: async () => migrated },
       { name: 'postgres', check: () => database.isReachable() },
@@ -67,7 +75,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       { name: 'started', check: async () => started },
     ];
     app = await NestFactory.create<NestExpressApplication>(
-      AppModule.register({ config, database, metrics, logger, readinessChecks }),
+      AppModule.register({ config, database, metrics, logger, readinessChecks, transports, clock: options.clock }),
       { bodyParser: false, logger: nestLogger(logger), abortOnError: false },
     );
     const schema = createGraphQLSchema();
@@ -115,8 +123,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     } else if (partitions.raised) {
       logger.info({ partitions: partitions.count }, 'raised the number of ordering partitions: new chats spread over them, existing chats keep theirs');
     }
+    const clock = app.get(Clock);
     const realtime = startRealtime({
       config,
+      transports,
+      now: () => clock.now().getTime(),
       partitions: partitions.count,
       database,
       unitOfWork: app.get(PostgresChatUnitOfWork),
@@ -130,6 +141,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       logger,
       metrics,
     });
+    realtimeStarted = true;
     readinessChecks.push(...realtime.readinessChecks);
     started = true;
     return {
@@ -148,6 +160,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     };
   } catch (error) {
     await app?.close().catch(() => undefined);
+    if (!realtimeStarted) await transports.close().catch(() => undefined);
     await database.close();
     throw error;
   }

@@ -1,6 +1,7 @@
 /**
  * The GraphQL contract of DESIGN.md §5. Names and types here may be added to, never changed.
- * Every subscription payload carries `cursor`; `after: <cursor>` resumes without gaps.
+ * Every subscription payload carries `cursor`; `after: <cursor>` resumes without gaps. Typing and presence
+ * (DESIGN.md §10) are ephemeral: no cursor, no resume.
  */
 export const typeDefs = /* GraphQL */ `
   scalar DateTime
@@ -68,6 +69,20 @@ export const typeDefs = /* GraphQL */ `
     cursor: String!
   }
 
+  "Ephemeral (DESIGN.md §10): at most once, no cursor, no history."
+  type TypingIndicator {
+    chatId: ID!
+    userId: ID!
+    isTyping: Boolean!
+  }
+
+  type Presence {
+    userId: ID!
+    online: Boolean!
+    "When the user's last socket closed; null if never seen offline."
+    lastSeenAt: DateTime
+  }
+
   type MessagePage {
     messages: [Message!]!
     hasMore: Boolean!
@@ -99,6 +114,8 @@ export const typeDefs = /* GraphQL */ `
     messages(chatId: ID!, beforeSeq: Int, afterSeq: Int, limit: Int = 50): MessagePage!
     unreadCounts: [UnreadCount!]!
     messageReads(messageId: ID!): [MessageRead!]!
+    "Users who share no chat with the viewer are left out."
+    presence(userIds: [ID!]!): [Presence!]!
   }
 
   type Mutation {
@@ -108,6 +125,8 @@ export const typeDefs = /* GraphQL */ `
     updateMessage(messageId: ID!, content: String!): Message!
     deleteMessage(messageId: ID!): MessageDeleted!
     markMessageAsRead(messageId: ID!): MessageRead!
+    "Published to the chat's other participants, never stored; an isTyping: true lapses after 6 s unless renewed."
+    setTyping(chatId: ID!, isTyping: Boolean = true): Boolean!
   }
 
   type Subscription {
@@ -124,5 +143,9 @@ export const typeDefs = /* GraphQL */ `
     "Chats the viewer is in."
     chatAdded(after: String): Chat!
     chatUpdated(after: String): Chat!
+    "Other participants typing in this chat. At most once: no cursor, no resume."
+    typingIndicator(chatId: ID!): TypingIndicator!
+    "Online/offline transitions of users who share a chat with the viewer. At most once: no cursor, no resume."
+    presenceChanged: Presence!
   }
 `;

@@ -12,7 +12,12 @@ export interface SubscriptionField {
    * sent" is judged per chat for them.
    */
   orderedPer: 'subscription' | 'chat';
-  accepts?(message: ChannelMessage, args: Record<string, unknown>): boolean;
+  /**
+   * Typing and presence (DESIGN.md §10): no cursor, no `after`, no history; at most once. A presence
+   * subscriber never gets an older transition of a user after a newer one.
+   */
+  ephemeral?: true;
+  accepts?(message: ChannelMessage, args: Record<string, unknown>, viewerId: string): boolean;
 }
 
 const chatScoped = (channel: ChannelName, accepts?: SubscriptionField['accepts']): SubscriptionField => ({
@@ -44,4 +49,7 @@ export const SUBSCRIPTION_FIELDS: Record<string, SubscriptionField> = {
   unreadCountUpdated: userScoped('unreadCountUpdated', { orderedPer: 'chat' }),
   chatAdded: userScoped('chatAdded', { viewerDependent: true }),
   chatUpdated: userScoped('chatUpdated', { viewerDependent: true }),
+  // Never to the typist: the others in the chat see them typing.
+  typingIndicator: { ...chatScoped('typingIndicator', (message, _, viewerId) => message.payload.userId !== viewerId), ephemeral: true },
+  presenceChanged: userScoped('presenceChanged', { ephemeral: true }),
 };

@@ -39,6 +39,10 @@ export interface SubscriptionServerDependencies {
   onError(error: unknown): void;
   onConnectionCountChanged?(count: number): void;
   onSlowConsumer?(): void;
+  /** A socket of the user was acknowledged here (presence counts them). */
+  onUserConnected?(userId: string): void;
+  /** An acknowledged socket of the user closed. */
+  onUserDisconnected?(userId: string): void;
 }
 
 /**
@@ -93,6 +97,7 @@ export class SubscriptionServer {
         const open = this.connectionsPerUser.get(userId) ?? 0;
         if (open >= this.deps.limits.maxConnectionsPerUser) return false;
         this.connectionsPerUser.set(userId, open + 1);
+        this.deps.onUserConnected?.(userId);
         return true;
       },
       subscribe: (conn, message, start) => this.subscribe(conn, message, start).catch((error: unknown) => this.fail(conn, start, error)),
@@ -139,6 +144,7 @@ export class SubscriptionServer {
       const open = (this.connectionsPerUser.get(userId) ?? 1) - 1;
       if (open > 0) this.connectionsPerUser.set(userId, open);
       else this.connectionsPerUser.delete(userId);
+      this.deps.onUserDisconnected?.(userId);
     }
     if (this.connections.delete(connection)) this.deps.onConnectionCountChanged?.(this.connections.size);
   }

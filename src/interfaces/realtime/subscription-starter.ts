@@ -55,7 +55,7 @@ export class SubscriptionStarter {
       operationName: request.operationName,
       variables: request.variables,
       fieldName,
-      positionCursor: field.scope === 'user' && field.orderedPer === 'subscription',
+      positionCursor: field.scope === 'user' && field.orderedPer === 'subscription' && !field.ephemeral,
     }));
     const subscription = new Subscription(id, connection, field, group, args, target);
     // Held from the start: what arrives waits until the re-check below has passed and history is out.
@@ -69,9 +69,16 @@ export class SubscriptionStarter {
       // Removed between the check above and joining the routes? Then the removal went by unseen.
       const { isParticipant, asOf } = partition === null ? { isParticipant: false, asOf: null } : await this.deps.readModel.membership(target, viewerId);
       if (!isParticipant) return this.deps.router.end(subscription, [NO_LONGER_A_PARTICIPANT]);
+      if (field.ephemeral) {
+        // Live from now, nothing to resume: only a removal after the re-check ends it.
+        if (asOf) subscription.confirmMembership(asOf, false);
+        return this.deps.router.goLive(subscription);
+      }
       // A position per partition (a user-scoped cursor) means, for one chat, its partition's position.
       subscription.startAfter({ cursor: after?.at(partition!) ?? null });
       if (asOf) subscription.confirmMembership(asOf, after === null);
+    } else if (field.ephemeral) {
+      return this.deps.router.goLive(subscription);
     } else {
       // Live from the head as it stands once everything from here on is heard: nothing before it is new.
       subscription.startAfter({ vector: after ?? PartitionVector.at(await this.deps.history.head()) });

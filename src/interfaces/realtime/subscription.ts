@@ -69,6 +69,8 @@ export class Subscription {
    * once the access re-check has answered: a removal at or before it is history, undone since.
    */
   private memberAsOf: string | null = null;
+  /** Presence: each user's newest transition sent, made on first use. */
+  private presenceVersions: Map<string, number> | null = null;
   /** Only for counts (orderedPer 'chat'), made on first use: most subscriptions never need it. */
   private lastSentByChat: Map<string, { cursor: string; payload: string }> | null = null;
 
@@ -102,7 +104,8 @@ export class Subscription {
 
   /** At most once and in order: a message at or before what this subscriber already got is dropped. */
   isNew(message: ChannelMessage): boolean {
-    if (this.field.accepts && !this.field.accepts(message, this.args)) return false;
+    if (this.field.accepts && !this.field.accepts(message, this.args, this.viewerId)) return false;
+    if (this.field.ephemeral) return this.isNewSignal(message);
     if (this.field.orderedPer === 'chat') {
       // A corrected value may come under the same cursor (after a rebuild): send it, but not a repeat.
       const last = this.lastSentByChat?.get(message.meta.chatId);
@@ -115,9 +118,21 @@ export class Subscription {
   }
 
   markSent(message: ChannelMessage): void {
+    if (this.field.ephemeral) {
+      const { version } = message.meta;
+      if (version !== undefined) (this.presenceVersions ??= new Map()).set(String(message.payload.userId), version);
+      return;
+    }
     if (this.field.orderedPer === 'chat') {
       (this.lastSentByChat ??= new Map()).set(message.meta.chatId, { cursor: message.meta.cursor, payload: stableJson(message.payload) });
     } else this.passedThrough(message.meta.cursor, message.meta.partition ?? 0);
+  }
+
+  /** A presence transition older than one already sent for its user is not news (announcements race). */
+  private isNewSignal(message: ChannelMessage): boolean {
+    const { version } = message.meta;
+    if (version === undefined) return true;
+    return version > (this.presenceVersions?.get(String(message.payload.userId)) ?? -Infinity);
   }
 
   /** The cursor a payload of a user-scoped kind carries: where this subscription stands after it. */

@@ -6,6 +6,7 @@ import {
   GetMessageReadQuery,
   MarkMessageReadCommand,
   PostMessageCommand,
+  SetTypingCommand,
   UpdateChatCommand,
 } from '../../../application';
 import { viewerOf, type GraphQLContext } from '../graphql-context';
@@ -62,5 +63,10 @@ export const mutationResolvers = {
     const userId = viewerOf(context);
     await context.commandBus.execute(new MarkMessageReadCommand({ userId, messageId }));
     return context.queryBus.execute(new GetMessageReadQuery({ viewerId: userId, messageId }));
+  },
+
+  setTyping(_: unknown, { chatId, isTyping }: { chatId: string; isTyping?: boolean | null }, context: GraphQLContext) {
+    // `isTyping: null` spelled out means the default, as leaving it out does.
+    return context.commandBus.execute(new SetTypingCommand({ userId: viewerOf(context), chatId, isTyping: isTyping ?? true }));
   },
 };

@@ -1,6 +1,7 @@
 import {
   GetChatQuery,
   GetHeadQuery,
+  GetPresenceQuery,
   ListChatsQuery,
   ListMessageReadsQuery,
   ListMessagesQuery,
@@ -35,6 +36,9 @@ export const queryResolvers = {
 
   unreadCounts: (_: unknown, __: unknown, context: GraphQLContext) =>
     context.queryBus.execute(new ListUnreadCountsQuery({ viewerId: viewerOf(context) })),
+
+  presence: (_: unknown, { userIds }: Args<{ userIds: string[] }>, context: GraphQLContext) =>
+    context.queryBus.execute(new GetPresenceQuery({ viewerId: viewerOf(context), userIds })),
 
   messageReads: (_: unknown, { messageId }: Args<{ messageId: string }>, context: GraphQLContext) =>
     context.queryBus.execute(new ListMessageReadsQuery({ viewerId: viewerOf(context), messageId })),

@@ -1,0 +1,2 @@
+export * from './typing-rules';
+export { TypingBoard } from './typing-board';

@@ -1,0 +1,139 @@
+import type { ChatAddress, EphemeralPublisher, PresenceSignal, PresenceStore } from '../../application';
+
+export interface PresenceTrackerOptions {
+  store: PresenceStore;
+  publisher: EphemeralPublisher;
+  /** The chats a user is in: their transitions are announced on each one's channel. */
+  chatsOf(userId: string): Promise<ChatAddress[]>;
+  /** How often the registration is renewed and lapsed receivers looked for. */
+  intervalMs: number;
+  now?: () => number;
+  onError(error: unknown): void;
+  onAnnounced?(signal: PresenceSignal): void;
+}
+
+/**
+ * One receiver's part in presence (DESIGN.md §10). It counts its users' sockets; a user's first socket
+ * here claims them in the store, their last one releases them, and the store says whether that made
+ * them go online or offline cluster-wide, which is then announced on every chat of theirs (the
+ * receivers of users who share one follow it). Every interval it renews its registration (one call,
+ * whatever the number of users) and sweeps receivers whose registration lapsed: a receiver killed
+ * without a word stops claiming its users within two intervals, and the next sweep announces them.
+ *
+ * Each user's claims and releases run one after the other, in the order their sockets came and went.
+ * A failure, or finding its own registration lapsed, makes it reconcile the store with its sockets.
+ */
+export class PresenceTracker {
+  private readonly sockets = new Map<string, number>();
+  private readonly queues = new Map<string, Promise<void>>();
+  private readonly registered: Promise<void>;
+  private readonly timer: NodeJS.Timeout;
+  private readonly now: () => number;
+  private beating: Promise<void> | null = null;
+  private reconcile = false;
+
+  constructor(private readonly options: PresenceTrackerOptions) {
+    this.now = options.now ?? Date.now;
+    // Claims wait for the first registration: until then the store does not count this receiver live.
+    this.registered = this.beat();
+    this.timer = setInterval(() => void this.beat(), options.intervalMs);
+    this.timer.unref();
+  }
+
+  /** Users with a socket here. */
+  get users(): number {
+    return this.sockets.size;
+  }
+
+  connected(userId: string): void {
+    const count = (this.sockets.get(userId) ?? 0) + 1;
+    this.sockets.set(userId, count);
+    if (count === 1) this.enqueue(userId, () => this.claim(userId));
+  }
+
+  disconnected(userId: string): void {
+    const count = (this.sockets.get(userId) ?? 0) - 1;
+    if (count > 0) {
+      this.sockets.set(userId, count);
+      return;
+    }
+    this.sockets.delete(userId);
+    this.enqueue(userId, () => this.release(userId));
+  }
+
+  /** After the sockets closed (their releases are queued): lets every release finish, then leaves the registry. */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.beating;
+    await Promise.all([...this.queues.values()]);
+    await this.options.store.leave().catch((error: unknown) => this.options.onError(error));
+  }
+
+  /** Renews the registration, reconciles when needed, and sweeps lapsed receivers; never two at once. */
+  private beat(): Promise<void> {
+    if (this.beating) return this.beating;
+    this.beating = this.renew()
+      .catch((error: unknown) => {
+        this.reconcile = true;
+        this.options.onError(error);
+      })
+      .finally(() => (this.beating = null));
+    return this.beating;
+  }
+
+  private async renew(): Promise<void> {
+    const { rejoined, lapsed } = await this.options.store.register(this.now());
+    if (rejoined || this.reconcile) {
+      this.reconcile = false;
+      await this.reconcileClaims();
+    }
+    for (const receiverId of lapsed) {
+      for (const signal of await this.options.store.sweep(receiverId, this.now())) await this.announce(signal);
+    }
+  }
+
+  /**
+   * The store's claims of this receiver made to match its sockets: users who left meanwhile released,
+   * every user here claimed (again, if a sweep took them off this receiver while it was stalled).
+   */
+  private async reconcileClaims(): Promise<void> {
+    for (const userId of await this.options.store.claimed()) {
+      if (!this.sockets.has(userId)) this.enqueue(userId, () => this.release(userId));
+    }
+    for (const userId of this.sockets.keys()) this.enqueue(userId, () => this.claim(userId));
+  }
+
+  private enqueue(userId: string, step: () => Promise<void>): void {
+    const next = (this.queues.get(userId) ?? Promise.resolve())
+      .then(step)
+      .catch((error: unknown) => {
+        this.reconcile = true;
+        this.options.onError(error);
+      })
+      .finally(() => {
+        if (this.queues.get(userId) === next) this.queues.delete(userId);
+      });
+    this.queues.set(userId, next);
+  }
+
+  private async claim(userId: string): Promise<void> {
+    await this.registered;
+    // Gone again while this waited: the release queued behind it has nothing to undo.
+    if (!this.sockets.has(userId)) return;
+    const signal = await this.options.store.attach(userId);
+    if (signal) await this.announce(signal);
+  }
+
+  private async release(userId: string): Promise<void> {
+    await this.registered;
+    if (this.sockets.has(userId)) return;
+    const signal = await this.options.store.detach(userId, this.now());
+    if (signal) await this.announce(signal);
+  }
+
+  private async announce(signal: PresenceSignal): Promise<void> {
+    const chats = await this.options.chatsOf(signal.userId);
+    await this.options.publisher.publishPresence(chats, signal);
+    this.options.onAnnounced?.(signal);
+  }
+}
