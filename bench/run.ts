@@ -8,6 +8,7 @@ import { measureInterestSpread, type SpreadFigures } from './interest-spread';
 import { measureReceiverFloor, type ReceiverFloorFigures } from './receiver-floor';
 import { measureRedisProfile, type RedisProfile, type RedisTargetFigures } from './redis-profile';
 import { measureRelayDrain, type RelayDrainFigures } from './relay-drain';
+import { measurePresence, type PresenceFigures } from './presence';
 
 /**
  * `npm run bench`: the figures of DESIGN.md §8, each printed beside the limit measured in the same run
@@ -41,9 +42,20 @@ const CLUSTER_SPREAD = {
  * kind through Redis), `spread` (users spread over receivers, what each hears), `floor` (the receiver's
  * CPU per event with one subscriber beside the least any process spends per event), `redis-cluster`
  * (delivery, fan-out, routing and a spread over many chats against a local 3-master Redis Cluster and
- * against one private Redis, per Redis node; both started and stopped by the bench).
+ * against one private Redis, per Redis node; both started and stopped by the bench), `presence` (5,000
+ * users idle on two receivers, then 1,000 of them typing: Redis commands and CPU, receiver CPU, rows
+ * written, typing frames and latency).
  */
 const ONLY = process.env.BENCH_ONLY;
+/** The presence figure (DESIGN.md §10): connected users idle, then some of them typing. */
+const PRESENCE = {
+  users: Number(process.env.BENCH_PRESENCE_USERS ?? 5000),
+  chats: Number(process.env.BENCH_PRESENCE_CHATS ?? 200),
+  typists: Number(process.env.BENCH_PRESENCE_TYPISTS ?? 1000),
+  idleSeconds: Number(process.env.BENCH_PRESENCE_IDLE_SECONDS ?? 60),
+  typingSeconds: Number(process.env.BENCH_PRESENCE_TYPING_SECONDS ?? 30),
+  typingEveryMs: 2500,
+};
 
 async function main(): Promise<void> {
   if (ONLY !== undefined && ONLY !== '') {
@@ -54,6 +66,7 @@ async function main(): Promise<void> {
       spread: async () => spreadLines(await withDatabase((url) => measureInterestSpread(url, REDIS, SECRET, SPREAD))),
       floor: async () => floorLines(await withDatabase((url) => measureReceiverFloor(url, REDIS_URL, SECRET))),
       'redis-cluster': async () => redisProfileLines(await redisProfile()),
+      presence: async () => presenceLines(await withDatabase((url) => measurePresence(url, SECRET, PRESENCE))),
     };
     const part = parts[ONLY];
     if (!part) throw new Error(`BENCH_ONLY=${ONLY}: choose one of ${Object.keys(parts).join(', ')}`);
@@ -67,7 +80,31 @@ async function main(): Promise<void> {
   const spread = await withDatabase((url) => measureInterestSpread(url, REDIS, SECRET, SPREAD));
   const drains = await relayDrains();
   const redisCluster = await redisProfile();
-  report(baselines, single, cluster, floor, spread, drains, redisCluster);
+  const presence = await withDatabase((url) => measurePresence(url, SECRET, PRESENCE));
+  report(baselines, single, cluster, floor, spread, drains, redisCluster, presence);
+}
+
+function presenceLines(p: PresenceFigures): string[] {
+  const { baseline, idle, typing } = p.windows;
+  const presenceOwn = (w: PresenceFigures['windows']['idle']) => w.redisCommandsPerSecond.zadd ?? 0;
+  const all = (w: PresenceFigures['windows']['idle']) => Math.round(Object.values(w.redisCommandsPerSecond).reduce((a, b) => a + b, 0) * 100) / 100;
+  const row = (name: string, w: PresenceFigures['windows']['idle']) =>
+    `| ${name} | ${w.seconds} | ${presenceOwn(w)} | ${all(w)} | ${w.redisCpuMsPerSecond} | ${w.receiverCpuMsPerSecond.join(' / ')} | ${w.rowsWritten} |`;
+  return [
+    `## Presence and typing: ${p.options.users} connected users on ${p.receivers} receivers, idle, then ${p.options.typists} of them typing in ${p.options.chats} chats`,
+    '',
+    `A private Redis; registrations every ${p.intervalMs / 1000} s, so at most ${p.receivers} ÷ ${p.intervalMs / 1000} s = ${p.receivers / (p.intervalMs / 1000)} presence calls/s while idle. "Presence calls" count the registrations (one EVALSHA each, holding a ZSCORE, a ZADD and a ZRANGE: commandstats' zadd). "All commands" include the relay's ticks, the subscribers' probes and everything inside scripts. Rows are pg_stat_database's inserted + updated + deleted in the bench database during the window.`,
+    '',
+    '| window | s | presence calls/s | all Redis commands/s | Redis CPU ms/s | receiver CPU ms/s (each) | rows written |',
+    '|---|---|---|---|---|---|---|',
+    row('baseline: no users', baseline),
+    row(`${p.options.users} users idle`, idle),
+    row(`${p.options.typists} typing`, typing),
+    '',
+    `Typing: ${p.typing.calls} setTyping calls (one per typist every ${p.options.typingEveryMs / 1000} s), ${p.typing.framesPerSecond} frames/s delivered; latency from the call to the frame p50 ${p.typing.p50Ms} ms, p99 ${p.typing.p99Ms} ms, max ${p.typing.maxMs} ms.`,
+    '',
+    `Redis commands by name, per second, typing window: ${JSON.stringify(typing.redisCommandsPerSecond)}; idle window: ${JSON.stringify(idle.redisCommandsPerSecond)}.`,
+  ];
 }
 
 function redisProfile(): Promise<RedisProfile> {
@@ -301,6 +338,7 @@ function report(
   spread: SpreadFigures,
   drains: RelayDrainFigures[],
   redisCluster: RedisProfile,
+  presence: PresenceFigures,
 ): void {
   const rate = (r: WriteRate) => `${r.perSecond}/s (${r.cpuUsPerCommit ?? 'n/a'} µs)`;
   const writes = (figures: OneProcessFigures['write']) =>
@@ -356,6 +394,8 @@ function report(
     ...relayLines(drains),
     '',
     ...redisProfileLines(redisCluster),
+    '',
+    ...presenceLines(presence),
   ];
   const text = lines.join('\n');
   const dir = resolve(__dirname, '../../bench/reports');

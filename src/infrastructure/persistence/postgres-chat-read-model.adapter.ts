@@ -82,8 +82,9 @@ export class PostgresChatReadModel extends ChatReadModel {
     const rows = await this.em.execute<{ user_id: string }[]>(
       `select distinct them.user_id from chat_participants me
        join chat_participants them on them.chat_id = me.chat_id
-       where me.user_id = ? and them.user_id = any(?::text[])`,
-      [viewerId, others],
+       where me.user_id = ? and them.user_id in (select jsonb_array_elements_text(?::jsonb))`,
+      // As JSON: user ids may hold any character, an array literal's quoting included.
+      [viewerId, JSON.stringify(others)],
     );
     for (const row of rows) sharing.add(row.user_id);
     return sharing;

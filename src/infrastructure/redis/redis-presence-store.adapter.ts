@@ -67,8 +67,8 @@ return redis.call('HINCRBY', KEYS[1], 'v', 1)`;
 
 /** KEYS[1] registry, KEYS[2] the receiver's users; ARGV: id, now. Forgets a receiver only if its claim still lapsed. */
 const FORGET_LAPSED = `
-local until = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if not until or tonumber(until) > tonumber(ARGV[2]) then return 0 end
+local claimedUntil = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not claimedUntil or tonumber(claimedUntil) > tonumber(ARGV[2]) then return 0 end
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('DEL', KEYS[2])
 return 1`;
@@ -151,7 +151,8 @@ export class RedisPresenceStore extends PresenceStore {
       const signal = await this.detachFrom(receiverId, userId, now, live);
       if (signal) signals.push(signal);
     }
-    await this.redis.parleyPresenceForget(this.registry, this.usersOf(receiverId), receiverId, now);
+    // The transitions are decided: they are announced even if forgetting the receiver fails (the next sweep does it).
+    await this.redis.parleyPresenceForget(this.registry, this.usersOf(receiverId), receiverId, now).catch((error: unknown) => this.options.onError(error));
     return signals;
   }
 
