@@ -5,6 +5,10 @@
 export { ParleyClient, DEFAULT_RETRY_UNAVAILABLE, type ConnectionState, type ParleyClientOptions, type RetryOptions, type Timers } from './parley-client';
 export { isSafeToRepeat } from './operation-safety';
 export type { ResumableSubscription, SubscriptionHandlers, SubscriptionRequest } from './resumable-subscription';
+export type { LiveSubscription, LiveSubscriptionHandlers, LiveSubscriptionRequest } from './live-subscription';
+export { TypingThrottle, TYPING_RENEW_MS, type SendTyping } from './typing-throttle';
+export { TypingIndicators, TYPING_LAPSE_MS, type TypingIndicatorOptions, type TypingSource, type TypingTimers } from './typing-indicators';
+export { PresenceMap, type PresenceListener, type PresenceSource, type UserPresence } from './presence-map';
 export { ParleyError, ParleyConnectionError, CURSOR_EXPIRED, type ParleyGraphQLError } from './errors';
 export { reconnectDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
 export { compareCursors } from './cursor';

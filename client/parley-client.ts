@@ -2,14 +2,19 @@ import { createClient, type Client as SocketClient } from 'graphql-ws';
 import { DEFAULT_BACKOFF, reconnectDelay, type BackoffOptions } from './backoff';
 import { ParleyConnectionError, ParleyError } from './errors';
 import { postGraphQL, type FetchLike } from './graphql-http';
+import { EphemeralSubscription, type LiveSubscription, type LiveSubscriptionHandlers, type LiveSubscriptionRequest } from './live-subscription';
 import { isSafeToRepeat } from './operation-safety';
+import { PresenceMap } from './presence-map';
 import {
   ManagedSubscription,
+  type HeldSubscription,
   type ResumableSubscription,
   type SubscriptionHandlers,
   type SubscriptionHost,
   type SubscriptionRequest,
 } from './resumable-subscription';
+import { TypingIndicators, type TypingIndicatorOptions } from './typing-indicators';
+import { TypingThrottle } from './typing-throttle';
 
 /**
  * - `connecting`: the first connection is being made;
@@ -74,6 +79,8 @@ interface Session {
   pongTimer: unknown;
 }
 
+const SET_TYPING = 'mutation($chatId: ID!, $isTyping: Boolean!) { setTyping(chatId: $chatId, isTyping: $isTyping) }';
+
 /** graphql-ws close codes a retry cannot fix: this client spoke the protocol wrongly. */
 const FATAL_CLOSE_CODES = new Set([4400, 4406, 4409, 4429]);
 /** The token was refused at `connection_init` (4401) or expired on the open socket (4403): ask for a fresh one. */
@@ -94,7 +101,7 @@ const systemTimers: Timers = {
 export class ParleyClient {
   private currentState: ConnectionState = 'connecting';
   private readonly stateListeners = new Set<(state: ConnectionState) => void>();
-  private readonly subscriptions = new Set<ManagedSubscription<never>>();
+  private readonly subscriptions = new Set<HeldSubscription>();
   private session: Session | null = null;
   /** Failed attempts since the last healthy connection. */
   private attempt = 0;
@@ -105,6 +112,7 @@ export class ParleyClient {
   private readonly timers: Timers;
   private readonly host: SubscriptionHost;
   private readonly retry: RetryOptions;
+  private readonly typingThrottle: TypingThrottle;
 
   constructor(private readonly options: ParleyClientOptions) {
     this.wsUrl = options.wsUrl ?? options.url.replace(/^http/, 'ws');
@@ -119,6 +127,11 @@ export class ParleyClient {
       ended: (subscription) => this.subscriptions.delete(subscription),
       reportError: (error) => this.report(error),
     };
+    this.typingThrottle = new TypingThrottle(
+      (chatId, isTyping) => this.request(SET_TYPING, { chatId, isTyping }),
+      () => this.timers.now(),
+      (error) => this.report(error),
+    );
     this.connect();
   }
 
@@ -169,10 +182,47 @@ export class ParleyClient {
   subscribe<T extends { cursor: string }>(request: SubscriptionRequest<T>, handlers: SubscriptionHandlers<T>): ResumableSubscription {
     if (this.currentState === 'closed') throw new Error('the client is closed');
     const subscription = new ManagedSubscription<T>(request, handlers, this.host);
-    this.subscriptions.add(subscription as unknown as ManagedSubscription<never>);
+    this.subscriptions.add(subscription);
     const socket = this.session?.connectedAt != null ? this.session.socket : null;
     if (socket) subscription.attach(socket);
     return subscription;
+  }
+
+  /**
+   * A subscription without a cursor (`typingIndicator`, `presenceChanged`: DESIGN.md §10), sent again
+   * as it was given on every new connection. Nothing missed while disconnected is replayed: `started`
+   * says when to read the current state instead.
+   */
+  subscribeLive<T>(request: LiveSubscriptionRequest, handlers: LiveSubscriptionHandlers<T>): LiveSubscription {
+    if (this.currentState === 'closed') throw new Error('the client is closed');
+    const subscription = new EphemeralSubscription<T>(request, handlers, this.host);
+    this.subscriptions.add(subscription);
+    const socket = this.session?.connectedAt != null ? this.session.socket : null;
+    if (socket) subscription.attach(socket);
+    return subscription;
+  }
+
+  /**
+   * Call on every keystroke in a chat's message box: sends `setTyping(chatId, true)` at most every 2 s
+   * (`TYPING_RENEW_MS`). A failure goes to `onError`; the next keystroke after the interval tries again.
+   */
+  typing(chatId: string): void {
+    if (!this.isClosed()) this.typingThrottle.typing(chatId);
+  }
+
+  /** The box was cleared or its message sent: `setTyping(chatId, false)` at once, if a `true` went out since the last stop. */
+  stopTyping(chatId: string): void {
+    if (!this.isClosed()) this.typingThrottle.stopTyping(chatId);
+  }
+
+  /** These users' presence, loaded now and after every reconnect, moved by `presenceChanged`; `close()` it when done. */
+  presence(userIds: Iterable<string>): PresenceMap {
+    return new PresenceMap(this, userIds, (error) => this.report(error));
+  }
+
+  /** Who is typing in a chat, from `typingIndicator(chatId)`, with the 6 s lapse; `close()` it when done. */
+  typingIndicator(chatId: string, options: TypingIndicatorOptions = {}): TypingIndicators {
+    return new TypingIndicators(this, chatId, this.timers, options, (error) => this.report(error));
   }
 
   /** Drops the socket (if any) and connects again at once, resuming every subscription; e.g. when the browser comes back online. */

@@ -49,8 +49,16 @@ export interface SubscriptionHost {
   random(): number;
   setTimeout(callback: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
-  ended(subscription: ManagedSubscription<never>): void;
+  ended(subscription: HeldSubscription): void;
   reportError(error: unknown): void;
+}
+
+/** A subscription as the client holds it: sent on each acknowledged socket, let go when the socket is lost. */
+export interface HeldSubscription {
+  attach(socket: SocketClient): void;
+  detach(): void;
+  /** Ends it without telling the server (the client is closing the socket anyway). */
+  close(): void;
 }
 
 type Payload = { cursor: string };
@@ -59,7 +67,7 @@ type Payload = { cursor: string };
  * One subscription that outlives sockets: on every new connection it is sent again with `after` set
  * to the last cursor it let through, and its gate drops what was already handled.
  */
-export class ManagedSubscription<T extends Payload> implements ResumableSubscription {
+export class ManagedSubscription<T extends Payload> implements ResumableSubscription, HeldSubscription {
   private readonly gate: CursorGate<T>;
   private release: (() => void) | null = null;
   /** Bumped whenever the current send is abandoned: callbacks of an older one are ignored. */
@@ -216,7 +224,7 @@ export class ManagedSubscription<T extends Payload> implements ResumableSubscrip
   private end(): void {
     this.ended = true;
     this.abandon();
-    this.host.ended(this as unknown as ManagedSubscription<never>);
+    this.host.ended(this);
   }
 
   private abandon(): number {

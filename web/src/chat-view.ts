@@ -1,4 +1,4 @@
-import { MessageTimeline, type ParleyClient, type ParleyError, type ResumableSubscription } from '../../client';
+import { MessageTimeline, type ParleyClient, type ParleyError, type PresenceMap, type ResumableSubscription, type TypingIndicators } from '../../client';
 import { h, replaceChildren } from './dom';
 import { fullTime, newClientMessageId, shortTime } from './format';
 import {
@@ -17,6 +17,8 @@ import {
   type MessageDeleted,
   type MessageRead,
 } from './operations';
+import { renderParticipants } from './participants-line';
+import { typingStatus } from './typing-status';
 
 const PAGE_SIZE = 50;
 /** Closer than this to the top loads older history; closer than this to the bottom keeps following new messages. */
@@ -31,7 +33,8 @@ export interface ChatViewEvents {
 
 /**
  * One open chat (DESIGN.md §9): [log] "Messages" in seq order, history merged with live messages by
- * id, paging back when scrolled to the top, post / edit / delete, "Seen by", and read marks.
+ * id, paging back when scrolled to the top, post / edit / delete, "Seen by", and read marks; who is
+ * typing, and the other participants' presence in the header.
  */
 export class ChatView {
   readonly element: HTMLElement;
@@ -47,6 +50,10 @@ export class ChatView {
   private readonly notice: HTMLElement;
   private readonly title = h('h2', {});
   private readonly participants = h('p', { class: 'participants' });
+  private readonly typing = typingStatus();
+  private presence: PresenceMap | null = null;
+  private typists: TypingIndicators | null = null;
+  private participantIds: readonly string[] = [];
   private hasOlder = false;
   private loadingOlder = false;
   private markedSeq = 0;
@@ -70,6 +77,7 @@ export class ChatView {
       rows: 2,
       placeholder: 'Write a message — Enter sends, Shift+Enter starts a new line',
       onkeydown: (event: KeyboardEvent) => this.onKey(event),
+      oninput: () => this.onInput(),
     });
     this.editHint = h(
       'p',
@@ -84,6 +92,7 @@ export class ChatView {
       h('header', { class: 'chat-header' }, this.title, this.participants),
       this.olderButton,
       this.log,
+      this.typing.element,
       this.editHint,
       h(
         'form',
@@ -99,12 +108,15 @@ export class ChatView {
   /** The chat's name and participants, as the last `chatUpdated` has them. */
   showChat(chat: Chat): void {
     this.title.textContent = chat.name;
-    this.participants.textContent = chat.participantIds.join(', ');
+    this.participantIds = chat.participantIds;
+    this.presence?.setUserIds(this.others());
+    this.renderParticipants();
     this.element.setAttribute('aria-label', `Chat ${chat.name}`);
   }
 
   async open(): Promise<void> {
     const chatId = this.chat.id;
+    this.followPresenceAndTyping();
     const { messages, head } = await this.client.request<{ messages: { messages: Message[]; hasMore: boolean }; head: string }>(MESSAGES, {
       chatId,
       limit: PAGE_SIZE,
@@ -151,6 +163,10 @@ export class ChatView {
   close(): void {
     this.closed = true;
     for (const subscription of this.subscriptions.splice(0)) subscription.unsubscribe();
+    this.presence?.close();
+    this.typists?.close();
+    // Leaving the chat with a draft in the box is not typing in it any more.
+    this.client.stopTyping(this.chat.id);
   }
 
   focus(): void {
@@ -167,6 +183,28 @@ export class ChatView {
       // Offline, most likely: try again with the next message or the next connection.
       if (this.markedSeq === newest.seq) this.markedSeq = before;
     });
+  }
+
+  /**
+   * Presence and typing are ephemeral (DESIGN.md §10): no cursor, so they start live rather than from
+   * `head`, and the presence map reads the current state again after every reconnect.
+   */
+  private followPresenceAndTyping(): void {
+    const presence = this.client.presence(this.others());
+    presence.onChange(() => this.renderParticipants());
+    this.presence = presence;
+    const typists = this.client.typingIndicator(this.chat.id);
+    // The server does not send one's own typing back; another tab of the same user is not "someone typing" either.
+    typists.onChange((userIds) => this.typing.show(userIds.filter((userId) => userId !== this.me)));
+    this.typists = typists;
+  }
+
+  private others(): string[] {
+    return this.participantIds.filter((userId) => userId !== this.me);
+  }
+
+  private renderParticipants(): void {
+    renderParticipants(this.participants, this.participantIds, this.me, this.presence);
   }
 
   private added(message: Message): void {
@@ -307,6 +345,13 @@ export class ChatView {
     }
   }
 
+  /** Typing means composing a new message: an edit in the box is not announced. */
+  private onInput(): void {
+    if (this.editing) return;
+    if (this.composer.value.trim() === '') this.client.stopTyping(this.chat.id);
+    else this.client.typing(this.chat.id);
+  }
+
   private async submit(): Promise<void> {
     const content = this.composer.value;
     if (content.trim() === '') return;
@@ -314,6 +359,8 @@ export class ChatView {
     if (this.editing) return this.saveEdit(this.editing.message, content);
     const clientMessageId = this.unsent?.content === content ? this.unsent.clientMessageId : newClientMessageId();
     this.composer.value = '';
+    // At once, not when the post is answered: the server also ends it on delivery, whichever comes first.
+    this.client.stopTyping(this.chat.id);
     try {
       const { createMessage } = await this.client.request<{ createMessage: Message }>(CREATE_MESSAGE, {
         input: { chatId: this.chat.id, content, clientMessageId },
@@ -332,6 +379,8 @@ export class ChatView {
     const message = this.timeline.get(id);
     if (!message) return;
     this.editing = { message, draft: this.editing ? this.editing.draft : this.composer.value };
+    // The draft waits while the user edits another message: they are not composing it now.
+    this.client.stopTyping(this.chat.id);
     this.composer.value = message.content;
     this.editHint.hidden = false;
     this.element.classList.add('editing');
