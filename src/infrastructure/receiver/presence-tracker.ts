@@ -45,6 +45,11 @@ export class PresenceTracker {
     return this.sockets.size;
   }
 
+  /** Resolves once every claim and release asked for so far is done. */
+  async settled(): Promise<void> {
+    while (this.queues.size > 0) await Promise.all([...this.queues.values()]);
+  }
+
   connected(userId: string): void {
     const count = (this.sockets.get(userId) ?? 0) + 1;
     this.sockets.set(userId, count);
@@ -65,12 +70,12 @@ export class PresenceTracker {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.beating;
-    await Promise.all([...this.queues.values()]);
+    await this.settled();
     await this.options.store.leave().catch((error: unknown) => this.options.onError(error));
   }
 
-  /** Renews the registration, reconciles when needed, and sweeps lapsed receivers; never two at once. */
-  private beat(): Promise<void> {
+  /** Renews the registration, reconciles when needed, and sweeps lapsed receivers, now (the timer's work); never two at once. */
+  beat(): Promise<void> {
     if (this.beating) return this.beating;
     this.beating = this.renew()
       .catch((error: unknown) => {

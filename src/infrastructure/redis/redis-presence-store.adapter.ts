@@ -29,13 +29,14 @@ const RECORD_RETENTION_MS = 31 * 24 * 3600 * 1000;
  * - `{presence}:sweep:<id>`: the lease of whoever sweeps a lapsed receiver.
  */
 
-/** KEYS[1] registry; ARGV: id, now, claim ms. Answers {rejoined 0/1, [id, until, id, until, …]}. */
+/**
+ * KEYS[1] registry; ARGV: id, now, claim ms. Renews the claim and answers every registration as it was
+ * just before ([id, until, id, until, …]): this receiver's own old one says whether it had lapsed.
+ */
 const REGISTER = `
-local before = redis.call('ZSCORE', KEYS[1], ARGV[1])
+local claims = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
 redis.call('ZADD', KEYS[1], tonumber(ARGV[2]) + tonumber(ARGV[3]), ARGV[1])
-local rejoined = 0
-if not before or tonumber(before) <= tonumber(ARGV[2]) then rejoined = 1 end
-return {rejoined, redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')}`;
+return claims`;
 
 /** KEYS[1] a user's hash; ARGV: receiver id, retention ms, then the live receivers. Answers the new version, or nil. */
 const ATTACH = `
@@ -74,7 +75,7 @@ redis.call('DEL', KEYS[2])
 return 1`;
 
 type PresenceCommands = (Redis | Cluster) & {
-  parleyPresenceRegister(registry: string, id: string, now: number, claimMs: number): Promise<[number, string[]]>;
+  parleyPresenceRegister(registry: string, id: string, now: number, claimMs: number): Promise<string[]>;
   parleyPresenceAttach(user: string, ...args: (string | number)[]): Promise<[number, string | null] | null>;
   parleyPresenceDetach(user: string, ...args: (string | number)[]): Promise<number | null>;
   parleyPresenceForget(registry: string, users: string, id: string, now: number): Promise<number>;
@@ -113,12 +114,18 @@ export class RedisPresenceStore extends PresenceStore {
   }
 
   async register(now: number): Promise<PresenceRegistration> {
-    const [rejoined, claims] = await this.redis.parleyPresenceRegister(this.registry, this.options.receiverId, now, this.options.claimMs);
-    const live: string[] = [];
+    const me = this.options.receiverId;
+    const claims = await this.redis.parleyPresenceRegister(this.registry, me, now, this.options.claimMs);
+    const live = [me];
     const lapsed: string[] = [];
-    for (let i = 0; i < claims.length; i += 2) (Number(claims[i + 1]) > now ? live : lapsed).push(claims[i]!);
+    let rejoined = true;
+    for (let i = 0; i < claims.length; i += 2) {
+      const [id, until] = [claims[i]!, Number(claims[i + 1])];
+      if (id === me) rejoined = until <= now;
+      else (until > now ? live : lapsed).push(id);
+    }
     this.live = live;
-    return { rejoined: rejoined === 1, lapsed };
+    return { rejoined, lapsed };
   }
 
   async attach(userId: string): Promise<PresenceSignal | null> {

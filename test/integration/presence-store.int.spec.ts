@@ -1,0 +1,106 @@
+import { randomBytes } from 'node:crypto';
+import type { ChatAddress, EphemeralPublisher, PresenceSignal } from '../../src/application';
+import { PresenceTracker } from '../../src/infrastructure/receiver/presence-tracker';
+import { RedisPresenceStore } from '../../src/infrastructure/redis/redis-presence-store.adapter';
+
+const CLAIM_MS = 1000;
+const CHAT: ChatAddress = { chatId: '00000000-0000-4000-8000-00000000c4a7', partition: 3 };
+
+/** The announcements a tracker would publish, in order. */
+class Announcements implements Pick<EphemeralPublisher, 'publishPresence'> {
+  readonly signals: PresenceSignal[] = [];
+  async publishPresence(_: readonly ChatAddress[], signal: PresenceSignal): Promise<void> {
+    this.signals.push(signal);
+  }
+  of(userId: string): { online: boolean; version: number }[] {
+    return this.signals.filter((signal) => signal.userId === userId).map(({ online, version }) => ({ online, version }));
+  }
+}
+
+/**
+ * The presence store's scripts on a real Redis with two receivers' trackers, each on a clock the test
+ * moves, so that a registration lapses when the test says and no timer of theirs ever fires: the
+ * test calls `beat` itself.
+ */
+describe('presence claims, transitions and sweeps in Redis', () => {
+  const prefix = `presence-store-${randomBytes(3).toString('hex')}:`;
+  const stores: RedisPresenceStore[] = [];
+  const trackers: PresenceTracker[] = [];
+  let now = Date.now();
+  const announcements = new Announcements();
+
+  const receiver = (id: string): PresenceTracker => {
+    const store = new RedisPresenceStore({ target: { url: process.env.TEST_REDIS_URL! }, prefix, commandTimeoutMs: 2000, receiverId: id, claimMs: CLAIM_MS, onError: (error) => { throw error; } });
+    stores.push(store);
+    const tracker = new PresenceTracker({
+      store,
+      publisher: announcements as unknown as EphemeralPublisher,
+      chatsOf: async () => [CHAT],
+      // Never by itself: the test renews.
+      intervalMs: 3_600_000,
+      now: () => now,
+      onError: (error) => {
+        throw error;
+      },
+    });
+    trackers.push(tracker);
+    return tracker;
+  };
+
+  afterAll(async () => {
+    for (const tracker of trackers) await tracker.stop();
+    await Promise.all(stores.map((store) => store.close()));
+  });
+
+  it('decides each transition once across receivers, sweeps a lapsed receiver, and a stalled one claims its users back', async () => {
+    const a = receiver('a');
+    const b = receiver('b');
+    await Promise.all([a.beat(), b.beat()]);
+
+    // Bob's sockets on both receivers at once: one online, whoever was first.
+    a.connected('bob');
+    b.connected('bob');
+    await Promise.all([a.settled(), b.settled()]);
+    expect(announcements.of('bob')).toEqual([{ online: true, version: 1 }]);
+    // One of the two closes: still online, nothing announced.
+    b.disconnected('bob');
+    await b.settled();
+    expect(announcements.of('bob')).toHaveLength(1);
+    expect((await stores[1]!.lookup(['bob']))[0]).toMatchObject({ online: true });
+
+    // Receiver a stalls: b renews past a's claim and sweeps it.
+    now += CLAIM_MS + 1;
+    await b.beat();
+    expect(announcements.of('bob')).toEqual([{ online: true, version: 1 }, { online: false, version: 2 }]);
+    expect((await stores[1]!.lookup(['bob']))[0]).toMatchObject({ online: false, lastSeenAt: new Date(now).toISOString() });
+    // A second sweep finds nothing left to do.
+    await b.beat();
+    expect(announcements.of('bob')).toHaveLength(2);
+
+    // Receiver a comes back: its registration had lapsed, so it claims its users again.
+    await a.beat();
+    await a.settled();
+    expect(announcements.of('bob')).toEqual([
+      { online: true, version: 1 },
+      { online: false, version: 2 },
+      { online: true, version: 3 },
+    ]);
+    expect((await stores[1]!.lookup(['bob']))[0]).toMatchObject({ online: true });
+
+    // Bob's last socket closes: offline once, and lastSeenAt is that moment.
+    now += 10;
+    a.disconnected('bob');
+    await a.settled();
+    expect(announcements.of('bob').at(-1)).toEqual({ online: false, version: 4 });
+    expect((await stores[0]!.lookup(['bob']))[0]).toEqual({ userId: 'bob', online: false, lastSeenAt: new Date(now).toISOString() });
+  });
+
+  it('answers users it never saw as offline, never seen', async () => {
+    const store = new RedisPresenceStore({ target: { url: process.env.TEST_REDIS_URL! }, prefix, commandTimeoutMs: 2000, receiverId: 'reader', claimMs: CLAIM_MS, onError: () => undefined });
+    stores.push(store);
+    expect(await store.lookup(['nobody', 'weird:id {x}'])).toEqual([
+      { userId: 'nobody', online: false, lastSeenAt: null },
+      { userId: 'weird:id {x}', online: false, lastSeenAt: null },
+    ]);
+  });
+});
