@@ -7,6 +7,7 @@ import { measureCluster, measureOneProcess, PEAK_CLIENTS, WRITE_CLIENTS, type Cl
 import { measureInterestSpread, type SpreadFigures } from './interest-spread';
 import { measureReceiverFloor, type ReceiverFloorFigures } from './receiver-floor';
 import { measureRedisProfile, type RedisProfile, type RedisTargetFigures } from './redis-profile';
+import { measureRebuildPause, rebuildPauseLines } from './rebuild-pause';
 import { measureRelayDrain, type RelayDrainFigures } from './relay-drain';
 
 /**
@@ -21,6 +22,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const FANOUT = (process.env.BENCH_FANOUT ?? '1000,10000').split(',').map(Number);
 const SECRET = 'parley-bench-secret-0123456789abcdef';
 const BACKLOG = Number(process.env.BENCH_BACKLOG ?? 100_000);
+const REBUILD_EVENTS = Number(process.env.BENCH_REBUILD_EVENTS ?? 300_000);
 const SPREAD = {
   users: Number(process.env.BENCH_SPREAD_USERS ?? 30),
   chats: Number(process.env.BENCH_SPREAD_CHATS ?? 30),
@@ -41,7 +43,9 @@ const CLUSTER_SPREAD = {
  * kind through Redis), `spread` (users spread over receivers, what each hears), `floor` (the receiver's
  * CPU per event with one subscriber beside the least any process spends per event), `redis-cluster`
  * (delivery, fan-out, routing and a spread over many chats against a local 3-master Redis Cluster and
- * against one private Redis, per Redis node; both started and stopped by the bench).
+ * against one private Redis, per Redis node; both started and stopped by the bench), `rebuild`
+ * (`projections rebuild` of `BENCH_REBUILD_EVENTS` events beside 16 writers: posts/s before and during,
+ * and the pause at the swap).
  */
 const ONLY = process.env.BENCH_ONLY;
 
@@ -54,6 +58,7 @@ async function main(): Promise<void> {
       spread: async () => spreadLines(await withDatabase((url) => measureInterestSpread(url, REDIS, SECRET, SPREAD))),
       floor: async () => floorLines(await withDatabase((url) => measureReceiverFloor(url, REDIS_URL, SECRET))),
       'redis-cluster': async () => redisProfileLines(await redisProfile()),
+      rebuild: async () => rebuildPauseLines(await withDatabase((url) => measureRebuildPause(url, SECRET, REBUILD_EVENTS, 16, SECONDS))),
     };
     const part = parts[ONLY];
     if (!part) throw new Error(`BENCH_ONLY=${ONLY}: choose one of ${Object.keys(parts).join(', ')}`);
