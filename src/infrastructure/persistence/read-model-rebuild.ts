@@ -3,7 +3,7 @@ import type { Client } from 'pg';
 import { TAKE_APPEND_LOCK } from './commit-order';
 import { replayText, STORED_EVENT_COLUMNS, type StoredEvent } from './rebuild/event-replay';
 import { analyzeShadowTables, createShadowTables, dropRebuildSchemas, SHADOW_SCHEMA, swapStatements } from './rebuild/shadow-tables';
-import { PooledClients } from './write/pooled-client';
+import { lastResult, literal, PooledClients } from './write/pooled-client';
 
 /** Events replayed per round trip and per transaction of the build. */
 const PAGE = 1000;
@@ -84,17 +84,24 @@ export async function rebuildReadModels(orm: MikroORM, onProgress?: RebuildProgr
 }
 
 /**
- * The last events and the swap in one transaction under the append lock. A swap that waited too long
- * for a table lock is rolled back, replayed events included, and tried again after another catch-up.
+ * The last events and the swap in one transaction under the append lock, in two round trips when few
+ * events came since the last catch-up: the lock with the read of those events, then their replay, the
+ * swap and the commit. A swap that waited too long for a table lock is rolled back, replayed events
+ * included, and tried again after another catch-up.
  */
 async function swapUnderAppendLock(client: Client, liveSchema: string, replay: ShadowReplay): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     const mark = replay.mark();
-    await client.query(`begin; ${TAKE_APPEND_LOCK}; set local lock_timeout = '${SWAP_LOCK_TIMEOUT}'`);
     try {
-      await replay.catchUp({ inTransaction: true });
-      await client.query(swapStatements(liveSchema).join(';\n'));
-      await client.query('commit');
+      const opened = await client.query(`begin; ${TAKE_APPEND_LOCK}; set local lock_timeout = '${SWAP_LOCK_TIMEOUT}'; ${replay.nextPageQuery()}`);
+      let events = lastResult<StoredEvent>(opened).rows;
+      while (events.length === PAGE) {
+        await client.query(replayText(events));
+        replay.replayed(events);
+        events = await replay.nextPage();
+      }
+      await client.query([...(events.length > 0 ? [replayText(events)] : []), ...swapStatements(liveSchema), 'commit'].join(';\n'));
+      replay.replayed(events);
       return;
     } catch (error) {
       await client.query('rollback').catch(() => undefined);
@@ -148,7 +155,11 @@ class ShadowReplay {
          order by stream_id, version limit ${PAGE}`,
         [from.stream, from.version, head.txId, head.position],
       );
-      await this.apply(page.rows, false);
+      if (page.rows.length > 0) {
+        await this.replayInTransaction(page.rows);
+        this.done += page.rows.length;
+        this.onProgress?.(this.done, Math.max(this.total, this.done));
+      }
       if (page.rows.length < PAGE) break;
       const last = page.rows[page.rows.length - 1]!;
       from = { stream: last.stream_id, version: last.version };
@@ -156,29 +167,46 @@ class ShadowReplay {
     this.after = head;
   }
 
-  /**
-   * Events after the last one replayed, in commit order, until a round finds fewer than
-   * CATCH_UP_BEFORE_SWAP (or, inside the swap's transaction, until none is left).
-   */
-  async catchUp(options: { inTransaction?: boolean } = {}): Promise<void> {
+  /** Events after the last one replayed, in commit order, until a round finds fewer than CATCH_UP_BEFORE_SWAP. */
+  async catchUp(): Promise<void> {
     for (;;) {
       let found = 0;
       for (;;) {
-        const page = await this.client.query<StoredEvent>(
-          `select ${STORED_EVENT_COLUMNS} from events where (tx_id, position) > ($1::xid8, $2::bigint)
-           order by tx_id, position limit ${PAGE}`,
-          [this.after.txId, this.after.position],
-        );
-        if (page.rows.length === 0) break;
-        this.total += page.rows.length;
-        await this.apply(page.rows, options.inTransaction ?? false);
-        const last = page.rows[page.rows.length - 1]!;
-        this.after = { txId: last.tx_id, position: last.position };
-        found += page.rows.length;
-        if (page.rows.length < PAGE) break;
+        const events = await this.nextPage();
+        if (events.length > 0) {
+          await this.replayInTransaction(events);
+          this.replayed(events);
+        }
+        found += events.length;
+        if (events.length < PAGE) break;
       }
-      if (options.inTransaction ? found === 0 : found < CATCH_UP_BEFORE_SWAP) return;
+      if (found < CATCH_UP_BEFORE_SWAP) return;
     }
+  }
+
+  /** The next page of events after the last one replayed, in commit order, as SQL text (to share a round trip). */
+  nextPageQuery(): string {
+    return `select ${STORED_EVENT_COLUMNS} from events
+      where (tx_id, position) > (${literal(this.after.txId)}::xid8, ${literal(this.after.position)}::bigint)
+      order by tx_id, position limit ${PAGE}`;
+  }
+
+  async nextPage(): Promise<StoredEvent[]> {
+    return (await this.client.query<StoredEvent>(this.nextPageQuery())).rows;
+  }
+
+  /** Counts events replayed after the head (their transaction committed, or is still open under the lock). */
+  replayed(events: StoredEvent[]): void {
+    if (events.length === 0) return;
+    const last = events[events.length - 1]!;
+    this.after = { txId: last.tx_id, position: last.position };
+    this.total += events.length;
+    this.done += events.length;
+    this.onProgress?.(this.done, Math.max(this.total, this.done));
+  }
+
+  private async replayInTransaction(events: StoredEvent[]): Promise<void> {
+    await this.client.query(`begin;\n${replayText(events)};\ncommit`);
   }
 
   mark(): { done: number; total: number; after: Position } {
@@ -190,13 +218,5 @@ class ShadowReplay {
     this.done = mark.done;
     this.total = mark.total;
     this.after = mark.after;
-  }
-
-  private async apply(events: StoredEvent[], inTransaction: boolean): Promise<void> {
-    if (events.length === 0) return;
-    const text = replayText(events);
-    await this.client.query(inTransaction ? text : `begin;\n${text};\ncommit`);
-    this.done += events.length;
-    this.onProgress?.(this.done, Math.max(this.total, this.done));
   }
 }
