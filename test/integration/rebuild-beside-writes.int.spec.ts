@@ -1,3 +1,4 @@
+import { Client } from 'pg';
 import { openDatabase, type Database } from '../../src/infrastructure/persistence/database';
 import { rebuildReadModels } from '../../src/infrastructure/persistence/read-model-rebuild';
 import type { RunningServer } from '../../src/interfaces/composition/server';
@@ -52,8 +53,47 @@ describe('projections rebuild beside live writes', () => {
     await database?.drop();
   });
 
+  it('gives up a swap that a long reader keeps from the tables, leaving the live tables as they were and writes going on', async () => {
+    // Given a reader in the middle of a long transaction on the messages
+    const alice = await tokenFor('alice');
+    const { createChat } = await ok(server.url, alice, CREATE_CHAT, { name: 'blocked', ids: ['bob'] });
+    await ok(server.url, alice, POST, { chatId: createChat.id, content: 'before' });
+    const reader = new Client({ connectionString: database.url });
+    await reader.connect();
+    try {
+      await reader.query('begin; select count(*) from messages');
+
+      // When a rebuild tries to swap its tables in, with a writer posting meanwhile
+      const rebuilding = rebuildReadModels(operator.orm);
+      const posted: Write[] = [];
+      const settled = rebuilding.then(() => 'done', (error: Error) => error.message);
+      while ((await Promise.race([settled, Promise.resolve('running')])) === 'running') {
+        const startedAt = performance.now();
+        const answer = await graphql(server.url, alice, POST, { chatId: createChat.id, content: `during ${posted.length}` });
+        posted.push({ startedAt, ms: performance.now() - startedAt, codes: errorCodes(answer) });
+      }
+
+      // Then it gives up, having changed nothing, and no write was refused or held past the bound
+      expect(await settled).toMatch(/locked by other transactions 10 times; nothing was changed/);
+      expect(posted.flatMap((write) => write.codes)).toEqual([]);
+      expect(posted.length).toBeGreaterThan(1);
+      expect(Math.max(...posted.map((write) => write.ms))).toBeLessThan(LATENCY_BOUND_MS);
+      await withClient(database.url, async (client) => {
+        expect(await readModelRowsAsStored(client)).toEqual(await readModelRowsFromEvents(client));
+        const { rows } = await client.query(`select nspname from pg_namespace where nspname like 'parley_re%'`);
+        expect(rows).toEqual([]);
+      });
+    } finally {
+      await reader.end();
+    }
+
+    // And once the reader is done, a rebuild goes through, every event replayed
+    const events = await withClient(database.url, async (client) => (await client.query<{ n: number }>('select count(*)::int as n from events')).rows[0]!.n);
+    await expect(rebuildReadModels(operator.orm)).resolves.toBe(events);
+  });
+
   it('swaps in read models equal to a fold of the events while writers keep posting, none refused and none held long', async () => {
-    // Given chats made through the API with every kind of event
+    // Given chats made through the API with every kind of event (and the one of the test before)
     const [alice, bob, carol] = await Promise.all(['alice', 'bob', 'carol'].map((user) => tokenFor(user)));
     const { createChat } = await ok(server.url, alice, CREATE_CHAT, { name: 'every event', ids: ['bob', 'carol'] });
     const posts = [];
@@ -76,7 +116,11 @@ describe('projections rebuild beside live writes', () => {
     // When the read models are rebuilt
     const progress: [number, number][] = [];
     const rebuildStarted = performance.now();
-    const replayed = await rebuildReadModels(operator.orm, (done, total) => progress.push([done, total]));
+    const rebuilding = rebuildReadModels(operator.orm, (done, total) => progress.push([done, total]));
+    // (and a second rebuild asked for meanwhile is refused, leaving the first one's work alone)
+    await until(() => progress.length > 1);
+    await expect(rebuildReadModels(operator.orm)).rejects.toThrow(/another `projections rebuild` is running/);
+    const replayed = await rebuilding;
     const rebuildEnded = performance.now();
     const countAtEnd = writes().length;
     await until(() => writes().length >= countAtEnd + WRITES_AFTER);
@@ -99,7 +143,7 @@ describe('projections rebuild beside live writes', () => {
     // And the read models are what a fold of the events says, the writes during and after it included
     await withClient(database.url, async (client) => {
       const [stored, folded] = await Promise.all([readModelRowsAsStored(client), readModelRowsFromEvents(client)]);
-      expect(stored.chats.length).toBe(BULK.chats + 1 + WRITERS);
+      expect(stored.chats.length).toBe(BULK.chats + 2 + WRITERS);
       expect(stored).toEqual(folded);
       expect(await unreadCountsFromReadModel(client)).toEqual(await unreadCountsFromEvents(client));
       // With the same columns, constraints and indexes under the same names, and nothing of the rebuild left
@@ -116,6 +160,8 @@ describe('projections rebuild beside live writes', () => {
       { seq: 4, content: 'four' },
     ]);
   });
+
+
 });
 
 interface Writer {
@@ -166,7 +212,7 @@ async function until(condition: () => boolean): Promise<void> {
 }
 
 /** The read-model tables' columns, constraints and indexes, by name and definition. */
-async function tableShapes(client: import('pg').Client): Promise<unknown> {
+async function tableShapes(client: Client): Promise<unknown> {
   const { rows } = await client.query(
     `select c.relname as table,
             (select json_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || case when a.attnotnull then ' not null' else '' end
