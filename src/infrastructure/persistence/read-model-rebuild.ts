@@ -2,7 +2,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Client } from 'pg';
 import { TAKE_APPEND_LOCK } from './commit-order';
 import { replayText, STORED_EVENT_COLUMNS, type StoredEvent } from './rebuild/event-replay';
-import { analyzeShadowTables, createShadowTables, dropRebuildSchemas, SHADOW_SCHEMA, swapStatements } from './rebuild/shadow-tables';
+import { analyzeShadowTables, createShadowTables, dropRebuildSchemas, keepRecordedPartitions, SHADOW_SCHEMA, swapStatements } from './rebuild/shadow-tables';
 import { lastResult, literal, PooledClients } from './write/pooled-client';
 
 /** Events replayed per round trip and per transaction of the build. */
@@ -42,7 +42,8 @@ const START: Position = { txId: '0', position: '0' };
  *
  * 1. Empty copies of the tables are made in a schema of their own (shadow-tables.ts).
  * 2. Every event up to the head is replayed into them, stream by stream, without any lock: writes go
- *    on, and keep the live tables current in their own transactions.
+ *    on, and keep the live tables current in their own transactions. Chats whose outbox rows are
+ *    gone keep the partition the live table recorded.
  * 3. Events committed meanwhile are replayed in commit order, `(tx_id, position)`, which is the order
  *    appends took the append lock (commit-order.ts): reading past a position never finds an event
  *    before it later. Rounds repeat until one finds only a few.
@@ -64,6 +65,7 @@ export async function rebuildReadModels(orm: MikroORM, onProgress?: RebuildProgr
       await createShadowTables(client, liveSchema);
       await client.query(`set search_path = ${SHADOW_SCHEMA}, ${liveSchema}`);
       await replay.upToHead();
+      await keepRecordedPartitions(client, liveSchema);
       await replay.catchUp();
       await analyzeShadowTables(client);
       await replay.catchUp();

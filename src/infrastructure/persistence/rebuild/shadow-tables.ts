@@ -72,6 +72,22 @@ export function swapStatements(liveSchema: string): string[] {
   ];
 }
 
+/**
+ * A chat's partition never moves (DESIGN.md §3). The replay takes it from the chat's outbox rows, or,
+ * where there are none, from the hash and the number of partitions now, which differs from the one the
+ * chat was created under if that number has grown since. For such chats the live row still knows it:
+ * the shadow row takes it from there. Run once the build has replayed every chat created before it
+ * began (a chat created after that has its outbox rows).
+ */
+export async function keepRecordedPartitions(client: Client, liveSchema: string): Promise<void> {
+  await client.query(
+    `update ${SHADOW_SCHEMA}.chats s set partition = l.partition
+     from ${liveSchema}.chats l
+     where l.id = s.id and l.partition <> s.partition
+       and not exists (select 1 from ${liveSchema}.outbox o where o.chat_id = s.id)`,
+  );
+}
+
 /** Planner statistics for the new tables before they go live, so that queries plan well on them from the start. */
 export async function analyzeShadowTables(client: Client): Promise<void> {
   await client.query(`analyze ${READ_MODEL_TABLES.map((table) => `${SHADOW_SCHEMA}.${table}`).join(', ')}`);
