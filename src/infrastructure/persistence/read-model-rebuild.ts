@@ -139,7 +139,10 @@ class ShadowReplay {
     const { rows } = await this.client.query<{ tx_id: string; position: string }>(
       'select tx_id::text as tx_id, position::text as position from events order by tx_id desc, position desc limit 1',
     );
-    if (rows.length === 0) return;
+    if (rows.length === 0) {
+      this.onProgress?.(0, 0);
+      return;
+    }
     const head = { txId: rows[0]!.tx_id, position: rows[0]!.position };
     if (this.onProgress) {
       const counted = await this.client.query<{ n: string }>(
