@@ -58,9 +58,9 @@ export async function rebuildReadModels(orm: MikroORM, onProgress?: RebuildProgr
   return new PooledClients(orm).with(async (client) => {
     const held = await client.query<{ held: boolean }>(`select pg_try_advisory_lock(${REBUILD_LOCK}) as held`);
     if (!held.rows[0]!.held) throw new Error('another `projections rebuild` is running on this database');
-    const liveSchema = (await client.query<{ schema: string }>('select quote_ident(current_schema()) as schema')).rows[0]!.schema;
     let swapped = false;
     try {
+      const liveSchema = (await client.query<{ schema: string }>('select quote_ident(current_schema()) as schema')).rows[0]!.schema;
       const replay = new ShadowReplay(client, onProgress);
       await createShadowTables(client, liveSchema);
       await client.query(`set search_path = ${SHADOW_SCHEMA}, ${liveSchema}`);
@@ -76,11 +76,14 @@ export async function rebuildReadModels(orm: MikroORM, onProgress?: RebuildProgr
       // A failed page leaves its transaction open and aborted: end it before anything else.
       await client.query('rollback').catch(() => undefined);
       await client.query('reset search_path').catch(() => undefined);
-      // After a swap, the replaced tables; after a failure, the half-built ones.
-      await dropRebuildSchemas(client).catch((error: unknown) => {
-        if (swapped) throw error;
-      });
-      await client.query(`select pg_advisory_unlock(${REBUILD_LOCK})`).catch(() => undefined);
+      try {
+        // After a swap, the replaced tables; after a failure, the half-built ones (or the next rebuild drops them).
+        await dropRebuildSchemas(client).catch((error: unknown) => {
+          if (swapped) throw error;
+        });
+      } finally {
+        await client.query(`select pg_advisory_unlock(${REBUILD_LOCK})`).catch(() => undefined);
+      }
     }
   });
 }
