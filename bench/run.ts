@@ -7,6 +7,7 @@ import { measureCluster, measureOneProcess, PEAK_CLIENTS, WRITE_CLIENTS, type Cl
 import { measureInterestSpread, type SpreadFigures } from './interest-spread';
 import { measureReceiverFloor, type ReceiverFloorFigures } from './receiver-floor';
 import { measureRedisProfile, type RedisProfile, type RedisTargetFigures } from './redis-profile';
+import { measureRebuildPause, rebuildPauseLines } from './rebuild-pause';
 import { measureRelayDrain, type RelayDrainFigures } from './relay-drain';
 import { measurePresence, type PresenceFigures } from './presence';
 
@@ -22,6 +23,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const FANOUT = (process.env.BENCH_FANOUT ?? '1000,10000').split(',').map(Number);
 const SECRET = 'parley-bench-secret-0123456789abcdef';
 const BACKLOG = Number(process.env.BENCH_BACKLOG ?? 100_000);
+const REBUILD_EVENTS = Number(process.env.BENCH_REBUILD_EVENTS ?? 300_000);
 const SPREAD = {
   users: Number(process.env.BENCH_SPREAD_USERS ?? 30),
   chats: Number(process.env.BENCH_SPREAD_CHATS ?? 30),
@@ -44,7 +46,8 @@ const CLUSTER_SPREAD = {
  * (delivery, fan-out, routing and a spread over many chats against a local 3-master Redis Cluster and
  * against one private Redis, per Redis node; both started and stopped by the bench), `presence` (5,000
  * users idle on two receivers, then 1,000 of them typing: Redis commands and CPU, receiver CPU, rows
- * written, typing frames and latency).
+ * written, typing frames and latency), `rebuild` (`projections rebuild` of `BENCH_REBUILD_EVENTS`
+ * events beside 16 writers: posts/s before and during, and the pause at the swap).
  */
 const ONLY = process.env.BENCH_ONLY;
 /** The presence figure (DESIGN.md §10): connected users idle, then some of them typing. */
@@ -67,6 +70,7 @@ async function main(): Promise<void> {
       floor: async () => floorLines(await withDatabase((url) => measureReceiverFloor(url, REDIS_URL, SECRET))),
       'redis-cluster': async () => redisProfileLines(await redisProfile()),
       presence: async () => presenceLines(await withDatabase((url) => measurePresence(url, SECRET, PRESENCE))),
+      rebuild: async () => rebuildPauseLines(await withDatabase((url) => measureRebuildPause(url, SECRET, REBUILD_EVENTS, 16, SECONDS))),
     };
     const part = parts[ONLY];
     if (!part) throw new Error(`BENCH_ONLY=${ONLY}: choose one of ${Object.keys(parts).join(', ')}`);

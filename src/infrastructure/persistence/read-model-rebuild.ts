@@ -1,68 +1,230 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { encodeCursor } from '../../application';
-import type { ChatEvent } from '../../domain';
-import { eventParts } from './write/inline-projections';
-import { PooledClients } from './write/pooled-client';
-import { numbered } from './write/stream-append';
+import type { Client } from 'pg';
 import { TAKE_APPEND_LOCK } from './commit-order';
+import { replayText, STORED_EVENT_COLUMNS, type StoredEvent } from './rebuild/event-replay';
+import { analyzeShadowTables, createShadowTables, dropRebuildSchemas, keepRecordedPartitions, SHADOW_SCHEMA, swapStatements } from './rebuild/shadow-tables';
+import { lastResult, literal, PooledClients } from './write/pooled-client';
 
+/** Events replayed per round trip and per transaction of the build. */
 const PAGE = 1000;
 
-interface StoredEvent {
-  stream_id: string;
-  version: number;
-  type: ChatEvent['type'];
-  data: unknown;
-  occurred_at: string;
-  tx_id: string;
+/**
+ * The catch-up goes on without the lock until a round finds fewer new events than this; the rest is
+ * replayed under the append lock, so this bounds the pause writes see at the swap.
+ */
+const CATCH_UP_BEFORE_SWAP = 100;
+
+/**
+ * How long the swap waits for a table lock (readers in the middle of a query on the live tables hold
+ * one) before it lets go of the append lock and tries again: writes wait behind the swap meanwhile.
+ */
+const SWAP_LOCK_TIMEOUT = '500ms';
+const SWAP_ATTEMPTS = 10;
+
+const REBUILD_LOCK = `hashtextextended('parley:projections-rebuild', 0)`;
+
+/** Called as the rebuild goes: events replayed so far, and of how many known so far (catch-up adds to both). */
+export type RebuildProgress = (done: number, total: number) => void;
+
+/** A commit-order position in the event store: (tx_id, position). */
+interface Position {
+  txId: string;
   position: string;
 }
+
+const START: Position = { txId: '0', position: '0' };
 
 /**
  * `parley projections rebuild read-models`: the read models the write transactions keep (chats,
  * participants and their read marks, messages, receipts), which commands are decided on and unread
  * counts are computed from, derived again from the event store with the very statements that wrote
- * them, in one transaction. It holds the append lock that every write batch takes, so writes wait
- * while it runs and carry on after it (it appends nothing itself); readers see the old rows until it
- * commits, and delivery of what was committed goes on. Answers the events replayed; `onProgress`
- * hears the events replayed so far after each page, of how many there are.
+ * them, beside live traffic.
+ *
+ * 1. Empty copies of the tables are made in a schema of their own (shadow-tables.ts).
+ * 2. Every event up to the head is replayed into them, stream by stream, without any lock: writes go
+ *    on, and keep the live tables current in their own transactions. Chats whose outbox rows are
+ *    gone keep the partition the live table recorded.
+ * 3. Events committed meanwhile are replayed in commit order, `(tx_id, position)`, which is the order
+ *    appends took the append lock (commit-order.ts): reading past a position never finds an event
+ *    before it later. Rounds repeat until one finds only a few.
+ * 4. Under the append lock, for milliseconds: the last few events, then the shadow tables take the
+ *    live ones' names in the same transaction. Writes wait only for this.
+ * 5. The replaced tables are dropped after the lock is let go.
+ *
+ * Readers see the old tables until the swap commits, the new ones after it. Only one rebuild runs at
+ * a time. Answers the events replayed.
  */
-export async function rebuildReadModels(orm: MikroORM, onProgress?: (done: number, total: number) => void): Promise<number> {
+export async function rebuildReadModels(orm: MikroORM, onProgress?: RebuildProgress): Promise<number> {
   return new PooledClients(orm).with(async (client) => {
-    await client.query(`begin; ${TAKE_APPEND_LOCK}`);
+    const held = await client.query<{ held: boolean }>(`select pg_try_advisory_lock(${REBUILD_LOCK}) as held`);
+    if (!held.rows[0]!.held) throw new Error('another `projections rebuild` is running on this database');
+    let swapped = false;
     try {
-      await client.query('delete from message_reads; delete from messages; delete from chat_participants; delete from chats');
-      let after = { stream: '00000000-0000-0000-0000-000000000000', version: 0 };
-      let total = 0;
-      const events = onProgress ? Number((await client.query<{ n: string }>('select count(*)::text as n from events')).rows[0]!.n) : 0;
-      onProgress?.(0, events);
-      for (;;) {
-        const { rows } = await client.query<StoredEvent>(
-          `select stream_id, version, type, data, occurred_at, tx_id::text as tx_id, position::text as position from events
-           where (stream_id, version) > ($1::uuid, $2::int) order by stream_id, version limit ${PAGE}`,
-          [after.stream, after.version],
-        );
-        for (const row of rows) await replay(client, row);
-        total += rows.length;
-        onProgress?.(total, Math.max(events, total));
-        if (rows.length < PAGE) break;
-        const last = rows[rows.length - 1]!;
-        after = { stream: last.stream_id, version: last.version };
-      }
-      await client.query('commit');
-      return total;
-    } catch (error) {
+      const liveSchema = (await client.query<{ schema: string }>('select quote_ident(current_schema()) as schema')).rows[0]!.schema;
+      const replay = new ShadowReplay(client, onProgress);
+      await createShadowTables(client, liveSchema);
+      await client.query(`set search_path = ${SHADOW_SCHEMA}, ${liveSchema}`);
+      await replay.upToHead();
+      await keepRecordedPartitions(client, liveSchema);
+      await replay.catchUp();
+      await analyzeShadowTables(client);
+      await replay.catchUp();
+      await swapUnderAppendLock(client, liveSchema, replay);
+      swapped = true;
+      return replay.done;
+    } finally {
+      // A failed page leaves its transaction open and aborted: end it before anything else.
       await client.query('rollback').catch(() => undefined);
-      throw error;
+      await client.query('reset search_path').catch(() => undefined);
+      try {
+        // After a swap, the replaced tables; after a failure, the half-built ones (or the next rebuild drops them).
+        await dropRebuildSchemas(client).catch((error: unknown) => {
+          if (swapped) throw error;
+        });
+      } finally {
+        await client.query(`select pg_advisory_unlock(${REBUILD_LOCK})`).catch(() => undefined);
+      }
     }
   });
 }
 
-async function replay(client: import('pg').Client, row: StoredEvent): Promise<void> {
-  const event = { type: row.type, data: row.data } as ChatEvent;
-  const parts = eventParts(event, row.version, new Date(row.occurred_at).toISOString());
-  const sql = `with new_cursor as (select ?::text as cursor),
-    ${parts.map((part, i) => `part_${i} as (${part.sql})`).join(',\n    ')}
-    select 1`;
-  await client.query(numbered(sql), [encodeCursor(row.tx_id, row.position), ...parts.flatMap((part) => part.params)]);
+/**
+ * The last events and the swap in one transaction under the append lock, in two round trips when few
+ * events came since the last catch-up: the lock with the read of those events, then their replay, the
+ * swap and the commit. A swap that waited too long for a table lock is rolled back, replayed events
+ * included, and tried again after another catch-up.
+ */
+async function swapUnderAppendLock(client: Client, liveSchema: string, replay: ShadowReplay): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const mark = replay.mark();
+    try {
+      const opened = await client.query(`begin; ${TAKE_APPEND_LOCK}; set local lock_timeout = '${SWAP_LOCK_TIMEOUT}'; ${replay.nextPageQuery()}`);
+      let events = lastResult<StoredEvent>(opened).rows;
+      while (events.length === PAGE) {
+        await client.query(replayText(events));
+        replay.replayed(events);
+        events = await replay.nextPage();
+      }
+      await client.query([...(events.length > 0 ? [replayText(events)] : []), ...swapStatements(liveSchema), 'commit'].join(';\n'));
+      replay.replayed(events);
+      return;
+    } catch (error) {
+      await client.query('rollback').catch(() => undefined);
+      replay.reset(mark);
+      if (!isLockWait(error)) throw error;
+      if (attempt === SWAP_ATTEMPTS) {
+        throw new Error(`the swap found the read-model tables locked by other transactions ${SWAP_ATTEMPTS} times; nothing was changed`, { cause: error });
+      }
+      await replay.catchUp();
+    }
+  }
+}
+
+/** A lock not granted within lock_timeout, or a deadlock PostgreSQL broke by failing us. */
+function isLockWait(error: unknown): boolean {
+  const code = (error as { code?: string }).code;
+  return code === '55P03' || code === '40P01';
+}
+
+/** Replays events into the shadow tables (the session's search path points there) and remembers how far. */
+class ShadowReplay {
+  done = 0;
+  private total = 0;
+  private after: Position = START;
+
+  constructor(
+    private readonly client: Client,
+    private readonly onProgress: RebuildProgress | undefined,
+  ) {}
+
+  /** Every event up to the head as it is now, stream by stream (each stream's events in order). */
+  async upToHead(): Promise<void> {
+    const { rows } = await this.client.query<{ tx_id: string; position: string }>(
+      'select tx_id::text as tx_id, position::text as position from events order by tx_id desc, position desc limit 1',
+    );
+    if (rows.length === 0) {
+      this.onProgress?.(0, 0);
+      return;
+    }
+    const head = { txId: rows[0]!.tx_id, position: rows[0]!.position };
+    if (this.onProgress) {
+      const counted = await this.client.query<{ n: string }>(
+        'select count(*) as n from events where (tx_id, position) <= ($1::xid8, $2::bigint)',
+        [head.txId, head.position],
+      );
+      this.total = Number(counted.rows[0]!.n);
+      this.onProgress(0, this.total);
+    }
+    let from = { stream: '00000000-0000-0000-0000-000000000000', version: 0 };
+    for (;;) {
+      const page = await this.client.query<StoredEvent>(
+        `select ${STORED_EVENT_COLUMNS} from events
+         where (stream_id, version) > ($1::uuid, $2::int) and (tx_id, position) <= ($3::xid8, $4::bigint)
+         order by stream_id, version limit ${PAGE}`,
+        [from.stream, from.version, head.txId, head.position],
+      );
+      if (page.rows.length > 0) {
+        await this.replayInTransaction(page.rows);
+        this.done += page.rows.length;
+        this.onProgress?.(this.done, Math.max(this.total, this.done));
+      }
+      if (page.rows.length < PAGE) break;
+      const last = page.rows[page.rows.length - 1]!;
+      from = { stream: last.stream_id, version: last.version };
+    }
+    this.after = head;
+  }
+
+  /** Events after the last one replayed, in commit order, until a round finds fewer than CATCH_UP_BEFORE_SWAP. */
+  async catchUp(): Promise<void> {
+    for (;;) {
+      let found = 0;
+      for (;;) {
+        const events = await this.nextPage();
+        if (events.length > 0) {
+          await this.replayInTransaction(events);
+          this.replayed(events);
+        }
+        found += events.length;
+        if (events.length < PAGE) break;
+      }
+      if (found < CATCH_UP_BEFORE_SWAP) return;
+    }
+  }
+
+  /** The next page of events after the last one replayed, in commit order, as SQL text (to share a round trip). */
+  nextPageQuery(): string {
+    return `select ${STORED_EVENT_COLUMNS} from events
+      where (tx_id, position) > (${literal(this.after.txId)}::xid8, ${literal(this.after.position)}::bigint)
+      order by tx_id, position limit ${PAGE}`;
+  }
+
+  async nextPage(): Promise<StoredEvent[]> {
+    return (await this.client.query<StoredEvent>(this.nextPageQuery())).rows;
+  }
+
+  /** Counts events replayed after the head (their transaction committed, or is still open under the lock). */
+  replayed(events: StoredEvent[]): void {
+    if (events.length === 0) return;
+    const last = events[events.length - 1]!;
+    this.after = { txId: last.tx_id, position: last.position };
+    this.total += events.length;
+    this.done += events.length;
+    this.onProgress?.(this.done, Math.max(this.total, this.done));
+  }
+
+  private async replayInTransaction(events: StoredEvent[]): Promise<void> {
+    await this.client.query(`begin;\n${replayText(events)};\ncommit`);
+  }
+
+  mark(): { done: number; total: number; after: Position } {
+    return { done: this.done, total: this.total, after: this.after };
+  }
+
+  /** Back to a mark, after the transaction that replayed past it rolled back. */
+  reset(mark: { done: number; total: number; after: Position }): void {
+    this.done = mark.done;
+    this.total = mark.total;
+    this.after = mark.after;
+  }
 }
