@@ -38,7 +38,8 @@ export class InProcessPresenceStore extends PresenceStore {
   }
 
   private transition(userId: string, online: boolean, lastSeenAt: string | null): PresenceSignal {
-    const version = (this.records.get(userId)?.version ?? 0) + 1;
+    // As in Redis: above the last one, and never below the clock in ms.
+    const version = Math.max((this.records.get(userId)?.version ?? 0) + 1, Date.now());
     this.records.set(userId, { version, lastSeenAt });
     return { userId, online, lastSeenAt, version };
   }

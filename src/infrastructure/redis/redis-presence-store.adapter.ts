@@ -38,6 +38,17 @@ local claims = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
 redis.call('ZADD', KEYS[1], tonumber(ARGV[2]) + tonumber(ARGV[3]), ARGV[1])
 return claims`;
 
+/**
+ * The user's next transition version (Lua expression): above the last one, and never below Redis's
+ * clock in ms, so versions keep rising even after a record expired and was made anew.
+ */
+const NEXT_VERSION = `(function()
+  local time = redis.call('TIME')
+  local version = math.max(tonumber(redis.call('HGET', KEYS[1], 'v') or '0') + 1, tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000))
+  redis.call('HSET', KEYS[1], 'v', string.format('%d', version))
+  return version
+end)()`;
+
 /** KEYS[1] a user's hash; ARGV: receiver id, retention ms, then the live receivers. Answers the new version, or nil. */
 const ATTACH = `
 local live = {}
@@ -49,7 +60,7 @@ end
 redis.call('HSET', KEYS[1], 'r:' .. ARGV[1], '1')
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 if online then return false end
-return {redis.call('HINCRBY', KEYS[1], 'v', 1), redis.call('HGET', KEYS[1], 'seen') or false}`;
+return {${NEXT_VERSION}, redis.call('HGET', KEYS[1], 'seen') or false}`;
 
 /**
  * KEYS[1] a user's hash; ARGV: receiver id (this one, or a lapsed one being swept), retention ms, now,
@@ -64,7 +75,7 @@ for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
 end
 redis.call('HSET', KEYS[1], 'seen', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return redis.call('HINCRBY', KEYS[1], 'v', 1)`;
+return ${NEXT_VERSION}`;
 
 /** KEYS[1] registry, KEYS[2] the receiver's users; ARGV: id, now. Forgets a receiver only if its claim still lapsed. */
 const FORGET_LAPSED = `
