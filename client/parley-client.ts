@@ -5,14 +5,8 @@ import { postGraphQL, type FetchLike } from './graphql-http';
 import { EphemeralSubscription, type LiveSubscription, type LiveSubscriptionHandlers, type LiveSubscriptionRequest } from './live-subscription';
 import { isSafeToRepeat } from './operation-safety';
 import { PresenceMap } from './presence-map';
-import {
-  ManagedSubscription,
-  type HeldSubscription,
-  type ResumableSubscription,
-  type SubscriptionHandlers,
-  type SubscriptionHost,
-  type SubscriptionRequest,
-} from './resumable-subscription';
+import { ManagedSubscription, type ResumableSubscription, type SubscriptionHandlers, type SubscriptionRequest } from './resumable-subscription';
+import type { HeldSubscription, SubscriptionHost } from './socket-subscription';
 import { TypingIndicators, type TypingIndicatorOptions } from './typing-indicators';
 import { TypingThrottle } from './typing-throttle';
 
@@ -181,11 +175,7 @@ export class ParleyClient {
   /** Subscribes until unsubscribed, across reconnects: each payload once, in cursor order. */
   subscribe<T extends { cursor: string }>(request: SubscriptionRequest<T>, handlers: SubscriptionHandlers<T>): ResumableSubscription {
     if (this.currentState === 'closed') throw new Error('the client is closed');
-    const subscription = new ManagedSubscription<T>(request, handlers, this.host);
-    this.subscriptions.add(subscription);
-    const socket = this.session?.connectedAt != null ? this.session.socket : null;
-    if (socket) subscription.attach(socket);
-    return subscription;
+    return this.hold(new ManagedSubscription<T>(request, handlers, this.host));
   }
 
   /**
@@ -195,11 +185,7 @@ export class ParleyClient {
    */
   subscribeLive<T>(request: LiveSubscriptionRequest, handlers: LiveSubscriptionHandlers<T>): LiveSubscription {
     if (this.currentState === 'closed') throw new Error('the client is closed');
-    const subscription = new EphemeralSubscription<T>(request, handlers, this.host);
-    this.subscriptions.add(subscription);
-    const socket = this.session?.connectedAt != null ? this.session.socket : null;
-    if (socket) subscription.attach(socket);
-    return subscription;
+    return this.hold(new EphemeralSubscription<T>(request, handlers, this.host));
   }
 
   /**
@@ -239,6 +225,14 @@ export class ParleyClient {
     this.dropSession();
     this.setState('closed');
     for (const subscription of [...this.subscriptions]) subscription.close();
+  }
+
+  /** Keeps the subscription for every connection to come, and sends it now if the socket is acknowledged. */
+  private hold<S extends HeldSubscription>(subscription: S): S {
+    this.subscriptions.add(subscription);
+    const socket = this.session?.connectedAt != null ? this.session.socket : null;
+    if (socket) subscription.attach(socket);
+    return subscription;
   }
 
   private connect(): void {

@@ -1,7 +1,7 @@
-import type { Client as SocketClient, FormattedExecutionResult } from 'graphql-ws';
-import { reconnectDelay, type BackoffOptions } from './backoff';
+import type { Client as SocketClient } from 'graphql-ws';
 import { CursorGate } from './cursor-gate';
-import { CURSOR_EXPIRED, ParleyError, RETRYABLE_CODES, type ParleyGraphQLError } from './errors';
+import { CURSOR_EXPIRED, ParleyError } from './errors';
+import { SocketSubscription, type SubscriptionHost } from './socket-subscription';
 
 /** What a subscription asks for. The operation must declare `$after: String` and pass it to its field. */
 export interface SubscriptionRequest<T> {
@@ -43,44 +43,19 @@ export interface ResumableSubscription {
   unsubscribe(): void;
 }
 
-/** What a subscription needs from the client that holds it. */
-export interface SubscriptionHost {
-  readonly backoff: BackoffOptions;
-  random(): number;
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-  ended(subscription: HeldSubscription): void;
-  reportError(error: unknown): void;
-}
-
-/** A subscription as the client holds it: sent on each acknowledged socket, let go when the socket is lost. */
-export interface HeldSubscription {
-  attach(socket: SocketClient): void;
-  detach(): void;
-  /** Ends it without telling the server (the client is closing the socket anyway). */
-  close(): void;
-}
-
 type Payload = { cursor: string };
 
 /**
  * One subscription that outlives sockets: on every new connection it is sent again with `after` set
  * to the last cursor it let through, and its gate drops what was already handled.
  */
-export class ManagedSubscription<T extends Payload> implements ResumableSubscription, HeldSubscription {
+export class ManagedSubscription<T extends Payload> extends SocketSubscription<T, SubscriptionHandlers<T>> implements ResumableSubscription {
   private readonly gate: CursorGate<T>;
-  private release: (() => void) | null = null;
-  /** Bumped whenever the current send is abandoned: callbacks of an older one are ignored. */
-  private run = 0;
-  private retries = 0;
-  private retryTimer: unknown = null;
-  private ended = false;
-  /** The socket it was last sent on; sending twice on one socket would leave a second copy running on the server. */
-  private attachedTo: SocketClient | null = null;
   /** The application's `reload` after CURSOR_EXPIRED: the subscription is sent again once it has settled. */
   private reloading: Promise<void> | null = null;
 
-  constructor(private readonly request: SubscriptionRequest<T>, private readonly handlers: SubscriptionHandlers<T>, private readonly host: SubscriptionHost) {
+  constructor(private readonly request: SubscriptionRequest<T>, handlers: SubscriptionHandlers<T>, host: SubscriptionHost) {
+    super(handlers, host);
     if (!/\$after\b/.test(request.query)) {
       throw new Error('a resumable subscription must declare $after: String and pass it as the field\'s after argument');
     }
@@ -96,11 +71,7 @@ export class ManagedSubscription<T extends Payload> implements ResumableSubscrip
     return !this.ended;
   }
 
-  /** Sends the subscription on a freshly acknowledged socket. */
-  attach(socket: SocketClient): void {
-    if (this.ended || this.attachedTo === socket) return;
-    const run = this.abandon();
-    this.attachedTo = socket;
+  protected start(socket: SocketClient, run: number): void {
     if (this.reloading) {
       void this.reloading.then(() => {
         if (run === this.run) this.send(socket, run);
@@ -121,69 +92,22 @@ export class ManagedSubscription<T extends Payload> implements ResumableSubscrip
     );
   }
 
-  /** The socket is gone; the next connection attaches again. */
-  detach(): void {
-    this.abandon();
-    this.attachedTo = null;
+  protected receive(payload: T | null | undefined): void {
+    if (!payload || typeof payload.cursor !== 'string') {
+      return this.fail(new ParleyError([{ message: 'a resumable subscription must select cursor', extensions: { code: 'BAD_USER_INPUT' } }]));
+    }
+    this.resetBackoff();
+    if (this.gate.admit(payload)) this.call(() => this.handlers.next(payload));
   }
 
-  unsubscribe(): void {
-    if (this.ended) return;
-    const release = this.release;
-    this.end();
-    release?.();
-  }
-
-  /** Ends the subscription without telling the server (the client is closing the socket anyway). */
-  close(): void {
-    if (this.ended) return;
-    this.end();
-    this.call(() => this.handlers.complete?.());
+  protected override onFailure(failure: ParleyError, socket: SocketClient): void {
+    if (failure.code === CURSOR_EXPIRED && this.handlers.reload) return this.reloadFromHead(socket);
+    super.onFailure(failure, socket);
   }
 
   private send(socket: SocketClient, run: number): void {
     const variables = { ...this.request.variables, after: this.gate.resumeCursor };
-    this.release = socket.subscribe<Record<string, T>>(
-      { query: this.request.query, variables, operationName: this.request.operationName },
-      {
-        next: (result) => {
-          if (run === this.run) this.onResult(result, socket);
-        },
-        error: (error) => {
-          if (run === this.run) this.onError(error, socket);
-        },
-        complete: () => {
-          if (run !== this.run) return;
-          this.end();
-          this.call(() => this.handlers.complete?.());
-        },
-      },
-    );
-  }
-
-  private onResult(result: FormattedExecutionResult<Record<string, T>, unknown>, socket: SocketClient): void {
-    if (result.errors?.length) return this.onError(result.errors, socket);
-    const payload = result.data ? Object.values(result.data)[0] : undefined;
-    if (!payload || typeof payload.cursor !== 'string') {
-      return this.fail(new ParleyError([{ message: 'a resumable subscription must select cursor', extensions: { code: 'BAD_USER_INPUT' } }]));
-    }
-    this.retries = 0;
-    if (this.gate.admit(payload)) this.call(() => this.handlers.next(payload));
-  }
-
-  /** A GraphQL error ends this subscription (or is retried); anything else is the socket closing, which the client handles. */
-  private onError(error: unknown, socket: SocketClient): void {
-    if (!Array.isArray(error)) return;
-    const failure = new ParleyError(error as ParleyGraphQLError[]);
-    if (failure.code === CURSOR_EXPIRED && this.handlers.reload) return this.reloadFromHead(socket);
-    if (!RETRYABLE_CODES.has(failure.code)) return this.fail(failure);
-    this.abandon();
-    const delay = reconnectDelay(this.retries++, this.host.backoff, () => this.host.random());
-    this.retryTimer = this.host.setTimeout(() => {
-      this.retryTimer = null;
-      this.attachedTo = null;
-      this.attach(socket);
-    }, delay);
+    this.subscribeOn(socket, run, { query: this.request.query, variables, operationName: this.request.operationName });
   }
 
   /**
@@ -212,35 +136,6 @@ export class ManagedSubscription<T extends Payload> implements ResumableSubscrip
       // The socket closed meanwhile: the next one resumes from the old cursor and hears CURSOR_EXPIRED again.
       () => undefined,
     );
-  }
-
-  private fail(error: ParleyError): void {
-    const release = this.release;
-    this.end();
-    release?.();
-    this.call(() => this.handlers.error?.(error));
-  }
-
-  private end(): void {
-    this.ended = true;
-    this.abandon();
-    this.host.ended(this);
-  }
-
-  private abandon(): number {
-    this.release = null;
-    if (this.retryTimer !== null) this.host.clearTimeout(this.retryTimer);
-    this.retryTimer = null;
-    return ++this.run;
-  }
-
-  /** An exception in the application's handler must not reach graphql-ws, which would close the socket for it. */
-  private call(handler: () => void): void {
-    try {
-      handler();
-    } catch (error) {
-      this.host.reportError(error);
-    }
   }
 }
 

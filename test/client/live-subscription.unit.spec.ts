@@ -1,7 +1,7 @@
 import type { Client as SocketClient, FormattedExecutionResult, Sink, SubscribePayload } from 'graphql-ws';
 import { DEFAULT_BACKOFF, type LiveSubscriptionHandlers } from '../../client';
 import { EphemeralSubscription } from '../../client/live-subscription';
-import type { HeldSubscription, SubscriptionHost } from '../../client/resumable-subscription';
+import type { HeldSubscription, SubscriptionHost } from '../../client/socket-subscription';
 
 /** graphql-ws's client as far as a subscription uses it: what was subscribed, and a sink per subscribe. */
 class FakeSocket {

@@ -1,17 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { request } from 'node:http';
-import { join } from 'node:path';
-import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
-import { launchChromium } from '../support/browser';
 import { eventually } from '../support/eventually';
 import { graphql as graphqlStatus, ok } from '../support/graphql-http';
 import { EdgeProxy, hostPortOf } from '../support/haproxy';
 import { E2E_ENV, ParleyInstances } from '../support/parley-instances';
-import { REPO_ROOT } from '../support/parley-process';
 import { freePort, TestRedisServer } from '../support/redis-server';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { tokenFor } from '../support/test-server';
+import { requireBuiltWebClient, WebPages, type ChatPage } from '../support/web-pages';
 
 /**
  * The cluster behind one address (README, "npm run cluster"): the repository's HAProxy configuration
@@ -166,54 +162,16 @@ describe('the edge proxy: its X-Forwarded-For is believed, nobody else’s; send
   });
 });
 
-/** What a user sees of the web client, by the accessible names of DESIGN.md §9. */
-class ChatPage {
-  constructor(readonly page: Page) {}
-
-  get chats(): Locator {
-    return this.page.getByRole('list', { name: 'Chats' });
-  }
-
-  get status(): Locator {
-    return this.page.getByRole('status', { name: 'Connection' });
-  }
-
-  get composer(): Locator {
-    return this.page.getByRole('textbox', { name: 'Message' });
-  }
-
-  async statusText(): Promise<string> {
-    return (await this.status.textContent()) ?? '';
-  }
-
-  async open(name: string): Promise<void> {
-    await this.chats.getByRole('listitem').filter({ hasText: name }).getByRole('button', { name }).click();
-    await until(async () => expect(await this.page.getByRole('heading', { name }).count()).toBe(1));
-  }
-
-  async send(text: string): Promise<void> {
-    await this.composer.fill(text);
-    await this.composer.press('Enter');
-  }
-
-  /** The text of every message article in the log, in order. */
-  async contents(): Promise<string[]> {
-    return this.page.getByRole('log', { name: 'Messages' }).getByRole('article').locator('.content').allInnerTexts();
-  }
-}
-
 describe('the web client through the edge proxy against 2 senders, 2 receivers and 2 relays', () => {
   let database: TestDatabase;
   let redis: TestRedisServer;
   let env: NodeJS.ProcessEnv;
   const instances = new ParleyInstances(() => env);
   let proxy: EdgeProxy;
-  let browser: Browser;
-  const contexts: BrowserContext[] = [];
-  const pageErrors: Error[] = [];
+  let pages: WebPages;
 
   beforeAll(async () => {
-    if (!existsSync(join(REPO_ROOT, 'dist/web/index.html'))) throw new Error('dist/web is missing: run npm run build first');
+    requireBuiltWebClient();
     database = await createTestDatabase();
     redis = new TestRedisServer(await freePort());
     await redis.start();
@@ -224,7 +182,7 @@ describe('the web client through the edge proxy against 2 senders, 2 receivers a
       TRUST_PROXY: PROXY_ADDRESS,
       ...E2E_ENV,
     };
-    [, browser] = await Promise.all([
+    [, pages] = await Promise.all([
       instances.migrateAndStart([
         ['sender-1', 'sender'],
         ['sender-2', 'sender'],
@@ -233,7 +191,7 @@ describe('the web client through the edge proxy against 2 senders, 2 receivers a
         ['relay-1', 'relay'],
         ['relay-2', 'relay'],
       ]),
-      launchChromium(),
+      WebPages.launch(),
     ]);
     const at = (name: string) => hostPortOf(instances.url(name));
     proxy = await EdgeProxy.start(await freePort(), { senders: [at('sender-1'), at('sender-2')], receivers: [at('receiver-1'), at('receiver-2')] });
@@ -241,28 +199,16 @@ describe('the web client through the edge proxy against 2 senders, 2 receivers a
 
   afterEach(() => {
     // An exception in the page is a failure even when the assertions passed.
-    expect(pageErrors.splice(0).map(String)).toEqual([]);
+    expect(pages.takePageErrors()).toEqual([]);
   });
 
   afterAll(async () => {
-    await Promise.all(contexts.map((context) => context.close()));
-    await browser?.close();
+    await pages?.close();
     await proxy?.stop();
     await instances.stopAll();
     await redis?.stop();
     await database?.drop();
   });
-
-  async function signedIn(userId: string): Promise<ChatPage> {
-    const context = await browser.newContext({ viewport: { width: 1180, height: 720 } });
-    contexts.push(context);
-    const page = new ChatPage(await context.newPage());
-    page.page.on('pageerror', (error) => pageErrors.push(error));
-    await page.page.goto(`${proxy.origin}/#token=${await tokenFor(userId)}`);
-    await page.chats.waitFor({ timeout: WAIT_MS });
-    await until(async () => expect(await page.statusText()).toBe('Connected'));
-    return page;
-  }
 
   /** Open WebSocket connections of each receiver, from its /metrics. */
   async function socketsPerReceiver(): Promise<Record<string, number>> {
@@ -277,13 +223,13 @@ describe('the web client through the edge proxy against 2 senders, 2 receivers a
   it('keeps a conversation whole when the receiver holding a page’s socket is killed: the page reconnects through the proxy to the other', async () => {
     // Given Alice's and Bob's pages, served by a sender through the proxy, each with its socket on a receiver
     await until(async () => expect(await socketsPerReceiver()).toEqual({ 'receiver-1': 0, 'receiver-2': 0 }));
-    const alice = await signedIn('alice');
+    const alice = await pages.signedIn(`${proxy.origin}/`, 'alice');
     const aliceOnly = await until(async () => {
       const counts = await socketsPerReceiver();
       expect(Object.values(counts).reduce((a, b) => a + b)).toBe(1);
       return counts;
     });
-    const bob = await signedIn('bob');
+    const bob = await pages.signedIn(`${proxy.origin}/`, 'bob');
     const both = await until(async () => {
       const counts = await socketsPerReceiver();
       expect(Object.values(counts).reduce((a, b) => a + b)).toBe(2);

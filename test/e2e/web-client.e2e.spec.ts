@@ -1,15 +1,11 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
-import type { RunningServer } from '../../src/interfaces/composition/server';
-import { launchChromium } from '../support/browser';
 import { eventually } from '../support/eventually';
 import { ok } from '../support/graphql-http';
 import { REPO_ROOT } from '../support/parley-process';
-import { TcpProxy } from '../support/tcp-proxy';
-import { createTestDatabase, type TestDatabase } from '../support/test-database';
-import { startTestServer, tokenFor } from '../support/test-server';
+import { ServedWebClient } from '../support/served-web-client';
+import { tokenFor } from '../support/test-server';
 
 /** Waits on the page, never on the clock; generous, for a loaded 2-core machine. */
 const WAIT_MS = 30_000;
@@ -20,107 +16,29 @@ const SCREENSHOT = process.env.UPDATE_SCREENSHOT
   ? resolve(REPO_ROOT, 'docs/web-client.png')
   : join(tmpdir(), `parley-web-client-${process.pid}.png`);
 
-/** What a user sees of the page, by the accessible names of DESIGN.md §9. */
-class ChatPage {
-  constructor(readonly page: Page) {}
-
-  get chats(): Locator {
-    return this.page.getByRole('list', { name: 'Chats' });
-  }
-
-  chat(name: string): Locator {
-    return this.chats.getByRole('listitem').filter({ hasText: name });
-  }
-
-  get messages(): Locator {
-    return this.page.getByRole('log', { name: 'Messages' }).getByRole('article');
-  }
-
-  message(text: string): Locator {
-    return this.messages.filter({ hasText: text });
-  }
-
-  get status(): Locator {
-    return this.page.getByRole('status', { name: 'Connection' });
-  }
-
-  get composer(): Locator {
-    return this.page.getByRole('textbox', { name: 'Message' });
-  }
-
-  async send(text: string): Promise<void> {
-    await this.composer.fill(text);
-    await this.composer.press('Enter');
-  }
-
-  async open(name: string): Promise<void> {
-    await this.chat(name).getByRole('button', { name }).click();
-    await until(async () => expect(await this.page.getByRole('heading', { name }).count()).toBe(1));
-  }
-
-  /** The text of every message article, in order. */
-  async contents(): Promise<string[]> {
-    return this.messages.locator('.content').allInnerTexts();
-  }
-
-  async statusText(): Promise<string> {
-    return (await this.status.textContent()) ?? '';
-  }
-}
-
 describe('web client in Chromium: two users, live updates, read marks, edits, and a resume after a cut', () => {
-  let database: TestDatabase;
-  let server: RunningServer;
-  let proxy: TcpProxy;
-  let browser: Browser;
-  const contexts: BrowserContext[] = [];
-  const pageErrors: Error[] = [];
+  const web = new ServedWebClient();
 
-  beforeAll(async () => {
-    if (!existsSync(join(REPO_ROOT, 'dist/web/index.html'))) throw new Error('dist/web is missing: run npm run build first');
-    database = await createTestDatabase();
-    server = await startTestServer(database.url, { HTTP_OPERATIONS_PER_SECOND: '1000' });
-    // Bob's page reaches the server through a proxy that the test can cut; Alice's goes straight.
-    proxy = await TcpProxy.start(server.port);
-    browser = await launchChromium();
-  });
+  beforeAll(() => web.start());
 
   afterEach(() => {
     // An exception in the page is a failure even when the assertions passed.
-    expect(pageErrors.splice(0).map(String)).toEqual([]);
+    expect(web.pages.takePageErrors()).toEqual([]);
   });
 
-  afterAll(async () => {
-    await Promise.all(contexts.map((context) => context.close()));
-    await browser?.close();
-    await proxy?.stop();
-    await server?.stop();
-    await database?.drop();
-  });
-
-  async function newPage(): Promise<ChatPage> {
-    const context = await browser.newContext({ viewport: { width: 1180, height: 720 } });
-    contexts.push(context);
-    const page = await context.newPage();
-    page.on('pageerror', (error) => pageErrors.push(error));
-    return new ChatPage(page);
-  }
+  afterAll(() => web.stop());
 
   it('shows a chat, messages, unread badges, "Seen by", edits and deletes live to both users, and resumes a page once it is back', async () => {
     // Given Alice signed in by name (development sign-in) and Bob by a #token= link through the proxy
-    const alice = await newPage();
-    await alice.page.goto(server.webUrl);
+    const alice = await web.pages.newPage();
+    await alice.page.goto(web.server.webUrl);
     await alice.page.getByRole('textbox', { name: 'User name' }).fill('alice');
     await alice.page.getByRole('button', { name: 'Sign in' }).click();
-    await alice.chats.waitFor({ timeout: WAIT_MS });
-    await until(async () => expect(await alice.statusText()).toBe('Connected'));
+    await alice.untilConnected();
 
-    const bob = await newPage();
-    const bobUrl = proxy.url(server.webUrl);
-    await bob.page.goto(`${bobUrl}#token=${await tokenFor('bob')}`);
-    await bob.chats.waitFor({ timeout: WAIT_MS });
+    const bob = await web.pages.signedIn(web.proxy.url(web.server.webUrl), 'bob');
+    // The token has left the address bar, so that it is not bookmarked or shared by accident
     expect(new URL(bob.page.url()).hash).toBe('');
-    await until(async () => expect(await bob.statusText()).toBe('Connected'));
     expect(await bob.chats.getByRole('listitem').count()).toBe(0);
 
     // When Alice creates a chat with Bob in the page, it appears live in Bob's list
@@ -172,7 +90,7 @@ describe('web client in Chromium: two users, live updates, read marks, edits, an
     expect(await bob.message('Hiking on Saturday').getByRole('button', { name: 'Edit message' }).count()).toBe(0);
 
     // When Bob's connection is cut for real and Alice posts meanwhile
-    await proxy.cut();
+    await web.proxy.cut();
     await until(async () => expect(await bob.statusText()).not.toBe('Connected'));
     expect(['Reconnecting…', 'Offline']).toContain(await bob.statusText());
     const whileAway = ['Are you there?', 'The forecast says sun.', 'See you at 8!'];
@@ -180,7 +98,7 @@ describe('web client in Chromium: two users, live updates, read marks, edits, an
       await alice.send(text);
       await until(async () => expect(await alice.contents()).toContain(text));
     }
-    await proxy.restore();
+    await web.proxy.restore();
 
     // Then his page resumes: "Connected" again, and the messages appear exactly once and in order
     await until(async () => expect(await bob.statusText()).toBe('Connected'));
@@ -194,9 +112,9 @@ describe('web client in Chromium: two users, live updates, read marks, edits, an
     await until(async () => expect(await alice.contents()).toEqual([...conversation, 'Back online. See you!']));
 
     // The README's screenshot: Alice's page, with a second chat that has unread messages
-    const team = (await ok(server.url, await tokenFor('carol'), 'mutation { createChat(input: { name: "Team", participantIds: ["alice"] }) { id } }')).createChat;
+    const team = (await ok(web.server.url, await tokenFor('carol'), 'mutation { createChat(input: { name: "Team", participantIds: ["alice"] }) { id } }')).createChat;
     for (const content of ['Standup moved to 10:00', 'Retro notes are in the doc']) {
-      await ok(server.url, await tokenFor('carol'), 'mutation($chatId: ID!, $content: String!) { createMessage(createMessageInput: { chatId: $chatId, content: $content }) { id } }', {
+      await ok(web.server.url, await tokenFor('carol'), 'mutation($chatId: ID!, $content: String!) { createMessage(createMessageInput: { chatId: $chatId, content: $content }) { id } }', {
         chatId: team.id,
         content,
       });
@@ -209,12 +127,11 @@ describe('web client in Chromium: two users, live updates, read marks, edits, an
   }, 240_000);
 
   it('loads older history when the log is scrolled to the top, and follows a rename', async () => {
-    const chat = (await ok(server.url, await tokenFor('dora'), 'mutation { createChat(input: { name: "Long history", participantIds: ["erin"] }) { id } }')).createChat;
+    const chat = (await ok(web.server.url, await tokenFor('dora'), 'mutation { createChat(input: { name: "Long history", participantIds: ["erin"] }) { id } }')).createChat;
     const post = 'mutation($chatId: ID!, $content: String!) { createMessage(createMessageInput: { chatId: $chatId, content: $content }) { id } }';
-    for (let n = 1; n <= 60; n++) await ok(server.url, await tokenFor('dora'), post, { chatId: chat.id, content: `message ${n}` });
+    for (let n = 1; n <= 60; n++) await ok(web.server.url, await tokenFor('dora'), post, { chatId: chat.id, content: `message ${n}` });
 
-    const erin = await newPage();
-    await erin.page.goto(`${server.webUrl}#token=${await tokenFor('erin')}`);
+    const erin = await web.pages.signedIn(web.server.webUrl, 'erin');
     await erin.open('Long history');
     // The latest page first (50), in seq order
     await until(async () => expect(await erin.contents()).toEqual(Array.from({ length: 50 }, (_, i) => `message ${i + 11}`)));
@@ -222,7 +139,7 @@ describe('web client in Chromium: two users, live updates, read marks, edits, an
     await until(async () => expect(await erin.contents()).toEqual(Array.from({ length: 60 }, (_, i) => `message ${i + 1}`)));
 
     // A rename and a new participant reach the open chat and the list live
-    await ok(server.url, await tokenFor('dora'), 'mutation($id: ID!) { updateChat(input: { chatId: $id, name: "Archive", addParticipantIds: ["gus"] }) { id } }', { id: chat.id });
+    await ok(web.server.url, await tokenFor('dora'), 'mutation($id: ID!) { updateChat(input: { chatId: $id, name: "Archive", addParticipantIds: ["gus"] }) { id } }', { id: chat.id });
     await erin.chat('Archive').waitFor({ timeout: WAIT_MS });
     await until(async () => expect(await erin.page.getByRole('heading', { name: 'Archive' }).count()).toBe(1));
     await until(async () => expect(await erin.page.locator('.participants').innerText()).toBe('dora, erin, gus'));
@@ -230,8 +147,8 @@ describe('web client in Chromium: two users, live updates, read marks, edits, an
 
   it('signs in again with a fresh development token when the server refuses the old one', async () => {
     // A development session whose token the server no longer takes: the page asks /dev/token again
-    const page = await newPage();
-    await page.page.goto(server.webUrl);
+    const page = await web.pages.newPage();
+    await page.page.goto(web.server.webUrl);
     await page.page.evaluate(() => sessionStorage.setItem('parley.session', JSON.stringify({ token: 'expired.token.here', devUserId: 'frank' })));
     await page.page.reload();
     await until(async () => expect(await page.statusText()).toBe('Connected'));
@@ -240,15 +157,15 @@ describe('web client in Chromium: two users, live updates, read marks, edits, an
   }, 120_000);
 
   it('serves GraphiQL from the package: it renders with every request outside the server refused', async () => {
-    const page = await newPage();
+    const page = await web.pages.newPage();
     const outside: string[] = [];
     await page.page.context().route('**/*', (route) => {
       const url = new URL(route.request().url());
-      if (url.port === String(server.port) || url.protocol === 'data:' || url.protocol === 'blob:') return route.continue();
+      if (url.port === String(web.server.port) || url.protocol === 'data:' || url.protocol === 'blob:') return route.continue();
       outside.push(url.toString());
       return route.abort();
     });
-    await page.page.goto(server.url);
+    await page.page.goto(web.server.url);
     await page.page.locator('.graphiql-container').first().waitFor({ timeout: WAIT_MS });
     await page.page.getByRole('button', { name: /execute query/i }).waitFor({ timeout: WAIT_MS });
     expect(await page.page.title()).toBe('Parley GraphiQL');
