@@ -58,6 +58,7 @@ const PRESENCE = {
   idleSeconds: Number(process.env.BENCH_PRESENCE_IDLE_SECONDS ?? 60),
   typingSeconds: Number(process.env.BENCH_PRESENCE_TYPING_SECONDS ?? 30),
   typingEveryMs: 2500,
+  warmUpSeconds: 5,
 };
 
 async function main(): Promise<void> {
@@ -93,19 +94,19 @@ function presenceLines(p: PresenceFigures): string[] {
   const presenceOwn = (w: PresenceFigures['windows']['idle']) => w.redisCommandsPerSecond.zadd ?? 0;
   const all = (w: PresenceFigures['windows']['idle']) => Math.round(Object.values(w.redisCommandsPerSecond).reduce((a, b) => a + b, 0) * 100) / 100;
   const row = (name: string, w: PresenceFigures['windows']['idle']) =>
-    `| ${name} | ${w.seconds} | ${presenceOwn(w)} | ${all(w)} | ${w.redisCpuMsPerSecond} | ${w.receiverCpuMsPerSecond.join(' / ')} | ${w.rowsWritten} |`;
+    `| ${name} | ${w.seconds} | ${presenceOwn(w)} | ${all(w)} | ${w.redisCpuMsPerSecond} | ${w.receiverCpuMsPerSecond.join(' / ')} | ${w.senderCpuMsPerSecond} | ${w.loadCpuMsPerSecond} | ${w.rowsWritten} |`;
   return [
     `## Presence and typing: ${p.options.users} connected users on ${p.receivers} receivers, idle, then ${p.options.typists} of them typing in ${p.options.chats} chats`,
     '',
     `A private Redis; registrations every ${p.intervalMs / 1000} s, so at most ${p.receivers} ÷ ${p.intervalMs / 1000} s = ${p.receivers / (p.intervalMs / 1000)} presence calls/s while idle. "Presence calls" count the registrations: one EVALSHA each, which commandstats lists with the ZRANGE and the ZADD it runs (the zadd count is the registrations). "All commands" include the relay's ticks, the subscribers' probes and everything inside scripts. Rows are pg_stat_database's inserted + updated + deleted in the bench database during the window.`,
     '',
-    '| window | s | presence calls/s | all Redis commands/s | Redis CPU ms/s | receiver CPU ms/s (each) | rows written |',
-    '|---|---|---|---|---|---|---|',
+    '| window | s | presence calls/s | all Redis commands/s | Redis CPU ms/s | receiver CPU ms/s (each) | sender+relay CPU ms/s | load generator CPU ms/s | rows written |',
+    '|---|---|---|---|---|---|---|---|---|',
     row('baseline: no users', baseline),
     row(`${p.options.users} users idle`, idle),
     row(`${p.options.typists} typing`, typing),
     '',
-    `Typing: ${p.typing.calls} setTyping calls (one per typist every ${p.options.typingEveryMs / 1000} s), ${p.typing.framesPerSecond} frames/s delivered; latency from the call to the frame p50 ${p.typing.p50Ms} ms, p99 ${p.typing.p99Ms} ms, max ${p.typing.maxMs} ms.`,
+    `Typing, after ${p.options.warmUpSeconds} s of warm-up: ${p.typing.calls} setTyping calls (one per typist every ${p.options.typingEveryMs / 1000} s, over HTTP to the sender), ${p.typing.framesPerSecond} frames/s delivered; latency from the call to each frame at the other participants (on both receivers) p50 ${p.typing.p50Ms} ms, p99 ${p.typing.p99Ms} ms, max ${p.typing.maxMs} ms; the call's own answer p50 ${p.typing.answerP50Ms} ms, p99 ${p.typing.answerP99Ms} ms.`,
     '',
     `Redis commands by name, per second, typing window: ${JSON.stringify(typing.redisCommandsPerSecond)}; idle window: ${JSON.stringify(idle.redisCommandsPerSecond)}.`,
   ];
