@@ -123,12 +123,18 @@ export function startRelayRole(deps: RelayRoleDependencies): RelayRole {
   };
 }
 
-/** A page may hold rows of several partitions: the newest row's time of each, for its lag. */
+/**
+ * A page may hold rows of several partitions: the newest row's time of each, for its lag. Only each
+ * partition's last row is unpacked (a row's messages are parsed on first use, the relay's largest cost
+ * per row otherwise): a page is in relay order, so that row is its partition's newest.
+ */
 function newestByPartition(records: readonly RelayedRecord[]): Map<number, string> {
+  const last = new Map<number, RelayedRecord>();
+  for (const record of records) last.set(record.partition, record);
   const newest = new Map<number, string>();
-  for (const record of records) {
+  for (const [partition, record] of last) {
     const occurredAt = record.messages[0]?.meta.occurredAt;
-    if (occurredAt) newest.set(record.partition, occurredAt);
+    if (occurredAt) newest.set(partition, occurredAt);
   }
   return newest;
 }
