@@ -60,9 +60,9 @@ describe('typing indicators across receivers', () => {
     graphql(url, tokens[user]!, SET_TYPING, isTyping === undefined ? { c: chatId } : { c: chatId, t: isTyping });
   const post = (user: string, chatId: string, content: string) =>
     ok(hub.url, tokens[user]!, 'mutation($c: ID!, $t: String!) { createMessage(createMessageInput: { chatId: $c, content: $t }) { seq } }', { c: chatId, t: content });
-  /** Subscribed, and the subscription live on its receiver. */
-  const watching = async (server: RunningServer, user: string, chatId: string): Promise<Received<Frame>> => {
-    const received = subscribe<Frame>(client(server, user), TYPING, { c: chatId });
+  /** Subscribed (on a socket of its own unless given one), and the subscription live on its receiver. */
+  const watching = async (server: RunningServer, user: string, chatId: string, on = client(server, user)): Promise<Received<Frame>> => {
+    const received = subscribe<Frame>(on, TYPING, { c: chatId });
     // A subscription is live once the receiver follows the chat: poll with stops, which are never held back.
     await receivedFrom(received, PROVER, () => setTyping(PROVER, chatId, false));
     return received;
@@ -130,9 +130,11 @@ describe('typing indicators across receivers', () => {
 
   it('ends typing with the typist’s post: the isTyping: false comes right after the post, not at the lapse', async () => {
     const chatId = await newChat('post', ['bob']);
-    const bob = await watching(second, 'bob', chatId);
+    // One socket for both: frames of one socket arrive in the order the receiver sent them.
+    const bobSocket = client(second, 'bob');
     const head = (await ok(hub.url, tokens.bob!, '{ head }')).head as string;
-    const messages = subscribe<{ senderId: string; content: string }>(client(second, 'bob'), MESSAGE_ADDED, { c: chatId, a: head });
+    const messages = subscribe<{ senderId: string; content: string }>(bobSocket, MESSAGE_ADDED, { c: chatId, a: head });
+    const bob = await watching(second, 'bob', chatId, bobSocket);
     // Time stands still on Bob's receiver: no lapse can end Alice's typing.
     secondClock.stop();
     await setTyping('alice', chatId, true);
