@@ -221,6 +221,7 @@ async function startWriter(url: string, index: number): Promise<Writer> {
         writes.push({ startedAt: readAt, ms: performance.now() - readAt, codes: errorCodes(read) });
       }
       const next = startedAt + PACE_MS - performance.now();
+      // The pace of the load (the paced write load the rebuild runs beside), not a wait for an effect.
       if (next > 0) await new Promise((resolve) => setTimeout(resolve, next));
     }
   })();
