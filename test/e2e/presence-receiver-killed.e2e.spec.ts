@@ -54,12 +54,7 @@ describe('presence when a receiver is killed', () => {
     await ok(instances.url('hub'), alice, 'mutation { createChat(input: { name: "kill", participantIds: ["bob", "carol", "pat"] }) { id } }');
     const watcher = subscribe<Presence>(instances.client('survivor', alice), 'subscription { presenceChanged { userId online lastSeenAt } }');
     // Live once it hears Pat, who comes and goes until it has: transitions before that are not sent again.
-    const heardPat = () => watcher.items.some((item) => item.userId === 'pat');
-    for (let attempt = 0; !heardPat(); attempt++) {
-      if (attempt > 40) throw new Error('presenceChanged never became live');
-      await instances.client('survivor', pat).dispose();
-      await watcher.until(heardPat, 500, "pat's transitions").catch(() => undefined);
-    }
+    await watcher.pokeUntil(() => watcher.items.some((item) => item.userId === 'pat'), async () => instances.client('survivor', pat).dispose(), "pat's transitions", { attempts: 40, waitMs: 500 });
     const presence = async (userIds: string[]) =>
       (await ok<{ presence: Presence[] }>(instances.url('hub'), alice, 'query($u: [ID!]!) { presence(userIds: $u) { userId online } }', { u: userIds })).presence;
     // Bob's only socket is on the doomed receiver; Carol has one on each.

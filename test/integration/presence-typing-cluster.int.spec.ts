@@ -4,7 +4,7 @@ import { ok } from '../support/graphql-http';
 import { TestRedisCluster } from '../support/redis-cluster';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { startTestServer, tokenFor } from '../support/test-server';
-import { connectClient, subscribe, type Received } from '../support/ws-client';
+import { connectClient, subscribe } from '../support/ws-client';
 
 type Frame = { userId: string; isTyping: boolean };
 type Presence = { userId: string; online: boolean };
@@ -56,7 +56,11 @@ describe('typing and presence on a Redis Cluster', () => {
     const presence = subscribe<Presence>(client(second, 'bob'), 'subscription { presenceChanged { userId online } }');
     const typing = chatIds.map((chatId) => subscribe<Frame>(client(second, 'bob'), 'subscription($c: ID!) { typingIndicator(chatId: $c) { userId isTyping } }', { c: chatId }));
     // Each subscription is live once a stop of Carol's reaches it.
-    await Promise.all(typing.map((received, i) => untilHeard(received, () => ok(hub.url, tokens.carol!, 'mutation($c: ID!) { setTyping(chatId: $c, isTyping: false) }', { c: chatIds[i] }))));
+    await Promise.all(
+      typing.map((received, i) =>
+        received.pokeUntil(() => received.items.length > 0, () => ok(hub.url, tokens.carol!, 'mutation($c: ID!) { setTyping(chatId: $c, isTyping: false) }', { c: chatIds[i] }), 'a stop'),
+      ),
+    );
 
     const before = typing.map((received) => received.items.length);
     for (const chatId of chatIds) {
@@ -87,11 +91,3 @@ describe('typing and presence on a Redis Cluster', () => {
     ]);
   });
 });
-
-async function untilHeard(received: Received<Frame>, poke: () => Promise<unknown>): Promise<void> {
-  for (let attempt = 0; received.items.length === 0; attempt++) {
-    if (attempt > 100) throw new Error('typingIndicator never became live');
-    await poke();
-    await received.until(() => received.items.length > 0, 200, 'a stop').catch(() => undefined);
-  }
-}

@@ -64,11 +64,7 @@ describe('presence across receivers', () => {
   /** Alice's presenceChanged, live once it has heard a transition of Carol (who comes and goes until it has). */
   const aliceWatching = async (server: RunningServer): Promise<Received<Presence>> => {
     const received = subscribe<Presence>(await connect(server, 'alice'), PRESENCE_CHANGED);
-    for (let attempt = 0; !received.items.some((item) => item.userId === 'carol'); attempt++) {
-      if (attempt > 50) throw new Error('presenceChanged never became live');
-      await close(await connect(second, 'carol'));
-      await received.until(() => received.items.some((item) => item.userId === 'carol'), 500, "carol's transitions").catch(() => undefined);
-    }
+    await received.pokeUntil(() => received.items.some((item) => item.userId === 'carol'), async () => close(await connect(second, 'carol')), "carol's transitions", { attempts: 50, waitMs: 500 });
     await eventually(async () => expect(await isOnline('carol')).toBe(false));
     return received;
   };

@@ -221,8 +221,8 @@ async function startWriter(url: string, index: number): Promise<Writer> {
         writes.push({ startedAt: readAt, ms: performance.now() - readAt, codes: errorCodes(read) });
       }
       const next = startedAt + PACE_MS - performance.now();
-      // The pace of the load (the paced write load the rebuild runs beside), not a wait for an effect.
-      if (next > 0) await new Promise((resolve) => setTimeout(resolve, next));
+      // The pace of the load the rebuild runs beside, not a wait for an effect.
+      if (next > 0) await new Promise((resolve) => setTimeout(resolve, next)); // deliberate: the load's pace
     }
   })();
   return {
@@ -239,7 +239,7 @@ async function until(condition: () => boolean): Promise<void> {
   const deadline = Date.now() + 30_000;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error('the writers stopped writing');
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await new Promise((resolve) => setTimeout(resolve, 20)); // deliberate: polls the writers' own records
   }
 }
 

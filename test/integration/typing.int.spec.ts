@@ -64,7 +64,7 @@ describe('typing indicators across receivers', () => {
   const watching = async (server: RunningServer, user: string, chatId: string, on = client(server, user)): Promise<Received<Frame>> => {
     const received = subscribe<Frame>(on, TYPING, { c: chatId });
     // A subscription is live once the receiver follows the chat: poll with stops, which are never held back.
-    await receivedFrom(received, PROVER, () => setTyping(PROVER, chatId, false));
+    await received.pokeUntil(() => received.items.some((frame) => frame.userId === PROVER), () => setTyping(PROVER, chatId, false), `a frame of ${PROVER}`);
     return received;
   };
 
@@ -189,17 +189,6 @@ describe('typing indicators across receivers', () => {
     expect(errorCodes(await graphql(hub.url, null, `mutation { setTyping(chatId: "${chatId}") }`))).toEqual(['UNAUTHENTICATED']);
   });
 });
-
-/** Keeps calling `poke` (each call one frame of `userId`) until a frame arrives: a subscription is live only once its receiver follows the chat. */
-async function receivedFrom(received: Received<Frame>, userId: string, poke: () => Promise<unknown>): Promise<void> {
-  const seen = () => received.items.some((frame) => frame.userId === userId);
-  for (let pokes = 0; !seen(); pokes++) {
-    if (received.errors.length > 0) throw new Error(`subscription failed: ${JSON.stringify(received.errors)}`);
-    if (pokes > 100) throw new Error(`no frame of ${userId} came`);
-    await poke();
-    await received.until(seen, 200, `a frame of ${userId}`).catch(() => undefined);
-  }
-}
 
 /** The frames of everyone but the prover, whose stops may still be arriving. */
 function apartFrom(received: Received<Frame>): Frame[] {

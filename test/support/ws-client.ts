@@ -56,6 +56,20 @@ export class Received<T = any> {
     return this.errors[0];
   }
 
+  /**
+   * An at-most-once subscription (typing, presence) hears only what is published once its receiver
+   * follows the chat: calls `poke` (which publishes something it should hear) again and again, waiting
+   * `waitMs` after each, until `heard` holds; fails after `attempts` or on the subscription's error.
+   */
+  async pokeUntil(heard: () => boolean, poke: () => Promise<unknown>, what: string, { attempts = 100, waitMs = 200 } = {}): Promise<void> {
+    for (let attempt = 0; !heard(); attempt++) {
+      if (this.errors.length > 0) throw new Error(`${this.name} failed: ${JSON.stringify(this.errors)}`);
+      if (attempt > attempts) throw new Error(`${this.name}: ${what} never came`);
+      await poke();
+      await this.until(heard, waitMs, what).catch(() => undefined);
+    }
+  }
+
   until(test: () => boolean, timeoutMs: number, what: string): Promise<void> {
     if (test()) return Promise.resolve();
     return new Promise((resolve, reject) => {
