@@ -65,6 +65,7 @@ function clusterOptions(seedOptions: RedisOptions, base: RedisOptions): ClusterO
     redisOptions: { ...seedOptions, ...base },
     clusterRetryStrategy: backoff,
     enableOfflineQueue: base.enableOfflineQueue ?? true,
+    lazyConnect: base.lazyConnect ?? false,
     // Reading the slots map is one command, but the first one may wait for its connection: never under the connect timeout.
     slotsRefreshTimeout: Math.max(base.commandTimeout ?? 0, CONNECT_TIMEOUT_MS),
     slotsRefreshInterval: SLOTS_REFRESH_INTERVAL_MS,

@@ -100,7 +100,8 @@ export class RedisPresenceStore extends PresenceStore {
 
   constructor(private readonly options: RedisPresenceStoreOptions) {
     super();
-    this.redis = commandConnection(options.target, { ...connectionOptions(options.commandTimeoutMs), maxRetriesPerRequest: 1 }) as PresenceCommands;
+    // Connected on first use: a relay never uses it, a sender only when someone asks for presence.
+    this.redis = commandConnection(options.target, { ...connectionOptions(options.commandTimeoutMs), maxRetriesPerRequest: 1, lazyConnect: true }) as PresenceCommands;
     this.redis.on('error', (error) => options.onError(error));
     this.redis.defineCommand('parleyPresenceRegister', { numberOfKeys: 1, lua: REGISTER });
     this.redis.defineCommand('parleyPresenceAttach', { numberOfKeys: 1, lua: ATTACH });
@@ -192,6 +193,7 @@ export class RedisPresenceStore extends PresenceStore {
   }
 
   async close(): Promise<void> {
+    if (this.redis.status === 'wait') return this.redis.disconnect();
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 
