@@ -7,6 +7,7 @@ import WebSocket from 'ws';
 import { signDevelopmentToken } from '../src/infrastructure/auth/development-token';
 import { freePort, TestRedisServer } from '../test/support/redis-server';
 import { cpuMillis, runCommand, startInstance, type Instance } from './processes';
+import { readRedisInfo } from './redis-info';
 
 export interface PresenceOptions {
   users: number;
@@ -179,7 +180,7 @@ function typeAway(
 function windowMeasurer(admin: Redis, databaseUrl: string, receivers: Instance[], sender: Instance) {
   return async (seconds: number, load: () => Promise<void>): Promise<WindowFigures> => {
     await admin.config('RESETSTAT');
-    const cpuBefore = await redisCpuMs(admin);
+    const cpuBefore = (await redisReading(admin)).cpuMs;
     const rowsBefore = await rowsWritten(databaseUrl);
     const receiverBefore = receivers.map((receiver) => cpuMillis(receiver.child.pid) ?? 0);
     const senderBefore = cpuMillis(sender.child.pid) ?? 0;
@@ -190,8 +191,7 @@ function windowMeasurer(admin: Redis, databaseUrl: string, receivers: Instance[]
     const receiverAfter = receivers.map((receiver) => cpuMillis(receiver.child.pid) ?? 0);
     const senderAfter = cpuMillis(sender.child.pid) ?? 0;
     const loadUsed = process.cpuUsage(loadBefore);
-    const commands = await commandCalls(admin);
-    const cpuAfter = await redisCpuMs(admin);
+    const { calls: commands, cpuMs: cpuAfter } = await redisReading(admin);
     const rowsAfter = await rowsWritten(databaseUrl);
     const perSecond = (value: number) => Math.round((value / elapsed) * 100) / 100;
     return {
@@ -218,20 +218,12 @@ function idle(seconds: number): Promise<void> {
   return new Promise((done) => setTimeout(done, seconds * 1000));
 }
 
-async function commandCalls(admin: Redis): Promise<Record<string, number>> {
-  const info = await admin.info('commandstats');
+/** Calls so far by command, and CPU in ms; the bench's own INFO and CONFIG are not Parley's. */
+async function redisReading(admin: Redis): Promise<{ calls: Record<string, number>; cpuMs: number }> {
+  const { cpuSeconds, commands } = await readRedisInfo(admin);
   const calls: Record<string, number> = {};
-  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
-    // The bench's own INFO/CONFIG are not Parley's.
-    if (match[1] !== 'info' && match[1] !== 'config') calls[match[1]!] = Number(match[2]);
-  }
-  return calls;
-}
-
-async function redisCpuMs(admin: Redis): Promise<number> {
-  const info = await admin.info('cpu');
-  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
-  return (field('used_cpu_sys') + field('used_cpu_user')) * 1000;
+  for (const [name, { calls: count }] of commands) if (name !== 'info' && name !== 'config') calls[name] = count;
+  return { calls, cpuMs: cpuSeconds * 1000 };
 }
 
 /** Rows written to the bench database so far, once this backend's and the others' statistics are flushed. */

@@ -3,6 +3,7 @@ import { parseFeedChannelName } from '../src/application';
 import type { RedisTarget } from '../src/infrastructure/redis/redis-connections';
 import { TestRedisCluster } from '../test/support/redis-cluster';
 import { freePort, TestRedisServer } from '../test/support/redis-server';
+import { readRedisInfo } from './redis-info';
 import { measureCluster, type ClusterFigures } from './cluster-figures';
 import { measureInterestSpread, type SpreadFigures } from './interest-spread';
 
@@ -174,14 +175,10 @@ interface NodeReading {
 }
 
 async function reading(connection: Redis): Promise<NodeReading> {
-  const text = String(await connection.call('INFO', 'cpu', 'commandstats'));
-  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(text)?.[1] ?? 0);
-  const command = (name: string) => {
-    const match = new RegExp(`^cmdstat_${name}:calls=(\\d+),usec=(\\d+)`, 'm').exec(text);
-    return { calls: Number(match?.[1] ?? 0), usec: Number(match?.[2] ?? 0) };
-  };
+  const { cpuSeconds, commands } = await readRedisInfo(connection);
+  const command = (name: string) => commands.get(name) ?? { calls: 0, usec: 0 };
   return {
-    cpuSeconds: field('used_cpu_user') + field('used_cpu_sys'),
+    cpuSeconds,
     spublish: command('spublish').calls,
     scripts: command('evalsha').calls + command('eval').calls,
     scriptUsec: command('evalsha').usec + command('eval').usec,
