@@ -129,6 +129,49 @@ describe('relay progress per partition: ticks, and a partition that fails alone'
     expect(transport.publishes[transport.publishes.length - 1]).toEqual({ partition: 1, rows: [row], tick: undefined });
   });
 
+  it('says it caught up only once the round\'s hooks ran: the original channels are out before whenCaughtUp resolves', async () => {
+    // Given a relay whose hook after publishing (the original channels) is held up in the middle of a round
+    const transport = new RecordingTransport();
+    let hold = false;
+    let release = () => {};
+    let entered = () => {};
+    const hookEntered = new Promise<void>((resolve) => (entered = resolve));
+    const hooked: string[][] = [];
+    const relay = new OutboxRelay(db.orm, transport, {
+      partitions: PARTITIONS,
+      tickEveryMs: 60_000,
+      onError: (error) => { throw error; },
+      afterPublished: async (records) => {
+        if (hold) {
+          entered();
+          await new Promise<void>((resolve) => (release = resolve));
+        }
+        hooked.push(records.map((record) => record.position));
+      },
+    });
+    await post(0);
+    await drain(relay, transport);
+    hold = true;
+    const row = await post(1);
+    const round = relay.relayBatch();
+    await hookEntered;
+    expect(transport.rows(1)).toContain(row); // the row is published and its checkpoint moved
+
+    // When someone asks whether the relay caught up, while that hook still runs
+    const heads = jest.spyOn(OutboxReader.prototype, 'head');
+    let caughtUp = false;
+    const asked = relay.whenCaughtUp(10_000).then(() => (caughtUp = true));
+    await heads.mock.results[0]!.value;
+    await new Promise((resolve) => setImmediate(resolve));
+
+    // Then the answer waits for the hook, and comes once it has run
+    expect(caughtUp).toBe(false);
+    release();
+    await round;
+    await asked;
+    expect(hooked.at(-1)).toEqual([row]);
+  });
+
   it('keeps publishing and ticking the partitions that answer while another one fails, and publishes the failed one\'s rows in order once it answers', async () => {
     // Given a relay that has published both partitions, and then partition 1's Redis master stops answering
     const transport = new RecordingTransport();

@@ -99,6 +99,12 @@ export class OutboxRelay {
   private prefetched: { key: string; page: Promise<RelayedPage> } | null = null;
   private readonly stall = new PublishStall();
   private waiters: { target: string; resolve: () => void }[] = [];
+  /**
+   * Where every led partition stood at the end of the last whole round, hooks (`afterPublished`)
+   * included. A checkpoint moves before the round's hooks have run, so a caller asking mid-round must
+   * not be told "caught up" from the checkpoints alone.
+   */
+  private roundReached: string | null = null;
 
   constructor(private readonly orm: MikroORM, private readonly transport: EventTransport, private readonly options: OutboxRelayOptions) {
     this.batchSize = options.batchSize ?? RELAY_PAGE.rows;
@@ -142,7 +148,7 @@ export class OutboxRelay {
     const target = await this.reader.head();
     this.wake();
     const now = this.reached();
-    if (now !== null && compareCursors(target, now) <= 0) return;
+    if (now !== null && this.roundReached !== null && compareCursors(target, minimum([now, this.roundReached])) <= 0) return;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((waiter) => waiter !== entry);
@@ -422,6 +428,7 @@ export class OutboxRelay {
 
   private notifyWaiters(): void {
     const at = this.reached();
+    this.roundReached = at;
     if (at === null) return;
     const reached = this.waiters.filter((waiter) => compareCursors(waiter.target, at) <= 0);
     this.waiters = this.waiters.filter((waiter) => !reached.includes(waiter));
