@@ -168,5 +168,8 @@ describe('the relays’ background pruner', () => {
 
     // The pruner runs on its own timer: polled until it has been round.
     await eventually(async () => expect(await count()).toBe(1));
+    // And says so on /metrics: at least this chat's three rows (other chats' old rows count too).
+    const pruned = await server.metrics.registry.getSingleMetric('parley_outbox_pruned_rows_total')!.get();
+    expect(pruned.values[0]!.value).toBeGreaterThanOrEqual(3);
   });
 });

@@ -94,6 +94,11 @@ export class ParleyMetrics {
     labelNames: ['outcome'],
     registers: [this.registry],
   });
+  readonly outboxPrunedRows = new Counter({
+    name: 'parley_outbox_pruned_rows_total',
+    help: 'Outbox rows older than OUTBOX_RETENTION that this instance\'s background pruner deleted',
+    registers: [this.registry],
+  });
   readonly droppedSlowClients = new Counter({ name: 'parley_dropped_slow_clients_total', help: 'Connections closed because their send buffer was full', registers: [this.registry] });
   readonly presenceTransitions = new Counter({
     name: 'parley_presence_transitions_total',

@@ -154,6 +154,7 @@ function startPruner(deps: RelayRoleDependencies, leadership: RelayLeadership | 
     connection: { connectTimeoutMs: config.database.connectTimeoutMs, statementTimeoutMs: config.database.statementTimeoutMs },
     shouldRun: () => leadership === null || leadership.led().has(0),
     onPruned: (summary) => {
+      deps.metrics.outboxPrunedRows.inc(summary.deleted);
       if (summary.deleted > 0 || summary.unpublished > 0) logger.info({ ...summary, retention }, 'pruned the outbox');
     },
     onError: deps.log('outbox-pruner'),
