@@ -94,6 +94,60 @@ describe('presence claims, transitions and sweeps in Redis', () => {
     expect((await stores[0]!.lookup(['bob']))[0]).toEqual({ userId: 'bob', online: false, lastSeenAt: new Date(now).toISOString() });
   });
 
+  it('announces again, at its next renewal, a transition that could not go out, and only the newest of a user', async () => {
+    // Given a receiver whose announcements fail while Redis (or PostgreSQL) is away
+    const store = new RedisPresenceStore({ target: { url: process.env.TEST_REDIS_URL! }, prefix, commandTimeoutMs: 2000, receiverId: 'c', claimMs: CLAIM_MS, onError: () => undefined });
+    stores.push(store);
+    let away = false;
+    const heard = new Announcements();
+    const errors: unknown[] = [];
+    const c = new PresenceTracker({
+      store,
+      publisher: {
+        publishPresence: async (chats: readonly ChatAddress[], signal: PresenceSignal) => {
+          if (away) throw new Error('Redis is away');
+          await heard.publishPresence(chats, signal);
+        },
+      } as unknown as EphemeralPublisher,
+      chatsOf: async () => [CHAT],
+      intervalMs: 3_600_000,
+      now: () => now,
+      onError: (error) => errors.push(error),
+    });
+    trackers.push(c);
+    await c.beat();
+
+    // When carol comes online while nothing can be announced
+    away = true;
+    c.connected('carol');
+    await c.settled();
+    expect(heard.of('carol')).toEqual([]);
+    expect(errors.length).toBeGreaterThan(0);
+    expect(c.pending).toBe(1);
+    expect((await store.lookup(['carol']))[0]).toMatchObject({ online: true });
+
+    // Then the next renewal after it is back announces it
+    away = false;
+    await c.beat();
+    await c.settled();
+    expect(heard.of('carol')).toEqual([true]);
+    expect(c.pending).toBe(0);
+
+    // And of two transitions that failed, only the newest goes out (offline, then online again)
+    away = true;
+    c.disconnected('carol');
+    await c.settled();
+    c.connected('carol');
+    await c.settled();
+    expect(heard.of('carol')).toEqual([true]);
+    expect(c.pending).toBe(1);
+    away = false;
+    await c.beat();
+    await c.settled();
+    expect(heard.of('carol')).toEqual([true, true]);
+    expect(c.pending).toBe(0);
+  });
+
   it('answers users it never saw as offline, never seen', async () => {
     const store = new RedisPresenceStore({ target: { url: process.env.TEST_REDIS_URL! }, prefix, commandTimeoutMs: 2000, receiverId: 'reader', claimMs: CLAIM_MS, onError: () => undefined });
     stores.push(store);

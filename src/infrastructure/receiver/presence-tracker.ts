@@ -22,6 +22,10 @@ export interface PresenceTrackerOptions {
  *
  * Each user's claims and releases run one after the other, in the order their sockets came and went.
  * A failure, or finding its own registration lapsed, makes it reconcile the store with its sockets.
+ * A transition the store decided but that could not be announced (PostgreSQL or Redis away at that
+ * moment) is kept, the newest per user, and announced again at each renewal until it goes out: its
+ * version is spent in the store, so nothing else would ever announce it, and a watcher would show the
+ * user in the wrong state until it reloads. Subscribers drop it if a newer one came first.
  */
 export class PresenceTracker {
   private readonly sockets = new Map<string, number>();
@@ -31,6 +35,8 @@ export class PresenceTracker {
   private readonly now: () => number;
   private beating: Promise<void> | null = null;
   private reconcile = false;
+  /** Per user, the newest transition decided but not announced yet. */
+  private readonly unannounced = new Map<string, PresenceSignal>();
 
   constructor(private readonly options: PresenceTrackerOptions) {
     this.now = options.now ?? Date.now;
@@ -43,6 +49,11 @@ export class PresenceTracker {
   /** Users with a socket here. */
   get users(): number {
     return this.sockets.size;
+  }
+
+  /** Transitions decided but not announced yet, to be tried again at the next renewal. */
+  get pending(): number {
+    return this.unannounced.size;
   }
 
   /** Resolves once every claim and release asked for so far is done. */
@@ -71,6 +82,9 @@ export class PresenceTracker {
     clearInterval(this.timer);
     await this.beating;
     await this.settled();
+    // One last try for what could not be announced: after this receiver, nobody would.
+    for (const signal of this.unannounced.values()) this.enqueue(signal.userId, () => this.announce(signal));
+    await this.settled();
     await this.options.store.leave().catch((error: unknown) => this.options.onError(error));
   }
 
@@ -91,6 +105,10 @@ export class PresenceTracker {
     if (rejoined || this.reconcile) {
       this.reconcile = false;
       await this.reconcileClaims();
+    }
+    for (const [userId, signal] of this.unannounced) {
+      // Behind the user's claims and releases, so a newer transition queued meanwhile goes after it.
+      this.enqueue(userId, () => (this.unannounced.get(userId) === signal ? this.announce(signal) : Promise.resolve()));
     }
     for (const receiverId of lapsed) {
       for (const signal of await this.options.store.sweep(receiverId, this.now())) await this.announce(signal);
@@ -136,9 +154,19 @@ export class PresenceTracker {
     if (signal) await this.announce(signal);
   }
 
+  /** Never throws: a transition that cannot go out now is kept for the next renewal (and the error reported). */
   private async announce(signal: PresenceSignal): Promise<void> {
-    const chats = await this.options.chatsOf(signal.userId);
-    await this.options.publisher.publishPresence(chats, signal);
+    const kept = this.unannounced.get(signal.userId);
+    if (!kept || kept.version < signal.version) this.unannounced.set(signal.userId, signal);
+    try {
+      const chats = await this.options.chatsOf(signal.userId);
+      await this.options.publisher.publishPresence(chats, signal);
+    } catch (error) {
+      this.options.onError(error);
+      return;
+    }
+    // Gone out: an older one kept is outdated too (subscribers would drop it); a newer one stays.
+    if ((this.unannounced.get(signal.userId)?.version ?? Infinity) <= signal.version) this.unannounced.delete(signal.userId);
     this.options.onAnnounced?.(signal);
   }
 }
