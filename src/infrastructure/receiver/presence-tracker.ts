@@ -83,8 +83,7 @@ export class PresenceTracker {
     await this.beating;
     await this.settled();
     // One last try for what could not be announced: after this receiver, nobody would.
-    for (const signal of this.unannounced.values()) this.enqueue(signal.userId, () => this.announce(signal));
-    await this.settled();
+    await this.announceKept();
     await this.options.store.leave().catch((error: unknown) => this.options.onError(error));
   }
 
@@ -106,10 +105,7 @@ export class PresenceTracker {
       this.reconcile = false;
       await this.reconcileClaims();
     }
-    for (const [userId, signal] of this.unannounced) {
-      // Behind the user's claims and releases, so a newer transition queued meanwhile goes after it.
-      this.enqueue(userId, () => (this.unannounced.get(userId) === signal ? this.announce(signal) : Promise.resolve()));
-    }
+    await this.announceKept();
     for (const receiverId of lapsed) {
       for (const signal of await this.options.store.sweep(receiverId, this.now())) await this.announce(signal);
     }
@@ -154,8 +150,20 @@ export class PresenceTracker {
     if (signal) await this.announce(signal);
   }
 
-  /** Never throws: a transition that cannot go out now is kept for the next renewal (and the error reported). */
-  private async announce(signal: PresenceSignal): Promise<void> {
+  /**
+   * The kept transitions, one after the other, until one fails: Redis or PostgreSQL is still away, and
+   * the rest wait for the next renewal rather than each logging the same failure. A newer transition
+   * of the user announced meanwhile needs no order with these: subscribers keep the highest version.
+   */
+  private async announceKept(): Promise<void> {
+    for (const signal of [...this.unannounced.values()]) {
+      if (this.unannounced.get(signal.userId) !== signal) continue;
+      if (!(await this.announce(signal))) return;
+    }
+  }
+
+  /** Never throws: a transition that cannot go out now is kept for the next renewal (and the error reported); answers whether it went out. */
+  private async announce(signal: PresenceSignal): Promise<boolean> {
     const kept = this.unannounced.get(signal.userId);
     if (!kept || kept.version < signal.version) this.unannounced.set(signal.userId, signal);
     try {
@@ -163,10 +171,11 @@ export class PresenceTracker {
       await this.options.publisher.publishPresence(chats, signal);
     } catch (error) {
       this.options.onError(error);
-      return;
+      return false;
     }
     // Gone out: an older one kept is outdated too (subscribers would drop it); a newer one stays.
     if ((this.unannounced.get(signal.userId)?.version ?? Infinity) <= signal.version) this.unannounced.delete(signal.userId);
     this.options.onAnnounced?.(signal);
+    return true;
   }
 }
