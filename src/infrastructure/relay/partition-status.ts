@@ -21,6 +21,8 @@ export interface PartitionStatus {
 
 export interface OutboxStatus {
   rows: number;
+  /** `rows` is the planner's estimate (a large outbox), not a count. */
+  estimated: boolean;
   /** Age of the oldest row kept; null for an empty outbox. */
   oldestAgeSeconds: number | null;
   oldestAt: string | null;
@@ -84,15 +86,36 @@ export async function readPartitionStatus(orm: MikroORM, fallbackPartitions: num
   }));
 }
 
-/** The outbox's size and its oldest row: what retention keeps. A full count: an operator's look, not a probe. */
-export async function readOutboxStatus(orm: MikroORM): Promise<OutboxStatus> {
-  const [row] = await orm.em.fork().execute<{ rows: string; oldest_at: number | null; oldest_age: number | null }[]>(
-    `select count(*)::text as rows, (extract(epoch from min(created_at)) * 1000)::float8 as oldest_at,
+/** Above this many rows (by the planner's estimate) the outbox's size is the estimate, not a count. */
+export const OUTBOX_COUNT_EXACT_BELOW = 1_000_000;
+/** The oldest row is looked for among this many first rows in commit order (index-backed). */
+const OLDEST_AMONG = 1000;
+
+/**
+ * The outbox's size and its oldest row: what retention keeps. Both stay cheap on a large outbox, since
+ * an operator runs `status` when something is wrong: the size is counted below `exactBelow` rows and
+ * is the planner's estimate (`pg_class.reltuples`, kept by autovacuum) above; the oldest row is the
+ * earliest-written of the first rows in commit order (`outbox_commit_order`). A row's time is its
+ * transaction's start, and transactions commit in about that order, so that is the oldest row unless a
+ * writer waited behind more than that many rows.
+ */
+export async function readOutboxStatus(orm: MikroORM, options: { exactBelow?: number } = {}): Promise<OutboxStatus> {
+  const exactBelow = options.exactBelow ?? OUTBOX_COUNT_EXACT_BELOW;
+  const [row] = await orm.em.fork().execute<{ estimate: number; oldest_at: number | null; oldest_age: number | null }[]>(
+    `select (select c.reltuples from pg_class c where c.oid = 'outbox'::regclass)::float8 as estimate,
+            (extract(epoch from min(created_at)) * 1000)::float8 as oldest_at,
             extract(epoch from now() - min(created_at))::float8 as oldest_age
-     from outbox`,
+     from (select created_at from outbox order by tx_id, id limit ?) first_rows`,
+    [OLDEST_AMONG],
   );
+  // reltuples is -1 for a table never vacuumed nor analysed: counted then, whatever its size.
+  const estimated = row!.estimate >= exactBelow;
+  const rows = estimated
+    ? Math.round(row!.estimate)
+    : Number((await orm.em.fork().execute<{ rows: string }[]>('select count(*)::text as rows from outbox'))[0]!.rows);
   return {
-    rows: Number(row!.rows),
+    rows,
+    estimated,
     oldestAt: row!.oldest_at === null ? null : new Date(Number(row!.oldest_at)).toISOString(),
     oldestAgeSeconds: row!.oldest_age === null ? null : Math.max(0, row!.oldest_age),
   };

@@ -42,7 +42,7 @@ function receiversSection({ receivers: status }: ClusterStatus): string {
 
 function outboxSection({ outbox }: ClusterStatus): string {
   if (outbox.oldestAgeSeconds === null) return 'Outbox: 0 rows';
-  return `Outbox: ${outbox.rows} rows, oldest ${formatDuration(outbox.oldestAgeSeconds * 1000)} old (${outbox.oldestAt})`;
+  return `Outbox: ${outbox.estimated ? 'about ' : ''}${outbox.rows} rows, oldest ${formatDuration(outbox.oldestAgeSeconds * 1000)} old (${outbox.oldestAt})`;
 }
 
 /** Seconds to the millisecond below ten, whole above: a lag of 0.012 s and one of 3 min both read well. */
