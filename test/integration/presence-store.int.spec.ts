@@ -74,10 +74,12 @@ describe('presence claims, transitions and sweeps in Redis', () => {
     // Receiver a stalls: b renews past a's claim and sweeps it.
     now += CLAIM_MS + 1;
     await b.beat();
+    await b.swept();
     expect(announcements.of('bob')).toEqual([true, false]);
     expect((await stores[1]!.lookup(['bob']))[0]).toMatchObject({ online: false, lastSeenAt: new Date(now).toISOString() });
     // A second sweep finds nothing left to do.
     await b.beat();
+    await b.swept();
     expect(announcements.of('bob')).toHaveLength(2);
 
     // Receiver a comes back: its registration had lapsed, so it claims its users again.
@@ -155,5 +157,113 @@ describe('presence claims, transitions and sweeps in Redis', () => {
       { userId: 'nobody', online: false, lastSeenAt: null },
       { userId: 'weird:id {x}', online: false, lastSeenAt: null },
     ]);
+  });
+});
+
+/**
+ * The races two receivers' views of the registry allow, each on a registry of its own: a receiver
+ * decides with what its last registration saw, which may be up to an interval old.
+ */
+describe('presence decisions on a registry seen a while ago', () => {
+  let now = Date.now();
+  const stores: RedisPresenceStore[] = [];
+  const trackers: PresenceTracker[] = [];
+
+  const cluster = () => {
+    const prefix = `presence-race-${randomBytes(3).toString('hex')}:`;
+    const heard = new Announcements();
+    const receiver = (id: string) => {
+      const store = new RedisPresenceStore({ target: { url: process.env.TEST_REDIS_URL! }, prefix, commandTimeoutMs: 2000, receiverId: id, claimMs: CLAIM_MS, onError: (error) => { throw error; } });
+      stores.push(store);
+      const tracker = new PresenceTracker({
+        store,
+        publisher: heard as unknown as EphemeralPublisher,
+        chatsOf: async () => [CHAT],
+        intervalMs: 3_600_000,
+        now: () => now,
+        onError: (error) => {
+          throw error;
+        },
+      });
+      trackers.push(tracker);
+      return { store, tracker };
+    };
+    return { heard, receiver };
+  };
+
+  afterAll(async () => {
+    for (const tracker of trackers) await tracker.stop();
+    await Promise.all(stores.map((store) => store.close()));
+  });
+
+  it('keeps a user online when their other socket is on a receiver that registered after this one last did', async () => {
+    // Given dana on receiver a, and then receiver b starting (a has not renewed since) and dana connecting there too
+    const { heard, receiver } = cluster();
+    const a = receiver('a');
+    await a.tracker.beat();
+    a.tracker.connected('dana');
+    await a.tracker.settled();
+    const b = receiver('b');
+    await b.tracker.beat();
+    b.tracker.connected('dana');
+    await b.tracker.settled();
+
+    // When her socket on a closes
+    a.tracker.disconnected('dana');
+    await a.tracker.settled();
+
+    // Then she stays online: once announced, and online as the query answers
+    expect(heard.of('dana')).toEqual([true]);
+    expect((await a.store.lookup(['dana']))[0]).toMatchObject({ online: true });
+    // And she goes offline once, when her last socket closes
+    b.tracker.disconnected('dana');
+    await b.tracker.settled();
+    expect(heard.of('dana')).toEqual([true, false]);
+  });
+
+  it('leaves alone what a stalled receiver claimed again after the sweeper saw it lapse', async () => {
+    // Given erin on receiver a, and a stalled past its claim
+    const { heard, receiver } = cluster();
+    const a = receiver('a');
+    const b = receiver('b');
+    await Promise.all([a.tracker.beat(), b.tracker.beat()]);
+    a.tracker.connected('erin');
+    await a.tracker.settled();
+    now += CLAIM_MS + 1;
+
+    // When b's registration sees a lapsed, then a comes back and claims erin again before b sweeps it
+    await b.store.register(now);
+    await a.tracker.beat();
+    await a.tracker.settled();
+    const swept = await b.store.sweep('a', now);
+
+    // Then the sweep takes nothing off a: erin stays online, announced once, and a still lists her
+    expect(swept).toEqual([]);
+    expect(heard.of('erin')).toEqual([true]);
+    expect((await b.store.lookup(['erin']))[0]).toMatchObject({ online: true });
+    expect(await a.store.claimed()).toEqual(['erin']);
+  });
+
+  it('announces a user offline once when their socket closes on one receiver and the dead receiver that also held them is swept', async () => {
+    // Given finn on receivers a and x, and x dead (its claim lapsed, not swept yet)
+    const { heard, receiver } = cluster();
+    const a = receiver('a');
+    const x = receiver('x');
+    await Promise.all([a.tracker.beat(), x.tracker.beat()]);
+    a.tracker.connected('finn');
+    x.tracker.connected('finn');
+    await Promise.all([a.tracker.settled(), x.tracker.settled()]);
+    now += CLAIM_MS + 1;
+    await a.store.register(now);
+
+    // When finn's socket on a closes, and then a sweeps x
+    a.tracker.disconnected('finn');
+    await a.tracker.settled();
+    const swept = await a.store.sweep('x', now);
+
+    // Then finn went offline once: the sweep finds nothing more to announce
+    expect(heard.of('finn')).toEqual([true, false]);
+    expect(swept).toEqual([]);
+    expect((await a.store.lookup(['finn']))[0]).toMatchObject({ online: false });
   });
 });

@@ -1,5 +1,8 @@
 import type { ChatAddress, EphemeralPublisher, PresenceSignal, PresenceStore } from '../../application';
 
+/** Announcements of a sweep under way at once: each reads the user's chats, then publishes. */
+const SWEEP_ANNOUNCERS = 16;
+
 export interface PresenceTrackerOptions {
   store: PresenceStore;
   publisher: EphemeralPublisher;
@@ -34,6 +37,7 @@ export class PresenceTracker {
   private readonly timer: NodeJS.Timeout;
   private readonly now: () => number;
   private beating: Promise<void> | null = null;
+  private sweeping: Promise<void> | null = null;
   private reconcile = false;
   /** Per user, the newest transition decided but not announced yet. */
   private readonly unannounced = new Map<string, PresenceSignal>();
@@ -81,9 +85,16 @@ export class PresenceTracker {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.beating;
+    await this.sweeping;
     await this.settled();
     // One last try for what could not be announced: after this receiver, nobody would.
     await this.announceKept();
+    if (this.reconcile || this.unannounced.size > 0) {
+      // A release failed or a transition is unannounced: the registration is left to lapse, so that
+      // another receiver sweeps what it still claims and announces it.
+      this.options.onError(new Error(`presence: ${this.unannounced.size} transitions unannounced or releases failed; leaving this receiver's registration to lapse so another receiver sweeps it`));
+      return;
+    }
     await this.options.store.leave().catch((error: unknown) => this.options.onError(error));
   }
 
@@ -106,8 +117,25 @@ export class PresenceTracker {
       await this.reconcileClaims();
     }
     await this.announceKept();
+    if (lapsed.length > 0 && !this.sweeping) {
+      // Beside the renewals, never in their way: a large sweep must not let this receiver's own claim lapse.
+      this.sweeping = this.sweep(lapsed).finally(() => (this.sweeping = null));
+    }
+  }
+
+  /** Resolves once the sweep under way (if any) is done. */
+  async swept(): Promise<void> {
+    await this.sweeping;
+  }
+
+  private async sweep(lapsed: string[]): Promise<void> {
     for (const receiverId of lapsed) {
-      for (const signal of await this.options.store.sweep(receiverId, this.now())) await this.announce(signal);
+      try {
+        const signals = await this.options.store.sweep(receiverId, this.now());
+        await inParallel(signals, SWEEP_ANNOUNCERS, (signal) => this.announce(signal));
+      } catch (error) {
+        this.options.onError(error);
+      }
     }
   }
 
@@ -178,4 +206,13 @@ export class PresenceTracker {
     this.options.onAnnounced?.(signal);
     return true;
   }
+}
+
+/** Runs `work` on every item, at most `limit` at a time. */
+async function inParallel<T>(items: readonly T[], limit: number, work: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

@@ -20,23 +20,51 @@ const RECORD_RETENTION_MS = 31 * 24 * 3600 * 1000;
  * The keys (prefix applied), and why each lives where it does:
  * - `{presence}:receivers`: a sorted set, receiver id → until when its claim holds. Renewed by each
  *   receiver once per interval: the only command presence costs while nobody connects or leaves.
+ * - `{presence}:generations`: a hash, receiver id → the generation of its registration, and
+ *   `{presence}:generation`, the counter they are drawn from. A receiver gets a new generation when it
+ *   registers for the first time or after its claim lapsed, so whoever sweeps a lapsed registration
+ *   touches only what that registration claimed, never what the receiver claimed again since.
  * - `{presence}:receiver:<id>:users`: the users a receiver has claimed, for whoever sweeps it. The
  *   same hash tag as the registry, so that removing a lapsed receiver and its list is one script.
- * - `presence:user:<userId>`: a hash per user, on whichever slot it falls: `r:<receiver id>` for each
- *   receiver holding a socket of theirs, `seen` (ms) when their last socket closed, `v` their
- *   transition count. A user is online while a field names a receiver whose claim holds; deciding a
- *   transition is one script on the one key, so concurrent receivers agree on it.
- * - `{presence}:sweep:<id>`: the lease of whoever sweeps a lapsed receiver.
+ * - `presence:user:<userId>`: a hash per user, on whichever slot it falls: `r:<receiver id>` →
+ *   generation for each receiver holding a socket of theirs, `on` the state last announced, `seen`
+ *   (ms) when their last socket closed, `v` their transition count. Deciding a transition is one
+ *   script on the one key, so concurrent receivers agree on it; announcing only a change of `on`
+ *   means none is announced twice.
+ * - `{presence}:sweep:<id>:<generation>`: the lease of whoever sweeps a lapsed registration.
+ *
+ * The user's key is in another slot than the registry, so its scripts cannot read the registry: they
+ * are told what the caller's last registration saw (the live receivers, and the highest generation
+ * then). A field of a receiver that registered since (a higher generation) counts as live: the caller
+ * could not know it yet. A field of any other receiver not live then counts as gone.
  */
 
 /**
- * KEYS[1] registry; ARGV: id, now, claim ms. Renews the claim and answers every registration as it was
- * just before ([id, until, id, until, …]): this receiver's own old one says whether it had lapsed.
+ * KEYS[1] registry, KEYS[2] generations, KEYS[3] generation counter; ARGV: id, now, claim ms. Renews
+ * the claim, with a new generation when it had lapsed (or never was), and answers [generation,
+ * rejoined (1/0), highest generation, then id, until, generation of every other registration].
  */
 const REGISTER = `
+local now = tonumber(ARGV[2])
+local claimedUntil = redis.call('ZSCORE', KEYS[1], ARGV[1])
+local generation = redis.call('HGET', KEYS[2], ARGV[1])
+local rejoined = 0
+if not claimedUntil or tonumber(claimedUntil) <= now or not generation then
+  generation = redis.call('INCR', KEYS[3])
+  redis.call('HSET', KEYS[2], ARGV[1], generation)
+  rejoined = 1
+end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+local answer = {tostring(generation), rejoined, redis.call('GET', KEYS[3]) or '0'}
 local claims = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-redis.call('ZADD', KEYS[1], tonumber(ARGV[2]) + tonumber(ARGV[3]), ARGV[1])
-return claims`;
+for i = 1, #claims, 2 do
+  if claims[i] ~= ARGV[1] then
+    table.insert(answer, claims[i])
+    table.insert(answer, claims[i + 1])
+    table.insert(answer, redis.call('HGET', KEYS[2], claims[i]) or '0')
+  end
+end
+return answer`;
 
 /**
  * The user's next transition version (Lua expression): above the last one, and never below Redis's
@@ -49,64 +77,107 @@ const NEXT_VERSION = `(function()
   return version
 end)()`;
 
-/** KEYS[1] a user's hash; ARGV: receiver id, retention ms, then the live receivers. Answers the new version, or nil. */
+/**
+ * (Lua) Drops the fields of receivers gone as the caller saw them, and answers whether a live one is
+ * left. ARGV from \`first\` on: the highest generation the caller knew, then the live receivers.
+ */
+const LIVE_FIELDS = `local function liveLeft(first)
+  local known = tonumber(ARGV[first])
+  local live = {}
+  for i = first + 1, #ARGV do live['r:' .. ARGV[i]] = true end
+  local left = false
+  local fields = redis.call('HGETALL', KEYS[1])
+  for i = 1, #fields, 2 do
+    local field = fields[i]
+    if string.sub(field, 1, 2) == 'r:' then
+      if live[field] or (tonumber(fields[i + 1]) or 0) > known then left = true
+      else redis.call('HDEL', KEYS[1], field) end
+    end
+  end
+  return left
+end`;
+
+/** KEYS[1] a user's hash; ARGV: receiver id, generation. Answers [version, seen] when that made the user online, else nil. */
 const ATTACH = `
-local live = {}
-for i = 3, #ARGV do live['r:' .. ARGV[i]] = true end
-local online = false
-for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
-  if live[field] then online = true end
-end
-redis.call('HSET', KEYS[1], 'r:' .. ARGV[1], '1')
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-if online then return false end
+redis.call('HSET', KEYS[1], 'r:' .. ARGV[1], ARGV[2])
+redis.call('PERSIST', KEYS[1])
+if redis.call('HGET', KEYS[1], 'on') == '1' then return false end
+redis.call('HSET', KEYS[1], 'on', '1')
 return {${NEXT_VERSION}, redis.call('HGET', KEYS[1], 'seen') or false}`;
 
 /**
- * KEYS[1] a user's hash; ARGV: receiver id (this one, or a lapsed one being swept), retention ms, now,
- * then the live receivers. Answers the new version when the user went offline, else nil.
+ * KEYS[1] a user's hash; ARGV: receiver id, its generation ('' for this receiver's own: whichever),
+ * retention ms, now, then the highest generation known and the live receivers. Takes the receiver's
+ * field off (a sweep only the lapsed registration's), and answers the new version when no live
+ * receiver holds the user any more and they were announced online, else nil.
  */
 const DETACH = `
-if redis.call('HDEL', KEYS[1], 'r:' .. ARGV[1]) == 0 then return false end
-local live = {}
-for i = 4, #ARGV do live['r:' .. ARGV[i]] = true end
-for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
-  if live[field] then return false end
-end
-redis.call('HSET', KEYS[1], 'seen', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+${LIVE_FIELDS}
+local field = 'r:' .. ARGV[1]
+local held = redis.call('HGET', KEYS[1], field)
+if not held or (ARGV[2] ~= '' and held ~= ARGV[2]) then return false end
+redis.call('HDEL', KEYS[1], field)
+if liveLeft(5) then return false end
+-- Nobody holds the user now (gone receivers' fields were dropped): the record may expire.
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+if redis.call('HGET', KEYS[1], 'on') == '0' then return false end
+redis.call('HSET', KEYS[1], 'on', '0', 'seen', ARGV[4])
 return ${NEXT_VERSION}`;
 
-/** KEYS[1] registry, KEYS[2] the receiver's users; ARGV: id, now. Forgets a receiver only if its claim still lapsed. */
+/**
+ * KEYS[1] registry, KEYS[2] the receiver's users, KEYS[3] generations; ARGV: id, now. Forgets a
+ * receiver only if its claim still lapsed (it did not come back meanwhile).
+ */
 const FORGET_LAPSED = `
 local claimedUntil = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not claimedUntil or tonumber(claimedUntil) > tonumber(ARGV[2]) then return 0 end
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('DEL', KEYS[2])
+redis.call('HDEL', KEYS[3], ARGV[1])
 return 1`;
 
 type PresenceCommands = (Redis | Cluster) & {
-  parleyPresenceRegister(registry: string, id: string, now: number, claimMs: number): Promise<string[]>;
-  parleyPresenceAttach(user: string, ...args: (string | number)[]): Promise<[number, string | null] | null>;
+  parleyPresenceRegister(registry: string, generations: string, counter: string, id: string, now: number, claimMs: number): Promise<(string | number)[]>;
+  parleyPresenceAttach(user: string, id: string, generation: string): Promise<[number, string | null] | null>;
   parleyPresenceDetach(user: string, ...args: (string | number)[]): Promise<number | null>;
-  parleyPresenceForget(registry: string, users: string, id: string, now: number): Promise<number>;
+  parleyPresenceForget(registry: string, users: string, generations: string, id: string, now: number): Promise<number>;
 };
+
+/** What this receiver's last registration saw. */
+interface RegistrySeen {
+  /** This receiver's generation. */
+  generation: string;
+  /** The highest generation then: a field above it is of a receiver that registered since. */
+  known: string;
+  /** The receivers whose claims held, this one included. */
+  live: string[];
+  /** The lapsed receivers, each with its generation. */
+  lapsed: Map<string, string>;
+}
+
+/** Users detached from a lapsed receiver at once: one pipeline of scripts, each on its user's key. */
+const SWEEP_CHUNK = 200;
 
 /** Presence in Redis (DESIGN.md §10), on one server or a Redis Cluster: see the keys above. */
 export class RedisPresenceStore extends PresenceStore {
   private readonly redis: PresenceCommands;
-  /** The receivers whose claims held at the last registration, this one included. */
-  private live: string[] = [];
+  private seen: RegistrySeen | null = null;
+  /**
+   * Users whose listing (or unlisting) in this receiver's users set failed: done again at the next
+   * registration, so that whoever sweeps this receiver finds every user it holds.
+   */
+  private readonly toList = new Set<string>();
+  private readonly toUnlist = new Set<string>();
 
   constructor(private readonly options: RedisPresenceStoreOptions) {
     super();
     // Connected on first use: a relay never uses it, a sender only when someone asks for presence.
     this.redis = commandConnection(options.target, { ...connectionOptions(options.commandTimeoutMs), maxRetriesPerRequest: 1, lazyConnect: true }) as PresenceCommands;
     this.redis.on('error', (error) => options.onError(error));
-    this.redis.defineCommand('parleyPresenceRegister', { numberOfKeys: 1, lua: REGISTER });
+    this.redis.defineCommand('parleyPresenceRegister', { numberOfKeys: 3, lua: REGISTER });
     this.redis.defineCommand('parleyPresenceAttach', { numberOfKeys: 1, lua: ATTACH });
     this.redis.defineCommand('parleyPresenceDetach', { numberOfKeys: 1, lua: DETACH });
-    this.redis.defineCommand('parleyPresenceForget', { numberOfKeys: 2, lua: FORGET_LAPSED });
+    this.redis.defineCommand('parleyPresenceForget', { numberOfKeys: 3, lua: FORGET_LAPSED });
   }
 
   private key(name: string): string {
@@ -115,6 +186,10 @@ export class RedisPresenceStore extends PresenceStore {
 
   private get registry(): string {
     return this.key('{presence}:receivers');
+  }
+
+  private get generations(): string {
+    return this.key('{presence}:generations');
   }
 
   private usersOf(receiverId: string): string {
@@ -127,33 +202,39 @@ export class RedisPresenceStore extends PresenceStore {
 
   async register(now: number): Promise<PresenceRegistration> {
     const me = this.options.receiverId;
-    const claims = await this.redis.parleyPresenceRegister(this.registry, me, now, this.options.claimMs);
-    const live = [me];
-    const lapsed: string[] = [];
-    let rejoined = true;
-    for (let i = 0; i < claims.length; i += 2) {
-      const [id, until] = [claims[i]!, Number(claims[i + 1])];
-      if (id === me) rejoined = until <= now;
-      else (until > now ? live : lapsed).push(id);
+    const answer = await this.redis.parleyPresenceRegister(this.registry, this.generations, this.key('{presence}:generation'), me, now, this.options.claimMs);
+    const seen: RegistrySeen = { generation: String(answer[0]), known: String(answer[2]), live: [me], lapsed: new Map() };
+    for (let i = 3; i < answer.length; i += 3) {
+      const [id, until, generation] = [String(answer[i]), Number(answer[i + 1]), String(answer[i + 2])];
+      if (until > now) seen.live.push(id);
+      else seen.lapsed.set(id, generation);
     }
-    this.live = live;
-    return { rejoined, lapsed };
+    this.seen = seen;
+    // The registration holds whatever becomes of this: a listing that fails again waits for the next one.
+    await this.relist().catch((error: unknown) => this.options.onError(error));
+    return { rejoined: Number(answer[1]) === 1, lapsed: [...seen.lapsed.keys()] };
   }
 
   async attach(userId: string): Promise<PresenceSignal | null> {
-    const [, answer] = await Promise.all([
+    const seen = this.registered();
+    const [listed, decided] = await Promise.allSettled([
       // Listed first: a sweeper that finds this receiver lapsed must find the user too.
       this.redis.sadd(this.usersOf(this.options.receiverId), userId),
-      this.redis.parleyPresenceAttach(this.userKey(userId), this.options.receiverId, RECORD_RETENTION_MS, ...this.liveIncludingMe()),
+      this.redis.parleyPresenceAttach(this.userKey(userId), this.options.receiverId, seen.generation),
     ]);
-    if (!answer) return null;
-    const [version, seen] = answer;
-    return { userId, online: true, lastSeenAt: seen === null ? null : isoOf(seen), version: Number(version) };
+    this.settleListing(userId, listed, this.toList, this.toUnlist);
+    if (decided.status === 'rejected') throw decided.reason;
+    if (!decided.value) return null;
+    const [version, lastSeen] = decided.value;
+    return { userId, online: true, lastSeenAt: lastSeen === null ? null : isoOf(lastSeen), version: Number(version) };
   }
 
   async detach(userId: string, now: number): Promise<PresenceSignal | null> {
-    const signal = await this.detachFrom(this.options.receiverId, userId, now, this.liveIncludingMe());
-    await this.redis.srem(this.usersOf(this.options.receiverId), userId);
+    const seen = this.registered();
+    const signal = await this.detachFrom(this.options.receiverId, '', userId, now, seen, seen.live);
+    // Decided: the transition is answered even if unlisting fails (it is done again at the next registration).
+    const [unlisted] = await Promise.allSettled([this.redis.srem(this.usersOf(this.options.receiverId), userId)]);
+    this.settleListing(userId, unlisted, this.toUnlist, this.toList);
     return signal;
   }
 
@@ -161,23 +242,42 @@ export class RedisPresenceStore extends PresenceStore {
     return this.redis.smembers(this.usersOf(this.options.receiverId));
   }
 
+  /**
+   * Under a lease on the lapsed registration (its generation in the key: a receiver that came back and
+   * lapsed again is a new one to sweep), takes its users off it in pipelined chunks. Only once every
+   * user is done is the receiver forgotten; after a failure the lease is let go, so the next renewal
+   * (of any receiver) sweeps again, and the transitions decided so far are answered all the same.
+   */
   async sweep(receiverId: string, now: number): Promise<PresenceSignal[]> {
-    const lease = await this.redis.set(this.key(`{presence}:sweep:${receiverId}`), this.options.receiverId, 'PX', this.options.claimMs * 2, 'NX');
-    if (lease !== 'OK') return [];
-    const live = this.live.filter((id) => id !== receiverId);
+    const seen = this.registered();
+    const generation = seen.lapsed.get(receiverId);
+    if (generation === undefined) return [];
+    const lease = this.key(`{presence}:sweep:${receiverId}:${generation}`);
+    if ((await this.redis.set(lease, this.options.receiverId, 'PX', this.options.claimMs * 2, 'NX')) !== 'OK') return [];
+    const live = seen.live.filter((id) => id !== receiverId);
+    const users = await this.redis.smembers(this.usersOf(receiverId));
     const signals: PresenceSignal[] = [];
-    for (const userId of await this.redis.smembers(this.usersOf(receiverId))) {
-      const signal = await this.detachFrom(receiverId, userId, now, live);
-      if (signal) signals.push(signal);
+    let failure: { error: unknown } | null = null;
+    for (let i = 0; i < users.length; i += SWEEP_CHUNK) {
+      const outcomes = await Promise.allSettled(users.slice(i, i + SWEEP_CHUNK).map((userId) => this.detachFrom(receiverId, generation, userId, now, seen, live)));
+      for (const outcome of outcomes) {
+        if (outcome.status === 'rejected') failure ??= { error: outcome.reason };
+        else if (outcome.value) signals.push(outcome.value);
+      }
     }
-    // The transitions are decided: they are announced even if forgetting the receiver fails (the next sweep does it).
-    await this.redis.parleyPresenceForget(this.registry, this.usersOf(receiverId), receiverId, now).catch((error: unknown) => this.options.onError(error));
+    if (failure) {
+      this.options.onError(failure.error);
+      await this.redis.del(lease).catch(() => undefined);
+    } else {
+      // Forgotten only if still lapsed; if that fails, the next sweep finds nothing left to announce and does it.
+      await this.redis.parleyPresenceForget(this.registry, this.usersOf(receiverId), this.generations, receiverId, now).catch((error: unknown) => this.options.onError(error));
+    }
     return signals;
   }
 
   async leave(): Promise<void> {
     // Claimed users were detached one by one before: only the registration is left.
-    await this.redis.parleyPresenceForget(this.registry, this.usersOf(this.options.receiverId), this.options.receiverId, Number.MAX_SAFE_INTEGER);
+    await this.redis.parleyPresenceForget(this.registry, this.usersOf(this.options.receiverId), this.generations, this.options.receiverId, Number.MAX_SAFE_INTEGER);
   }
 
   async lookup(userIds: readonly string[]): Promise<PresenceView[]> {
@@ -197,14 +297,39 @@ export class RedisPresenceStore extends PresenceStore {
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 
-  private async detachFrom(receiverId: string, userId: string, now: number, live: string[]): Promise<PresenceSignal | null> {
-    const version = await this.redis.parleyPresenceDetach(this.userKey(userId), receiverId, RECORD_RETENTION_MS, now, ...live);
+  private async detachFrom(receiverId: string, generation: string, userId: string, now: number, seen: RegistrySeen, live: string[]): Promise<PresenceSignal | null> {
+    const version = await this.redis.parleyPresenceDetach(this.userKey(userId), receiverId, generation, RECORD_RETENTION_MS, now, seen.known, ...live);
     return version === null ? null : { userId, online: false, lastSeenAt: new Date(now).toISOString(), version: Number(version) };
   }
 
-  /** Before the first registration answers, this receiver is live all the same: it is registering. */
-  private liveIncludingMe(): string[] {
-    return this.live.includes(this.options.receiverId) ? this.live : [...this.live, this.options.receiverId];
+  /** Claims wait for the first registration (the tracker sees to it): until then there is no generation to claim under. */
+  private registered(): RegistrySeen {
+    if (!this.seen) throw new Error('presence: this receiver has not registered yet');
+    return this.seen;
+  }
+
+  /** A listing's outcome: done, or kept to be done again (and its opposite, if kept, dropped: the newer wins). */
+  private settleListing(userId: string, outcome: PromiseSettledResult<unknown>, retry: Set<string>, opposite: Set<string>): void {
+    opposite.delete(userId);
+    if (outcome.status === 'fulfilled') retry.delete(userId);
+    else {
+      retry.add(userId);
+      this.options.onError(outcome.reason);
+    }
+  }
+
+  /** The listings that failed, again. */
+  private async relist(): Promise<void> {
+    const me = this.usersOf(this.options.receiverId);
+    const [list, unlist] = [[...this.toList], [...this.toUnlist]];
+    if (list.length > 0) {
+      await this.redis.sadd(me, ...list);
+      for (const userId of list) this.toList.delete(userId);
+    }
+    if (unlist.length > 0) {
+      await this.redis.srem(me, ...unlist);
+      for (const userId of unlist) this.toUnlist.delete(userId);
+    }
   }
 }
 
