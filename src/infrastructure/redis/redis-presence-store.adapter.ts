@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
-import { PresenceStore, type PresenceRegistration, type PresenceSignal, type PresenceView } from '../../application';
+import { PresenceStore, Unavailable, type PresenceRegistration, type PresenceSignal, type PresenceView } from '../../application';
 import { commandConnection, connectionOptions, type RedisTarget } from './redis-connections';
 
 export interface RedisPresenceStoreOptions {
@@ -280,11 +280,18 @@ export class RedisPresenceStore extends PresenceStore {
     await this.redis.parleyPresenceForget(this.registry, this.usersOf(this.options.receiverId), this.generations, this.options.receiverId, Number.MAX_SAFE_INTEGER);
   }
 
+  /** A client asked for this (`presence`): Redis out of reach is UNAVAILABLE (503, retry), not an internal error. */
   async lookup(userIds: readonly string[]): Promise<PresenceView[]> {
     if (userIds.length === 0) return [];
     const now = Date.now();
-    const live = new Set(await this.redis.zrangebyscore(this.registry, `(${now}`, '+inf'));
-    const records = await Promise.all(userIds.map((userId) => this.redis.hgetall(this.userKey(userId))));
+    let live: Set<string>;
+    let records: Record<string, string>[];
+    try {
+      live = new Set(await this.redis.zrangebyscore(this.registry, `(${now}`, '+inf'));
+      records = await Promise.all(userIds.map((userId) => this.redis.hgetall(this.userKey(userId))));
+    } catch {
+      throw new Unavailable('redis', 'presence could not be read');
+    }
     return userIds.map((userId, i) => {
       const record = records[i]!;
       const online = Object.keys(record).some((field) => field.startsWith('r:') && live.has(field.slice(2)));

@@ -15,6 +15,7 @@ import {
   type PublishOptions,
   type PublishOutcome,
   type RelayedRecord,
+  Unavailable,
 } from '../../application';
 import { commandConnection, connectionOptions, isTimeout, nodeOptions, type RedisTarget } from './redis-connections';
 import { rowWireText, signalWireText, tickWireText } from './feed-wire';
@@ -187,13 +188,19 @@ export class RedisTransport extends EventTransport implements EphemeralPublisher
     }
   }
 
+  /** A client asked for this (`setTyping`): Redis out of reach is UNAVAILABLE (503, retry), not an internal error. */
   async publishTyping(chat: ChatAddress, signal: TypingSignal, throttleMs: number): Promise<boolean> {
-    await this.publisherReady();
     const channel = this.name({ kind: 'chat', ...chat });
     const key = `${this.options.prefix}${partitionTag(chat.partition)}:typing:${chat.chatId}:${signal.userId}`;
     const text = signalWireText(chat.chatId, { kind: 'typing', typing: signal });
-    const answer = await this.onPublisher(() => this.publisher.parleyTyping(key, channel, text, throttleMs, signal.isTyping ? '1' : '0'));
-    return answer === 1;
+    try {
+      await this.publisherReady();
+      const answer = await this.onPublisher(() => this.publisher.parleyTyping(key, channel, text, throttleMs, signal.isTyping ? '1' : '0'));
+      return answer === 1;
+    } catch {
+      // The reason reaches the client: what failed, not the driver's words.
+      throw new Unavailable('redis', 'the typing signal could not be published');
+    }
   }
 
   /** One sharded publish per chat, sent together (on a cluster each goes to its slot's master). */
