@@ -93,8 +93,10 @@ class ProgressBar implements Progress {
       barsize: 30,
       hideCursor: null,
       linewrap: null,
-      // An exit in the middle (Ctrl-C) leaves the line as it was drawn; the shell prompt follows it.
-      gracefulExit: true,
+      // No handlers of its own: cli-progress's would catch SIGINT and SIGTERM, and Node would then no
+      // longer exit on them, so Ctrl-C would only stop the drawing while the command went on. The
+      // cursor is never hidden, so an exit in the middle leaves the terminal as it was.
+      gracefulExit: false,
     });
   }
 

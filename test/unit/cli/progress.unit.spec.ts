@@ -93,4 +93,13 @@ describe('progress of a long command', () => {
   it('formats durations for people', () => {
     expect([null, 0, 42_000, 184_000, 7_500_000].map(formatDuration)).toEqual(['unknown', '0s', '42s', '3m 04s', '2h 05m']);
   });
+
+  it('leaves Ctrl-C and SIGTERM to stop the command while a bar is drawn: it adds no signal handler', () => {
+    const signals = () => ['SIGINT', 'SIGTERM'].map((signal) => process.listenerCount(signal));
+    const before = signals();
+    const progress = startProgress({ label: 'projections rebuild', unit: 'events', stream: captured(true), now: clock });
+    progress.report(10, 100);
+    expect(signals()).toEqual(before);
+    progress.finish();
+  });
 });
