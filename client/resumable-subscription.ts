@@ -133,8 +133,12 @@ export class ManagedSubscription<T extends Payload> extends SocketSubscription<T
           if (run === this.run && !this.ended) this.send(socket, run);
         });
       },
-      // The socket closed meanwhile: the next one resumes from the old cursor and hears CURSOR_EXPIRED again.
-      () => undefined,
+      // Refused (RATE_LIMITED or UNAVAILABLE after an outage, when many subscriptions reload at once):
+      // retried after a backoff, or ended with the error, as the subscription itself would be. The
+      // socket closed meanwhile: the next one resumes from the old cursor and hears CURSOR_EXPIRED again.
+      (error: unknown) => {
+        if (run === this.run && !this.ended) this.onError(error, socket);
+      },
     );
   }
 }
