@@ -1,5 +1,6 @@
 import { Client } from 'pg';
 import { openDatabase, type Database } from '../../src/infrastructure/persistence/database';
+import { TAKE_APPEND_LOCK } from '../../src/infrastructure/persistence/commit-order';
 import { rebuildReadModels } from '../../src/infrastructure/persistence/read-model-rebuild';
 import type { RunningServer } from '../../src/interfaces/composition/server';
 import { writeBulkHistory } from '../support/bulk-events';
@@ -193,6 +194,35 @@ describe('projections rebuild beside live writes', () => {
   });
 
 
+
+  it('swaps nothing when the live tables changed shape while it ran (a migration meanwhile), and says so', async () => {
+    // Given a rebuild held at its swap: the test holds the append lock the swap must take
+    const holder = new Client({ connectionString: database.url });
+    await holder.connect();
+    try {
+      await holder.query(`begin; ${TAKE_APPEND_LOCK}`);
+      const rebuilding = rebuildReadModels(operator.orm).then(() => 'swapped', (error: Error) => error.message);
+      await waitUntil(async () => {
+        const { rows } = await holder.query(`select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted`);
+        return rows[0].n > 0;
+      });
+
+      // When a migration adds a column to a live table meanwhile, and the swap then goes on
+      await withClient(database.url, (client) => client.query('alter table messages add column migrated_meanwhile integer'));
+      await holder.query('commit');
+
+      // Then the rebuild stops without swapping: the column is still there, and nothing of the rebuild is left
+      expect(await rebuilding).toMatch(/the read-model tables changed while the rebuild ran \(a migration\?\): nothing was swapped/);
+      await withClient(database.url, async (client) => {
+        const { rows } = await client.query(`select 1 from information_schema.columns where table_name = 'messages' and column_name = 'migrated_meanwhile'`);
+        expect(rows).toHaveLength(1);
+        expect((await client.query(`select nspname from pg_namespace where nspname like 'parley_re%'`)).rows).toEqual([]);
+        await client.query('alter table messages drop column migrated_meanwhile');
+      });
+    } finally {
+      await holder.end();
+    }
+  });
 });
 
 interface Writer {
@@ -240,6 +270,15 @@ async function until(condition: () => boolean): Promise<void> {
   while (!condition()) {
     if (Date.now() > deadline) throw new Error('the writers stopped writing');
     await new Promise((resolve) => setTimeout(resolve, 20)); // deliberate: polls the writers' own records
+  }
+}
+
+/** Polls a condition of the database until it holds (every 20 ms, up to 30 s). */
+async function waitUntil(condition: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('the condition never held');
+    await new Promise((resolve) => setTimeout(resolve, 20)); // deliberate: polls the database for an effect
   }
 }
 

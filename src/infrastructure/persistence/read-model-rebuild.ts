@@ -2,7 +2,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Client } from 'pg';
 import { TAKE_APPEND_LOCK } from './commit-order';
 import { replayText, STORED_EVENT_COLUMNS, type StoredEvent } from './rebuild/event-replay';
-import { analyzeShadowTables, createShadowTables, dropRebuildSchemas, keepRecordedPartitions, SHADOW_SCHEMA, swapStatements } from './rebuild/shadow-tables';
+import { analyzeShadowTables, createShadowTables, dropRebuildSchemas, keepRecordedPartitions, liveShapeQuery, SHADOW_SCHEMA, swapStatements } from './rebuild/shadow-tables';
 import { lastResult, literal, PooledClients } from './write/pooled-client';
 
 /** Events replayed per round trip and per transaction of the build. */
@@ -14,12 +14,13 @@ const PAGE = 1000;
  */
 const CATCH_UP_BEFORE_SWAP = 100;
 
-/**
- * How long the swap waits for a table lock (readers in the middle of a query on the live tables hold
- * one) before it lets go of the append lock and tries again: writes wait behind the swap meanwhile.
- */
-const SWAP_LOCK_TIMEOUT = '500ms';
 const SWAP_ATTEMPTS = 10;
+
+/**
+ * The swap holds the append lock between its two round trips: a rebuild that stops answering there
+ * (a suspended terminal, a cut link) is ended by PostgreSQL after this, as a silent writer is.
+ */
+const SWAP_IDLE_TIMEOUT = '5s';
 
 const REBUILD_LOCK = `hashtextextended('parley:projections-rebuild', 0)`;
 
@@ -64,12 +65,13 @@ export async function rebuildReadModels(orm: MikroORM, onProgress?: RebuildProgr
       const replay = new ShadowReplay(client, onProgress);
       await createShadowTables(client, liveSchema);
       await client.query(`set search_path = ${SHADOW_SCHEMA}, ${liveSchema}`);
+      const shape = shapeOf(await client.query(`begin; ${liveShapeQuery(liveSchema)}; commit`));
       await replay.upToHead();
       await keepRecordedPartitions(client, liveSchema);
       await replay.catchUp();
       await analyzeShadowTables(client);
       await replay.catchUp();
-      await swapUnderAppendLock(client, liveSchema, replay);
+      await swapUnderAppendLock(client, liveSchema, replay, shape);
       swapped = true;
       return replay.done;
     } finally {
@@ -94,11 +96,16 @@ export async function rebuildReadModels(orm: MikroORM, onProgress?: RebuildProgr
  * swap and the commit. A swap that waited too long for a table lock is rolled back, replayed events
  * included, and tried again after another catch-up.
  */
-async function swapUnderAppendLock(client: Client, liveSchema: string, replay: ShadowReplay): Promise<void> {
+async function swapUnderAppendLock(client: Client, liveSchema: string, replay: ShadowReplay, shape: string): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     const mark = replay.mark();
     try {
-      const opened = await client.query(`begin; ${TAKE_APPEND_LOCK}; set local lock_timeout = '${SWAP_LOCK_TIMEOUT}'; ${replay.nextPageQuery()}`);
+      const opened = await client.query(
+        `begin; ${TAKE_APPEND_LOCK}; set local idle_in_transaction_session_timeout = '${SWAP_IDLE_TIMEOUT}'; ${liveShapeQuery(liveSchema)}; ${replay.nextPageQuery()}`,
+      );
+      if (shapeOf(opened) !== shape) {
+        throw new Error('the read-model tables changed while the rebuild ran (a migration?): nothing was swapped; run the rebuild again');
+      }
       let events = lastResult<StoredEvent>(opened).rows;
       while (events.length === PAGE) {
         await client.query(replayText(events));
@@ -120,10 +127,18 @@ async function swapUnderAppendLock(client: Client, liveSchema: string, replay: S
   }
 }
 
-/** A lock not granted within lock_timeout, or a deadlock PostgreSQL broke by failing us. */
+/** The live tables' locks not granted within the swap's bound (statement_timeout), or a deadlock PostgreSQL broke by failing us. */
 function isLockWait(error: unknown): boolean {
   const code = (error as { code?: string }).code;
-  return code === '55P03' || code === '40P01';
+  return code === '57014' || code === '55P03' || code === '40P01';
+}
+
+/** The `shape` digest among the results of a round trip that ran liveShapeQuery. */
+function shapeOf(results: unknown): string {
+  const list = (Array.isArray(results) ? results : [results]) as { rows?: { shape?: string }[] }[];
+  const found = list.find((result) => typeof result.rows?.[0]?.shape === 'string');
+  if (!found) throw new Error('the read-model tables\' shape was not read');
+  return found.rows![0]!.shape!;
 }
 
 /** Replays events into the shadow tables (the session's search path points there) and remembers how far. */

@@ -10,6 +10,12 @@ export const READ_MODEL_TABLES = ['chats', 'chat_participants', 'messages', 'mes
 /** Where a rebuild builds its tables, beside the live ones; a schema of Parley's own. */
 export const SHADOW_SCHEMA = 'parley_rebuild';
 
+/**
+ * How long the swap waits for the live tables' locks (readers in the middle of a query on them hold
+ * one) before it lets go of the append lock and tries again: writes wait behind the swap meanwhile.
+ */
+export const SWAP_LOCK_WAIT = '500ms';
+
 /** Where the replaced tables wait, after the swap, to be dropped outside the append lock. */
 const RETIRED_SCHEMA = 'parley_retired';
 
@@ -65,6 +71,10 @@ export async function createShadowTables(client: Client, liveSchema: string): Pr
  */
 export function swapStatements(liveSchema: string): string[] {
   return [
+    // All four at once, within the bound: lock_timeout would allow its wait once per table.
+    `set local statement_timeout = '${SWAP_LOCK_WAIT}'`,
+    `lock table ${READ_MODEL_TABLES.map((table) => `${liveSchema}.${table}`).join(', ')} in access exclusive mode`,
+    `set local statement_timeout = 0`,
     `create schema ${RETIRED_SCHEMA}`,
     ...READ_MODEL_TABLES.map((table) => `alter table ${liveSchema}.${table} set schema ${RETIRED_SCHEMA}`),
     ...READ_MODEL_TABLES.map((table) => `alter table ${SHADOW_SCHEMA}.${table} set schema ${liveSchema}`),
@@ -91,6 +101,30 @@ export async function keepRecordedPartitions(client: Client, liveSchema: string)
 /** Planner statistics for the new tables before they go live, so that queries plan well on them from the start. */
 export async function analyzeShadowTables(client: Client): Promise<void> {
   await client.query(`analyze ${READ_MODEL_TABLES.map((table) => `${SHADOW_SCHEMA}.${table}`).join(', ')}`);
+}
+
+/**
+ * SQL answering one row, `shape`: a digest of the live read-model tables' columns, constraints and
+ * indexes. Read when the shadow tables are made and again under the append lock at the swap: a
+ * migration run meanwhile (it does not wait for a rebuild) would otherwise be undone by the swap, the
+ * tables taking the shape they had when the rebuild began. Names are printed under a search path of
+ * the catalog only, so that both readings print them alike whatever the session's path; the path is
+ * set back to the shadow tables' afterwards (both are `set local`: for the transaction only).
+ */
+export function liveShapeQuery(liveSchema: string): string {
+  const tables = READ_MODEL_TABLES.map((table) => `'${liveSchema}.${table}'::regclass`).join(', ');
+  return `set local search_path = pg_catalog;
+    select md5(coalesce(string_agg(item, '|' order by item), '')) as shape from (
+      select c.oid::regclass::text || ' column ' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || ' ' || a.attnotnull
+             || ' ' || coalesce(pg_get_expr(d.adbin, d.adrelid), '') as item
+      from pg_class c join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+      left join pg_attrdef d on d.adrelid = c.oid and d.adnum = a.attnum
+      where c.oid in (${tables})
+      union all
+      select conrelid::regclass::text || ' constraint ' || conname || ' ' || pg_get_constraintdef(oid) from pg_constraint where conrelid in (${tables})
+      union all
+      select indrelid::regclass::text || ' index ' || pg_get_indexdef(indexrelid) from pg_index where indrelid in (${tables})) items;
+    set local search_path = ${SHADOW_SCHEMA}, ${liveSchema}`;
 }
 
 /** The replaced tables (after a swap) or a half-built rebuild (after a failure); nothing live. */
