@@ -12,6 +12,9 @@ const READS = 'subscription($c: ID!, $a: String) { messageReadUpdated(chatId: $c
 const NOTIFICATIONS = 'subscription($a: String) { chatMessageNotification(after: $a) { message { content } cursor } }';
 const POST = 'mutation($c: ID!, $t: String!) { createMessage(createMessageInput: { chatId: $c, content: $t }) { cursor } }';
 const CREATE = 'mutation($p: [ID!]!) { createChat(input: { name: "c", participantIds: $p }) { id } }';
+const ADD = 'mutation($c: ID!, $p: [ID!]!) { updateChat(input: { chatId: $c, addParticipantIds: $p }) { id } }';
+const CHAT_ADDED = 'subscription($a: String) { chatAdded(after: $a) { id cursor } }';
+const CHAT_UPDATED = 'subscription($a: String) { chatUpdated(after: $a) { id cursor } }';
 
 /**
  * DESIGN.md §4: a resume gets CURSOR_EXPIRED only when rows after its cursor that it would have received
@@ -33,12 +36,14 @@ describe('resuming after the outbox was pruned', () => {
   beforeAll(async () => {
     database = await createTestDatabase();
     server = await startTestServer(database.url, { RELAY_PARTITIONS: '1' });
-    for (const user of ['alice', 'bob', 'carol']) tokens[user] = await tokenFor(user);
+    for (const user of ['alice', 'bob', 'carol', 'dave']) tokens[user] = await tokenFor(user);
     quiet = (await ok(server.url, tokens.alice!, CREATE, { p: ['bob', 'carol'] })).createChat.id;
     quietLast = (await post(quiet, 'quiet 1')).cursor;
     busy = (await ok(server.url, tokens.alice!, CREATE, { p: ['bob'] })).createChat.id;
     beforePruned = await head();
     await post(busy, 'busy 1');
+    // dave joins busy in the range that is pruned: chatAdded for him, chatUpdated for alice and bob.
+    await ok(server.url, tokens.alice!, ADD, { c: busy, p: ['dave'] });
     busySecond = (await post(busy, 'busy 2')).cursor;
     await post(busy, 'busy 3');
     await server.realtime.whenCaughtUp();
@@ -47,7 +52,7 @@ describe('resuming after the outbox was pruned', () => {
     const summary = await asTheOnlyPruner(server.database.orm, database.url, { connectTimeoutMs: 5000, statementTimeoutMs: null }, (query) =>
       pruneOutbox(query, { retentionMs: 30 * DAY, now: new Date() }),
     );
-    expect(summary!.deleted).toBe(4);
+    expect(summary!.deleted).toBe(5);
     await post(busy, 'busy 4');
   });
 
@@ -118,6 +123,17 @@ describe('resuming after the outbox was pruned', () => {
     const resumed = subscribe(client('carol'), NOTIFICATIONS, { a: beforePruned });
     await post(quiet, 'for carol');
     await resumed.until(() => resumed.items.some((n) => n.message.content === 'for carol'), 15_000, 'the live post');
+    expect(resumed.errors).toEqual([]);
+  });
+
+  it('answers CURSOR_EXPIRED for an addition only on the kind its viewer would have heard: chatAdded to the one added, chatUpdated to the others', async () => {
+    expect(codes(await subscribe(client('dave'), CHAT_ADDED, { a: beforePruned }).error())).toEqual(['CURSOR_EXPIRED']);
+    expect(codes(await subscribe(client('bob'), CHAT_UPDATED, { a: beforePruned }).error())).toEqual(['CURSOR_EXPIRED']);
+
+    // bob's chatAdded lost nothing: dave's addition was never his to hear on it, and his next chat arrives
+    const resumed = subscribe(client('bob'), CHAT_ADDED, { a: beforePruned });
+    const next = (await ok(server.url, tokens.alice!, CREATE, { p: ['bob'] })).createChat.id;
+    await resumed.until(() => resumed.items.some((chat) => chat.id === next), 15_000, 'the new chat');
     expect(resumed.errors).toEqual([]);
   });
 });

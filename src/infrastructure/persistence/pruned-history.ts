@@ -42,6 +42,9 @@ export async function missedByPruning(em: EntityManager, scope: ResumeScope, unl
          and (e.tx_id, e.position) > (w.after_tx::xid8, w.after_position::bigint) and e.tx_id <= w.pruned_tx::xid8
        where e.type = any(?::text[])
          and not (?::boolean and e.data ->> 'senderId' = ?)
+         -- An addition is chatAdded to those added and chatUpdated to those already there.
+         and not (e.type = 'ParticipantsAdded' and ?::text = 'chatAdded' and not (e.data -> 'userIds' @> to_jsonb(?::text)))
+         and not (e.type = 'ParticipantsAdded' and ?::text = 'chatUpdated' and e.data -> 'userIds' @> to_jsonb(?::text))
          and not exists (select 1 from outbox o where o.chat_id = e.stream_id and o.tx_id = e.tx_id and o.event_position = e.position)
          and (
            (e.type = 'ParticipantsRemoved' and e.data -> 'userIds' @> to_jsonb(?::text))
@@ -59,6 +62,10 @@ export async function missedByPruning(em: EntityManager, scope: ResumeScope, unl
       ...chats.params,
       `{${types.join(',')}}`,
       NOT_TO_SENDER.includes(scope.channel),
+      scope.viewerId,
+      scope.channel,
+      scope.viewerId,
+      scope.channel,
       scope.viewerId,
       scope.viewerId,
       scope.viewerId,
