@@ -1,6 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { connectDirect, type PostgresConnectionOptions } from '../persistence/postgres-connection';
 import { PooledClients } from '../persistence/write/pooled-client';
+import { OUTBOX_COUNT_EXACT_BELOW } from './partition-status';
 
 /** Runs one statement, `$1`-style parameters, answers its rows. */
 export type PruneQuery = <R>(sql: string, params: unknown[]) => Promise<R[]>;
@@ -16,9 +17,13 @@ export interface PruneOptions {
   dryRun?: boolean;
   /**
    * Rows of the partitions looked at so far against the rows older than the retention in all (read
-   * once, up front, when this is given): for a progress bar.
+   * once, up front, when this is given): for a progress bar. On a large outbox (`exactTotalBelow`
+   * rows or more, by the planner's estimate) the total is left unknown: counting the old rows is a
+   * scan of the whole table (no index has the rows' times), which would come before any work.
    */
-  onProgress?(done: number, total: number): void;
+  onProgress?(done: number, total?: number): void;
+  /** The outbox size up to which the progress total is counted (OUTBOX_COUNT_EXACT_BELOW). */
+  exactTotalBelow?: number;
   /** Between batches, so that a large backlog is pruned in small steps beside the writers (0). */
   pauseMs?: number;
   /** Asked between batches: true stops the run (the process is stopping). */
@@ -86,8 +91,13 @@ const CHECKPOINTS = `
   select substr(name, length('partition:') + 1)::int as partition, tx_id::text as tx_id, outbox_id::text as outbox_id
   from relay_checkpoints where name like 'partition:%' order by 1`;
 
-/** Rows older than the cutoff, published or not: the whole of the work, for a progress bar. */
-const OLD_ROWS = 'select count(*)::int as count from outbox where created_at < $1::timestamptz';
+/**
+ * Rows older than the cutoff, published or not: the whole of the work, for a progress bar; counted
+ * only while the planner's estimate of the outbox's size is below `$2` (else null).
+ */
+const OLD_ROWS = `
+  select case when (select reltuples from pg_class where oid = 'outbox'::regclass) < $2::float8
+              then (select count(*) from outbox where created_at < $1::timestamptz)::int end as count`;
 
 interface BatchRow {
   scanned: number;
@@ -108,7 +118,7 @@ export async function pruneOutbox(query: PruneQuery, options: PruneOptions): Pro
   const cutoff = new Date(options.now.getTime() - options.retentionMs).toISOString();
   const batchSize = options.batchSize ?? BATCH;
   const summary: PruneSummary = { deleted: 0, keptNewest: 0, unpublished: 0, partitions: 0 };
-  const total = options.onProgress ? (await query<{ count: number }>(OLD_ROWS, [cutoff]))[0]!.count : 0;
+  const total = options.onProgress ? ((await query<{ count: number | null }>(OLD_ROWS, [cutoff, options.exactTotalBelow ?? OUTBOX_COUNT_EXACT_BELOW]))[0]!.count ?? undefined) : undefined;
   let done = 0;
   options.onProgress?.(0, total);
   const checkpoints = await query<{ partition: number; tx_id: string; outbox_id: string }>(CHECKPOINTS, []);
@@ -126,7 +136,7 @@ export async function pruneOutbox(query: PruneQuery, options: PruneOptions): Pro
       summary.keptNewest += batch!.old - batch!.doomed;
       summary.unpublished += batch!.unpublished;
       done += batch!.old + batch!.unpublished;
-      options.onProgress?.(Math.min(done, total), total);
+      options.onProgress?.(total === undefined ? done : Math.min(done, total), total);
       // A short batch is the partition's end; one with a row too new or unpublished is where it stops.
       if (batch!.scanned < batchSize || batch!.old < batch!.scanned || batch!.last === null) break;
       after = batch!.last.split('.');
@@ -134,7 +144,7 @@ export async function pruneOutbox(query: PruneQuery, options: PruneOptions): Pro
     }
     if (deletedHere > 0) summary.partitions++;
   }
-  options.onProgress?.(total, total);
+  options.onProgress?.(total ?? done, total ?? done);
   return summary;
 }
 

@@ -22,7 +22,7 @@ export async function serve(config: Config, logger: Logger): Promise<RunningServ
 }
 
 /** Counts so far, of how many (DESIGN.md §6 commands report them; the command line draws them). */
-export type ProgressCallback = (done: number, total: number) => void;
+export type ProgressCallback = (done: number, total?: number) => void;
 
 export function migrate(config: Config, logger: Logger, onProgress?: ProgressCallback): Promise<string[]> {
   return withDatabase(config, logger, (database) => database.migrate(onProgress));
@@ -93,7 +93,7 @@ export async function replayOutboxRange(
 export async function pruneOutboxNow(
   config: Config,
   logger: Logger,
-  options: { dryRun: boolean; now?: Date; onProgress?: (done: number, total: number) => void },
+  options: { dryRun: boolean; now?: Date; onProgress?: (done: number, total?: number) => void },
 ): Promise<{ summary: PruneSummary; retention: string } | null> {
   const retentionMs = config.outboxRetentionMs;
   if (retentionMs === undefined) throw new UsageError('OUTBOX_RETENTION is not set: the outbox is kept for ever, and there is nothing to prune (e.g. OUTBOX_RETENTION=30d)');
