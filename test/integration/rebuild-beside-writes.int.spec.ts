@@ -143,20 +143,28 @@ describe('projections rebuild beside live writes', () => {
     // And writers posting at a steady pace, each to a chat of its own, answered read by the other member
     const writers = await Promise.all(Array.from({ length: WRITERS }, (_, i) => startWriter(server.url, i)));
     const writes = () => writers.flatMap((writer) => writer.writes);
-    await until(() => writes().length >= 10 * WRITERS);
+    let progress: [number, number][] = [];
+    let replayed = 0;
+    let rebuildStarted = 0;
+    let rebuildEnded = 0;
+    try {
+      await until(() => writes().length >= 10 * WRITERS);
 
-    // When the read models are rebuilt
-    const progress: [number, number][] = [];
-    const rebuildStarted = performance.now();
-    const rebuilding = rebuildReadModels(operator.orm, (done, total) => progress.push([done, total]));
-    // (and a second rebuild asked for meanwhile is refused, leaving the first one's work alone)
-    await until(() => progress.length > 1);
-    await expect(rebuildReadModels(operator.orm)).rejects.toThrow(/another `projections rebuild` is running/);
-    const replayed = await rebuilding;
-    const rebuildEnded = performance.now();
-    const countAtEnd = writes().length;
-    await until(() => writes().length >= countAtEnd + WRITES_AFTER);
-    await Promise.all(writers.map((writer) => writer.stop()));
+      // When the read models are rebuilt
+      progress = [];
+      rebuildStarted = performance.now();
+      const rebuilding = rebuildReadModels(operator.orm, (done, total) => progress.push([done, total]));
+      // (and a second rebuild asked for meanwhile is refused, leaving the first one's work alone)
+      await until(() => progress.length > 1);
+      await expect(rebuildReadModels(operator.orm)).rejects.toThrow(/another `projections rebuild` is running/);
+      replayed = await rebuilding;
+      rebuildEnded = performance.now();
+      const countAtEnd = writes().length;
+      await until(() => writes().length >= countAtEnd + WRITES_AFTER);
+    } finally {
+      // Stopped whatever happened: writers left running would outlive the server.
+      await Promise.all(writers.map((writer) => writer.stop()));
+    }
 
     // Then no write was refused, and none waited long, during the rebuild or after it
     const all = writes();

@@ -229,7 +229,18 @@ class ShadowReplay {
   }
 
   private async replayInTransaction(events: StoredEvent[]): Promise<void> {
-    await this.client.query(`begin;\n${replayText(events)};\ncommit`);
+    try {
+      await this.client.query(`begin;\n${replayText(events)};\ncommit`);
+    } catch (error) {
+      // Which events, from where: a replay that the tables refuse is a bug worth its whole story.
+      const first = events[0]!;
+      const last = events[events.length - 1]!;
+      const kinds = [...new Set(events.map((event) => event.type))].join(', ');
+      throw new Error(
+        `replaying ${events.length} events (${kinds}) from ${first.tx_id}.${first.position} to ${last.tx_id}.${last.position}, after ${this.after.txId}.${this.after.position}: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
   }
 
   mark(): { done: number; total: number; after: Position } {
