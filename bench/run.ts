@@ -98,7 +98,7 @@ function presenceLines(p: PresenceFigures): string[] {
   return [
     `## Presence and typing: ${p.options.users} connected users on ${p.receivers} receivers, idle, then ${p.options.typists} of them typing in ${p.options.chats} chats`,
     '',
-    `A private Redis; registrations every ${p.intervalMs / 1000} s, so at most ${p.receivers} ÷ ${p.intervalMs / 1000} s = ${p.receivers / (p.intervalMs / 1000)} presence calls/s while idle. "Presence calls" count the registrations: one EVALSHA each, which commandstats lists with the ZRANGE and the ZADD it runs (the zadd count is the registrations). "All commands" include the relay's ticks, the subscribers' probes and everything inside scripts. Rows are pg_stat_database's inserted + updated + deleted in the bench database during the window.`,
+    `A private Redis; registrations every ${p.intervalMs / 1000} s, so at most ${p.receivers} ÷ ${p.intervalMs / 1000} s = ${p.receivers / (p.intervalMs / 1000)} presence calls/s while idle. "Presence calls" count the registrations: one EVALSHA each, which commandstats lists with the reads and the one ZADD it runs (the zadd count is the registrations). "All commands" include the relay's ticks, the subscribers' probes and everything inside scripts. Rows are pg_stat_database's inserted + updated + deleted in the bench database during the window.`,
     '',
     '| window | s | presence calls/s | all Redis commands/s | Redis CPU ms/s | receiver CPU ms/s (each) | sender+relay CPU ms/s | load generator CPU ms/s | rows written |',
     '|---|---|---|---|---|---|---|---|---|',
