@@ -21,39 +21,42 @@ class Announcements implements Pick<EphemeralPublisher, 'publishPresence'> {
 }
 
 /**
+ * Receivers on one registry (a key prefix of their own): each a store and its tracker, on the test's
+ * clock, never renewing by themselves (the test calls `beat`). Stopped together at the end.
+ */
+class Receivers {
+  readonly stores: RedisPresenceStore[] = [];
+  readonly trackers: PresenceTracker[] = [];
+
+  constructor(private readonly prefix: string, private readonly now: () => number) {}
+
+  start(id: string, publisher: Pick<EphemeralPublisher, 'publishPresence'>, onError: (error: unknown) => void = (error) => { throw error; }) {
+    const store = new RedisPresenceStore({ target: { url: process.env.TEST_REDIS_URL! }, prefix: this.prefix, commandTimeoutMs: 2000, receiverId: id, claimMs: CLAIM_MS, onError });
+    const tracker = new PresenceTracker({ store, publisher: publisher as EphemeralPublisher, chatsOf: async () => [CHAT], intervalMs: 3_600_000, now: this.now, onError });
+    this.stores.push(store);
+    this.trackers.push(tracker);
+    return { store, tracker };
+  }
+
+  async stop(): Promise<void> {
+    for (const tracker of this.trackers) await tracker.stop();
+    await Promise.all(this.stores.map((store) => store.close()));
+  }
+}
+
+/**
  * The presence store's scripts on a real Redis with two receivers' trackers, each on a clock the test
  * moves, so that a registration lapses when the test says and no timer of theirs ever fires: the
  * test calls `beat` itself.
  */
 describe('presence claims, transitions and sweeps in Redis', () => {
-  const prefix = `presence-store-${randomBytes(3).toString('hex')}:`;
-  const stores: RedisPresenceStore[] = [];
-  const trackers: PresenceTracker[] = [];
   let now = Date.now();
+  const receivers = new Receivers(`presence-store-${randomBytes(3).toString('hex')}:`, () => now);
+  const stores = receivers.stores;
   const announcements = new Announcements();
+  const receiver = (id: string): PresenceTracker => receivers.start(id, announcements).tracker;
 
-  const receiver = (id: string): PresenceTracker => {
-    const store = new RedisPresenceStore({ target: { url: process.env.TEST_REDIS_URL! }, prefix, commandTimeoutMs: 2000, receiverId: id, claimMs: CLAIM_MS, onError: (error) => { throw error; } });
-    stores.push(store);
-    const tracker = new PresenceTracker({
-      store,
-      publisher: announcements as unknown as EphemeralPublisher,
-      chatsOf: async () => [CHAT],
-      // Never by itself: the test renews.
-      intervalMs: 3_600_000,
-      now: () => now,
-      onError: (error) => {
-        throw error;
-      },
-    });
-    trackers.push(tracker);
-    return tracker;
-  };
-
-  afterAll(async () => {
-    for (const tracker of trackers) await tracker.stop();
-    await Promise.all(stores.map((store) => store.close()));
-  });
+  afterAll(() => receivers.stop());
 
   it('decides each transition once across receivers, sweeps a lapsed receiver, and a stalled one claims its users back', async () => {
     const a = receiver('a');
@@ -98,25 +101,16 @@ describe('presence claims, transitions and sweeps in Redis', () => {
 
   it('announces again, at its next renewal, a transition that could not go out, and only the newest of a user', async () => {
     // Given a receiver whose announcements fail while Redis (or PostgreSQL) is away
-    const store = new RedisPresenceStore({ target: { url: process.env.TEST_REDIS_URL! }, prefix, commandTimeoutMs: 2000, receiverId: 'c', claimMs: CLAIM_MS, onError: () => undefined });
-    stores.push(store);
     let away = false;
     const heard = new Announcements();
     const errors: unknown[] = [];
-    const c = new PresenceTracker({
-      store,
-      publisher: {
-        publishPresence: async (chats: readonly ChatAddress[], signal: PresenceSignal) => {
-          if (away) throw new Error('Redis is away');
-          await heard.publishPresence(chats, signal);
-        },
-      } as unknown as EphemeralPublisher,
-      chatsOf: async () => [CHAT],
-      intervalMs: 3_600_000,
-      now: () => now,
-      onError: (error) => errors.push(error),
-    });
-    trackers.push(c);
+    const publisher = {
+      publishPresence: async (chats: readonly ChatAddress[], signal: PresenceSignal) => {
+        if (away) throw new Error('Redis is away');
+        await heard.publishPresence(chats, signal);
+      },
+    };
+    const { store, tracker: c } = receivers.start('c', publisher, (error) => errors.push(error));
     await c.beat();
 
     // When carol comes online while nothing can be announced
@@ -151,8 +145,7 @@ describe('presence claims, transitions and sweeps in Redis', () => {
   });
 
   it('answers users it never saw as offline, never seen', async () => {
-    const store = new RedisPresenceStore({ target: { url: process.env.TEST_REDIS_URL! }, prefix, commandTimeoutMs: 2000, receiverId: 'reader', claimMs: CLAIM_MS, onError: () => undefined });
-    stores.push(store);
+    const { store } = receivers.start('reader', announcements);
     expect(await store.lookup(['nobody', 'weird:id {x}'])).toEqual([
       { userId: 'nobody', online: false, lastSeenAt: null },
       { userId: 'weird:id {x}', online: false, lastSeenAt: null },
@@ -166,34 +159,18 @@ describe('presence claims, transitions and sweeps in Redis', () => {
  */
 describe('presence decisions on a registry seen a while ago', () => {
   let now = Date.now();
-  const stores: RedisPresenceStore[] = [];
-  const trackers: PresenceTracker[] = [];
+  const registries: Receivers[] = [];
 
+  /** Receivers on a registry of their own, and what they announce. */
   const cluster = () => {
-    const prefix = `presence-race-${randomBytes(3).toString('hex')}:`;
+    const receivers = new Receivers(`presence-race-${randomBytes(3).toString('hex')}:`, () => now);
+    registries.push(receivers);
     const heard = new Announcements();
-    const receiver = (id: string) => {
-      const store = new RedisPresenceStore({ target: { url: process.env.TEST_REDIS_URL! }, prefix, commandTimeoutMs: 2000, receiverId: id, claimMs: CLAIM_MS, onError: (error) => { throw error; } });
-      stores.push(store);
-      const tracker = new PresenceTracker({
-        store,
-        publisher: heard as unknown as EphemeralPublisher,
-        chatsOf: async () => [CHAT],
-        intervalMs: 3_600_000,
-        now: () => now,
-        onError: (error) => {
-          throw error;
-        },
-      });
-      trackers.push(tracker);
-      return { store, tracker };
-    };
-    return { heard, receiver };
+    return { heard, receiver: (id: string) => receivers.start(id, heard) };
   };
 
   afterAll(async () => {
-    for (const tracker of trackers) await tracker.stop();
-    await Promise.all(stores.map((store) => store.close()));
+    for (const receivers of registries) await receivers.stop();
   });
 
   it('keeps a user online when their other socket is on a receiver that registered after this one last did', async () => {
