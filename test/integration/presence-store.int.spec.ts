@@ -77,12 +77,12 @@ describe('presence claims, transitions and sweeps in Redis', () => {
     // Receiver a stalls: b renews past a's claim and sweeps it.
     now += CLAIM_MS + 1;
     await b.beat();
-    await b.swept();
+    await b.background();
     expect(announcements.of('bob')).toEqual([true, false]);
     expect((await stores[1]!.lookup(['bob']))[0]).toMatchObject({ online: false, lastSeenAt: new Date(now).toISOString() });
     // A second sweep finds nothing left to do.
     await b.beat();
-    await b.swept();
+    await b.background();
     expect(announcements.of('bob')).toHaveLength(2);
 
     // Receiver a comes back: its registration had lapsed, so it claims its users again.
@@ -99,7 +99,7 @@ describe('presence claims, transitions and sweeps in Redis', () => {
     expect((await stores[0]!.lookup(['bob']))[0]).toEqual({ userId: 'bob', online: false, lastSeenAt: new Date(now).toISOString() });
   });
 
-  it('announces again, at its next renewal, a transition that could not go out, and only the newest of a user', async () => {
+  it('announces again, at its next renewal, a transition that could not go out: the state as it is then, once', async () => {
     // Given a receiver whose announcements fail while Redis (or PostgreSQL) is away
     let away = false;
     const heard = new Announcements();
@@ -125,7 +125,7 @@ describe('presence claims, transitions and sweeps in Redis', () => {
     // Then the next renewal after it is back announces it
     away = false;
     await c.beat();
-    await c.settled();
+    await c.background();
     expect(heard.of('carol')).toEqual([true]);
     expect(c.pending).toBe(0);
 
@@ -139,7 +139,7 @@ describe('presence claims, transitions and sweeps in Redis', () => {
     expect(c.pending).toBe(1);
     away = false;
     await c.beat();
-    await c.settled();
+    await c.background();
     expect(heard.of('carol')).toEqual([true, true]);
     expect(c.pending).toBe(0);
   });
@@ -166,7 +166,10 @@ describe('presence decisions on a registry seen a while ago', () => {
     const receivers = new Receivers(`presence-race-${randomBytes(3).toString('hex')}:`, () => now);
     registries.push(receivers);
     const heard = new Announcements();
-    return { heard, receiver: (id: string) => receivers.start(id, heard) };
+    return {
+      heard,
+      receiver: (id: string, onError?: (error: unknown) => void, publisher: Pick<EphemeralPublisher, 'publishPresence'> = heard) => receivers.start(id, publisher, onError),
+    };
   };
 
   afterAll(async () => {
@@ -242,5 +245,101 @@ describe('presence decisions on a registry seen a while ago', () => {
     expect(heard.of('finn')).toEqual([true, false]);
     expect(swept).toEqual([]);
     expect((await a.store.lookup(['finn']))[0]).toMatchObject({ online: false });
+  });
+
+  it('sweeps a field left from an earlier registration of the same receiver, so a release that failed cannot keep a user online', async () => {
+    // Given gus claimed on a, then a lapsed and came back under a new generation without releasing him (its release failed)
+    const { heard, receiver } = cluster();
+    const a = receiver('a');
+    const b = receiver('b');
+    await Promise.all([a.tracker.beat(), b.tracker.beat()]);
+    await a.store.attach('gus');
+    now += CLAIM_MS + 1;
+    expect((await a.store.register(now)).rejoined).toBe(true);
+
+    // When a lapses again and b sweeps it
+    now += CLAIM_MS + 1;
+    await b.store.register(now);
+    const swept = await b.store.sweep('a', now);
+
+    // Then gus goes offline: the earlier generation's field is swept with the later one
+    expect(swept.map((signal) => [signal.userId, signal.online])).toEqual([['gus', false]]);
+    expect((await b.store.lookup(['gus']))[0]).toMatchObject({ online: false });
+    expect(heard.of('gus')).toEqual([]);
+  });
+
+  it('makes a receiver that another saw lapse take a new generation, even when its own clock says its claim held', async () => {
+    // Given a and b registered, and b registering just after a's claim ran out (a was slow)
+    const { receiver } = cluster();
+    const a = receiver('a');
+    const b = receiver('b');
+    await Promise.all([a.tracker.beat(), b.tracker.beat()]);
+    const deadline = now + CLAIM_MS;
+    expect((await b.store.register(deadline + 1)).lapsed).toEqual(['a']);
+
+    // When a's late renewal arrives with a clock a little behind
+    const renewal = await a.store.register(deadline - 3);
+
+    // Then a rejoins (it reclaims its users), since b may sweep what it claimed before
+    expect(renewal.rejoined).toBe(true);
+  });
+
+  it('announces a decision whose answer was lost, at the next renewal', async () => {
+    // Given receiver a, whose first claim of hal is decided in Redis but the answer never arrives
+    const { heard, receiver } = cluster();
+    const errors: unknown[] = [];
+    const a = receiver('a', (error) => errors.push(error));
+    await a.tracker.beat();
+    const attach = a.store.attach.bind(a.store);
+    a.store.attach = async (userId: string) => {
+      await attach(userId);
+      throw new Error('the answer was lost');
+    };
+    a.tracker.connected('hal');
+    await a.tracker.settled();
+    expect(heard.of('hal')).toEqual([]);
+    expect(errors.length).toBeGreaterThan(0);
+
+    // When it renews
+    a.store.attach = attach;
+    await a.tracker.beat();
+    await a.tracker.background();
+
+    // Then hal is announced online, with the version the store decided
+    expect(heard.of('hal')).toEqual([true]);
+    expect((await a.store.lookup(['hal']))[0]).toMatchObject({ online: true });
+  });
+
+  it('never undoes a newer transition when it announces a kept one again', async () => {
+    // Given ivy offline on a while a cannot announce, then online on b, announced
+    const { heard, receiver } = cluster();
+    let away = false;
+    const errors: unknown[] = [];
+    const a = receiver('a', (error) => errors.push(error), {
+      publishPresence: async (chats: readonly ChatAddress[], signal: PresenceSignal) => {
+        if (away) throw new Error('Redis is away');
+        await heard.publishPresence(chats, signal);
+      },
+    });
+    const b = receiver('b');
+    await Promise.all([a.tracker.beat(), b.tracker.beat()]);
+    a.tracker.connected('ivy');
+    await a.tracker.settled();
+    away = true;
+    a.tracker.disconnected('ivy');
+    await a.tracker.settled();
+    b.tracker.connected('ivy');
+    await b.tracker.settled();
+    expect(heard.of('ivy')).toEqual([true, true]);
+
+    // When a can announce again
+    away = false;
+    await a.tracker.beat();
+    await a.tracker.background();
+
+    // Then what a sends is ivy's state now (online), not the offline it kept
+    const last = heard.signals.filter((signal) => signal.userId === 'ivy').at(-1)!;
+    expect(last.online).toBe(true);
+    expect((await b.store.lookup(['ivy']))[0]).toMatchObject({ online: true });
   });
 });

@@ -75,4 +75,9 @@ export abstract class PresenceStore extends PresenceDirectory {
   abstract sweep(receiverId: string, now: number): Promise<PresenceSignal[]>;
   /** This receiver stops: its registration goes (its users were detached first). */
   abstract leave(): Promise<void>;
+  /**
+   * The user's state as last decided, with its version: announced again when a decision's answer was
+   * lost or its announcement failed (subscribers drop what they have seen). Null if never decided.
+   */
+  abstract current(userId: string): Promise<PresenceSignal | null>;
 }

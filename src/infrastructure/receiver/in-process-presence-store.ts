@@ -33,6 +33,11 @@ export class InProcessPresenceStore extends PresenceStore {
 
   async leave(): Promise<void> {}
 
+  async current(userId: string): Promise<PresenceSignal | null> {
+    const record = this.records.get(userId);
+    return record ? { userId, online: this.online.has(userId), lastSeenAt: record.lastSeenAt, version: record.version } : null;
+  }
+
   async lookup(userIds: readonly string[]): Promise<PresenceView[]> {
     return userIds.map((userId) => ({ userId, online: this.online.has(userId), lastSeenAt: this.records.get(userId)?.lastSeenAt ?? null }));
   }

@@ -25,10 +25,12 @@ export interface PresenceTrackerOptions {
  *
  * Each user's claims and releases run one after the other, in the order their sockets came and went.
  * A failure, or finding its own registration lapsed, makes it reconcile the store with its sockets.
- * A transition the store decided but that could not be announced (PostgreSQL or Redis away at that
- * moment) is kept, the newest per user, and announced again at each renewal until it goes out: its
- * version is spent in the store, so nothing else would ever announce it, and a watcher would show the
- * user in the wrong state until it reloads. Subscribers drop it if a newer one came first.
+ * A user whose transition may have been decided without being announced (its announcement failed,
+ * or the claim or release did, perhaps after the store decided it) is kept, and at each renewal the
+ * state the store holds now is announced with its version, until that goes out: the version is spent
+ * in the store, so nothing else would announce it, and a watcher would show the user in the wrong
+ * state until it reloads. Announcing the state as it is now, never an old signal, means a retry can
+ * never undo a newer transition; subscribers drop what they have seen.
  */
 export class PresenceTracker {
   private readonly sockets = new Map<string, number>();
@@ -38,9 +40,10 @@ export class PresenceTracker {
   private readonly now: () => number;
   private beating: Promise<void> | null = null;
   private sweeping: Promise<void> | null = null;
+  private announcing: Promise<void> | null = null;
   private reconcile = false;
-  /** Per user, the newest transition decided but not announced yet. */
-  private readonly unannounced = new Map<string, PresenceSignal>();
+  /** Users whose current state is to be announced again (a decision maybe unannounced). */
+  private readonly unannounced = new Set<string>();
 
   constructor(private readonly options: PresenceTrackerOptions) {
     this.now = options.now ?? Date.now;
@@ -55,7 +58,7 @@ export class PresenceTracker {
     return this.sockets.size;
   }
 
-  /** Transitions decided but not announced yet, to be tried again at the next renewal. */
+  /** Users whose state is to be announced again at the next renewal. */
   get pending(): number {
     return this.unannounced.size;
   }
@@ -85,14 +88,15 @@ export class PresenceTracker {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.beating;
-    await this.sweeping;
+    await this.background();
     await this.settled();
     // One last try for what could not be announced: after this receiver, nobody would.
     await this.announceKept();
-    if (this.reconcile || this.unannounced.size > 0) {
-      // A release failed or a transition is unannounced: the registration is left to lapse, so that
-      // another receiver sweeps what it still claims and announces it.
-      this.options.onError(new Error(`presence: ${this.unannounced.size} transitions unannounced or releases failed; leaving this receiver's registration to lapse so another receiver sweeps it`));
+    if (this.unannounced.size > 0) this.options.onError(new Error(`presence: ${this.unannounced.size} users' last transitions could not be announced before stopping`));
+    if (this.reconcile) {
+      // A claim or release failed: the registration is left to lapse, so that another receiver
+      // sweeps what this one may still hold and announces it.
+      this.options.onError(new Error("presence: a claim or release failed; leaving this receiver's registration to lapse so that another receiver sweeps it"));
       return;
     }
     await this.options.store.leave().catch((error: unknown) => this.options.onError(error));
@@ -116,16 +120,15 @@ export class PresenceTracker {
       this.reconcile = false;
       await this.reconcileClaims();
     }
-    await this.announceKept();
-    if (lapsed.length > 0 && !this.sweeping) {
-      // Beside the renewals, never in their way: a large sweep must not let this receiver's own claim lapse.
-      this.sweeping = this.sweep(lapsed).finally(() => (this.sweeping = null));
-    }
+    // Beside the renewals, never in their way: a large sweep, or many users to announce again once
+    // PostgreSQL is back, must not let this receiver's own claim lapse.
+    if (this.unannounced.size > 0 && !this.announcing) this.announcing = this.announceKept().finally(() => (this.announcing = null));
+    if (lapsed.length > 0 && !this.sweeping) this.sweeping = this.sweep(lapsed).finally(() => (this.sweeping = null));
   }
 
-  /** Resolves once the sweep under way (if any) is done. */
-  async swept(): Promise<void> {
-    await this.sweeping;
+  /** Resolves once the sweep and the announcements under way (if any) are done. */
+  async background(): Promise<void> {
+    await Promise.all([this.sweeping, this.announcing]);
   }
 
   private async sweep(lapsed: string[]): Promise<void> {
@@ -154,7 +157,9 @@ export class PresenceTracker {
     const next = (this.queues.get(userId) ?? Promise.resolve())
       .then(step)
       .catch((error: unknown) => {
+        // The store may have decided before its answer was lost: announce the user's state again.
         this.reconcile = true;
+        this.unannounced.add(userId);
         this.options.onError(error);
       })
       .finally(() => {
@@ -179,32 +184,39 @@ export class PresenceTracker {
   }
 
   /**
-   * The kept transitions, one after the other, until one fails: Redis or PostgreSQL is still away, and
-   * the rest wait for the next renewal rather than each logging the same failure. A newer transition
-   * of the user announced meanwhile needs no order with these: subscribers keep the highest version.
+   * The users kept, SWEEP_ANNOUNCERS at a time: each one's state as the store holds it now, with its
+   * version. A failure keeps the user for the next renewal; the failures of a round are reported once.
    */
   private async announceKept(): Promise<void> {
-    for (const signal of [...this.unannounced.values()]) {
-      if (this.unannounced.get(signal.userId) !== signal) continue;
-      if (!(await this.announce(signal))) return;
+    const users = [...this.unannounced];
+    this.unannounced.clear();
+    const failed: unknown[] = [];
+    await inParallel(users, SWEEP_ANNOUNCERS, async (userId) => {
+      try {
+        const state = await this.options.store.current(userId);
+        if (state) await this.publish(state);
+      } catch (error) {
+        this.unannounced.add(userId);
+        failed.push(error);
+      }
+    });
+    if (failed.length > 0) this.options.onError(new Error(`presence: ${failed.length} of ${users.length} users' states could not be announced again (${(failed[0] as Error)?.message ?? failed[0]}); tried again at the next renewal`));
+  }
+
+  /** Never throws: a transition that cannot go out now is kept for the next renewal (and the error reported). */
+  private async announce(signal: PresenceSignal): Promise<void> {
+    try {
+      await this.publish(signal);
+    } catch (error) {
+      this.unannounced.add(signal.userId);
+      this.options.onError(error);
     }
   }
 
-  /** Never throws: a transition that cannot go out now is kept for the next renewal (and the error reported); answers whether it went out. */
-  private async announce(signal: PresenceSignal): Promise<boolean> {
-    const kept = this.unannounced.get(signal.userId);
-    if (!kept || kept.version < signal.version) this.unannounced.set(signal.userId, signal);
-    try {
-      const chats = await this.options.chatsOf(signal.userId);
-      await this.options.publisher.publishPresence(chats, signal);
-    } catch (error) {
-      this.options.onError(error);
-      return false;
-    }
-    // Gone out: an older one kept is outdated too (subscribers would drop it); a newer one stays.
-    if ((this.unannounced.get(signal.userId)?.version ?? Infinity) <= signal.version) this.unannounced.delete(signal.userId);
+  private async publish(signal: PresenceSignal): Promise<void> {
+    const chats = await this.options.chatsOf(signal.userId);
+    await this.options.publisher.publishPresence(chats, signal);
     this.options.onAnnounced?.(signal);
-    return true;
   }
 }
 

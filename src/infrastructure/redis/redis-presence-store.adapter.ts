@@ -31,6 +31,8 @@ const RECORD_RETENTION_MS = 31 * 24 * 3600 * 1000;
  *   (ms) when their last socket closed, `v` their transition count. Deciding a transition is one
  *   script on the one key, so concurrent receivers agree on it; announcing only a change of `on`
  *   means none is announced twice.
+ * - `{presence}:fenced`: receiver id → the generation another receiver saw lapsed. That one may sweep
+ *   it, so its next registration takes a new generation even if its own clock says its claim held.
  * - `{presence}:sweep:<id>:<generation>`: the lease of whoever sweeps a lapsed registration.
  *
  * The user's key is in another slot than the registry, so its scripts cannot read the registry: they
@@ -40,18 +42,21 @@ const RECORD_RETENTION_MS = 31 * 24 * 3600 * 1000;
  */
 
 /**
- * KEYS[1] registry, KEYS[2] generations, KEYS[3] generation counter; ARGV: id, now, claim ms. Renews
- * the claim, with a new generation when it had lapsed (or never was), and answers [generation,
- * rejoined (1/0), highest generation, then id, until, generation of every other registration].
+ * KEYS[1] registry, KEYS[2] generations, KEYS[3] generation counter, KEYS[4] fenced; ARGV: id, now,
+ * claim ms. Renews the claim, with a new generation when it had lapsed (or never was), or when another
+ * receiver saw it lapsed (fenced: that one may sweep it, whatever this receiver's clock says), and
+ * answers [generation, rejoined (1/0), highest generation, then id, until, generation of every other
+ * registration]. Each lapsed one it sees is fenced at its generation.
  */
 const REGISTER = `
 local now = tonumber(ARGV[2])
 local claimedUntil = redis.call('ZSCORE', KEYS[1], ARGV[1])
 local generation = redis.call('HGET', KEYS[2], ARGV[1])
 local rejoined = 0
-if not claimedUntil or tonumber(claimedUntil) <= now or not generation then
+if not claimedUntil or tonumber(claimedUntil) <= now or not generation or redis.call('HGET', KEYS[4], ARGV[1]) == generation then
   generation = redis.call('INCR', KEYS[3])
   redis.call('HSET', KEYS[2], ARGV[1], generation)
+  redis.call('HDEL', KEYS[4], ARGV[1])
   rejoined = 1
 end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
@@ -59,9 +64,11 @@ local answer = {tostring(generation), rejoined, redis.call('GET', KEYS[3]) or '0
 local claims = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
 for i = 1, #claims, 2 do
   if claims[i] ~= ARGV[1] then
+    local theirs = redis.call('HGET', KEYS[2], claims[i]) or '0'
+    if tonumber(claims[i + 1]) <= now then redis.call('HSET', KEYS[4], claims[i], theirs) end
     table.insert(answer, claims[i])
     table.insert(answer, claims[i + 1])
-    table.insert(answer, redis.call('HGET', KEYS[2], claims[i]) or '0')
+    table.insert(answer, theirs)
   end
 end
 return answer`;
@@ -108,14 +115,15 @@ return {${NEXT_VERSION}, redis.call('HGET', KEYS[1], 'seen') or false}`;
 /**
  * KEYS[1] a user's hash; ARGV: receiver id, its generation ('' for this receiver's own: whichever),
  * retention ms, now, then the highest generation known and the live receivers. Takes the receiver's
- * field off (a sweep only the lapsed registration's), and answers the new version when no live
- * receiver holds the user any more and they were announced online, else nil.
+ * field off (a sweep only one of the lapsed registration or earlier, never what the receiver claimed
+ * again since), and answers the new version when no live receiver holds the user any more and they
+ * were announced online, else nil.
  */
 const DETACH = `
 ${LIVE_FIELDS}
 local field = 'r:' .. ARGV[1]
 local held = redis.call('HGET', KEYS[1], field)
-if not held or (ARGV[2] ~= '' and held ~= ARGV[2]) then return false end
+if not held or (ARGV[2] ~= '' and (tonumber(held) or 0) > tonumber(ARGV[2])) then return false end
 redis.call('HDEL', KEYS[1], field)
 if liveLeft(5) then return false end
 -- Nobody holds the user now (gone receivers' fields were dropped): the record may expire.
@@ -125,8 +133,8 @@ redis.call('HSET', KEYS[1], 'on', '0', 'seen', ARGV[4])
 return ${NEXT_VERSION}`;
 
 /**
- * KEYS[1] registry, KEYS[2] the receiver's users, KEYS[3] generations; ARGV: id, now. Forgets a
- * receiver only if its claim still lapsed (it did not come back meanwhile).
+ * KEYS[1] registry, KEYS[2] the receiver's users, KEYS[3] generations, KEYS[4] fenced; ARGV: id, now.
+ * Forgets a receiver only if its claim still lapsed (it did not come back meanwhile).
  */
 const FORGET_LAPSED = `
 local claimedUntil = redis.call('ZSCORE', KEYS[1], ARGV[1])
@@ -134,13 +142,14 @@ if not claimedUntil or tonumber(claimedUntil) > tonumber(ARGV[2]) then return 0 
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('DEL', KEYS[2])
 redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('HDEL', KEYS[4], ARGV[1])
 return 1`;
 
 type PresenceCommands = (Redis | Cluster) & {
-  parleyPresenceRegister(registry: string, generations: string, counter: string, id: string, now: number, claimMs: number): Promise<(string | number)[]>;
+  parleyPresenceRegister(registry: string, generations: string, counter: string, fenced: string, id: string, now: number, claimMs: number): Promise<(string | number)[]>;
   parleyPresenceAttach(user: string, id: string, generation: string): Promise<[number, string | null] | null>;
   parleyPresenceDetach(user: string, ...args: (string | number)[]): Promise<number | null>;
-  parleyPresenceForget(registry: string, users: string, generations: string, id: string, now: number): Promise<number>;
+  parleyPresenceForget(registry: string, users: string, generations: string, fenced: string, id: string, now: number): Promise<number>;
 };
 
 /** What this receiver's last registration saw. */
@@ -162,11 +171,7 @@ const SWEEP_CHUNK = 200;
 export class RedisPresenceStore extends PresenceStore {
   private readonly redis: PresenceCommands;
   private seen: RegistrySeen | null = null;
-  /**
-   * Users whose listing (or unlisting) in this receiver's users set failed: done again at the next
-   * registration, so that whoever sweeps this receiver finds every user it holds.
-   */
-  private readonly toList = new Set<string>();
+  /** Users whose unlisting from this receiver's users set failed: done again at the next registration. */
   private readonly toUnlist = new Set<string>();
 
   constructor(private readonly options: RedisPresenceStoreOptions) {
@@ -174,10 +179,10 @@ export class RedisPresenceStore extends PresenceStore {
     // Connected on first use: a relay never uses it, a sender only when someone asks for presence.
     this.redis = commandConnection(options.target, { ...connectionOptions(options.commandTimeoutMs), maxRetriesPerRequest: 1, lazyConnect: true }) as PresenceCommands;
     this.redis.on('error', (error) => options.onError(error));
-    this.redis.defineCommand('parleyPresenceRegister', { numberOfKeys: 3, lua: REGISTER });
+    this.redis.defineCommand('parleyPresenceRegister', { numberOfKeys: 4, lua: REGISTER });
     this.redis.defineCommand('parleyPresenceAttach', { numberOfKeys: 1, lua: ATTACH });
     this.redis.defineCommand('parleyPresenceDetach', { numberOfKeys: 1, lua: DETACH });
-    this.redis.defineCommand('parleyPresenceForget', { numberOfKeys: 3, lua: FORGET_LAPSED });
+    this.redis.defineCommand('parleyPresenceForget', { numberOfKeys: 4, lua: FORGET_LAPSED });
   }
 
   private key(name: string): string {
@@ -192,6 +197,10 @@ export class RedisPresenceStore extends PresenceStore {
     return this.key('{presence}:generations');
   }
 
+  private get fenced(): string {
+    return this.key('{presence}:fenced');
+  }
+
   private usersOf(receiverId: string): string {
     return this.key(`{presence}:receiver:${receiverId}:users`);
   }
@@ -202,7 +211,7 @@ export class RedisPresenceStore extends PresenceStore {
 
   async register(now: number): Promise<PresenceRegistration> {
     const me = this.options.receiverId;
-    const answer = await this.redis.parleyPresenceRegister(this.registry, this.generations, this.key('{presence}:generation'), me, now, this.options.claimMs);
+    const answer = await this.redis.parleyPresenceRegister(this.registry, this.generations, this.key('{presence}:generation'), this.fenced, me, now, this.options.claimMs);
     const seen: RegistrySeen = { generation: String(answer[0]), known: String(answer[2]), live: [me], lapsed: new Map() };
     for (let i = 3; i < answer.length; i += 3) {
       const [id, until, generation] = [String(answer[i]), Number(answer[i + 1]), String(answer[i + 2])];
@@ -217,15 +226,13 @@ export class RedisPresenceStore extends PresenceStore {
 
   async attach(userId: string): Promise<PresenceSignal | null> {
     const seen = this.registered();
-    const [listed, decided] = await Promise.allSettled([
-      // Listed first: a sweeper that finds this receiver lapsed must find the user too.
-      this.redis.sadd(this.usersOf(this.options.receiverId), userId),
-      this.redis.parleyPresenceAttach(this.userKey(userId), this.options.receiverId, seen.generation),
-    ]);
-    this.settleListing(userId, listed, this.toList, this.toUnlist);
-    if (decided.status === 'rejected') throw decided.reason;
-    if (!decided.value) return null;
-    const [version, lastSeen] = decided.value;
+    // Listed first, and only then claimed: a sweeper that finds this receiver lapsed must find the
+    // user too (on a Redis Cluster the two are on different masters, so they are not sent together).
+    await this.redis.sadd(this.usersOf(this.options.receiverId), userId);
+    this.toUnlist.delete(userId);
+    const decided = await this.redis.parleyPresenceAttach(this.userKey(userId), this.options.receiverId, seen.generation);
+    if (!decided) return null;
+    const [version, lastSeen] = decided;
     return { userId, online: true, lastSeenAt: lastSeen === null ? null : isoOf(lastSeen), version: Number(version) };
   }
 
@@ -233,9 +240,20 @@ export class RedisPresenceStore extends PresenceStore {
     const seen = this.registered();
     const signal = await this.detachFrom(this.options.receiverId, '', userId, now, seen, seen.live);
     // Decided: the transition is answered even if unlisting fails (it is done again at the next registration).
-    const [unlisted] = await Promise.allSettled([this.redis.srem(this.usersOf(this.options.receiverId), userId)]);
-    this.settleListing(userId, unlisted, this.toUnlist, this.toList);
+    await this.redis.srem(this.usersOf(this.options.receiverId), userId).then(
+      () => this.toUnlist.delete(userId),
+      (error: unknown) => {
+        this.toUnlist.add(userId);
+        this.options.onError(error);
+      },
+    );
     return signal;
+  }
+
+  async current(userId: string): Promise<PresenceSignal | null> {
+    const [on, version, lastSeen] = await this.redis.hmget(this.userKey(userId), 'on', 'v', 'seen');
+    if (on === null || version === null) return null;
+    return { userId, online: on === '1', lastSeenAt: lastSeen === null ? null : isoOf(lastSeen), version: Number(version) };
   }
 
   async claimed(): Promise<string[]> {
@@ -272,14 +290,14 @@ export class RedisPresenceStore extends PresenceStore {
       await this.redis.del(lease).catch(() => undefined);
     } else {
       // Forgotten only if still lapsed; if that fails, the next sweep finds nothing left to announce and does it.
-      await this.redis.parleyPresenceForget(this.registry, this.usersOf(receiverId), this.generations, receiverId, now).catch((error: unknown) => this.options.onError(error));
+      await this.redis.parleyPresenceForget(this.registry, this.usersOf(receiverId), this.generations, this.fenced, receiverId, now).catch((error: unknown) => this.options.onError(error));
     }
     return signals;
   }
 
   async leave(): Promise<void> {
     // Claimed users were detached one by one before: only the registration is left.
-    await this.redis.parleyPresenceForget(this.registry, this.usersOf(this.options.receiverId), this.generations, this.options.receiverId, Number.MAX_SAFE_INTEGER);
+    await this.redis.parleyPresenceForget(this.registry, this.usersOf(this.options.receiverId), this.generations, this.fenced, this.options.receiverId, Number.MAX_SAFE_INTEGER);
   }
 
   /** A client asked for this (`presence`): Redis out of reach is UNAVAILABLE (503, retry), not an internal error. */
@@ -317,28 +335,12 @@ export class RedisPresenceStore extends PresenceStore {
     return this.seen;
   }
 
-  /** A listing's outcome: done, or kept to be done again (and its opposite, if kept, dropped: the newer wins). */
-  private settleListing(userId: string, outcome: PromiseSettledResult<unknown>, retry: Set<string>, opposite: Set<string>): void {
-    opposite.delete(userId);
-    if (outcome.status === 'fulfilled') retry.delete(userId);
-    else {
-      retry.add(userId);
-      this.options.onError(outcome.reason);
-    }
-  }
-
-  /** The listings that failed, again. */
+  /** The unlistings that failed, again (a listing that fails fails its claim, which is tried again). */
   private async relist(): Promise<void> {
-    const me = this.usersOf(this.options.receiverId);
-    const [list, unlist] = [[...this.toList], [...this.toUnlist]];
-    if (list.length > 0) {
-      await this.redis.sadd(me, ...list);
-      for (const userId of list) this.toList.delete(userId);
-    }
-    if (unlist.length > 0) {
-      await this.redis.srem(me, ...unlist);
-      for (const userId of unlist) this.toUnlist.delete(userId);
-    }
+    const unlist = [...this.toUnlist];
+    if (unlist.length === 0) return;
+    await this.redis.srem(this.usersOf(this.options.receiverId), ...unlist);
+    for (const userId of unlist) this.toUnlist.delete(userId);
   }
 }
 
