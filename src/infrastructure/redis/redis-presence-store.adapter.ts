@@ -273,13 +273,11 @@ export class RedisPresenceStore extends PresenceStore {
     const lease = this.key(`{presence}:sweep:${receiverId}:${generation}`);
     if ((await this.redis.set(lease, this.options.receiverId, 'PX', this.options.claimMs * 2, 'NX')) !== 'OK') return [];
     const live = seen.live.filter((id) => id !== receiverId);
-    // '0': registered by a release before generations, whose fields hold '1'; its id never comes back.
-    const held = generation === '0' ? '' : generation;
     const users = await this.redis.smembers(this.usersOf(receiverId));
     const signals: PresenceSignal[] = [];
     let failure: { error: unknown } | null = null;
     for (let i = 0; i < users.length; i += SWEEP_CHUNK) {
-      const outcomes = await Promise.allSettled(users.slice(i, i + SWEEP_CHUNK).map((userId) => this.detachFrom(receiverId, held, userId, now, seen, live)));
+      const outcomes = await Promise.allSettled(users.slice(i, i + SWEEP_CHUNK).map((userId) => this.detachFrom(receiverId, generation, userId, now, seen, live)));
       for (const outcome of outcomes) {
         if (outcome.status === 'rejected') failure ??= { error: outcome.reason };
         else if (outcome.value) signals.push(outcome.value);
