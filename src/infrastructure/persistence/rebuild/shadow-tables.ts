@@ -14,7 +14,7 @@ export const SHADOW_SCHEMA = 'parley_rebuild';
  * How long the swap waits for the live tables' locks (readers in the middle of a query on them hold
  * one) before it lets go of the append lock and tries again: writes wait behind the swap meanwhile.
  */
-export const SWAP_LOCK_WAIT = '500ms';
+const SWAP_LOCK_WAIT = '500ms';
 
 /** Where the replaced tables wait, after the swap, to be dropped outside the append lock. */
 const RETIRED_SCHEMA = 'parley_retired';
