@@ -1,7 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { connectDirect, type PostgresConnectionOptions } from '../persistence/postgres-connection';
 import { PooledClients } from '../persistence/write/pooled-client';
-import { OUTBOX_COUNT_EXACT_BELOW } from './partition-status';
+import { OUTBOX_COUNT_EXACT_BELOW, OUTBOX_ROWS_ESTIMATE } from './partition-status';
 
 /** Runs one statement, `$1`-style parameters, answers its rows. */
 export type PruneQuery = <R>(sql: string, params: unknown[]) => Promise<R[]>;
@@ -96,7 +96,7 @@ const CHECKPOINTS = `
  * only while the planner's estimate of the outbox's size is below `$2` (else null).
  */
 const OLD_ROWS = `
-  select case when (select reltuples from pg_class where oid = 'outbox'::regclass) < $2::float8
+  select case when ${OUTBOX_ROWS_ESTIMATE} < $2::float8
               then (select count(*) from outbox where created_at < $1::timestamptz)::int end as count`;
 
 interface BatchRow {

@@ -88,6 +88,11 @@ export async function readPartitionStatus(orm: MikroORM, fallbackPartitions: num
 
 /** Above this many rows (by the planner's estimate) the outbox's size is the estimate, not a count. */
 export const OUTBOX_COUNT_EXACT_BELOW = 1_000_000;
+/**
+ * SQL: the planner's estimate of the outbox's rows (`pg_class.reltuples`, kept by autovacuum), as
+ * float8; -1 for a table never vacuumed nor analysed, so that such a table is always counted.
+ */
+export const OUTBOX_ROWS_ESTIMATE = `(select c.reltuples from pg_class c where c.oid = 'outbox'::regclass)::float8`;
 /** The oldest row is looked for among this many first rows in commit order (index-backed). */
 const OLDEST_AMONG = 1000;
 
@@ -102,13 +107,12 @@ const OLDEST_AMONG = 1000;
 export async function readOutboxStatus(orm: MikroORM, options: { exactBelow?: number } = {}): Promise<OutboxStatus> {
   const exactBelow = options.exactBelow ?? OUTBOX_COUNT_EXACT_BELOW;
   const [row] = await orm.em.fork().execute<{ estimate: number; oldest_at: number | null; oldest_age: number | null }[]>(
-    `select (select c.reltuples from pg_class c where c.oid = 'outbox'::regclass)::float8 as estimate,
+    `select ${OUTBOX_ROWS_ESTIMATE} as estimate,
             (extract(epoch from min(created_at)) * 1000)::float8 as oldest_at,
             extract(epoch from now() - min(created_at))::float8 as oldest_age
      from (select created_at from outbox order by tx_id, id limit ?) first_rows`,
     [OLDEST_AMONG],
   );
-  // reltuples is -1 for a table never vacuumed nor analysed: counted then, whatever its size.
   const estimated = row!.estimate >= exactBelow;
   const rows = estimated
     ? Math.round(row!.estimate)
