@@ -119,7 +119,7 @@ class ProgressBar implements Progress {
   }
 
   private payload() {
-    return { rate: formatRate(this.figures.rate()), remaining: formatDuration(this.figures.remainingMs()), known: this.figures.total !== undefined };
+    return { rate: formatRate(this.figures.rate()), remaining: formatElapsed(this.figures.remainingMs()), known: this.figures.total !== undefined };
   }
 }
 
@@ -146,7 +146,7 @@ class ProgressLines implements Progress {
     // A run short enough to print nothing stays silent: its answer says it all.
     if (!this.printed) return;
     const { label, unit } = this.options;
-    this.stream.write(`${label}: finished ${this.figures.done}${unit ? ` ${unit}` : ''} in ${formatDuration(this.figures.elapsedMs())} (${formatRate(this.figures.rate())}/s)\n`);
+    this.stream.write(`${label}: finished ${this.figures.done}${unit ? ` ${unit}` : ''} in ${formatElapsed(this.figures.elapsedMs())} (${formatRate(this.figures.rate())}/s)\n`);
   }
 
   private print(): void {
@@ -154,7 +154,7 @@ class ProgressLines implements Progress {
     const { label, unit } = this.options;
     const { done, total } = this.figures;
     const counts = total === undefined ? `${done}` : `${done}/${total} (${total > 0 ? Math.floor((done / total) * 100) : 100}%)`;
-    this.stream.write(`${label}: ${counts}${unit ? ` ${unit}` : ''}, ${formatRate(this.figures.rate())}/s, ETA ${formatDuration(this.figures.remainingMs())}\n`);
+    this.stream.write(`${label}: ${counts}${unit ? ` ${unit}` : ''}, ${formatRate(this.figures.rate())}/s, ETA ${formatElapsed(this.figures.remainingMs())}\n`);
   }
 }
 
@@ -168,7 +168,7 @@ function formatRate(perSecond: number): string {
 }
 
 /** "unknown", "42s", "3m 04s", "2h 05m". */
-export function formatDuration(ms: number | null): string {
+export function formatElapsed(ms: number | null): string {
   if (ms === null || !Number.isFinite(ms)) return 'unknown';
   const seconds = Math.round(ms / 1000);
   if (seconds < 60) return `${seconds}s`;

@@ -1,5 +1,5 @@
 import type { ClusterStatus } from '../composition/commands';
-import { formatDuration } from './progress';
+import { formatElapsed } from './progress';
 
 /** `parley status` for a person: three tables, aligned, with ages rather than timestamps. */
 export function statusReport(status: ClusterStatus): string {
@@ -42,12 +42,12 @@ function receiversSection({ receivers: status }: ClusterStatus): string {
 
 function outboxSection({ outbox }: ClusterStatus): string {
   if (outbox.oldestAgeSeconds === null) return 'Outbox: 0 rows';
-  return `Outbox: ${outbox.estimated ? 'about ' : ''}${outbox.rows} rows, oldest ${formatDuration(outbox.oldestAgeSeconds * 1000)} old (${outbox.oldestAt})`;
+  return `Outbox: ${outbox.estimated ? 'about ' : ''}${outbox.rows} rows, oldest ${formatElapsed(outbox.oldestAgeSeconds * 1000)} old (${outbox.oldestAt})`;
 }
 
 /** Seconds to the millisecond below ten, whole above: a lag of 0.012 s and one of 3 min both read well. */
 function seconds(value: number): string {
-  return value < 10 ? `${value.toFixed(3)} s` : formatDuration(value * 1000);
+  return value < 10 ? `${value.toFixed(3)} s` : formatElapsed(value * 1000);
 }
 
 /** Columns padded to their widest cell; the numeric ones (by index) aligned right. */

@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { formatDuration, startProgress } from '../../../src/interfaces/cli/progress';
+import { formatElapsed, startProgress } from '../../../src/interfaces/cli/progress';
 
 /** A stream that keeps what is written, and says whether it is a terminal. */
 function captured(isTTY: boolean): Writable & { isTTY: boolean; text(): string } {
@@ -91,7 +91,7 @@ describe('progress of a long command', () => {
   });
 
   it('formats durations for people', () => {
-    expect([null, 0, 42_000, 184_000, 7_500_000].map(formatDuration)).toEqual(['unknown', '0s', '42s', '3m 04s', '2h 05m']);
+    expect([null, 0, 42_000, 184_000, 7_500_000].map(formatElapsed)).toEqual(['unknown', '0s', '42s', '3m 04s', '2h 05m']);
   });
 
   it('leaves Ctrl-C and SIGTERM to stop the command while a bar is drawn: it adds no signal handler', () => {
